@@ -1,0 +1,84 @@
+"""`lab` / `python -m lab`: the root command; each family adds its own verbs.
+
+Errors are one line on stderr: exit 2 for bad input (malformed files, bad arguments, missing files),
+exit 1 for anything unexpected (`--debug` shows the traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from lab import DataError, FormatError, __version__
+
+
+class UsageError(ValueError):
+    """Bad user input detected by a command."""
+
+
+def _data_list(args) -> int:
+    from lab import data
+
+    rows = data.describe()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            print(f"{r['name']:18s} {r['files']:3d} files  {r['location']}\n{'':18s} {r['description']}")
+    return 0
+
+
+def _data_fetch(args) -> int:
+    from lab import data
+
+    d = data.fetch(args.name)
+    print(f"{args.name}: {d}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="lab", description="The compression lab: real bitstreams, real baselines.")
+    ap.add_argument("--version", action="version", version=f"lab {__version__}")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = ap.add_subparsers(dest="family", required=True)
+
+    d = sub.add_parser("data", help="locate or fetch benchmark data")
+    dsub = d.add_subparsers(dest="verb", required=True)
+    p = dsub.add_parser("list", help="the dataset registry and where each set was found")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_data_list)
+    p = dsub.add_parser("fetch", help="locate a dataset or download it (sha256-verified)")
+    p.add_argument("name")
+    p.set_defaults(func=_data_fetch)
+
+    from lab.holo import cli as holo_cli
+
+    holo_cli.add_parser(sub)
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FormatError, UsageError, DataError, ValueError, OSError) as e:
+        if args.debug:
+            raise
+        msg = str(e) or e.__class__.__name__
+        if isinstance(e, OSError) and e.filename:
+            msg = f"{e.strerror or 'cannot open'}: {e.filename}"
+        print(f"lab: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a CLI never shows a traceback unless asked
+        if args.debug:
+            raise
+        print(f"lab: internal error: {e.__class__.__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,260 @@
+"""`lab holo compress | view | focus | zoom | info`."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def read_image(path: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    from lab.cli import UsageError
+    from lab.holo.format import MAX_PIXELS
+
+    try:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        with Image.open(path) as im:
+            w, h = im.size
+            from lab.holo.format import check_dims
+
+            check_dims(w, h)
+            return np.asarray(im.convert("RGB"))
+    except UnidentifiedImageError:
+        raise UsageError(f"{path}: not an image Pillow can read") from None
+    except Image.DecompressionBombError as e:
+        raise UsageError(f"{path}: {e}") from None
+
+
+def write_image(img: np.ndarray, path: str) -> None:
+    from PIL import Image
+
+    from lab.report import atomic_write
+
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+           ".webp": "WEBP"}.get(Path(path).suffix.lower(), "PNG")
+    buf = io.BytesIO()
+    opts = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    Image.fromarray(img).save(buf, format=fmt, **opts)
+    atomic_write(path, buf.getvalue())
+
+
+def read_holo(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _parse_k(s: str) -> int:
+    if s == "auto":
+        return -1
+    if s == "all":
+        return 0
+    try:
+        v = int(s)
+    except ValueError:
+        raise SystemExit(f"lab: error: --k must be an integer, 'auto' or 'all', not {s!r}") from None
+    return v
+
+
+def _params(args):
+    from lab.holo.codec import HoloParams
+
+    return HoloParams(mode=args.mode, k=_parse_k(args.k), clusters=args.clusters, vq_dims=args.vq_dims,
+                      patch=args.patch, step=args.step, chroma_step=args.chroma_step,
+                      subsample=not args.no_subsample, basis=args.basis, deadzone=args.deadzone,
+                      seed=args.seed).validate()
+
+
+def cmd_compress(args) -> int:
+    from lab.holo import codec as C
+    from lab.holo import rd
+    from lab.metrics import psnr
+    from lab.report import atomic_write
+
+    img = read_image(args.input)
+    params = _params(args)
+    if args.quality is not None:
+        from dataclasses import replace
+
+        params = replace(params, step=rd.quality_to_step(args.quality))
+    if args.bpp is not None or args.psnr is not None:
+        params, blob = rd.search_step(img, params, target_bpp=args.bpp, target_psnr=args.psnr,
+                                      progress=not args.quiet)
+    else:
+        blob = C.encode(img, params)
+    atomic_write(args.output, blob)
+    meta = C.info(blob)
+    meta["psnr"] = psnr(img, C.decode_image(blob))
+    meta["output"] = args.output
+    if args.json:
+        print(json.dumps(meta))
+    elif not args.quiet:
+        print(f"{args.output}: {meta['bytes']:,} bytes, {meta['bpp']:.3f} bpp, PSNR {meta['psnr']:.2f} dB "
+              f"(mode {meta['mode']}, k={meta['k']}, step {meta['step']:.3g})")
+    return 0
+
+
+def cmd_view(args) -> int:
+    from lab.holo import codec as C
+
+    img = C.decode_image(read_holo(args.input), k=args.k)
+    write_image(img, args.output)
+    if not args.quiet:
+        print(f"{args.output}: {img.shape[1]}x{img.shape[0]}" + (f" (first {args.k} components)" if args.k else ""))
+    return 0
+
+
+def cmd_focus(args) -> int:
+    from lab.holo import render as R
+
+    blob = read_holo(args.input)
+    if args.sweep:
+        from tqdm import tqdm
+
+        frames = []
+        sweep = R.focus_sweep(blob)
+        for k, im in tqdm(sweep, disable=args.quiet, desc="focus sweep"):
+            frames.append((k, im))
+        out = args.output or str(Path(args.input).with_suffix(".focus.png"))
+        if out.lower().endswith(".gif"):
+            _write_gif([im for _, im in frames], out)
+        else:
+            write_image(np.concatenate([im for _, im in frames], axis=1), out)
+        if not args.quiet:
+            print(f"{out}: k = {', '.join(str(k) for k, _ in frames)}")
+        return 0
+    if args.k is None:
+        from lab.cli import UsageError
+
+        raise UsageError("focus needs --k K or --sweep")
+    img = R.focus(blob, args.k)
+    out = args.output or str(Path(args.input).with_suffix(f".k{args.k}.png"))
+    write_image(img, out)
+    if not args.quiet:
+        print(f"{out}: first {args.k} components")
+    return 0
+
+
+def _write_gif(frames, path):
+    from PIL import Image
+
+    from lab.report import atomic_write
+
+    buf = io.BytesIO()
+    ims = [Image.fromarray(f) for f in frames]
+    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=500, loop=0)
+    atomic_write(path, buf.getvalue())
+
+
+def cmd_zoom(args) -> int:
+    from lab.cli import UsageError
+    from lab.holo import render as R
+
+    try:
+        region = tuple(int(v) for v in args.region.split(","))
+        assert len(region) == 4
+    except (ValueError, AssertionError):
+        raise UsageError("--region must be x,y,w,h (integers)") from None
+    img = R.zoom(read_holo(args.input), region, args.scale, k=args.k)
+    out = args.output or str(Path(args.input).with_suffix(".zoom.png"))
+    write_image(img, out)
+    if not args.quiet:
+        print(f"{out}: region {args.region} at {args.scale}x -> {img.shape[1]}x{img.shape[0]}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from lab.holo import codec as C
+    from lab.metrics import ms_ssim, psnr
+
+    blob = read_holo(args.input)
+    meta = C.info(blob)
+    if args.reference:
+        ref = read_image(args.reference)
+        rec = C.decode_image(blob)
+        if ref.shape != rec.shape:
+            from lab.cli import UsageError
+
+            raise UsageError(f"reference is {ref.shape[1]}x{ref.shape[0]}, file is {rec.shape[1]}x{rec.shape[0]}")
+        meta["psnr"] = psnr(ref, rec)
+        if min(ref.shape[:2]) >= 176:
+            meta["ms_ssim"] = ms_ssim(ref, rec)
+    if args.json:
+        print(json.dumps(meta))
+        return 0
+    print(f"{args.input}: .holo v{meta['version']}, {meta['width']}x{meta['height']}, {meta['bytes']:,} bytes, "
+          f"{meta['bpp']:.4f} bpp")
+    print(f"  mode {meta['mode']}, patch {meta['patch']}, k {meta['k']}, clusters {meta['clusters']}, "
+          f"basis {meta['basis']}, step {meta['step']:.4g}, 4:2:0 {meta['subsample']}, Df {meta['df']}")
+    print("  sections: " + ", ".join(f"{k} {v:,} B" for k, v in meta["sections"].items()))
+    if "psnr" in meta:
+        print(f"  PSNR {meta['psnr']:.3f} dB" + (f", MS-SSIM {meta['ms_ssim']:.4f}" if "ms_ssim" in meta else ""))
+    return 0
+
+
+def add_parser(sub) -> None:
+    h = sub.add_parser("holo", help="the holographic image codec (.holo)")
+    hs = h.add_subparsers(dest="verb", required=True)
+
+    def common(p):
+        p.add_argument("--quiet", action="store_true", help="no progress or summary output")
+
+    p = hs.add_parser("compress", help="encode an image into a .holo file")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--mode", choices=["vq", "pca", "residual"], default="pca")
+    p.add_argument("-k", "--k", default="all", help="components per patch: integer, 'auto' (round(Df)) or 'all'")
+    p.add_argument("--clusters", "-C", type=int, default=256, help="VQ codebook size")
+    p.add_argument("--vq-dims", type=int, default=16, help="PCA dimensions of the VQ codebook")
+    p.add_argument("--patch", type=int, default=8, choices=[4, 8, 16])
+    p.add_argument("--step", type=float, default=16.0, help="quantiser step (pixel units)")
+    p.add_argument("--quality", type=float, help="0..100, mapped to a step (overrides --step)")
+    p.add_argument("--bpp", type=float, help="search the step for this rate (bits per pixel)")
+    p.add_argument("--psnr", type=float, help="search the step for this PSNR (dB)")
+    p.add_argument("--chroma-step", type=float, default=1.0, help="chroma step as a multiple of --step")
+    p.add_argument("--basis", choices=["dct", "klt", "auto"], default="dct")
+    p.add_argument("--deadzone", type=float, default=0.30, help="rounding offset (0.5 = plain rounding)")
+    p.add_argument("--no-subsample", action="store_true", help="code chroma at full resolution")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    common(p)
+    p.set_defaults(func=cmd_compress)
+
+    p = hs.add_parser("view", help="decode a .holo file to an image")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-k", "--k", type=int, help="render with the first K components only")
+    common(p)
+    p.set_defaults(func=cmd_view)
+
+    p = hs.add_parser("focus", help="render with the first K components (or a sweep over K)")
+    p.add_argument("input")
+    p.add_argument("-k", "--k", type=int)
+    p.add_argument("--sweep", action="store_true", help="write a strip (.png) or animation (.gif) over k")
+    p.add_argument("-o", "--output")
+    common(p)
+    p.set_defaults(func=cmd_focus)
+
+    p = hs.add_parser("zoom", help="render a region at S x by resampling the basis functions")
+    p.add_argument("input")
+    p.add_argument("--region", required=True, help="x,y,w,h in pixels")
+    p.add_argument("--scale", type=float, default=4.0)
+    p.add_argument("-k", "--k", type=int)
+    p.add_argument("-o", "--output")
+    common(p)
+    p.set_defaults(func=cmd_zoom)
+
+    p = hs.add_parser("info", help="size, bpp, mode, k, C, Df, section sizes (PSNR with --reference)")
+    p.add_argument("input")
+    p.add_argument("--reference", help="original image, to report PSNR / MS-SSIM")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+
+def main(argv=None) -> int:  # pragma: no cover - convenience
+    from lab.cli import main as root
+
+    return root(["holo", *(argv if argv is not None else sys.argv[1:])])
