@@ -28,7 +28,7 @@ N_GROUPS = 4  # reconstruction-offset groups per channel type (by component inde
 @dataclass(frozen=True)
 class HoloParams:
     mode: str = "pca"          # vq | pca | residual
-    k: int = 0                 # coded components per patch (0: all; -1: auto = round(Df))
+    k: int = 0                 # coded components per patch (0: all; -1: auto = 1 + round(Df of detail))
     clusters: int = 256        # VQ codebook size C
     vq_dims: int = 16          # PCA dimensions the codebook lives in
     patch: int = 8
@@ -118,10 +118,10 @@ def _dequantise(lv: np.ndarray, q: float, theta: np.ndarray, groups: np.ndarray)
     return np.sign(lv) * np.where(m > 0, m - t[None, None, :], 0.0) * q
 
 
-def _choose_k(params: HoloParams, lam: np.ndarray) -> int:
+def _choose_k(params: HoloParams, luma: np.ndarray) -> int:
     n = params.patch ** 2
     if params.k == -1:
-        return B.auto_k(lam, n)
+        return B.auto_k(P.to_blocks(luma, params.patch), n)
     return n if params.k == 0 else params.k
 
 
@@ -262,8 +262,8 @@ def encode(img: np.ndarray, params: HoloParams = HoloParams()) -> bytes:
         b = encode(img, replace(params, basis="klt"))
         return a if len(a) <= len(b) else b
     ycc = P.rgb_to_ycbcr(img)
-    df, lam = B.patch_spectrum(ycc[..., 0], params.patch)
-    K = _choose_k(params, lam)
+    df, _ = B.patch_spectrum(ycc[..., 0], params.patch)
+    K = _choose_k(params, ycc[..., 0])
     enc = Encoder()
     sections: dict[str, bytes] = {}
     basis = params.basis

@@ -69,9 +69,15 @@ def patch_spectrum(gray: np.ndarray, patch: int = 8) -> tuple[float, np.ndarray]
     return patch_df(gray, patch)
 
 
-def auto_k(lam: np.ndarray, n: int) -> int:
-    """k = round(Df) of a spectrum, at least 1 and at most n."""
-    return int(min(n, max(1, round(effective_dim(lam)))))
+def auto_k(blocks: np.ndarray, n: int) -> int:
+    """`-k auto`: the DC component plus round(Df) of the patch detail (each patch's mean removed), in 1..n.
+
+    Df of raw patches is dominated by the DC variance (about 1-2 on natural images), so the detail
+    spectrum is the one that says how many shapes a patch needs."""
+    x = blocks.reshape(-1, blocks.shape[-1]).astype(np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    lam = np.linalg.eigvalsh(np.cov(x, rowvar=False))
+    return int(min(n, max(1, 1 + round(effective_dim(lam)))))
 
 
 # -- compact coding of a KLT basis as a rotation of the DCT basis --------------------------------------
