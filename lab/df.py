@@ -26,6 +26,8 @@ def spectrum(samples: np.ndarray, center: bool = True) -> np.ndarray:
 def patch_df(gray: np.ndarray, patch: int = 8) -> tuple[float, np.ndarray]:
     """Df of the covariance of non-overlapping patch x patch blocks of a 2-D image."""
     h, w = gray.shape[0] // patch * patch, gray.shape[1] // patch * patch
+    if h == 0 or w == 0:
+        return 0.0, np.zeros(patch * patch)
     g = np.asarray(gray[:h, :w], dtype=np.float64)
     blocks = g.reshape(h // patch, patch, w // patch, patch).transpose(0, 2, 1, 3).reshape(-1, patch * patch)
     lam = spectrum(blocks)

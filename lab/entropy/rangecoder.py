@@ -234,6 +234,6 @@ def decode_symbols(blob: bytes, n: int, nbits: int, contexts=None) -> np.ndarray
     dec_init(st, buf)
     out = np.zeros(n, np.int64)
     _symbols_kernel(st, buf, new_probs(nctx << nbits), out, ctx, nbits, False)
-    if st[4] > buf.shape[0] + 4:
+    if st[5]:
         raise FormatError("entropy-coded stream is truncated")
     return out

@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+
+
+def smooth_image(h=64, w=80, seed=0):
+    """A deterministic natural-ish test image: smooth gradients, an edge and mild noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    r = 128 + 80 * np.sin(x / 9.0) * np.cos(y / 13.0)
+    g = 100 + 0.8 * x + 0.5 * y
+    b = np.where(x + y > (h + w) / 2, 200, 60).astype(float)
+    img = np.stack([r, g, b], axis=-1) + rng.normal(0, 4, (h, w, 3))
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def img():
+    return smooth_image()
+
+
+@pytest.fixture(scope="session")
+def kodak23():
+    from PIL import Image
+
+    from lab import data
+
+    p = data.path("kodak", "kodim23.png")
+    with Image.open(p) as im:
+        a = np.asarray(im.convert("RGB"))
+    return a[128:384, 256:512]
