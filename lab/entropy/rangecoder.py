@@ -237,3 +237,31 @@ def decode_symbols(blob: bytes, n: int, nbits: int, contexts=None) -> np.ndarray
     if st[5]:
         raise FormatError("entropy-coded stream is truncated")
     return out
+
+
+@njit(cache=True)
+def code_bit_p(st, buf, p0, bit, enc):
+    """Code one bit with an externally supplied probability of a 0 bit, p0 in [1, 65535] / 65536."""
+    rng = st[1]
+    bound = (rng >> 16) * p0
+    if enc:
+        if bit == 0:
+            st[1] = bound
+        else:
+            st[0] += bound
+            st[1] = rng - bound
+    else:
+        if st[0] < bound:
+            st[1] = bound
+            bit = 0
+        else:
+            st[0] -= bound
+            st[1] = rng - bound
+            bit = 1
+    while st[1] < TOP:
+        st[1] <<= 8
+        if enc:
+            _shift_low(st, buf)
+        else:
+            st[0] = ((st[0] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
+    return bit
