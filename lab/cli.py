@@ -52,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_data_fetch)
 
     from lab.holo import cli as holo_cli
+    from lab.procedural import cli as proc_cli
 
     holo_cli.add_parser(sub)
+    proc_cli.add_parser(sub)
     return ap
 
 

@@ -95,8 +95,10 @@ def _slots(h, base, c0):
 
 
 @njit(cache=True)
-def cm_byte(st, buf, state, out, pos, byte, mode):
-    """Code/decode/update/price out[pos] (= byte for modes 0, 2, 3). Returns (byte, bits)."""
+def cm_byte(st, buf, state, out, pos, byte, mode, pstore):
+    """Code/decode/update/price out[pos] (= byte for modes 0, 2, 3). Returns (byte, bits).
+    Mode 3 also stores the 8 coded probabilities (of a 1 bit, /65536) in pstore[8*pos : 8*pos+8], so an
+    encoder can price the whole input once and code literals later without re-running the model."""
     t, w, apm, h, base, sx, word, STR, RECIP, SQ = state
     _contexts(out, pos, h, word)
     c1 = np.int64(out[pos - 1]) if pos >= 1 else 0
@@ -144,6 +146,7 @@ def cm_byte(st, buf, state, out, pos, byte, mode):
             bit = (byte >> j) & 1
             if mode == 3:
                 bits += -np.log2(p1i / 65536.0) if bit else -np.log2(1.0 - p1i / 65536.0)
+                pstore[8 * pos + 7 - j] = p1i
         err = np.float32(bit - p1) * np.float32(0.02)
         for m in range(NM + 1):
             w[c0, m] += err * sx[m]
@@ -169,26 +172,37 @@ def cm_byte(st, buf, state, out, pos, byte, mode):
 
 
 @njit(cache=True)
-def _price_all(state, data):
+def _price_all(state, data, pstore):
     st = np.zeros(6, np.int64)
     buf = np.zeros(1, np.uint8)
     out = np.zeros(data.shape[0], np.uint8)
     costs = np.zeros(data.shape[0], np.float32)
     for i in range(data.shape[0]):
-        _, b = cm_byte(st, buf, state, out, i, data[i], 3)
+        _, b = cm_byte(st, buf, state, out, i, data[i], 3, pstore)
         costs[i] = b
     return costs
 
 
-def price(data: bytes) -> np.ndarray:
-    """Bits each byte costs under a fresh model that has seen the bytes before it."""
-    return _price_all(new_state(), np.frombuffer(data, np.uint8))
+def price(data: bytes, with_probs: bool = False):
+    """Bits each byte costs under a fresh model that has seen the bytes before it (and, if asked, the
+    8 coded probabilities per byte, for `code_with_probs`)."""
+    pstore = np.zeros(8 * len(data) if with_probs else 8 * len(data), np.int32)
+    costs = _price_all(new_state(), np.frombuffer(data, np.uint8), pstore)
+    return (costs, pstore) if with_probs else costs
+
+
+@njit(cache=True)
+def code_stored(st, buf, pstore, pos, byte):
+    """Encode a byte with the probabilities stored by a pricing pass (encoder side only)."""
+    for j in range(7, -1, -1):
+        code_bit_p(st, buf, 65536 - pstore[8 * pos + 7 - j], (byte >> j) & 1, True)
 
 
 @njit(cache=True)
 def _code_all(st, buf, state, out, n, enc):
+    dummy = np.zeros(1, np.int32)
     for i in range(n):
-        cm_byte(st, buf, state, out, i, out[i], 0 if enc else 1)
+        cm_byte(st, buf, state, out, i, out[i], 0 if enc else 1, dummy)
         if st[5]:
             return
 

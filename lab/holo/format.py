@@ -15,17 +15,15 @@ image dimensions before any payload is interpreted, and raises lab.FormatError o
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
 
-from lab import FormatError
+from lab import FormatError, container
 
 MAGIC = b"HOLO"
 VERSION = 1
 MAX_SIDE = 1 << 16
 MAX_PIXELS = 1 << 28
-_HEAD = struct.Struct("<4sBIIB")
-_SEC = struct.Struct("<4sI")
+_HEAD = struct.Struct("<II")
 
 
 @dataclass(frozen=True)
@@ -49,49 +47,10 @@ def check_dims(width: int, height: int) -> None:
 
 def pack(width: int, height: int, sections: dict[str, bytes]) -> bytes:
     check_dims(width, height)
-    if len(sections) > 255:
-        raise ValueError("too many sections")
-    parts = [_HEAD.pack(MAGIC, VERSION, width, height, len(sections))]
-    for tag, payload in sections.items():
-        t = tag.encode("ascii")
-        if len(t) != 4:
-            raise ValueError(f"section tag {tag!r} must be 4 ASCII characters")
-        parts.append(_SEC.pack(t, len(payload)))
-        parts.append(payload)
-    body = b"".join(parts)
-    return body + struct.pack("<I", zlib.crc32(body))
+    return container.pack(MAGIC, VERSION, _HEAD, (width, height), sections)
 
 
 def unpack(blob: bytes) -> Container:
-    if len(blob) == 0:
-        raise FormatError("empty file: not a .holo file")
-    if len(blob) < 4 or blob[:4] != MAGIC:
-        raise FormatError("not a .holo file (bad magic)")
-    if len(blob) < _HEAD.size + 4:
-        raise FormatError(f"truncated .holo file ({len(blob)} bytes)")
-    magic, version, width, height, nsec = _HEAD.unpack_from(blob, 0)
-    if version != VERSION:
-        raise FormatError(f"unsupported .holo version {version} (this lab reads version {VERSION})")
-    body, (crc,) = blob[:-4], struct.unpack("<I", blob[-4:])
-    check_dims(width, height)
-    sections: dict[str, bytes] = {}
-    off = _HEAD.size
-    for _ in range(nsec):
-        if off + _SEC.size > len(body):
-            raise FormatError("truncated .holo file (section header past the end)")
-        tag, length = _SEC.unpack_from(body, off)
-        off += _SEC.size
-        try:
-            name = tag.decode("ascii")
-        except UnicodeDecodeError:
-            raise FormatError("corrupt .holo file (bad section tag)") from None
-        if off + length > len(body):
-            raise FormatError(f"truncated .holo file (section {name} needs {length} bytes, "
-                              f"{len(body) - off} left)")
-        sections[name] = body[off:off + length]
-        off += length
-    if off != len(body):
-        raise FormatError(f"corrupt .holo file ({len(body) - off} unexpected bytes after the sections)")
-    if zlib.crc32(body) != crc:
-        raise FormatError("corrupt .holo file (checksum mismatch)")
-    return Container(width, height, sections, version)
+    (width, height), sections = container.unpack(blob, MAGIC, VERSION, _HEAD, ".holo",
+                                                 check=lambda f: check_dims(*f))
+    return Container(width, height, sections, VERSION)

@@ -1,0 +1,115 @@
+"""`lab proc compress | decompress | explain`."""
+from __future__ import annotations
+
+import json
+import time
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _params(args):
+    from lab.procedural.machine import MachineParams
+
+    p = MachineParams(ops=args.ops, fallback=not getattr(args, "no_fallback", False))
+    p.mask()
+    return p
+
+
+def cmd_compress(args) -> int:
+    from lab.procedural import machine as M
+    from lab.report import atomic_write
+
+    data = _read(args.input)
+    t0 = time.perf_counter()
+    blob, plan = M.compress(data, _params(args), return_plan=True)
+    dt = time.perf_counter() - t0
+    atomic_write(args.output, blob)
+    kinds = {}
+    for k in plan["okind"].tolist():
+        kinds[k] = kinds.get(k, 0) + 1
+    from lab.procedural.bitstream import KIND_NAMES
+
+    stats = {"input": args.input, "output": args.output, "bytes_in": len(data), "bytes_out": len(blob),
+             "bpc": 8 * len(blob) / max(1, len(data)), "seconds": dt,
+             "ops": {KIND_NAMES[k]: v for k, v in sorted(kinds.items())},
+             "templates": len(plan["templates"]), "rules": len(plan["rules"])}
+    if args.json:
+        print(json.dumps(stats))
+    elif not args.quiet:
+        print(f"{args.output}: {len(data):,} -> {len(blob):,} bytes, {stats['bpc']:.3f} bpc, "
+              f"{len(data) / max(dt, 1e-9) / 1e6:.2f} MB/s, ops {stats['ops']}")
+    return 0
+
+
+def cmd_decompress(args) -> int:
+    from lab.procedural import machine as M
+    from lab.report import atomic_write
+
+    t0 = time.perf_counter()
+    data = M.decompress(_read(args.input))
+    dt = time.perf_counter() - t0
+    atomic_write(args.output, data)
+    if args.json:
+        print(json.dumps({"output": args.output, "bytes": len(data), "seconds": dt}))
+    elif not args.quiet:
+        print(f"{args.output}: {len(data):,} bytes ({len(data) / max(dt, 1e-9) / 1e6:.2f} MB/s)")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from lab.procedural import machine as M
+
+    data = _read(args.input)
+    if args.bytes:
+        data = data[: args.bytes]
+    prog, stats = M.explain(data, _params(args))
+    if args.json:
+        print(json.dumps({"stats": stats, "program": [
+            {"op": str(e["op"]), "start": e["start"], "end": e["end"], "bits": e["bits"],
+             "literal_bits": e["literal_bits"], "estimate": e["estimate"]} for e in prog[: args.limit]]},
+            default=float))
+        return 0
+    print(M.format_program(prog, args.limit))
+    print()
+    print(f"{'operator':10s} {'uses':>7s} {'bytes':>9s} {'bits':>11s} {'saved vs literal':>17s} {'per use':>8s}")
+    for k, v in stats.items():
+        if k == "total":
+            continue
+        print(f"{k:10s} {v['uses']:7d} {v['bytes']:9d} {v['bits']:11.0f} {v['saved_bits']:17.0f} "
+              f"{v['saved_per_use']:8.2f}")
+    t = stats["total"]
+    print(f"\nstream {t['stream_bytes']:,} bytes = {t['bpc_stream']:.3f} bpc; templates used {t['templates_used']}/"
+          f"{t['templates_learned']}, rules used {t['rules_used']}/{t['rules_learned']}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    h = sub.add_parser("proc", help="the procedural compression machine (.proc)")
+    hs = h.add_subparsers(dest="verb", required=True)
+
+    def common(p, ops=True):
+        p.add_argument("input")
+        if ops:
+            p.add_argument("--ops", default="CRTX",
+                           help="operators besides LITERAL: C copy, R repeat, T template, X transform")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--quiet", action="store_true")
+
+    p = hs.add_parser("compress", help="compress a file into .proc")
+    common(p)
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_compress)
+    p = hs.add_parser("decompress", help="rebuild the original file (CRC32-checked)")
+    common(p, ops=False)
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_decompress)
+    p = hs.add_parser("explain", help="print the program with real and estimated bits per operation")
+    common(p)
+    p.add_argument("--limit", type=int, default=40, help="operations to print")
+    p.add_argument("--bytes", type=int, help="explain only the first N bytes")
+    p.add_argument("--no-fallback", action="store_true",
+                   help="show the operator program even where the literal-only program is smaller")
+    p.set_defaults(func=cmd_explain)

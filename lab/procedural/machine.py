@@ -1,0 +1,338 @@
+"""The procedural compression machine: learn, parse by cost, code; and the .proc container.
+
+    blob = compress(data)                  # real bytes
+    assert decompress(blob) == data
+    program, stats = explain(data)         # the program with real and estimated bits per op
+
+.proc layout (lab.container): magic b"PROC", version 1, header (original length u64, CRC32 of the
+original u32, operator mask u8), sections TMPL (used templates), RULE (used transform rules), DATA
+(the range-coded program). The decoder checks the CRC32 of what it rebuilt.
+"""
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab import FormatError, container
+from lab.entropy import cm
+from lab.entropy.rangecoder import dec_buffer, dec_init, enc_flush, new_encoder, new_probs
+from lab.procedural import bitstream as BS
+from lab.procedural import matcher, parse, templates
+from lab.procedural import ops as O
+from lab.procedural.tokens import token_starts
+
+MAGIC = b"PROC"
+VERSION = 1
+MAX_LEN = (1 << 31) - 1
+MAX_RATIO = 4096  # plausibility bound on the declared length, so a forged header cannot make us decode forever
+_HEAD = struct.Struct("<QIB")
+OP_FLAGS = {"C": 1, "R": 2, "T": 4, "X": 8}
+STORED = 0x80  # COPY, REPEAT, TEMPLATE, TRANSFORM (X); LITERAL always
+
+
+@dataclass(frozen=True)
+class MachineParams:
+    ops: str = "CRTX"        # operators allowed besides LITERAL: C copy, R repeat, T template, X transform
+    flag_lit: float = 0.08   # parse's estimated cost of the literal flag (bits)
+    op_base: float = 11.0    # parse's estimated cost of the operator flag + kind (bits)
+    fallback: bool = True    # write the literal-only program when it is smaller
+    prune: bool = True       # drop templates whose estimated saving does not pay for their table entry
+
+    def mask(self) -> int:
+        bad = set(self.ops) - set(OP_FLAGS)
+        if bad:
+            raise ValueError(f"unknown operator letters {''.join(sorted(bad))!r} (use C, R, T, X)")
+        return sum(OP_FLAGS[c] for c in set(self.ops))
+
+
+def _tables_arrays(tmpl, rules):
+    tb = bytearray()
+    ta_s, ta_l, tb_s, tb_l = [], [], [], []
+    for A, B in tmpl:
+        ta_s.append(len(tb)); ta_l.append(len(A)); tb += A
+        tb_s.append(len(tb)); tb_l.append(len(B)); tb += B
+    rb = bytearray()
+    r_strip, ra_s, ra_l = [], [], []
+    for strip, add in rules:
+        r_strip.append(strip); ra_s.append(len(rb)); ra_l.append(len(add)); rb += add
+    a = lambda x: np.array(x, np.int64)  # noqa: E731
+    return (a(ta_s), a(ta_l), a(tb_s), a(tb_l), np.frombuffer(bytes(tb) or b"\0", np.uint8).copy(), len(tmpl),
+            a(r_strip), a(ra_s), a(ra_l), np.frombuffer(bytes(rb) or b"\0", np.uint8).copy(), len(rules))
+
+
+def _shared(data: bytes, params: MachineParams) -> dict:
+    """The expensive, parse-independent part: literal prices, matches, learned tables, candidates."""
+    mask = params.mask()
+    n = len(data)
+    arr = np.frombuffer(data, np.uint8)
+    timings = {}
+    t0 = time.perf_counter()
+    lit, pstore = parse.literal_costs(data)
+    timings["costs"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    z = np.zeros(n, np.int64)
+    m_off, m_len = matcher.longest_matches(data) if mask & OP_FLAGS["C"] else (z, z)
+    r_per, r_len = matcher.periodic_runs(data, 8) if mask & OP_FLAGS["R"] else (z, z)
+    timings["match"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tmpl = templates.learn_templates(data) if mask & OP_FLAGS["T"] else []
+    rules = templates.learn_rules(data) if mask & OP_FLAGS["X"] else []
+    timings["learn"] = time.perf_counter() - t0
+    return {"n": n, "arr": arr, "lit": lit, "pstore": pstore, "m_off": m_off, "m_len": m_len, "r_per": r_per,
+            "r_len": r_len, "tmpl": tmpl, "rules": rules, "mask": mask, "timings": timings, "data": data}
+
+
+def _candidates(sh: dict, tmpl, rules, op_base: float):
+    n, arr = sh["n"], sh["arr"]
+    tab = _tables_arrays(tmpl, rules)
+    ta_s, ta_l, tb_s, tb_l, tbytes, ntm, r_strip, ra_s, ra_l, rbytes, nru = tab
+    if ntm:
+        key = np.array([int.from_bytes(A[:4], "big") for A, _ in tmpl], np.int64)
+        order = np.argsort(key, kind="stable").astype(np.int64)
+        tc = parse._template_candidates(arr, sh["lit"], token_starts(sh["data"]), ta_s, ta_l, tb_s, tb_l, tbytes,
+                                        key, order, ntm, op_base)
+    else:
+        tc = (np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64))
+    if nru or (sh["mask"] & OP_FLAGS["X"]):
+        x_ref, x_rule, x_len = BS.transform_candidates(arr, r_strip, ra_s, ra_l, rbytes, nru)
+        x_end = np.where(x_ref >= 0, np.arange(n) + x_len, 0).astype(np.int64)
+        x_cost = op_base + 1.5 + 1.2 * np.log2(np.maximum(x_ref, 0) + 2) + np.where(x_rule > 0, 3.0, 1.0)
+    else:
+        x_end, x_cost, x_ref, x_rule = np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    return tc, (x_end, x_cost.astype(np.float64), x_ref, x_rule)
+
+
+def _parse(sh: dict, tmpl, rules, params: MachineParams, op_base: float) -> dict:
+    (t_end, t_cost, t_id, t_slot), (x_end, x_cost, x_ref, x_rule) = _candidates(sh, tmpl, rules, op_base)
+    mask = sh["mask"]
+    opos, okind, oa, ob, est = parse._dp(sh["n"], sh["lit"], sh["m_off"], sh["m_len"], sh["r_per"], sh["r_len"],
+                                         t_end, t_cost, t_id, t_slot, x_end, x_cost, x_ref, x_rule, bool(mask & 1),
+                                         bool(mask & 2), params.flag_lit, op_base)
+    return {"opos": opos, "okind": okind, "oa": oa, "ob": ob, "estimate_bits": float(est)}
+
+
+def _prune(sh: dict, p: dict, tmpl, rules):
+    """Keep the templates whose estimated saving over the literal model exceeds their table cost."""
+    lit = sh["lit"]
+    gain: dict = {}
+    sel = np.nonzero(p["okind"] == BS.TEMPLATE)[0]
+    for k in sel:
+        t = int(p["oa"][k])
+        A, B = tmpl[t]
+        s = int(p["opos"][k])
+        gain[t] = gain.get(t, 0.0) + float(lit[s:s + len(A)].sum() + lit[s + len(A) + int(p["ob"][k]):
+                                                                       s + len(A) + int(p["ob"][k]) + len(B)].sum()) - 8.0
+    keep = [tmpl[t] for t in sorted(gain) if gain[t] > 8.0 * (len(tmpl[t][0]) + len(tmpl[t][1]) + 2) + 16]
+    return keep, rules
+
+
+def _finalise(p: dict, tmpl, rules) -> dict:
+    """Keep only the templates and rules the program uses, renumbered."""
+    okind, oa, ob = p["okind"], p["oa"].copy(), p["ob"].copy()
+    used_t = sorted(set(oa[okind == BS.TEMPLATE].tolist()))
+    used_r = sorted(set(r - 1 for r in ob[okind == BS.TRANSFORM].tolist() if r > 0))
+    tmap = {t: i for i, t in enumerate(used_t)}
+    rmap = {r: i + 1 for i, r in enumerate(used_r)}
+    sel = okind == BS.TEMPLATE
+    oa[sel] = [tmap[t] for t in oa[sel]]
+    sel = (okind == BS.TRANSFORM) & (ob > 0)
+    ob[sel] = [rmap[r - 1] for r in ob[sel]]
+    return {**p, "oa": oa, "ob": ob, "templates": [tmpl[t] for t in used_t], "rules": [rules[r] for r in used_r]}
+
+
+def plan(data: bytes, params: MachineParams = MachineParams()) -> dict:
+    """Learn, find matches, parse by cost (templates pruned to those that pay for their table entry), code
+    the program, and keep it only if its real stream beats the literal-only stream (whose size the stored
+    literal prices give exactly), so the machine never loses to its own literal model."""
+    sh = _shared(data, params)
+    t0 = time.perf_counter()
+    tmpl, rules = sh["tmpl"], sh["rules"]
+    p = _parse(sh, tmpl, rules, params, params.op_base)
+    if tmpl and params.prune:
+        tmpl, rules = _prune(sh, p, tmpl, rules)
+        p = _parse(sh, tmpl, rules, params, params.op_base)
+    p = _finalise(p, tmpl, rules)
+    sh["timings"]["parse"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    stream, _ = _run(data, {**p, "pstore": sh["pstore"]}, True)
+    size = len(stream) + sum(map(len, templates.pack_tables(p["templates"], p["rules"])))
+    lit_only_size = float(sh["lit"].sum()) / 8 + 8
+    sh["timings"]["code"] = time.perf_counter() - t0
+    if params.fallback and lit_only_size < size and p["opos"].size:
+        empty = np.zeros(0, np.int64)
+        p = {"opos": empty, "okind": empty, "oa": empty, "ob": empty, "templates": [], "rules": [],
+             "estimate_bits": float(sh["lit"].sum())}
+        stream = None
+    p.update(mask=sh["mask"], pstore=sh["pstore"], prices=sh["lit"], timings=sh["timings"], stream=stream,
+             learned=(len(sh["tmpl"]), len(sh["rules"])), program_bytes=size, literal_only_bytes=lit_only_size)
+    return p
+
+
+_ENC_CM = []
+
+
+def _encoder_cm():
+    """The encoder never touches the CM state (it codes literals with stored probabilities): share one."""
+    if not _ENC_CM:
+        _ENC_CM.append(cm.new_state())
+    return _ENC_CM[0]
+
+
+def _run(data_or_n, p: dict, enc: bool, blob: bytes | None = None, log: bool = False):
+    tab = _tables_arrays(p["templates"], p["rules"])
+    if enc:
+        out = np.frombuffer(data_or_n, np.uint8).copy()
+        n = len(out)
+        cap = n + n // 2 + 1024
+        st, buf = new_encoder(), np.empty(cap, np.uint8)
+        opos, okind, oa, ob = p["opos"], p["okind"], p["oa"], p["ob"]
+        pstore = p["pstore"]
+    else:
+        n = data_or_n
+        out = np.zeros(n, np.uint8)
+        buf = dec_buffer(blob)
+        st = np.zeros(6, np.int64)
+        dec_init(st, buf)
+        m = n + 1
+        opos, okind, oa, ob = (np.zeros(m, np.int64) for _ in range(4))
+        pstore = np.zeros(1, np.int32)
+    marks = np.zeros(n + 1 if log else 1)
+    k = BS.run_program(st, buf, new_probs(BS.N_CTX), _encoder_cm() if enc else cm.new_state(), out, n, opos, okind, oa, ob, len(opos),
+                       *tab, enc, marks, log, pstore)
+    if enc:
+        enc_flush(st, buf)
+        if st[5]:
+            raise RuntimeError("encoder buffer overflow")
+        return buf[: st[4]].tobytes(), marks
+    if st[5]:
+        raise FormatError("corrupt .proc file (program stream is invalid or truncated)")
+    return out.tobytes(), k
+
+
+def compress(data: bytes, params: MachineParams = MachineParams(), return_plan: bool = False):
+    data = bytes(data)
+    if len(data) > MAX_LEN:
+        raise ValueError("input larger than 2 GiB")
+    p = plan(data, params)
+    stream = p["stream"] if p["stream"] is not None else _run(data, p, True)[0]
+    tsec, rsec = templates.pack_tables(p["templates"], p["rules"])
+    mask = p["mask"]
+    if len(stream) + len(tsec) + len(rsec) >= len(data):  # incompressible: store the bytes as they are
+        stream, tsec, rsec, mask = data, b"\0", b"\0", mask | STORED
+        p["stored"] = True
+    blob = container.pack(MAGIC, VERSION, _HEAD, (len(data), zlib.crc32(data), mask),
+                          {"TMPL": tsec, "RULE": rsec, "DATA": stream})
+    return (blob, p) if return_plan else blob
+
+
+def _check_head(fields):
+    n, _, mask = fields
+    if n > MAX_LEN:
+        raise FormatError(f"corrupt .proc file (declared length {n} exceeds the limit)")
+    if mask & ~(15 | STORED):
+        raise FormatError("corrupt .proc file (bad operator mask)")
+
+
+def read_header(blob: bytes) -> tuple[tuple, dict]:
+    return container.unpack(blob, MAGIC, VERSION, _HEAD, ".proc", check=_check_head)
+
+
+def decompress(blob: bytes) -> bytes:
+    (n, crc, mask), sec = read_header(blob)
+    if set(sec) != {"TMPL", "RULE", "DATA"} or not sec["TMPL"] or not sec["RULE"]:
+        raise FormatError("corrupt .proc file (missing sections)")
+    if mask & STORED:
+        if len(sec["DATA"]) != n or zlib.crc32(sec["DATA"]) != crc:
+            raise FormatError("corrupt .proc file (stored data has the wrong length or CRC32)")
+        return sec["DATA"]
+    tmpl, rules = templates.unpack_tables(sec["TMPL"], sec["RULE"])
+    if n > MAX_RATIO * (len(sec["DATA"]) + 1) + (1 << 20):
+        raise FormatError(f"corrupt .proc file (declares {n} bytes from a {len(sec['DATA'])}-byte stream)")
+    if n == 0:
+        return b""
+    out, _ = _run(n, {"templates": tmpl, "rules": rules}, False, blob=sec["DATA"])
+    if zlib.crc32(out) != crc:
+        raise FormatError("corrupt .proc file (decoded data fails its CRC32)")
+    return out
+
+
+def program(data: bytes, p: dict, marks: np.ndarray | None = None, prices: np.ndarray | None = None):
+    """The op list (ops.* dataclasses) with real bits (from marks), CM literal price and static estimate."""
+    out = []
+    pos = 0
+    ctx = {"n_templates": max(1, len(p["templates"]))}
+    n = len(data)
+    bounds = list(p["opos"]) + [n]
+
+    def rec(op, s, e):
+        real = float(marks[e] - marks[s]) if marks is not None else float("nan")
+        price = float(prices[s:e].sum()) if prices is not None else float("nan")
+        ctx["pos"] = s
+        out.append({"op": op, "start": s, "end": e, "bits": real, "literal_bits": price,
+                    "estimate": op.estimate_bits(ctx)})
+
+    for k, (s, kind, a, b) in enumerate(zip(p["opos"], p["okind"], p["oa"], p["ob"])):
+        if s > pos:
+            rec(O.Literal(data[pos:s]), pos, s)
+        if kind == BS.COPY:
+            op, e = O.Copy(int(a), int(b)), s + int(b)
+        elif kind == BS.REPEAT:
+            op, e = O.Repeat(int(a), int(b)), s + int(b)
+        elif kind == BS.TEMPLATE:
+            A, B = p["templates"][a]
+            e = s + len(A) + int(b) + len(B)
+            op = O.Template(int(a), data[s + len(A):s + len(A) + int(b)], (A, B))
+        else:
+            e = bounds[k + 1] if False else s
+            while e < n and data[e:e + 1].isalpha():
+                e += 1
+            rt = "identity" if b == 0 else f"-{p['rules'][b - 1][0]}+{p['rules'][b - 1][1].decode('latin-1')}"
+            op = O.Transform(int(a), int(b), data[s:e], rt)
+        rec(op, s, e)
+        pos = e
+    if pos < n:
+        rec(O.Literal(data[pos:]), pos, n)
+    return out
+
+
+def explain(data: bytes, params: MachineParams = MachineParams(), with_prices: bool = True):
+    """-> (program entries, stats): real coded bits per op, the CM price of the same bytes, estimates."""
+    p = plan(data, params)
+    stream, marks = _run(data, p, True, log=True)
+    prog = program(data, p, marks, p["prices"] if with_prices else None)
+    stats = op_stats(prog)
+    stats["total"] = {"bytes_in": len(data), "stream_bytes": len(stream), "bpc_stream": 8 * len(stream) / max(1, len(data)),
+                      "templates_learned": p["learned"][0], "rules_learned": p["learned"][1],
+                      "templates_used": len(p["templates"]), "rules_used": len(p["rules"])}
+    return prog, stats
+
+
+def op_stats(prog) -> dict:
+    """Per operator kind: uses, bytes produced, real bits, bits saved vs coding the same bytes as literals."""
+    st: dict = {}
+    for e in prog:
+        name = type(e["op"]).__name__.upper()
+        d = st.setdefault(name, {"uses": 0, "bytes": 0, "bits": 0.0, "saved_bits": 0.0})
+        d["uses"] += 1
+        d["bytes"] += e["end"] - e["start"]
+        d["bits"] += e["bits"]
+        d["saved_bits"] += e["literal_bits"] - e["bits"]
+    for d in st.values():
+        d["saved_per_use"] = d["saved_bits"] / max(1, d["uses"])
+    return st
+
+
+def format_program(prog, limit: int | None = 40) -> str:
+    lines = []
+    for e in prog[:limit]:
+        s = str(e["op"])
+        if len(s) > 70:
+            s = s[:67] + "..."
+        lines.append(f"{s:72s} {e['bits']:8.1f} bits (literal {e['literal_bits']:7.1f}, est {e['estimate']:7.1f})")
+    if limit is not None and len(prog) > limit:
+        lines.append(f"... {len(prog) - limit} more ops")
+    return "\n".join(lines)
