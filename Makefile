@@ -30,6 +30,7 @@ reports: setup
 
 bench: setup
 	$(PY) benchmarks/bench_holo.py
+	$(PY) benchmarks/bench_proc.py
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
