@@ -55,7 +55,7 @@ def _mix64(x):
     return (x ^ (x >> 29)) & 0x7FFFFFFFFFFFFFFF
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _contexts(out, pos, h, word):
     c0 = np.int64(out[pos - 1]) if pos >= 1 else 0
     c1 = np.int64(out[pos - 2]) if pos >= 2 else 0
@@ -84,7 +84,7 @@ def _word_update(word, byte):
         word[0] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _slots(h, base, c0):
     """Per-nibble slot bases: 16 consecutive entries share a cache line for the bits of one nibble."""
     off = 0 if c0 == 1 else c0 << 4  # first nibble: 1..15; second: (16..31) * 16 + 1..15
@@ -94,7 +94,7 @@ def _slots(h, base, c0):
         base[m] = (_mix64(h[m] + c0 * 0x9E3779B1) & TMASK) & ~15
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cm_byte(st, buf, state, out, pos, byte, mode, pstore):
     """Code/decode/update/price out[pos] (= byte for modes 0, 2, 3). Returns (byte, bits).
     Mode 3 also stores the 8 coded probabilities (of a 1 bit, /65536) in pstore[8*pos : 8*pos+8], so an
@@ -191,7 +191,7 @@ def price(data: bytes, with_probs: bool = False):
     return (costs, pstore) if with_probs else costs
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def code_stored(st, buf, pstore, pos, byte):
     """Encode a byte with the probabilities stored by a pricing pass (encoder side only)."""
     for j in range(7, -1, -1):

@@ -37,12 +37,12 @@ _RULE = 896        # 32 (5-bit tree)
 N_CTX = 928
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _letter(b):
     return (65 <= b <= 90) or (97 <= b <= 122)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def track(out, pos, ws, mtf_s, mtf_l, mtf_h):
     """Word tracking after out[pos] was produced: maintain the move-to-front list of recent words.
     ws = [in_word, word_start, n_mtf]."""
@@ -84,7 +84,7 @@ def _bitlen(x):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _emit(st, buf, cm, out, pos, b, ws, ms, ml, mh, enc, dummy):
     """A byte produced by an operator: the decoder's model learns it; the encoder (which priced the
     whole input beforehand) has nothing to do but track words."""
@@ -93,7 +93,7 @@ def _emit(st, buf, cm, out, pos, b, ws, ms, ml, mh, enc, dummy):
     track(out, pos, ws, ms, ml, mh)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _literal(st, buf, cm, out, pos, enc, pstore, dummy):
     if enc:
         code_stored(st, buf, pstore, pos, out[pos])
