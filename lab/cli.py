@@ -54,8 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     from lab.holo import cli as holo_cli
     from lab.procedural import cli as proc_cli
 
+    from lab.vortex import cli as vortex_cli
+
     holo_cli.add_parser(sub)
     proc_cli.add_parser(sub)
+    vortex_cli.add_parser(sub)
     return ap
 
 

@@ -265,3 +265,42 @@ def code_bit_p(st, buf, p0, bit, enc):
         else:
             st[0] = ((st[0] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
     return bit
+
+
+@njit(cache=True)
+def code_cdf_row(st, buf, cdf, sym, enc):
+    """Code one symbol under an integer CDF (cdf[0] = 0 < ... < cdf[K] = 2**16); returns the symbol."""
+    r = st[1] >> 16
+    if enc:
+        st[0] += r * cdf[sym]
+        st[1] = r * (cdf[sym + 1] - cdf[sym])
+    else:
+        v = st[0] // r
+        if v >= cdf[cdf.shape[0] - 1]:
+            st[5] = 1
+            v = cdf[cdf.shape[0] - 1] - 1
+        lo, hi = 0, cdf.shape[0] - 2
+        while lo < hi:
+            mid = (lo + hi + 1) >> 1
+            if cdf[mid] <= v:
+                lo = mid
+            else:
+                hi = mid - 1
+        sym = lo
+        st[0] -= r * cdf[sym]
+        st[1] = r * (cdf[sym + 1] - cdf[sym])
+    while st[1] < TOP:
+        st[1] <<= 8
+        if enc:
+            _shift_low(st, buf)
+        else:
+            st[0] = ((st[0] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
+    return sym
+
+
+@njit(cache=True)
+def code_cdf_rows(st, buf, cdfs, syms, active, enc):
+    """Code syms[i] under cdfs[i] for the rows where active[i]; decoded symbols are written to syms."""
+    for i in range(cdfs.shape[0]):
+        if active[i]:
+            syms[i] = code_cdf_row(st, buf, cdfs[i], syms[i], enc)

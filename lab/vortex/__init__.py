@@ -1,0 +1,1 @@
+"""Vortex: a byte-level compressive transformer driving arithmetic coding (.vtx)."""

@@ -1,0 +1,110 @@
+"""`lab vortex train | compress | decompress | eval`."""
+from __future__ import annotations
+
+import json
+import time
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        from lab.cli import UsageError
+
+        raise UsageError("--device cuda: no CUDA device here")
+    return name
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from lab import data
+    from lab.vortex import train as T
+    from lab.vortex.data import ByteDataset
+    from lab.vortex.model import VortexModel
+
+    mc, tc = T.load_yaml(args.config)
+    if args.steps:
+        from dataclasses import replace
+
+        tc = replace(tc, steps=args.steps)
+    if args.time_limit is not None:
+        from dataclasses import replace
+
+        tc = replace(tc, time_limit=args.time_limit)
+    dev = _device(args.device)
+    torch.manual_seed(args.seed)
+    tr, va = data.read_split(args.data, "train"), data.read_split(args.data, "test")
+    va = va[: args.val_bytes]
+    model = VortexModel(mc)
+    log, vb = T.train(model, ByteDataset(tr, mc.segment * tc.segments, seed=args.seed), tc, dev, va,
+                      progress=not args.quiet)
+    sha = T.save(model, args.out, {"train_log": log, "val_bpb": vb, "data": args.data, "device": dev})
+    out = {"out": args.out, "sha256": sha, "params": model.n_params(), "val_bpb": vb, "steps": log[-1]["step"] + 1,
+           "seconds": log[-1]["seconds"]}
+    print(json.dumps(out) if args.json else f"{args.out}: {out['params']:,} parameters, held-out {vb:.3f} bits/byte "
+          f"after {out['steps']} steps ({out['seconds']:.0f} s), sha256 {sha[:12]}")
+    return 0
+
+
+def cmd_compress(args) -> int:
+    from lab.report import atomic_write
+    from lab.vortex import codec
+    from lab.vortex import train as T
+
+    dev = _device(args.device)
+    model, sha = T.load(args.model, dev)
+    data = open(args.input, "rb").read()
+    t0 = time.perf_counter()
+    blob = codec.compress(data, model, sha, streams=args.streams, device=dev)
+    dt = time.perf_counter() - t0
+    atomic_write(args.output, blob)
+    if not args.quiet:
+        print(f"{args.output}: {len(data):,} -> {len(blob):,} bytes, {8 * len(blob) / max(1, len(data)):.3f} bits/byte, "
+              f"{len(data) / dt / 1e3:.1f} KB/s")
+    return 0
+
+
+def cmd_decompress(args) -> int:
+    from lab.report import atomic_write
+    from lab.vortex import codec
+    from lab.vortex import train as T
+
+    dev = _device(args.device)
+    model, sha = T.load(args.model, dev)
+    t0 = time.perf_counter()
+    data = codec.decompress(open(args.input, "rb").read(), model, sha, device=dev)
+    dt = time.perf_counter() - t0
+    atomic_write(args.output, data)
+    if not args.quiet:
+        print(f"{args.output}: {len(data):,} bytes, {len(data) / dt / 1e3:.1f} KB/s")
+    return 0
+
+
+def add_parser(sub) -> None:
+    v = sub.add_parser("vortex", help="the compressive-transformer lossless codec (.vtx)")
+    vs = v.add_subparsers(dest="verb", required=True)
+    p = vs.add_parser("train", help="train a model on a registered dataset's train split")
+    p.add_argument("--config", default="configs/vortex/default.yaml")
+    p.add_argument("--data", default="canterbury-large")
+    p.add_argument("--out", required=True, help="checkpoint folder")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--time-limit", type=float)
+    p.add_argument("--val-bytes", type=int, default=65536)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+    for verb, fn in (("compress", cmd_compress), ("decompress", cmd_decompress)):
+        p = vs.add_parser(verb, help=f"{verb} with a trained model")
+        p.add_argument("input")
+        p.add_argument("-o", "--output", required=True)
+        p.add_argument("--model", required=True, help="checkpoint folder from `lab vortex train`")
+        p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+        p.add_argument("--quiet", action="store_true")
+        if verb == "compress":
+            p.add_argument("--streams", type=int, default=16, help="independent streams decoded as one batch")
+        p.set_defaults(func=fn)

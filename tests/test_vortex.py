@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from lab import FormatError, data
+from lab.vortex import codec
+from lab.vortex import train as T
+from lab.vortex.compressive import MemoryManager
+from lab.vortex.data import ByteDataset, StreamingByteDataset
+from lab.vortex.model import VortexConfig, VortexModel
+
+CFG = VortexConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64, segment=8, recent=16, longterm=8, rate=4)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.manual_seed(0)
+    m = VortexModel(CFG)
+    text = data.read_split("canterbury-large", "train")[:200_000]
+    log, vb = T.train(m, ByteDataset(text, CFG.segment * 2), T.TrainConfig(steps=40, batch=8, segments=2),
+                      val=data.read_split("canterbury-large", "test")[:4096], progress=False)
+    d = tmp_path_factory.mktemp("vtx")
+    sha = T.save(m, str(d / "ckpt"), {"train_log": log})
+    model, sha2 = T.load(str(d / "ckpt"))
+    assert sha == sha2
+    return model, sha, log, vb, d
+
+
+def test_memory_manager_compresses_overflow():
+    mm = MemoryManager(8, rate=4, recent=6, longterm=3)
+    mem, cmem = mm.update(None, None, torch.randn(1, 4, 8))
+    assert mem.shape[1] == 4 and cmem is None
+    mem, cmem = mm.update(mem, cmem, torch.randn(1, 10, 8))  # 14 -> keep 6, compress 8 -> 2
+    assert mem.shape[1] == 6 and cmem.shape[1] == 2
+    mem, cmem = mm.update(mem, cmem, torch.randn(1, 8, 8))   # compress 8 more -> 4, capped at 3
+    assert cmem.shape[1] == 3
+
+
+def test_step_matches_segment_forward():
+    """Incremental decoding computes what the teacher-forced forward computes (to float tolerance)."""
+    torch.manual_seed(1)
+    m = VortexModel(CFG).eval()
+    x = torch.randint(0, 256, (2, 3 * CFG.segment))
+    inp = torch.cat([torch.full((2, 1), 32), x[:, :-1]], dim=1)
+    with torch.no_grad():
+        st = m.init_state()
+        full = []
+        for s in range(3):
+            lg, st = m.forward_segment(inp[:, s * CFG.segment:(s + 1) * CFG.segment], st)
+            full.append(lg)
+        full = torch.cat(full, dim=1)
+        cache = m.new_cache()
+        steps = torch.stack([m.step(inp[:, t], cache) for t in range(inp.shape[1])], dim=1)
+    assert torch.allclose(full, steps, atol=1e-4)
+
+
+def test_training_learns(trained):
+    _, _, log, vb, _ = trained
+    assert log[-1]["train_bpb"] < log[0]["train_bpb"] - 1.0
+    assert vb < 6.5
+
+
+@pytest.mark.parametrize("payload", [b"", b"a", "held-out", "canterbury", "random"])
+def test_roundtrip(trained, payload):
+    model, sha, *_ = trained
+    if payload == "held-out":
+        payload = data.read_split("canterbury-large", "test")[:1500]
+    elif payload == "canterbury":
+        payload = data.path("canterbury", "grammar.lsp").read_bytes()[:1200]
+    elif payload == "random":
+        payload = np.random.default_rng(0).integers(0, 256, 700).astype(np.uint8).tobytes()
+    blob = codec.compress(payload, model, sha, streams=4)
+    assert codec.decompress(blob, model, sha) == payload
+
+
+def test_wrong_model_and_corruption_refused(trained):
+    model, sha, *_ = trained
+    x = b"In the beginning God created the heaven and the earth."
+    blob = codec.compress(x, model, sha, streams=2)
+    with pytest.raises(FormatError, match="model"):
+        codec.decompress(blob, model, "0" * 64)
+    for bad in (blob[:-3], b"VRTZ" + blob[4:], b""):
+        with pytest.raises(FormatError):
+            codec.decompress(bad, model, sha)
+
+
+def test_streaming_dataset(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(bytes(range(256)) * 10)
+    ds = StreamingByteDataset(str(p), 16, start=100, stop=2000)
+    x, y = ds.batch(4)
+    assert x.shape == (4, 16) and torch.equal((x[:, 1:]), y[:, :-1])
