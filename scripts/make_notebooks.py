@@ -268,7 +268,8 @@ rep.section("1. Held-out bits per byte and throughput (CPU, this run)",
             f"{len(x):,} held-out bytes; model of {m.n_params():,} parameters trained {log[-1]['seconds']:.0f} s on this CPU; "
             f"teacher-forced held-out estimate over {heldout_eval_bytes:,} bytes: {vb:.3f} bits/byte.")
 display(Markdown(rep.table(rows, key="cpu_codec")))
-gpu = [json.load(open(p)) for p in sorted(glob.glob(f"{gpu_runs}/run*.json"))]
+from lab.data import ROOT
+gpu = [json.load(open(p)) for p in sorted(glob.glob(str(ROOT / gpu_runs / "run*.json")))]
 if gpu:
     g_rows = []
     for g in gpu:

@@ -90,3 +90,31 @@ def test_streaming_dataset(tmp_path):
     ds = StreamingByteDataset(str(p), 16, start=100, stop=2000)
     x, y = ds.batch(4)
     assert x.shape == (4, 16) and torch.equal((x[:, 1:]), y[:, :-1])
+
+
+def test_cli_train_compress_decompress_and_errors(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("model: {d_model: 16, n_layers: 1, n_heads: 2, d_ff: 32, segment: 8, recent: 8, longterm: 4}\n"
+                   "train: {steps: 5, batch: 4, segments: 2}\n")
+
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "lab", "vortex", *a], capture_output=True, text=True, timeout=300)
+
+    for name in ("m1", "m2"):
+        r = run("train", "--config", str(cfg), "--out", str(tmp_path / name), "--device", "cpu", "--quiet",
+                "--val-bytes", "512", "--seed", "1" if name == "m1" else "2")
+        assert r.returncode == 0, r.stderr
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"And God said, Let there be light: and there was light.\n" * 3)
+    r = run("compress", str(src), "-o", str(tmp_path / "a.vtx"), "--model", str(tmp_path / "m1"), "--streams", "3")
+    assert r.returncode == 0, r.stderr
+    r = run("decompress", str(tmp_path / "a.vtx"), "-o", str(tmp_path / "out.txt"), "--model", str(tmp_path / "m1"))
+    assert r.returncode == 0 and (tmp_path / "out.txt").read_bytes() == src.read_bytes()
+    r = run("decompress", str(tmp_path / "a.vtx"), "-o", str(tmp_path / "x.txt"), "--model", str(tmp_path / "m2"))
+    assert r.returncode == 2 and "model" in r.stderr and r.stderr.count("\n") == 1 and not (tmp_path / "x.txt").exists()
+    (tmp_path / "bad.vtx").write_bytes((tmp_path / "a.vtx").read_bytes()[:-5])
+    r = run("decompress", str(tmp_path / "bad.vtx"), "-o", str(tmp_path / "y.txt"), "--model", str(tmp_path / "m1"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and not (tmp_path / "y.txt").exists()

@@ -82,13 +82,20 @@ def enc_flush(st, buf):
 
 
 @njit(cache=True)
-def code_bit(st, buf, probs, ctx, bit, enc):
-    """Code one bit with adaptive context `ctx`; returns the bit (decoded when enc is False)."""
-    pa = probs[ctx, 0]
-    pb = probs[ctx, 1]
-    p = (pa + pb) >> 1
+def _normalize(st, buf, enc):
+    while st[1] < TOP:
+        st[1] <<= 8
+        if enc:
+            _shift_low(st, buf)
+        else:
+            st[0] = ((st[0] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
+
+
+@njit(cache=True)
+def code_bit_p(st, buf, p0, bit, enc):
+    """Code one bit with an externally supplied probability of a 0 bit, p0 in [1, 65535] / 65536."""
     rng = st[1]
-    bound = (rng >> 16) * p
+    bound = (rng >> 16) * p0
     if enc:
         if bit == 0:
             st[1] = bound
@@ -103,18 +110,22 @@ def code_bit(st, buf, probs, ctx, bit, enc):
             st[0] -= bound
             st[1] = rng - bound
             bit = 1
+    _normalize(st, buf, enc)
+    return bit
+
+
+@njit(cache=True)
+def code_bit(st, buf, probs, ctx, bit, enc):
+    """Code one bit with adaptive context `ctx`; returns the bit (decoded when enc is False)."""
+    pa = probs[ctx, 0]
+    pb = probs[ctx, 1]
+    bit = code_bit_p(st, buf, (pa + pb) >> 1, bit, enc)
     if bit == 0:
         probs[ctx, 0] = pa + ((PROB_ONE - pa) >> 4)
         probs[ctx, 1] = pb + ((PROB_ONE - pb) >> 7)
     else:
         probs[ctx, 0] = pa - (pa >> 4)
         probs[ctx, 1] = pb - (pb >> 7)
-    while st[1] < TOP:
-        st[1] <<= 8
-        if enc:
-            _shift_low(st, buf)
-        else:
-            st[0] = ((st[0] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
     return bit
 
 
@@ -137,12 +148,7 @@ def code_bypass(st, buf, bit, enc):
             st[0] -= half
             st[1] = rng - half
             bit = 1
-    while st[1] < TOP:
-        st[1] <<= 8
-        if enc:
-            _shift_low(st, buf)
-        else:
-            st[0] = ((st[0] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
+    _normalize(st, buf, enc)
     return bit
 
 
@@ -240,34 +246,6 @@ def decode_symbols(blob: bytes, n: int, nbits: int, contexts=None) -> np.ndarray
 
 
 @njit(cache=True)
-def code_bit_p(st, buf, p0, bit, enc):
-    """Code one bit with an externally supplied probability of a 0 bit, p0 in [1, 65535] / 65536."""
-    rng = st[1]
-    bound = (rng >> 16) * p0
-    if enc:
-        if bit == 0:
-            st[1] = bound
-        else:
-            st[0] += bound
-            st[1] = rng - bound
-    else:
-        if st[0] < bound:
-            st[1] = bound
-            bit = 0
-        else:
-            st[0] -= bound
-            st[1] = rng - bound
-            bit = 1
-    while st[1] < TOP:
-        st[1] <<= 8
-        if enc:
-            _shift_low(st, buf)
-        else:
-            st[0] = ((st[0] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
-    return bit
-
-
-@njit(cache=True)
 def code_cdf_row(st, buf, cdf, sym, enc):
     """Code one symbol under an integer CDF (cdf[0] = 0 < ... < cdf[K] = 2**16); returns the symbol."""
     r = st[1] >> 16
@@ -289,12 +267,7 @@ def code_cdf_row(st, buf, cdf, sym, enc):
         sym = lo
         st[0] -= r * cdf[sym]
         st[1] = r * (cdf[sym + 1] - cdf[sym])
-    while st[1] < TOP:
-        st[1] <<= 8
-        if enc:
-            _shift_low(st, buf)
-        else:
-            st[0] = ((st[0] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
+    _normalize(st, buf, enc)
     return sym
 
 
