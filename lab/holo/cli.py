@@ -53,10 +53,11 @@ def _parse_k(s: str) -> int:
     if s == "all":
         return 0
     try:
-        v = int(s)
+        return int(s)
     except ValueError:
-        raise SystemExit(f"lab: error: --k must be an integer, 'auto' or 'all', not {s!r}") from None
-    return v
+        from lab.cli import UsageError
+
+        raise UsageError(f"--k must be an integer, 'auto' or 'all', not {s!r}") from None
 
 
 def _params(args):

@@ -266,7 +266,6 @@ def program(data: bytes, p: dict, marks: np.ndarray | None = None, prices: np.nd
     pos = 0
     ctx = {"n_templates": max(1, len(p["templates"]))}
     n = len(data)
-    bounds = list(p["opos"]) + [n]
 
     def rec(op, s, e):
         real = float(marks[e] - marks[s]) if marks is not None else float("nan")
@@ -275,7 +274,7 @@ def program(data: bytes, p: dict, marks: np.ndarray | None = None, prices: np.nd
         out.append({"op": op, "start": s, "end": e, "bits": real, "literal_bits": price,
                     "estimate": op.estimate_bits(ctx)})
 
-    for k, (s, kind, a, b) in enumerate(zip(p["opos"], p["okind"], p["oa"], p["ob"])):
+    for s, kind, a, b in zip(p["opos"], p["okind"], p["oa"], p["ob"]):
         if s > pos:
             rec(O.Literal(data[pos:s]), pos, s)
         if kind == BS.COPY:
@@ -287,7 +286,7 @@ def program(data: bytes, p: dict, marks: np.ndarray | None = None, prices: np.nd
             e = s + len(A) + int(b) + len(B)
             op = O.Template(int(a), data[s + len(A):s + len(A) + int(b)], (A, B))
         else:
-            e = bounds[k + 1] if False else s
+            e = s
             while e < n and data[e:e + 1].isalpha():
                 e += 1
             rt = "identity" if b == 0 else f"-{p['rules'][b - 1][0]}+{p['rules'][b - 1][1].decode('latin-1')}"

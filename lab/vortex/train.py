@@ -8,6 +8,7 @@ import json
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -105,9 +106,12 @@ def train(model: VortexModel, ds, tc: TrainConfig, device="cpu", val: bytes | No
         x, y = x[:, : S * tc.segments], y[:, : S * tc.segments]
         state = model.init_state()
         loss = 0.0
-        for s in range(tc.segments):
-            logits, state = model.forward_segment(x[:, s * S:(s + 1) * S], state)
-            loss = loss + F.cross_entropy(logits.reshape(-1, 256), y[:, s * S:(s + 1) * S].reshape(-1))
+        # bf16 autocast on CUDA for speed; the codec itself always runs the model in float32
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if str(device).startswith("cuda") else nullcontext()
+        with amp:
+            for s in range(tc.segments):
+                logits, state = model.forward_segment(x[:, s * S:(s + 1) * S], state)
+                loss = loss + F.cross_entropy(logits.float().reshape(-1, 256), y[:, s * S:(s + 1) * S].reshape(-1))
         loss = loss / tc.segments
         opt.zero_grad(set_to_none=True)
         loss.backward()
