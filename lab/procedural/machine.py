@@ -82,32 +82,39 @@ def _shared(data: bytes, params: MachineParams) -> dict:
     tmpl = templates.learn_templates(data) if mask & OP_FLAGS["T"] else []
     rules = templates.learn_rules(data) if mask & OP_FLAGS["X"] else []
     timings["learn"] = time.perf_counter() - t0
-    return {"n": n, "arr": arr, "lit": lit, "pstore": pstore, "m_off": m_off, "m_len": m_len, "r_per": r_per,
-            "r_len": r_len, "tmpl": tmpl, "rules": rules, "mask": mask, "timings": timings, "data": data}
+    sh = {"n": n, "arr": arr, "lit": lit, "pstore": pstore, "m_off": m_off, "m_len": m_len, "r_per": r_per,
+          "r_len": r_len, "tmpl": tmpl, "rules": rules, "mask": mask, "timings": timings, "data": data}
+    sh["transform"] = _transform_candidates(sh, rules, params.op_base)
+    return sh
 
 
-def _candidates(sh: dict, tmpl, rules, op_base: float):
+def _transform_candidates(sh: dict, rules, op_base: float):
+    """Cheapest TRANSFORM at each word start (depends on the rules only, so computed once)."""
+    n = sh["n"]
+    if not sh["mask"] & OP_FLAGS["X"]:
+        z = np.zeros(n, np.int64)
+        return z, np.zeros(n), z, z
+    _, _, _, _, _, _, r_strip, ra_s, ra_l, rbytes, nru = _tables_arrays([], rules)
+    x_ref, x_rule, x_len = BS.transform_candidates(sh["arr"], r_strip, ra_s, ra_l, rbytes, nru)
+    x_end = np.where(x_ref >= 0, np.arange(n) + x_len, 0).astype(np.int64)
+    x_cost = op_base + 1.5 + 1.2 * np.log2(np.maximum(x_ref, 0) + 2) + np.where(x_rule > 0, 3.0, 1.0)
+    return x_end, x_cost.astype(np.float64), x_ref, x_rule
+
+
+def _template_candidates(sh: dict, tmpl, op_base: float):
     n, arr = sh["n"], sh["arr"]
-    tab = _tables_arrays(tmpl, rules)
-    ta_s, ta_l, tb_s, tb_l, tbytes, ntm, r_strip, ra_s, ra_l, rbytes, nru = tab
-    if ntm:
-        key = np.array([int.from_bytes(A[:4], "big") for A, _ in tmpl], np.int64)
-        order = np.argsort(key, kind="stable").astype(np.int64)
-        tc = parse._template_candidates(arr, sh["lit"], token_starts(sh["data"]), ta_s, ta_l, tb_s, tb_l, tbytes,
-                                        key, order, ntm, op_base)
-    else:
-        tc = (np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64))
-    if nru or (sh["mask"] & OP_FLAGS["X"]):
-        x_ref, x_rule, x_len = BS.transform_candidates(arr, r_strip, ra_s, ra_l, rbytes, nru)
-        x_end = np.where(x_ref >= 0, np.arange(n) + x_len, 0).astype(np.int64)
-        x_cost = op_base + 1.5 + 1.2 * np.log2(np.maximum(x_ref, 0) + 2) + np.where(x_rule > 0, 3.0, 1.0)
-    else:
-        x_end, x_cost, x_ref, x_rule = np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64)
-    return tc, (x_end, x_cost.astype(np.float64), x_ref, x_rule)
+    if not tmpl:
+        return np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    ta_s, ta_l, tb_s, tb_l, tbytes, ntm, *_ = _tables_arrays(tmpl, [])
+    key = np.array([int.from_bytes(A[:4], "big") for A, _ in tmpl], np.int64)
+    order = np.argsort(key, kind="stable").astype(np.int64)
+    return parse._template_candidates(arr, sh["lit"], token_starts(sh["data"]), ta_s, ta_l, tb_s, tb_l, tbytes, key,
+                                      order, ntm, op_base)
 
 
 def _parse(sh: dict, tmpl, rules, params: MachineParams, op_base: float) -> dict:
-    (t_end, t_cost, t_id, t_slot), (x_end, x_cost, x_ref, x_rule) = _candidates(sh, tmpl, rules, op_base)
+    t_end, t_cost, t_id, t_slot = _template_candidates(sh, tmpl, op_base)
+    x_end, x_cost, x_ref, x_rule = sh["transform"]
     mask = sh["mask"]
     opos, okind, oa, ob, est = parse._dp(sh["n"], sh["lit"], sh["m_off"], sh["m_len"], sh["r_per"], sh["r_len"],
                                          t_end, t_cost, t_id, t_slot, x_end, x_cost, x_ref, x_rule, bool(mask & 1),

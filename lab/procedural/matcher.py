@@ -42,48 +42,38 @@ def _kasai(s, sa):
 
 
 @njit(cache=True)
+def _nearest_smaller(sa, lcp, best_src, best_len, forward):
+    """One stack pass in suffix-array order (forward: previous ranks, else next ranks): for each suffix, the
+    nearest rank whose text position is smaller (an earlier occurrence) and the LCP with it."""
+    n = sa.shape[0]
+    stack_r = np.empty(n, np.int64)
+    stack_m = np.empty(n, np.int64)
+    top = -1
+    for k in range(n):
+        r = k if forward else n - 1 - k
+        m = lcp[r] if forward else lcp[r + 1]
+        while top >= 0 and sa[stack_r[top]] > sa[r]:
+            if stack_m[top] < m:
+                m = stack_m[top]
+            top -= 1
+        if top >= 0:
+            i, src = sa[r], sa[stack_r[top]]
+            if m > best_len[i] or (m == best_len[i] and m > 0 and src > best_src[i]):
+                best_len[i] = m
+                best_src[i] = src
+        else:
+            m = 0
+        top += 1
+        stack_r[top] = r
+        stack_m[top] = m
+
+
 def _longest_previous(sa, lcp):
     n = sa.shape[0]
     best_len = np.zeros(n, np.int64)
     best_src = np.full(n, -1, np.int64)
-    stack_r = np.empty(n, np.int64)
-    stack_m = np.empty(n, np.int64)
-    # previous smaller position in suffix-array order
-    top = -1
-    for r in range(n):
-        m = lcp[r]
-        while top >= 0 and sa[stack_r[top]] > sa[r]:
-            if stack_m[top] < m:
-                m = stack_m[top]
-            top -= 1
-        if top >= 0:
-            i = sa[r]
-            if m > best_len[i]:
-                best_len[i] = m
-                best_src[i] = sa[stack_r[top]]
-        else:
-            m = 0
-        top += 1
-        stack_r[top] = r
-        stack_m[top] = m
-    # next smaller position in suffix-array order
-    top = -1
-    for r in range(n - 1, -1, -1):
-        m = lcp[r + 1]
-        while top >= 0 and sa[stack_r[top]] > sa[r]:
-            if stack_m[top] < m:
-                m = stack_m[top]
-            top -= 1
-        if top >= 0:
-            i = sa[r]
-            if m > best_len[i] or (m == best_len[i] and m > 0 and sa[stack_r[top]] > best_src[i]):
-                best_len[i] = m
-                best_src[i] = sa[stack_r[top]]
-        else:
-            m = 0
-        top += 1
-        stack_r[top] = r
-        stack_m[top] = m
+    _nearest_smaller(sa, lcp, best_src, best_len, True)
+    _nearest_smaller(sa, lcp, best_src, best_len, False)
     return best_src, best_len
 
 
