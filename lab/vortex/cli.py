@@ -22,25 +22,30 @@ def cmd_train(args) -> int:
 
     from lab import data
     from lab.vortex import train as T
-    from lab.vortex.data import ByteDataset
     from lab.vortex.model import VortexModel
 
     mc, tc = T.load_yaml(args.config)
-    if args.steps:
-        from dataclasses import replace
+    from dataclasses import replace
 
+    if args.steps:
         tc = replace(tc, steps=args.steps)
     if args.time_limit is not None:
-        from dataclasses import replace
-
         tc = replace(tc, time_limit=args.time_limit)
+    tc = replace(tc, seed=args.seed)
     dev = _device(args.device)
     torch.manual_seed(args.seed)
     tr, va = data.read_split(args.data, "train"), data.read_split(args.data, "test")
     va = va[: args.val_bytes]
     model = VortexModel(mc)
-    log, vb = T.train(model, ByteDataset(tr, mc.segment * tc.segments, seed=args.seed), tc, dev, va,
-                      progress=not args.quiet)
+    log, vb = T.train(model, tr, tc, dev, va, progress=not args.quiet, resume=args.resume,
+                      save_state=args.save_state, stop_after=args.stop_after)
+    rank, world, _ = T._dist()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    if rank != 0:
+        return 0
     sha = T.save(model, args.out, {"train_log": log, "val_bpb": vb, "data": args.data, "device": dev})
     out = {"out": args.out, "sha256": sha, "params": model.n_params(), "val_bpb": vb, "steps": log[-1]["step"] + 1,
            "seconds": log[-1]["seconds"]}
@@ -49,33 +54,53 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_compress(args) -> int:
-    from lab.report import atomic_write
-    from lab.vortex import codec
+def _model(args, dev):
+    from lab.cli import UsageError
     from lab.vortex import train as T
 
+    if not args.model:
+        raise UsageError("--model CKPT is needed (or --online to compress without a trained model)")
+    return T.load(args.model, dev)
+
+
+def cmd_compress(args) -> int:
+    from lab.cli import UsageError
+    from lab.report import atomic_write
+    from lab.vortex import codec
+
     dev = _device(args.device)
-    model, sha = T.load(args.model, dev)
     data = open(args.input, "rb").read()
+    if args.online:
+        if args.model:
+            raise UsageError("--online trains its own model: leave out --model")
+        if dev != "cpu":
+            raise UsageError("--online runs on CPU only (CUDA training steps are not bit-reproducible)")
+        conf = dict(codec.ONLINE_DEFAULT)
+        if args.online_lr:
+            conf["lr"] = args.online_lr
+        model, sha = None, None
+    else:
+        model, sha = _model(args, dev)
+        conf = None
     t0 = time.perf_counter()
-    blob = codec.compress(data, model, sha, streams=args.streams, device=dev)
+    blob = codec.compress(data, model, sha, streams=args.streams, device=dev, online=conf)
     dt = time.perf_counter() - t0
     atomic_write(args.output, blob)
     if not args.quiet:
         print(f"{args.output}: {len(data):,} -> {len(blob):,} bytes, {8 * len(blob) / max(1, len(data)):.3f} bits/byte, "
-              f"{len(data) / dt / 1e3:.1f} KB/s")
+              f"{len(data) / dt / 1e3:.1f} KB/s{' (online)' if args.online else ''}")
     return 0
 
 
 def cmd_decompress(args) -> int:
     from lab.report import atomic_write
     from lab.vortex import codec
-    from lab.vortex import train as T
 
     dev = _device(args.device)
-    model, sha = T.load(args.model, dev)
+    blob = open(args.input, "rb").read()
+    model, sha = (None, None) if codec.is_online(blob) else _model(args, dev)
     t0 = time.perf_counter()
-    data = codec.decompress(open(args.input, "rb").read(), model, sha, device=dev)
+    data = codec.decompress(blob, model, sha, device=dev)
     dt = time.perf_counter() - t0
     atomic_write(args.output, data)
     if not args.quiet:
@@ -86,12 +111,15 @@ def cmd_decompress(args) -> int:
 def add_parser(sub) -> None:
     v = sub.add_parser("vortex", help="the compressive-transformer lossless codec (.vtx)")
     vs = v.add_subparsers(dest="verb", required=True)
-    p = vs.add_parser("train", help="train a model on a registered dataset's train split")
+    p = vs.add_parser("train", help="train a model on a registered dataset's train split (torchrun for DDP)")
     p.add_argument("--config", default="configs/vortex/default.yaml")
     p.add_argument("--data", default="canterbury-large")
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--steps", type=int)
-    p.add_argument("--time-limit", type=float)
+    p.add_argument("--time-limit", type=float, help="seconds for the whole schedule")
+    p.add_argument("--stop-after", type=float, help="stop this call after so many seconds (continue with --resume)")
+    p.add_argument("--resume", help="training-state file to continue from (if it exists)")
+    p.add_argument("--save-state", help="write the training state (weights + optimiser) here at the end")
     p.add_argument("--val-bytes", type=int, default=65536)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=0)
@@ -99,12 +127,15 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
     for verb, fn in (("compress", cmd_compress), ("decompress", cmd_decompress)):
-        p = vs.add_parser(verb, help=f"{verb} with a trained model")
+        p = vs.add_parser(verb, help=f"{verb} with a trained model (or online, without one)")
         p.add_argument("input")
         p.add_argument("-o", "--output", required=True)
-        p.add_argument("--model", required=True, help="checkpoint folder from `lab vortex train`")
+        p.add_argument("--model", help="checkpoint folder from `lab vortex train`")
         p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
         p.add_argument("--quiet", action="store_true")
         if verb == "compress":
             p.add_argument("--streams", type=int, default=16, help="independent streams decoded as one batch")
+            p.add_argument("--online", action="store_true",
+                           help="no trained model: learn while coding (CPU, deterministic replay in the decoder)")
+            p.add_argument("--online-lr", type=float)
         p.set_defaults(func=fn)

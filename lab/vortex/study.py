@@ -13,7 +13,6 @@ import torch
 from lab import baselines as BL
 from lab.vortex import codec
 from lab.vortex import train as T
-from lab.vortex.data import ByteDataset
 from lab.vortex.model import VortexConfig, VortexModel
 
 
@@ -21,18 +20,22 @@ def train_model(cfg: VortexConfig, tc: T.TrainConfig, train_bytes: bytes, val_by
                 progress=False):
     torch.manual_seed(tc.seed)
     m = VortexModel(cfg)
-    log, vb = T.train(m, ByteDataset(train_bytes, cfg.segment * tc.segments, seed=tc.seed), tc, device, val_bytes,
-                      progress=progress)
+    log, vb = T.train(m, train_bytes, tc, device, val_bytes, progress=progress)
     return m, log, vb
 
 
-def codec_row(model, sha, x: bytes, streams: int, device="cpu") -> dict:
+def codec_row(model, sha, x: bytes, streams: int, device="cpu", graph: bool | None = None) -> dict:
+    from lab import FormatError
+
     t0 = time.perf_counter()
-    blob = codec.compress(x, model, sha, streams=streams, device=device)
+    blob = codec.compress(x, model, sha, streams=streams, device=device, graph=graph)
     t1 = time.perf_counter()
-    ok = codec.decompress(blob, model, sha, device=device) == x
+    try:
+        ok = codec.decompress(blob, model, sha, device=device, graph=graph) == x
+    except FormatError:
+        ok = False
     t2 = time.perf_counter()
-    return {"codec": f"vortex ({device}, {streams} streams)", "bytes": len(x), "compressed": len(blob),
+    return {"codec": f"vortex ({device}, {streams} streams{', eager' if graph is False else ''})", "bytes": len(x), "compressed": len(blob),
             "bpb": 8 * len(blob) / len(x), "enc KB/s": len(x) / (t1 - t0) / 1e3, "dec KB/s": len(x) / (t2 - t1) / 1e3,
             "round-trip": ok}
 
