@@ -322,7 +322,9 @@ abl = S.ablation_rows(cfg, atc, tr, te[:heldout_eval_bytes], spec)
 rep.section("2. Ablation: compressive memory, compression rate, model size (CPU, equal training budget)",
             f"Variants of `{ablation}` on the CPU model, each trained with {atc}. Equal-parameter rows have "
             "d_ff re-solved to the base model's parameter count; the last rows change the model's size.")
-display(Markdown(rep.table(abl, key="ablation")))"""),
+display(Markdown(rep.table(abl, key="ablation")))
+rep.text(S.ablation_note(abl))
+print(S.ablation_note(abl))"""),
     ("code", """fig, ax = plt.subplots(figsize=(7, 4))
 S.plot_curve(log, ax, "CPU")
 for g in gpu:

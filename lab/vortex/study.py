@@ -108,6 +108,21 @@ def ablation_rows(base: VortexConfig, tc: T.TrainConfig, train_bytes, val_bytes,
     return rows
 
 
+def ablation_note(rows: list[dict]) -> str:
+    """What the ablation table says, in a sentence or two (from its numbers)."""
+    by = {r["variant"]: r for r in rows}
+    best = min(rows, key=lambda r: r["held-out bpb"])
+    out = [f"Best held-out: **{best['variant']}** ({best['held-out bpb']:.3f} bits/byte)."]
+    if "no memory" in by:
+        mem = [r for r in rows if r["variant"].startswith("memory")]
+        if mem:
+            b = min(mem, key=lambda r: r["held-out bpb"])
+            out.append(f"Equal parameters and equal wall-clock: no memory {by['no memory']['held-out bpb']:.3f} in "
+                       f"{by['no memory']['steps']} steps vs {b['variant']} {b['held-out bpb']:.3f} in {b['steps']} steps "
+                       f"({'the memory pays' if b['held-out bpb'] < by['no memory']['held-out bpb'] else 'the memory does not pay at this budget: it costs steps before its longer context helps'}).")
+    return " ".join(out)
+
+
 def telemetry(n: int = 200_000, seed: int = 0) -> bytes:
     """The seed's demo data: CSV lines of a few synthetic sensors (periodic signals, drift, noise, events)."""
     rng = np.random.default_rng(seed)
