@@ -319,7 +319,7 @@ if ddp:
     display(Markdown(rep.table(d_rows, key="ddp")))"""),
     ("code", """spec = yaml.safe_load(open(ROOT / ablation))
 abl = S.ablation_rows(cfg, atc, tr, te[:heldout_eval_bytes], spec)
-rep.section("2. Ablation: compressive memory, compression rate, model size (CPU, equal training budget)",
+rep.section("2. Ablation: compressive memory, compression rate, model size (CPU, equal training steps)",
             f"Variants of `{ablation}` on the CPU model, each trained with {atc}. Equal-parameter rows have "
             "d_ff re-solved to the base model's parameter count; the last rows change the model's size.")
 display(Markdown(rep.table(abl, key="ablation")))

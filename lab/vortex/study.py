@@ -117,9 +117,9 @@ def ablation_note(rows: list[dict]) -> str:
         mem = [r for r in rows if r["variant"].startswith("memory")]
         if mem:
             b = min(mem, key=lambda r: r["held-out bpb"])
-            out.append(f"Equal parameters and equal wall-clock: no memory {by['no memory']['held-out bpb']:.3f} in "
+            out.append(f"Equal parameters, same training budget: no memory {by['no memory']['held-out bpb']:.3f} in "
                        f"{by['no memory']['steps']} steps vs {b['variant']} {b['held-out bpb']:.3f} in {b['steps']} steps "
-                       f"({'the memory pays' if b['held-out bpb'] < by['no memory']['held-out bpb'] else 'the memory does not pay at this budget: it costs steps before its longer context helps'}).")
+                       f"({'the memory pays' if b['held-out bpb'] < by['no memory']['held-out bpb'] else 'the memory does not pay at this budget: its longer context has not been learned yet at this budget'}).")
     return " ".join(out)
 
 
