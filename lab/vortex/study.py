@@ -119,7 +119,7 @@ def ablation_note(rows: list[dict]) -> str:
             b = min(mem, key=lambda r: r["held-out bpb"])
             out.append(f"Equal parameters, same training budget: no memory {by['no memory']['held-out bpb']:.3f} in "
                        f"{by['no memory']['steps']} steps vs {b['variant']} {b['held-out bpb']:.3f} in {b['steps']} steps "
-                       f"({'the memory pays' if b['held-out bpb'] < by['no memory']['held-out bpb'] else 'the memory does not pay at this budget: its longer context has not been learned yet at this budget'}).")
+                       f"({'the memory pays' if b['held-out bpb'] < by['no memory']['held-out bpb'] else 'the memory does not pay at this budget: its longer context is not learned yet'}).")
     return " ".join(out)
 
 
