@@ -197,11 +197,11 @@ def decompress(blob: bytes, model: VortexModel | None = None, sha: str | None = 
         try:
             conf = json.loads(sec["CONF"])
             model, sha = _online_model(conf)
+            online = _Online(model, float(conf["lr"]))
         except (ValueError, TypeError, KeyError) as e:
             raise FormatError(f"corrupt .vtx file (online configuration: {e})") from None
         if msha.hex() != sha:
             raise FormatError("corrupt .vtx file (online configuration does not match its hash)")
-        online = _Online(model, conf["lr"])
     elif model is None:
         raise FormatError("this .vtx file was written with a trained model: pass --model")
     elif msha.hex() != sha:
