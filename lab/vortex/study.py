@@ -1,11 +1,8 @@
 """Experiments behind reports/vortex.md (and the GPU run script), as functions."""
 from __future__ import annotations
 
-import json
-import math
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,32 +21,30 @@ def train_model(cfg: VortexConfig, tc: T.TrainConfig, train_bytes: bytes, val_by
     return m, log, vb
 
 
-def codec_row(model, sha, x: bytes, streams: int, device="cpu", graph: bool | None = None) -> dict:
+def codec_row(model, sha, x: bytes, streams: int, device="cpu", graph: bool | None = None,
+              online: dict | None = None) -> dict:
+    """Compress and decompress `x` with a trained model, or online (model=None, `online` = its settings;
+    CPU, one thread); sizes of the real file, round trip checked."""
     from lab import FormatError
 
     t0 = time.perf_counter()
-    blob = codec.compress(x, model, sha, streams=streams, device=device, graph=graph)
+    blob = codec.compress(x, model, sha, streams=streams, device=device, graph=graph, online=online)
     t1 = time.perf_counter()
     try:
         ok = codec.decompress(blob, model, sha, device=device, graph=graph) == x
     except FormatError:
         ok = False
     t2 = time.perf_counter()
-    return {"codec": f"vortex ({device}, {streams} streams{', eager' if graph is False else ''})", "bytes": len(x),
-            "compressed": len(blob), "ratio": len(x) / len(blob), "bpb": 8 * len(blob) / len(x),
-            "enc KB/s": len(x) / (t1 - t0) / 1e3, "dec KB/s": len(x) / (t2 - t1) / 1e3, "round-trip": ok}
+    name = (f"vortex online ({device}, {streams} streams, no weights)" if model is None else
+            f"vortex ({device}, {streams} streams{', eager' if graph is False else ''})")
+    return {"codec": name, "bytes": len(x), "compressed": len(blob), "ratio": len(x) / len(blob),
+            "bpb": 8 * len(blob) / len(x), "enc KB/s": len(x) / (t1 - t0) / 1e3, "dec KB/s": len(x) / (t2 - t1) / 1e3,
+            "round-trip": ok}
 
 
 def online_row(x: bytes, streams: int, conf: dict | None = None) -> dict:
-    """Online mode (no trained weights; CPU, one thread), round trip verified."""
-    t0 = time.perf_counter()
-    blob = codec.compress(x, None, None, streams=streams, online=conf or {})
-    t1 = time.perf_counter()
-    ok = codec.decompress(blob) == x
-    t2 = time.perf_counter()
-    return {"codec": f"vortex online (cpu, {streams} streams, no weights)", "bytes": len(x), "compressed": len(blob),
-            "ratio": len(x) / len(blob), "bpb": 8 * len(blob) / len(x), "enc KB/s": len(x) / (t1 - t0) / 1e3,
-            "dec KB/s": len(x) / (t2 - t1) / 1e3, "round-trip": ok}
+    """Online mode (no trained weights), round trip verified."""
+    return codec_row(None, None, x, streams, online=conf or {})
 
 
 def baseline_rows(x: bytes) -> list[dict]:
@@ -163,14 +158,8 @@ def verdict(gpu: list[dict], cpu_rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def load_gpu_results(path: str) -> dict | None:
-    p = Path(path)
-    return json.loads(p.read_text()) if p.exists() else None
 
 
-def log_rows(log) -> list[dict]:
-    return [{"step": r["step"], "seconds": r["seconds"], "train bpb": r["train_bpb"], "val bpb": r.get("val_bpb")}
-            for r in log if "train_bpb" in r]
 
 
 def plot_curve(log, ax=None, label=None):
@@ -189,6 +178,3 @@ def plot_curve(log, ax=None, label=None):
     ax.grid(alpha=0.3)
     return ax
 
-
-def bits(x: float) -> float:
-    return x / math.log(2)
