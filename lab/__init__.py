@@ -11,4 +11,8 @@ class DataError(RuntimeError):
     """A dataset could not be located or fetched."""
 
 
-__all__ = ["FormatError", "DataError", "__version__"]
+class UsageError(ValueError):
+    """Bad user input detected by a command (out-of-range options, a bad output path, ...)."""
+
+
+__all__ = ["FormatError", "DataError", "UsageError", "__version__"]

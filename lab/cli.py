@@ -9,11 +9,8 @@ import argparse
 import json
 import sys
 
-from lab import DataError, FormatError, __version__
-
-
-class UsageError(ValueError):
-    """Bad user input detected by a command."""
+from lab import DataError, FormatError, UsageError, __version__
+from lab.cliargs import Parser
 
 
 def _data_list(args) -> int:
@@ -23,8 +20,10 @@ def _data_list(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
+        w = max(len(r["name"]) for r in rows)
+        print(f"{'name':{w}s}  {'files':>5s}  location")
         for r in rows:
-            print(f"{r['name']:18s} {r['files']:3d} files  {r['location']}\n{'':18s} {r['description']}")
+            print(f"{r['name']:{w}s}  {r['files']:5d}  {r['location']}\n{'':{w}s}  {'':5s}  {r['description']}")
     return 0
 
 
@@ -37,7 +36,7 @@ def _data_fetch(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="lab", description="The compression lab: real bitstreams, real baselines.")
+    ap = Parser(prog="lab", description="The compression lab: real bitstreams, real baselines.")
     ap.add_argument("--version", action="version", version=f"lab {__version__}")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = ap.add_subparsers(dest="family", required=True)
@@ -53,7 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     from lab.holo import cli as holo_cli
     from lab.procedural import cli as proc_cli
-
     from lab.vortex import cli as vortex_cli
 
     holo_cli.add_parser(sub)

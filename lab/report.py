@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from lab.data import ROOT
+from lab.files import atomic_write
 
 
 def run_metadata(profile: str = "smoke", command: str | None = None) -> dict:
@@ -130,16 +131,3 @@ def _default(o):
         return o.item()
     except AttributeError:
         return str(o)
-
-
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, then rename: never a half-written output."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -1,26 +1,25 @@
 """`lab holo compress | view | focus | zoom | info`."""
 from __future__ import annotations
 
-import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from lab import UsageError
+from lab.cliargs import in_range
+from lab.files import IMAGE_FORMATS, atomic_write, check_output, image_bytes, image_format
 
 
 def read_image(path: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
-    from lab.cli import UsageError
-    from lab.holo.format import MAX_PIXELS
+    from lab.holo.format import MAX_PIXELS, check_dims
 
     try:
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
         with Image.open(path) as im:
             w, h = im.size
-            from lab.holo.format import check_dims
-
             check_dims(w, h)
             return np.asarray(im.convert("RGB"))
     except UnidentifiedImageError:
@@ -29,17 +28,15 @@ def read_image(path: str) -> np.ndarray:
         raise UsageError(f"{path}: {e}") from None
 
 
-def write_image(img: np.ndarray, path: str) -> None:
-    from PIL import Image
+def image_output(args, default_suffix: str) -> str:
+    """The output image path (given or derived from the input), checked before any work."""
+    out = args.output or str(Path(args.input).with_suffix(default_suffix))
+    check_output(out, inputs=[args.input], suffixes=tuple(IMAGE_FORMATS), what="output image")
+    return out
 
-    from lab.report import atomic_write
 
-    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
-           ".webp": "WEBP"}.get(Path(path).suffix.lower(), "PNG")
-    buf = io.BytesIO()
-    opts = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    Image.fromarray(img).save(buf, format=fmt, **opts)
-    atomic_write(path, buf.getvalue())
+def write_image(img, path: str) -> None:
+    atomic_write(path, image_bytes(img, image_format(path)))
 
 
 def read_holo(path: str) -> bytes:
@@ -55,8 +52,6 @@ def _parse_k(s: str) -> int:
     try:
         return int(s)
     except ValueError:
-        from lab.cli import UsageError
-
         raise UsageError(f"--k must be an integer, 'auto' or 'all', not {s!r}") from None
 
 
@@ -64,7 +59,7 @@ def _params(args):
     from lab.holo.codec import HoloParams
 
     return HoloParams(mode=args.mode, k=_parse_k(args.k), clusters=args.clusters, vq_dims=args.vq_dims,
-                      patch=args.patch, step=args.step, chroma_step=args.chroma_step,
+                      patch=args.patch, step=16.0 if args.step is None else args.step, chroma_step=args.chroma_step,
                       subsample=not args.no_subsample, basis=args.basis, deadzone=args.deadzone,
                       seed=args.seed).validate()
 
@@ -73,8 +68,8 @@ def cmd_compress(args) -> int:
     from lab.holo import codec as C
     from lab.holo import rd
     from lab.metrics import psnr
-    from lab.report import atomic_write
 
+    check_output(args.output, inputs=[args.input], suffixes=(".holo",))
     img = read_image(args.input)
     params = _params(args)
     if args.quality is not None:
@@ -101,6 +96,7 @@ def cmd_compress(args) -> int:
 def cmd_view(args) -> int:
     from lab.holo import codec as C
 
+    check_output(args.output, inputs=[args.input], suffixes=tuple(IMAGE_FORMATS), what="output image")
     img = C.decode_image(read_holo(args.input), k=args.k)
     write_image(img, args.output)
     if not args.quiet:
@@ -111,56 +107,37 @@ def cmd_view(args) -> int:
 def cmd_focus(args) -> int:
     from lab.holo import render as R
 
+    if args.sweep == (args.k is not None):
+        raise UsageError("focus needs either --k K or --sweep")
+    out = image_output(args, ".focus.png" if args.sweep else f".k{args.k}.png")
     blob = read_holo(args.input)
     if args.sweep:
-        from tqdm import tqdm
-
-        frames = []
-        sweep = R.focus_sweep(blob)
-        for k, im in tqdm(sweep, disable=args.quiet, desc="focus sweep"):
-            frames.append((k, im))
-        out = args.output or str(Path(args.input).with_suffix(".focus.png"))
-        if out.lower().endswith(".gif"):
-            _write_gif([im for _, im in frames], out)
-        else:
-            write_image(np.concatenate([im for _, im in frames], axis=1), out)
+        if image_format(out) not in ("PNG", "GIF"):
+            raise UsageError(f"{out}: a focus sweep is written as a .png strip or a .gif animation")
+        frames = R.focus_sweep(blob)
+        ims = [im for _, im in frames]
+        atomic_write(out, image_bytes(ims) if out.lower().endswith(".gif") else
+                     image_bytes(np.concatenate(ims, axis=1)))
         if not args.quiet:
             print(f"{out}: k = {', '.join(str(k) for k, _ in frames)}")
         return 0
-    if args.k is None:
-        from lab.cli import UsageError
-
-        raise UsageError("focus needs --k K or --sweep")
-    img = R.focus(blob, args.k)
-    out = args.output or str(Path(args.input).with_suffix(f".k{args.k}.png"))
-    write_image(img, out)
+    write_image(R.focus(blob, args.k), out)
     if not args.quiet:
         print(f"{out}: first {args.k} components")
     return 0
 
 
-def _write_gif(frames, path):
-    from PIL import Image
-
-    from lab.report import atomic_write
-
-    buf = io.BytesIO()
-    ims = [Image.fromarray(f) for f in frames]
-    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=500, loop=0)
-    atomic_write(path, buf.getvalue())
-
-
 def cmd_zoom(args) -> int:
-    from lab.cli import UsageError
     from lab.holo import render as R
 
     try:
         region = tuple(int(v) for v in args.region.split(","))
-        assert len(region) == 4
-    except (ValueError, AssertionError):
-        raise UsageError("--region must be x,y,w,h (integers)") from None
+    except ValueError:
+        region = ()
+    if len(region) != 4:
+        raise UsageError("--region must be x,y,w,h (integers)")
+    out = image_output(args, ".zoom.png")
     img = R.zoom(read_holo(args.input), region, args.scale, k=args.k)
-    out = args.output or str(Path(args.input).with_suffix(".zoom.png"))
     write_image(img, out)
     if not args.quiet:
         print(f"{out}: region {args.region} at {args.scale}x -> {img.shape[1]}x{img.shape[0]}")
@@ -177,8 +154,6 @@ def cmd_info(args) -> int:
         ref = read_image(args.reference)
         rec = C.decode_image(blob)
         if ref.shape != rec.shape:
-            from lab.cli import UsageError
-
             raise UsageError(f"reference is {ref.shape[1]}x{ref.shape[0]}, file is {rec.shape[1]}x{rec.shape[0]}")
         meta["psnr"] = psnr(ref, rec)
         if min(ref.shape[:2]) >= 176:
@@ -189,7 +164,8 @@ def cmd_info(args) -> int:
     print(f"{args.input}: .holo v{meta['version']}, {meta['width']}x{meta['height']}, {meta['bytes']:,} bytes, "
           f"{meta['bpp']:.4f} bpp")
     print(f"  mode {meta['mode']}, patch {meta['patch']}, k {meta['k']}, clusters {meta['clusters']}, "
-          f"basis {meta['basis']}, step {meta['step']:.4g}, 4:2:0 {meta['subsample']}, Df {meta['df']}")
+          f"basis {meta['basis']}, step {meta['step']:.4g}, 4:2:0 {meta['subsample']}")
+    print(f"  Df of the patch detail {meta['df']} (each patch's mean removed; `-k auto` keeps 1 + round(Df))")
     print("  sections: " + ", ".join(f"{k} {v:,} B" for k, v in meta["sections"].items()))
     if "psnr" in meta:
         print(f"  PSNR {meta['psnr']:.3f} dB" + (f", MS-SSIM {meta['ms_ssim']:.4f}" if "ms_ssim" in meta else ""))
@@ -207,17 +183,22 @@ def add_parser(sub) -> None:
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--mode", choices=["vq", "pca", "residual"], default="pca")
-    p.add_argument("-k", "--k", default="all", help="components per patch: integer, 'auto' (round(Df)) or 'all'")
-    p.add_argument("--clusters", "-C", type=int, default=256, help="VQ codebook size")
-    p.add_argument("--vq-dims", type=int, default=16, help="PCA dimensions of the VQ codebook")
+    p.add_argument("-k", "--k", default="all",
+                   help="components per patch: an integer, 'all', or 'auto' = 1 + round(Df of the patch detail, "
+                        "each patch's mean removed)")
+    p.add_argument("--clusters", "-C", type=in_range(int, 1, 65535), default=256, help="VQ codebook size")
+    p.add_argument("--vq-dims", type=in_range(int, 1, 768), default=16, help="PCA dimensions of the VQ codebook")
     p.add_argument("--patch", type=int, default=8, choices=[4, 8, 16])
-    p.add_argument("--step", type=float, default=16.0, help="quantiser step (pixel units)")
-    p.add_argument("--quality", type=float, help="0..100, mapped to a step (overrides --step)")
-    p.add_argument("--bpp", type=float, help="search the step for this rate (bits per pixel)")
-    p.add_argument("--psnr", type=float, help="search the step for this PSNR (dB)")
-    p.add_argument("--chroma-step", type=float, default=1.0, help="chroma step as a multiple of --step")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--step", type=in_range(float, 1e-3, 1e4), help="quantiser step in pixel units (default 16)")
+    rate.add_argument("--quality", type=in_range(float, 0, 100), help="0..100, mapped to a step")
+    rate.add_argument("--bpp", type=in_range(float, 1e-3, 48), help="search the step for this rate (bits per pixel)")
+    rate.add_argument("--psnr", type=in_range(float, 1, 100), help="search the step for this PSNR (dB)")
+    p.add_argument("--chroma-step", type=in_range(float, 1e-2, 100), default=1.0,
+                   help="chroma step as a multiple of the luma step")
     p.add_argument("--basis", choices=["dct", "klt", "auto"], default="dct")
-    p.add_argument("--deadzone", type=float, default=0.30, help="rounding offset (0.5 = plain rounding)")
+    p.add_argument("--deadzone", type=in_range(float, 0, 0.5), default=0.30,
+                   help="rounding offset (0.5 = plain rounding)")
     p.add_argument("--no-subsample", action="store_true", help="code chroma at full resolution")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -227,13 +208,13 @@ def add_parser(sub) -> None:
     p = hs.add_parser("view", help="decode a .holo file to an image")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("-k", "--k", type=int, help="render with the first K components only")
+    p.add_argument("-k", "--k", type=in_range(int, 1), help="render with the first K components only")
     common(p)
     p.set_defaults(func=cmd_view)
 
     p = hs.add_parser("focus", help="render with the first K components (or a sweep over K)")
     p.add_argument("input")
-    p.add_argument("-k", "--k", type=int)
+    p.add_argument("-k", "--k", type=in_range(int, 1), help="components to keep (1..the file's k)")
     p.add_argument("--sweep", action="store_true", help="write a strip (.png) or animation (.gif) over k")
     p.add_argument("-o", "--output")
     common(p)
@@ -242,8 +223,8 @@ def add_parser(sub) -> None:
     p = hs.add_parser("zoom", help="render a region at S x by resampling the basis functions")
     p.add_argument("input")
     p.add_argument("--region", required=True, help="x,y,w,h in pixels")
-    p.add_argument("--scale", type=float, default=4.0)
-    p.add_argument("-k", "--k", type=int)
+    p.add_argument("--scale", type=in_range(float, 0.01, 64), default=4.0)
+    p.add_argument("-k", "--k", type=in_range(int, 1), help="components to keep (1..the file's k)")
     p.add_argument("-o", "--output")
     common(p)
     p.set_defaults(func=cmd_zoom)
@@ -253,9 +234,3 @@ def add_parser(sub) -> None:
     p.add_argument("--reference", help="original image, to report PSNR / MS-SSIM")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
-
-
-def main(argv=None) -> int:  # pragma: no cover - convenience
-    from lab.cli import main as root
-
-    return root(["holo", *(argv if argv is not None else sys.argv[1:])])

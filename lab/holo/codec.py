@@ -118,10 +118,10 @@ def _dequantise(lv: np.ndarray, q: float, theta: np.ndarray, groups: np.ndarray)
     return np.sign(lv) * np.where(m > 0, m - t[None, None, :], 0.0) * q
 
 
-def _choose_k(params: HoloParams, luma: np.ndarray) -> int:
+def _choose_k(params: HoloParams, df: float) -> int:
     n = params.patch ** 2
     if params.k == -1:
-        return B.auto_k(P.to_blocks(luma, params.patch), n)
+        return B.auto_k(df, n)
     return n if params.k == 0 else params.k
 
 
@@ -262,8 +262,8 @@ def encode(img: np.ndarray, params: HoloParams = HoloParams()) -> bytes:
         b = encode(img, replace(params, basis="klt"))
         return a if len(a) <= len(b) else b
     ycc = P.rgb_to_ycbcr(img)
-    df, _ = B.patch_spectrum(ycc[..., 0], params.patch)
-    K = _choose_k(params, ycc[..., 0])
+    df = B.detail_df(P.to_blocks(ycc[..., 0], params.patch))
+    K = _choose_k(params, df)
     enc = Encoder()
     sections: dict[str, bytes] = {}
     basis = params.basis
@@ -287,8 +287,9 @@ def decode_layers(blob: bytes, k: int | None = None):
         raise FormatError("corrupt .holo file (missing sections)")
     hdr = _unpack_parm(c.sections["PARM"])
     hdr.update(width=c.width, height=c.height)
-    if k is not None and k < 1:
-        raise ValueError("k must be >= 1")
+    kmax = hdr["vq_dims"] if hdr["mode"] == "vq" else hdr["K"]
+    if k is not None and not 1 <= k <= kmax:
+        raise ValueError(f"k must be in 1..{kmax} for this file ({hdr['mode']} mode, {kmax} components), not {k}")
     try:
         dec = Decoder(c.sections["DATA"])
     except (ValueError, IndexError):

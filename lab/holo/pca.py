@@ -62,22 +62,21 @@ def orient(vec: np.ndarray) -> np.ndarray:
     return vec * s
 
 
-def patch_spectrum(gray: np.ndarray, patch: int = 8) -> tuple[float, np.ndarray]:
-    """Df and eigenvalues of the centred covariance of the image's patch x patch blocks."""
-    from lab.df import patch_df
-
-    return patch_df(gray, patch)
-
-
-def auto_k(blocks: np.ndarray, n: int) -> int:
-    """`-k auto`: the DC component plus round(Df) of the patch detail (each patch's mean removed), in 1..n.
+def detail_df(blocks: np.ndarray) -> float:
+    """Df of the patch detail: the spectrum of the blocks with each block's own mean removed.
 
     Df of raw patches is dominated by the DC variance (about 1-2 on natural images), so the detail
-    spectrum is the one that says how many shapes a patch needs."""
+    spectrum is the one that says how many shapes a patch needs. The .holo header records this value."""
     x = blocks.reshape(-1, blocks.shape[-1]).astype(np.float64)
+    if len(x) < 2:
+        return 0.0
     x = x - x.mean(axis=1, keepdims=True)
-    lam = np.linalg.eigvalsh(np.cov(x, rowvar=False))
-    return int(min(n, max(1, 1 + round(effective_dim(lam)))))
+    return float(effective_dim(np.linalg.eigvalsh(np.cov(x, rowvar=False))))
+
+
+def auto_k(df: float, n: int) -> int:
+    """`-k auto`: the DC component plus round(Df of the patch detail), in 1..n."""
+    return int(min(n, max(1, 1 + round(df))))
 
 
 # -- compact coding of a KLT basis as a rotation of the DCT basis --------------------------------------

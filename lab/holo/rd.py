@@ -38,7 +38,7 @@ def search_step(img, params: C.HoloParams, target_bpp=None, target_psnr=None, it
 
     lo, hi = np.log(0.25), np.log(1024.0)
     best = None
-    for _ in tqdm(range(iters), disable=not progress, desc="step search"):
+    for _ in tqdm(range(iters), disable=not progress, desc="step search", delay=1.0):
         mid = (lo + hi) / 2
         p = replace(params, step=float(np.exp(mid)))
         blob = C.encode(img, p)

@@ -30,9 +30,9 @@ def crop(img: np.ndarray, size: int) -> np.ndarray:
 def seed_rows(img: np.ndarray, clusters=(256, 1024), seed: int = 0) -> list[dict]:
     """The seed's table: VQ C=256 / C=1024 and patch PCA k=round(Df) (KLT basis), each beside JPEG, WebP
     and AVIF at the same PSNR, and beside holo's own transform codec (all components) at that PSNR."""
-    from lab.holo.pca import auto_k
+    from lab.holo.pca import auto_k, detail_df
 
-    k_df = auto_k(P.to_blocks(P.rgb_to_ycbcr(img)[..., 0], 8), 64)
+    k_df = auto_k(detail_df(P.to_blocks(P.rgb_to_ycbcr(img)[..., 0], 8)), 64)
     configs = [(f"holo VQ C={c}", C.HoloParams(mode="vq", clusters=c, seed=seed)) for c in clusters]
     # the seed's patch PCA keeps k components; quantise finely enough that truncation, not the quantiser,
     # sets the quality: the largest step within 0.25 dB of the step-1 quality

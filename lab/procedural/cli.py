@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import time
 
+from lab.cliargs import in_range
+from lab.files import atomic_write, check_output
+
 
 def _read(path: str) -> bytes:
     with open(path, "rb") as f:
@@ -18,10 +21,16 @@ def _params(args):
     return p
 
 
+def _summary(n_in: int, n_out: int, what: str) -> str:
+    if n_in == 0:
+        return f"empty input: {n_out} bytes ({what} only)"
+    return f"{n_in:,} -> {n_out:,} bytes, {8 * n_out / n_in:.3f} bpc"
+
+
 def cmd_compress(args) -> int:
     from lab.procedural import machine as M
-    from lab.report import atomic_write
 
+    check_output(args.output, inputs=[args.input], suffixes=(".proc",))
     data = _read(args.input)
     t0 = time.perf_counter()
     blob, plan = M.compress(data, _params(args), return_plan=True)
@@ -39,15 +48,15 @@ def cmd_compress(args) -> int:
     if args.json:
         print(json.dumps(stats))
     elif not args.quiet:
-        print(f"{args.output}: {len(data):,} -> {len(blob):,} bytes, {stats['bpc']:.3f} bpc, "
-              f"{len(data) / max(dt, 1e-9) / 1e6:.2f} MB/s, ops {stats['ops']}")
+        print(f"{args.output}: {_summary(len(data), len(blob), 'the container')}, "
+              f"{len(data) / max(dt, 1e-9) / 1e6:.2f} MB/s, ops {stats['ops'] or 'literal only'}")
     return 0
 
 
 def cmd_decompress(args) -> int:
     from lab.procedural import machine as M
-    from lab.report import atomic_write
 
+    check_output(args.output, inputs=[args.input])
     t0 = time.perf_counter()
     data = M.decompress(_read(args.input))
     dt = time.perf_counter() - t0
@@ -72,17 +81,32 @@ def cmd_explain(args) -> int:
              "literal_bits": e["literal_bits"], "estimate": e["estimate"]} for e in prog[: args.limit]]},
             default=float))
         return 0
+    t = stats["total"]
+    if t["bytes_in"] == 0:
+        print(f"empty input: the file is the {t['file_bytes']}-byte container only")
+        return 0
     print(M.format_program(prog, args.limit))
     print()
     print(f"{'operator':10s} {'uses':>7s} {'bytes':>9s} {'bits':>11s} {'saved vs literal':>17s} {'per use':>8s}")
     for k, v in stats.items():
         if k == "total":
             continue
-        print(f"{k:10s} {v['uses']:7d} {v['bytes']:9d} {v['bits']:11.0f} {v['saved_bits']:17.0f} "
-              f"{v['saved_per_use']:8.2f}")
-    t = stats["total"]
-    print(f"\nstream {t['stream_bytes']:,} bytes = {t['bpc_stream']:.3f} bpc; templates used {t['templates_used']}/"
-          f"{t['templates_learned']}, rules used {t['rules_used']}/{t['rules_learned']}")
+        saved = ("–", "–") if k == "LITERAL" else (f"{v['saved_bits']:.0f}", f"{v['saved_per_use']:.2f}")
+        print(f"{k:10s} {v['uses']:7d} {v['bytes']:9d} {v['bits']:11.0f} {saved[0]:>17s} {saved[1]:>8s}")
+    if "LITERAL" in stats:
+        lit = stats["LITERAL"]
+        print(f"(LITERAL is the reference: its {lit['bits']:.0f} bits include {-lit['saved_bits']:.0f} bits of "
+              "operation codes over the literal model's price of the same bytes)")
+    print()
+    if t["literal_only"]:
+        print("the operators did not pay on this input: the literal-only program is coded "
+              "(--no-fallback shows the operator program)")
+    layout = ("the input stored as is" if t["stored"] else
+              f"stream {t['stream_bytes']:,} + tables {t['tables_bytes']:,}")
+    print(f"file {t['file_bytes']:,} bytes = {t['bpc_file']:.3f} bpc, as `lab proc compress` writes it "
+          f"({layout} + container {t['container_bytes']} bytes); stream alone {t['bpc_stream']:.3f} bpc")
+    print(f"templates used {t['templates_used']}/{t['templates_learned']}, "
+          f"rules used {t['rules_used']}/{t['rules_learned']}")
     return 0
 
 
@@ -108,8 +132,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_decompress)
     p = hs.add_parser("explain", help="print the program with real and estimated bits per operation")
     common(p)
-    p.add_argument("--limit", type=int, default=40, help="operations to print")
-    p.add_argument("--bytes", type=int, help="explain only the first N bytes")
+    p.add_argument("--limit", type=in_range(int, 0), default=40, help="operations to print")
+    p.add_argument("--bytes", type=in_range(int, 1), help="explain only the first N bytes")
     p.add_argument("--no-fallback", action="store_true",
                    help="show the operator program even where the literal-only program is smaller")
     p.set_defaults(func=cmd_explain)

@@ -169,13 +169,15 @@ def plan(data: bytes, params: MachineParams = MachineParams()) -> dict:
     size = len(stream) + sum(map(len, templates.pack_tables(p["templates"], p["rules"])))
     lit_only_size = float(sh["lit"].sum()) / 8 + 8
     sh["timings"]["code"] = time.perf_counter() - t0
-    if params.fallback and lit_only_size < size and p["opos"].size:
+    fell_back = bool(params.fallback and lit_only_size < size and p["opos"].size)
+    if fell_back:
         empty = np.zeros(0, np.int64)
         p = {"opos": empty, "okind": empty, "oa": empty, "ob": empty, "templates": [], "rules": [],
              "estimate_bits": float(sh["lit"].sum())}
         stream = None
     p.update(mask=sh["mask"], pstore=sh["pstore"], prices=sh["lit"], timings=sh["timings"], stream=stream,
-             learned=(len(sh["tmpl"]), len(sh["rules"])), program_bytes=size, literal_only_bytes=lit_only_size)
+             learned=(len(sh["tmpl"]), len(sh["rules"])), program_bytes=size, literal_only_bytes=lit_only_size,
+             fell_back=fell_back)
     return p
 
 
@@ -226,14 +228,20 @@ def compress(data: bytes, params: MachineParams = MachineParams(), return_plan: 
         raise ValueError("input larger than 2 GiB")
     p = plan(data, params)
     stream = p["stream"] if p["stream"] is not None else _run(data, p, True)[0]
+    blob = _pack(data, p, stream)
+    return (blob, p) if return_plan else blob
+
+
+def _pack(data: bytes, p: dict, stream: bytes) -> bytes:
+    """The .proc file of a plan and its coded stream (or of the bytes stored as they are, if smaller)."""
     tsec, rsec = templates.pack_tables(p["templates"], p["rules"])
     mask = p["mask"]
-    if len(stream) + len(tsec) + len(rsec) >= len(data):  # incompressible: store the bytes as they are
+    p["stored"] = len(stream) + len(tsec) + len(rsec) >= len(data)
+    if p["stored"]:  # incompressible: store the bytes as they are
         stream, tsec, rsec, mask = data, b"\0", b"\0", mask | STORED
-        p["stored"] = True
-    blob = container.pack(MAGIC, VERSION, _HEAD, (len(data), zlib.crc32(data), mask),
+    p["tables_bytes"], p["data_bytes"] = len(tsec) + len(rsec), len(stream)
+    return container.pack(MAGIC, VERSION, _HEAD, (len(data), zlib.crc32(data), mask),
                           {"TMPL": tsec, "RULE": rsec, "DATA": stream})
-    return (blob, p) if return_plan else blob
 
 
 def _check_head(fields):
@@ -311,7 +319,12 @@ def explain(data: bytes, params: MachineParams = MachineParams(), with_prices: b
     stream, marks = _run(data, p, True, log=True)
     prog = program(data, p, marks, p["prices"] if with_prices else None)
     stats = op_stats(prog)
+    file_bytes = len(_pack(data, p, stream))
     stats["total"] = {"bytes_in": len(data), "stream_bytes": len(stream), "bpc_stream": 8 * len(stream) / max(1, len(data)),
+                      "tables_bytes": p["tables_bytes"], "file_bytes": file_bytes,
+                      "container_bytes": file_bytes - p["data_bytes"] - p["tables_bytes"],
+                      "bpc_file": 8 * file_bytes / max(1, len(data)), "stored": p["stored"],
+                      "literal_only": bool(p["fell_back"]),
                       "templates_learned": p["learned"][0], "rules_learned": p["learned"][1],
                       "templates_used": len(p["templates"]), "rules_used": len(p["rules"])}
     return prog, stats

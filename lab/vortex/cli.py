@@ -4,6 +4,10 @@ from __future__ import annotations
 import json
 import time
 
+from lab import UsageError
+from lab.cliargs import in_range
+from lab.files import atomic_write, check_output
+
 
 def _device(name: str) -> str:
     import torch
@@ -11,8 +15,6 @@ def _device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        from lab.cli import UsageError
-
         raise UsageError("--device cuda: no CUDA device here")
     return name
 
@@ -24,6 +26,10 @@ def cmd_train(args) -> int:
     from lab.vortex import train as T
     from lab.vortex.model import VortexModel
 
+    from pathlib import Path
+
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a folder (a checkpoint is a folder)")
     mc, tc = T.load_yaml(args.config)
     from dataclasses import replace
 
@@ -55,7 +61,6 @@ def cmd_train(args) -> int:
 
 
 def _model(args, dev):
-    from lab.cli import UsageError
     from lab.vortex import train as T
 
     if not args.model:
@@ -64,10 +69,9 @@ def _model(args, dev):
 
 
 def cmd_compress(args) -> int:
-    from lab.cli import UsageError
-    from lab.report import atomic_write
     from lab.vortex import codec
 
+    check_output(args.output, inputs=[args.input], suffixes=(".vtx",))
     dev = _device(args.device)
     data = open(args.input, "rb").read()
     if args.online:
@@ -87,15 +91,16 @@ def cmd_compress(args) -> int:
     dt = time.perf_counter() - t0
     atomic_write(args.output, blob)
     if not args.quiet:
-        print(f"{args.output}: {len(data):,} -> {len(blob):,} bytes, {8 * len(blob) / max(1, len(data)):.3f} bits/byte, "
-              f"{len(data) / dt / 1e3:.1f} KB/s{' (online)' if args.online else ''}")
+        size = (f"empty input: {len(blob)} bytes (the container only)" if not data else
+                f"{len(data):,} -> {len(blob):,} bytes, {8 * len(blob) / len(data):.3f} bits/byte")
+        print(f"{args.output}: {size}, {len(data) / dt / 1e3:.1f} KB/s{' (online)' if args.online else ''}")
     return 0
 
 
 def cmd_decompress(args) -> int:
-    from lab.report import atomic_write
     from lab.vortex import codec
 
+    check_output(args.output, inputs=[args.input])
     dev = _device(args.device)
     blob = open(args.input, "rb").read()
     model, sha = (None, None) if codec.is_online(blob) else _model(args, dev)
@@ -115,12 +120,13 @@ def add_parser(sub) -> None:
     p.add_argument("--config", default="configs/vortex/default.yaml")
     p.add_argument("--data", default="canterbury-large")
     p.add_argument("--out", required=True, help="checkpoint folder")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--time-limit", type=float, help="seconds for the whole schedule")
-    p.add_argument("--stop-after", type=float, help="stop this call after so many seconds (continue with --resume)")
+    p.add_argument("--steps", type=in_range(int, 1))
+    p.add_argument("--time-limit", type=in_range(float, 1), help="seconds for the whole schedule")
+    p.add_argument("--stop-after", type=in_range(float, 1),
+                   help="stop this call after so many seconds (continue with --resume)")
     p.add_argument("--resume", help="training-state file to continue from (if it exists)")
     p.add_argument("--save-state", help="write the training state (weights + optimiser) here at the end")
-    p.add_argument("--val-bytes", type=int, default=65536)
+    p.add_argument("--val-bytes", type=in_range(int, 1), default=65536)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -134,8 +140,9 @@ def add_parser(sub) -> None:
         p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
         p.add_argument("--quiet", action="store_true")
         if verb == "compress":
-            p.add_argument("--streams", type=int, default=16, help="independent streams decoded as one batch")
+            p.add_argument("--streams", type=in_range(int, 1, 65535), default=16,
+                           help="independent streams decoded as one batch")
             p.add_argument("--online", action="store_true",
                            help="no trained model: learn while coding (CPU, deterministic replay in the decoder)")
-            p.add_argument("--online-lr", type=float)
+            p.add_argument("--online-lr", type=in_range(float, 1e-8, 1.0))
         p.set_defaults(func=fn)

@@ -1,0 +1,74 @@
+"""Files the lab writes: output paths checked before any work, atomic writes, image formats by extension.
+
+    out = check_output(args.output, inputs=[args.input], suffixes=(".holo",))   # UsageError, one line
+    atomic_write(out, blob)                                                     # temp file + rename
+
+Errors name the path the user gave, never the internal temp file.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from lab import UsageError
+
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                 ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF"}
+
+
+def check_output(path: str | os.PathLike, inputs=(), suffixes: tuple[str, ...] | None = None,
+                 what: str = "output") -> Path:
+    """The output path, or a UsageError naming it: a directory, a missing parent, the input itself, or a
+    name whose extension says another format than the one that would be written."""
+    p = Path(path)
+    if str(path).endswith(("/", os.sep)) or p.is_dir():
+        raise UsageError(f"{path}: is a directory; give a file name for the {what}")
+    if not p.parent.is_dir():
+        raise UsageError(f"{path}: directory {p.parent} does not exist")
+    for i in inputs:
+        if i is not None and p.exists() and Path(i).exists() and os.path.samefile(p, i):
+            raise UsageError(f"{path}: the {what} would overwrite the input")
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise UsageError(f"{path}: the {what} must end in {', '.join(suffixes)}"
+                         + (f", not {p.suffix}" if p.suffix else ""))
+    return p
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temp file beside `path`, then rename: never a half-written output. An OSError names
+    `path`, not the temp file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """Pillow format name for an output image path, from its extension (UsageError if unknown)."""
+    ext = Path(path).suffix.lower()
+    if ext not in IMAGE_FORMATS:
+        raise UsageError(f"{path}: unknown image extension {ext or '(none)'}; use one of "
+                         + ", ".join(sorted(set(IMAGE_FORMATS))))
+    return IMAGE_FORMATS[ext]
+
+
+def image_bytes(img, fmt: str = "PNG") -> bytes:
+    """Encode an HxWx3 uint8 array (or a list of them, as an animated GIF) in a Pillow format."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    if isinstance(img, list):
+        ims = [Image.fromarray(f) for f in img]
+        ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=500, loop=0)
+    else:
+        opts = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+        Image.fromarray(img).save(buf, format=fmt, **opts)
+    return buf.getvalue()
