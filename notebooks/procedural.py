@@ -1,0 +1,82 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The procedural compression machine: seed claims re-measured
+#
+# Every size is a real .proc file that decoded bit-exactly in this run; every baseline ran on the same bytes in the same run.
+
+# %% tags=["parameters"]
+profile = "smoke"
+report_dir = "outputs/reports"
+command = "pytest --nbval-lax notebooks/procedural.ipynb"
+story_lines = [200, 1000]          # cpu profile: [1000, 5000] as in the seed
+canterbury_text = "grammar.lsp"    # cpu profile: alice29.txt
+baseline_files = ["canterbury/grammar.lsp", "canterbury/xargs.1"]  # cpu: every Canterbury file + bible.txt
+
+# %%
+from IPython.display import Markdown, display
+from lab import data
+from lab.procedural import study as S
+from lab.report import Report
+
+rep = Report("procedural", "Procedural compression machine (.proc) vs gzip / bzip2 / xz / zstd / brotli",
+             report_dir, profile, command)
+corpora, notes = {}, []
+for n in story_lines:
+    d, src = S.tinystories_lines(n)
+    corpora[f"tinystories {n} lines"] = d
+    notes.append(f"{src} ({len(d):,} bytes)")
+corpora[canterbury_text] = data.path("canterbury", canterbury_text).read_bytes()
+files = {f.split("/")[1]: data.path(*f.split("/")).read_bytes() for f in baseline_files}
+rep.section("Setup", "- Corpora: " + "; ".join(notes) + f"; Canterbury {canterbury_text}.\n"
+            "- The machine: LITERAL bytes coded by a bitwise context-mixing model (orders 0-4, 6, word; APM), "
+            "COPY from a suffix-array longest-previous-match finder, REPEAT of periodic runs, TEMPLATE frames and "
+            "TRANSFORM suffix rules learned from the data, an optimal parse by estimated coded cost, one adaptive "
+            "range-coded bitstream, and a literal-only fallback when operators do not pay.\n"
+            "- Baselines: Python's zlib (gzip -9), bz2 (-9), lzma (xz -9e), zstandard (-19), brotli (-11).")
+print(notes)
+
+# %%
+ops = S.operator_rows(corpora)
+rep.section("1. The seed's operator table, re-measured",
+            "Uses of each operator and bits saved per use against coding the same bytes with the literal model "
+            "(real coded bits of the operator program; the literal-only fallback is off here so the operators show).")
+display(Markdown(rep.table(ops, key="operators")))
+
+# %%
+abl = S.ablation_rows(corpora)
+rep.section("2. The seed's BPC table with real bitstreams",
+            "Bits per character of real files (round-trip verified), literal-only vs the full machine and the "
+            "machine with each operator removed.")
+display(Markdown(rep.table(abl, key="ablation")))
+
+# %%
+base = S.baseline_rows(files)
+rep.section("3. Beside the classic compressors", "bpc and throughput on this machine, every row round-trip-verified.")
+display(Markdown(rep.table(S.pivot_bpc(base), key="bpc_pivot")))
+rep.text("<details><summary>All rows (sizes, MB/s, round-trip)</summary>\n")
+rep.table(base, key="baselines")
+rep.text("</details>")
+assert all(r["round-trip"] for r in base)
+goals = S.goal_rows(base)
+if goals:
+    rep.text("Goal: below bzip2 -9 on alice29, lcet10 and bible:")
+    display(Markdown(rep.table(goals, key="goals")))
+
+# %%
+rep.section("4. Verdicts", "\n".join(S.verdicts(ops, abl, base)))
+print("\n".join(S.verdicts(ops, abl, base)))
+print("wrote", rep.write())
