@@ -1,6 +1,6 @@
-"""Holo benchmarks: encode/decode time per Kodak image and a 1,000-case format fuzz. Prints tables.
+"""Holo benchmarks: encode/decode time per Kodak image Prints tables (format fuzzing: `make fuzz`).
 
-    make bench            (or: python benchmarks/bench_holo.py --limit 24 --fuzz 1000)
+    make bench            (or: python benchmarks/bench_holo.py --limit 24)
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from lab import data, fuzz
+from lab import data
 from lab.holo import codec as C
 from lab.metrics import bpp, psnr
 from lab.report import table
@@ -19,7 +19,6 @@ from lab.report import table
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=24)
-    ap.add_argument("--fuzz", type=int, default=1000)
     args = ap.parse_args()
     images, src = data.load_images("kodak", limit=args.limit)
     print(f"# holo benchmark\n\nmachine: {platform.processor() or platform.machine()}, data: {src}\n")
@@ -45,17 +44,7 @@ def main() -> int:
                      "decode s max": np.max(dec)})
     print(table(rows))
     print("bars: encode <= 2 s and decode <= 0.2 s per Kodak image at C=256 (this 2-core CPU)\n")
-    im = images[0][1][:96, :128]
-    blobs = [C.encode(im, C.HoloParams(step=10)), C.encode(im, C.HoloParams(mode="vq", clusters=16)),
-             C.encode(im, C.HoloParams(mode="residual", clusters=16, basis="klt"))]
-    t0 = time.perf_counter()
-    res = fuzz.run(C.decode_image, blobs, args.fuzz)
-    print(table([{"fuzz cases": res["cases"], "rejected (FormatError)": res["rejected"],
-                  "decoded": res["decoded"], "other exceptions": len(res["other"]),
-                  "seconds": time.perf_counter() - t0}]))
-    for o in res["other"][:10]:
-        print("  !", o)
-    return 1 if res["other"] else 0
+    return 0
 
 
 if __name__ == "__main__":

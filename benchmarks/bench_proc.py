@@ -1,21 +1,20 @@
-"""Procedural machine benchmark: bpc and encode/decode MB/s on Canterbury texts and bible.txt, plus a
-1,000-case fuzz of the .proc parser. Prints tables.
+"""Procedural machine benchmark: bpc and encode/decode MB/s on Canterbury texts and bible.txt. Prints tables
+(format fuzzing: `make fuzz`).
 
-    make bench            (or: python benchmarks/bench_proc.py --fuzz 1000)
+    make bench            (or: python benchmarks/bench_proc.py --files canterbury/alice29.txt)
 """
 from __future__ import annotations
 
 import argparse
 import time
 
-from lab import data, fuzz
+from lab import data
 from lab.procedural import machine as M
 from lab.report import table
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--fuzz", type=int, default=1000)
     ap.add_argument("--files", nargs="*", default=["canterbury/alice29.txt", "canterbury/lcet10.txt",
                                                    "canterbury/plrabn12.txt", "canterbury-large/bible.txt"])
     args = ap.parse_args()
@@ -33,14 +32,7 @@ def main() -> int:
     print("# procedural machine benchmark\n")
     print(table(rows))
     print("goal: encode and decode >= 0.5 MB/s on this 2-core CPU\n")
-    blobs = [M.compress(b"the cat sat on the mat; the cats walked. " * 30), M.compress(bytes(range(256)) * 4)]
-    t0 = time.perf_counter()
-    res = fuzz.run(M.decompress, blobs, args.fuzz)
-    print(table([{"fuzz cases": res["cases"], "rejected (FormatError)": res["rejected"], "decoded": res["decoded"],
-                  "other exceptions": len(res["other"]), "seconds": time.perf_counter() - t0}]))
-    for o in res["other"][:10]:
-        print("  !", o)
-    return 1 if res["other"] else 0
+    return 0
 
 
 if __name__ == "__main__":

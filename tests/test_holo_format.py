@@ -1,8 +1,6 @@
-import os
 import struct
 import zlib
 
-import numpy as np
 import pytest
 
 from lab import FormatError
@@ -49,13 +47,3 @@ def test_malformed_files(blobs, case):
     assert "\n" not in str(e.value)
     if case == "version":
         assert "version 9" in str(e.value)
-
-
-def test_fuzz_mutations_only_raise_format_error(blobs):
-    """Random byte flips, truncations and insertions, with and without a fixed-up CRC: the decoder either
-    decodes an image or raises FormatError; never anything else (1,000+ cases run in `make bench`)."""
-    from lab import fuzz
-
-    res = fuzz.run(C.decode_image, blobs, cases=int(os.environ.get("HOLO_FUZZ_CASES", 150)))
-    assert res["other"] == [], res["other"][:3]
-    assert res["rejected"] > 0

@@ -345,3 +345,18 @@ def params_dict(p: HoloParams) -> dict:
 
 __all__ = ["HoloParams", "encode", "decode", "decode_image", "decode_layers", "render_ycc", "info",
            "effective_dim"]
+
+
+def fuzz_target():
+    """Small .holo files in every mode (lab.formats registry: `make fuzz`)."""
+    from lab.formats import Target
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:40, 0:56]
+    img = np.stack([128 + 80 * np.sin(x / 7) * np.cos(y / 9), 90 + 2 * x + y, np.where(x > y, 200, 50)], -1)
+    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+    params = [HoloParams(step=8), HoloParams(basis="klt", k=12, step=4), HoloParams(mode="vq", clusters=8),
+              HoloParams(mode="residual", clusters=4, step=12), HoloParams(patch=4, subsample=False, step=6),
+              HoloParams(patch=16, k=-1, step=20)]
+    samples = [encode(img[: 17 + 7 * i, : 23 + 5 * i], p) for i, p in enumerate(params)]
+    return Target(".holo", fmt.MAGIC, fmt.VERSION, fmt._HEAD, samples, decode_image)

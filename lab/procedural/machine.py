@@ -355,3 +355,15 @@ def format_program(prog, limit: int | None = 40) -> str:
     if limit is not None and len(prog) > limit:
         lines.append(f"... {len(prog) - limit} more ops")
     return "\n".join(lines)
+
+
+def fuzz_target():
+    """Small .proc files: operator programs, literal-only, stored and empty (lab.formats registry)."""
+    from lab.formats import Target
+
+    text = (b"the cat sat on the mat. the cat walked; the dog walked. " * 6 + b"abcabcabcabcabcabc 1234567\n")
+    rng = np.random.default_rng(0)
+    samples = [compress(text), compress(text, MachineParams(fallback=False)), compress(text[:90]),
+               compress(rng.integers(0, 256, 200).astype(np.uint8).tobytes()), compress(b""),
+               compress(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    return Target(".proc", MAGIC, VERSION, _HEAD, samples, decompress)

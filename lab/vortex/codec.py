@@ -135,13 +135,20 @@ def _run(model: VortexModel, lens: list[int], data: np.ndarray | None, st, buf, 
     return out
 
 
+ONLINE_LIMITS = {"d_model": 1024, "n_layers": 16, "n_heads": 64, "d_ff": 8192, "segment": 1024, "recent": 4096,
+                 "longterm": 4096, "rate": 64}
+
+
+def _conf_sha(conf: dict) -> str:
+    return hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()
+
+
 def _online_model(conf: dict) -> tuple[VortexModel, str]:
     cfg = VortexConfig(**conf["config"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(conf["seed"]))
         model = VortexModel(cfg)
-    sha = hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()
-    return model.eval(), sha
+    return model.eval(), _conf_sha(conf)
 
 
 @torch.no_grad()
@@ -196,12 +203,19 @@ def decompress(blob: bytes, model: VortexModel | None = None, sha: str | None = 
     if mode == ONLINE:
         try:
             conf = json.loads(sec["CONF"])
-            model, sha = _online_model(conf)
-            online = _Online(model, float(conf["lr"]))
+            mc, lr = dict(conf["config"]), float(conf["lr"])
         except (ValueError, TypeError, KeyError) as e:
             raise FormatError(f"corrupt .vtx file (online configuration: {e})") from None
-        if msha.hex() != sha:
+        if msha.hex() != _conf_sha(conf):
             raise FormatError("corrupt .vtx file (online configuration does not match its hash)")
+        if not (all(type(mc.get(k, 0)) is int and 0 <= mc.get(k, 0) <= v for k, v in ONLINE_LIMITS.items())
+                and 0 < lr <= 1):
+            raise FormatError("corrupt .vtx file (online configuration out of range)")
+        try:
+            model, sha = _online_model(conf)
+        except (ValueError, TypeError, KeyError) as e:
+            raise FormatError(f"corrupt .vtx file (online configuration: {e})") from None
+        online = _Online(model, lr)
     elif model is None:
         raise FormatError("this .vtx file was written with a trained model: pass --model")
     elif msha.hex() != sha:
@@ -224,3 +238,22 @@ def decompress(blob: bytes, model: VortexModel | None = None, sha: str | None = 
     if zlib.crc32(out) != crc:
         raise FormatError("corrupt .vtx file (decoded data fails its CRC32)")
     return out
+
+
+def fuzz_target():
+    """Small .vtx files from a tiny seeded model (several stream counts, empty) and online files (lab.formats)."""
+    from lab.formats import Target
+    from lab.vortex.train import _sha
+
+    cfg = VortexConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, segment=8, recent=8, longterm=4, rate=2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = VortexModel(cfg).eval()
+    sha = _sha(model.state_dict())
+    text = b"In the beginning God created the heaven and the earth. And the earth was without form.\n"
+    online = {"config": dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, segment=8, recent=8, longterm=4, rate=2),
+              "seed": 0, "lr": 3e-3}
+    samples = [compress(text, model, sha, streams=1), compress(text, model, sha, streams=5),
+               compress(text[:9], model, sha, streams=2), compress(b"", model, sha),
+               compress(text[:40], None, None, online=online)]
+    return Target(".vtx", MAGIC, VERSION, _HEAD, samples, lambda b: decompress(b, model, sha))
