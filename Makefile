@@ -3,37 +3,52 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= cpu
+FUZZ_CASES ?= 10000
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
-.PHONY: setup test test-unit test-notebooks reports bench lab clean
+.PHONY: setup test test-unit test-notebooks test-browser fuzz reports bench lab notebooks lock clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
-	touch $@
+# system packages (apt), then exactly requirements/cpu.lock, then a check of .venv against the lock
+$(VENV)/.installed: requirements/cpu.lock pyproject.toml scripts/setup.sh
+	@PYTHON=$(PYTHON) bash scripts/setup.sh
 
-test: setup test-unit test-notebooks
+test: setup test-unit test-notebooks test-browser
 
 test-unit: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not browser"
 
 test-notebooks: setup
-	$(PY) -m pytest --nbval-lax notebooks/ -p no:randomly
+	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax notebooks/ -p no:randomly
+
+test-browser: setup
+	$(PY) -m pytest tests -m browser
+
+# >= 10,000 mutated inputs per file format (lab.formats), per-case time and memory caps -> reports/fuzz.md
+fuzz: setup
+	$(PY) -m lab.fuzz --cases $(FUZZ_CASES) --report reports/fuzz.md
 
 reports: setup
 	$(PY) scripts/run_reports.py --profile $(PROFILE)
+	$(MAKE) --no-print-directory fuzz
 
 bench: setup
 	$(PY) benchmarks/bench_holo.py
 	$(PY) benchmarks/bench_proc.py
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# after editing a notebook's .py (or .ipynb) outside JupyterLab: bring its pair up to date
+notebooks: setup
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+
+# re-resolve requirements/cpu.lock from pyproject.toml + requirements/cpu.in (pip-tools in a side venv)
+lock:
+	test -x .lockenv/bin/pip-compile || ($(PYTHON) -m venv .lockenv && .lockenv/bin/pip install -q pip-tools==7.6.2)
+	.lockenv/bin/pip-compile -q --strip-extras --extra dev --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --no-emit-trusted-host --output-file requirements/cpu.lock pyproject.toml requirements/cpu.in
 
 clean:
 	rm -rf outputs/* .pytest_cache .hypothesis
