@@ -35,6 +35,26 @@ def _data_fetch(args) -> int:
     return 0
 
 
+def _models_list(args) -> int:
+    from lab import models
+
+    rows = models.describe()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        w = max(len(r["name"]) for r in rows)
+        for r in rows:
+            print(f"{r['name']:{w}s}  {r['source']:28s} {r['licence']:11s} {r['location']}\n{'':{w}s}  {r['description']}")
+    return 0
+
+
+def _models_fetch(args) -> int:
+    from lab import models
+
+    print(f"{args.name}: {models.path(args.name)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = Parser(prog="lab", description="The compression lab: real bitstreams, real baselines.")
     ap.add_argument("--version", action="version", version=f"lab {__version__}")
@@ -50,13 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=_data_fetch)
 
+    m = sub.add_parser("models", help="pretrained models from PyPI wheels (no model hub)")
+    msub = m.add_subparsers(dest="verb", required=True)
+    p = msub.add_parser("list", help="the model registry and where each model was found")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_models_list)
+    p = msub.add_parser("fetch", help="locate a model or extract it from its wheel (sha256-verified)")
+    p.add_argument("name")
+    p.set_defaults(func=_models_fetch)
+
     from lab.holo import cli as holo_cli
+    from lab.optical import cli as optical_cli
     from lab.procedural import cli as proc_cli
     from lab.vortex import cli as vortex_cli
 
     holo_cli.add_parser(sub)
     proc_cli.add_parser(sub)
     vortex_cli.add_parser(sub)
+    optical_cli.add_parser(sub)
     return ap
 
 
@@ -65,6 +96,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:   # `lab ... | head`: the reader went away; nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (FormatError, UsageError, DataError, ValueError, OSError) as e:
         if args.debug:
             raise

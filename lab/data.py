@@ -128,7 +128,40 @@ register(Dataset(
     licence="CDLA-Sharing-1.0",
     url="https://raw.githubusercontent.com/Arnoochka/Transformer-Parallelism/911b9e732fbe6d228ba0feacbd6735395f0d279e",
     files=_sums("30c6f2fac206d82e76b80dbbede28f6b5415c8d8571dde6bfd8226ab41744a2c  tinystories.txt"),
+    # the last ~10% (from a line start) is held out
+    splits={"train": (("tinystories.txt", 0, 3773300),), "test": (("tinystories.txt", 3773300, 4192330),)},
 ))
+
+# The optical family's page corpus: whole documents, fixed split. Training never sees a test document:
+# alice29.txt and lcet10.txt (English prose), the held-out tails of bible.txt and TinyStories, and the
+# lab's own procedural package (code). Entries: (dataset, split name or file name, kind).
+PAGE_CORPUS = {
+    "train": (("canterbury-large", "train", "text"), ("tinystories", "train", "text"),
+              ("canterbury", "asyoulik.txt", "text"), ("canterbury", "plrabn12.txt", "text"),
+              ("canterbury", "cp.html", "code"), ("canterbury", "fields.c", "code"),
+              ("canterbury", "grammar.lsp", "code"), ("canterbury", "xargs.1", "code"),
+              ("lab-source", "train", "code")),
+    "test": (("canterbury", "alice29.txt", "text"), ("canterbury", "lcet10.txt", "text"),
+             ("canterbury-large", "test", "text"), ("tinystories", "test", "text"), ("lab-source", "test", "code")),
+}
+LAB_SOURCE_TEST = "procedural"   # lab/procedural/*.py are test documents; the rest of lab/ trains
+
+
+def page_documents(split: str) -> list[tuple[str, str, str]]:
+    """(name, text, kind) of every document of a PAGE_CORPUS split."""
+    if split not in PAGE_CORPUS:
+        raise DataError(f"the page corpus has no split {split!r} (train, test)")
+    out = []
+    for ds, part, kind in PAGE_CORPUS[split]:
+        if ds == "lab-source":
+            for f in sorted((ROOT / "lab").rglob("*.py")):
+                if (f.parent.name == LAB_SOURCE_TEST) == (part == "test"):
+                    out.append((f"lab/{f.relative_to(ROOT / 'lab')}", f.read_text(), kind))
+        elif part in get(ds).splits:
+            out.append((f"{ds}/{part}", read_split(ds, part).decode("utf-8", "replace"), kind))
+        else:
+            out.append((f"{ds}/{part}", path(ds, part).read_text(errors="replace"), kind))
+    return out
 
 
 def get(name: str) -> Dataset:

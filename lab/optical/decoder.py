@@ -1,0 +1,93 @@
+"""Stage 2: a language model reads the vision tokens. SmolLM2-135M-Instruct, unmodified, adapted with LoRA
+(peft), reads `[projected vision tokens; prompt]` in its chat format and writes the page's text.
+
+    reader = LMReader(lm, tok, vision_dim=384, lora=LoraSpec(r=16, alpha=32, targets=("q_proj", "v_proj")))
+    loss = reader.loss(vision_tokens, texts)          # training (labels only on the answer)
+    texts = reader.generate(vision_tokens)            # greedy
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from lab.optical.projector import Projector
+
+PROMPT = "Read the page."
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    targets: tuple = ("q_proj", "v_proj")
+    projector: str = "linear"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "targets": list(self.targets)}
+
+
+class LMReader(nn.Module):
+    def __init__(self, lm, tok, vision_dim: int, lora: LoraSpec = LoraSpec()):
+        super().__init__()
+        from peft import LoraConfig, get_peft_model
+
+        self.tok, self.spec = tok, lora
+        self.projector = Projector(vision_dim, lm.config.hidden_size, lora.projector)
+        for p in lm.parameters():
+            p.requires_grad_(False)
+        self.lm = get_peft_model(lm, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                target_modules=list(lora.targets), task_type="CAUSAL_LM"))
+        pre = tok("<|im_start|>user\n", add_special_tokens=False)["input_ids"]
+        post = tok(f"\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+        self.register_buffer("pre", torch.tensor(pre), persistent=False)
+        self.register_buffer("post", torch.tensor(post), persistent=False)
+        self.eos = tok.convert_tokens_to_ids("<|im_end|>")
+
+    def trainable_state(self) -> dict:
+        from peft import get_peft_model_state_dict
+
+        return {**{f"projector.{k}": v for k, v in self.projector.state_dict().items()},
+                **{f"lora.{k}": v for k, v in get_peft_model_state_dict(self.lm).items()}}
+
+    def load_trainable(self, state: dict) -> None:
+        from peft import set_peft_model_state_dict
+
+        self.projector.load_state_dict({k[10:]: v for k, v in state.items() if k.startswith("projector.")})
+        set_peft_model_state_dict(self.lm, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
+
+    def _prefix(self, vision: torch.Tensor) -> torch.Tensor:
+        emb = self.lm.get_input_embeddings()
+        B = vision.shape[0]
+        v = self.projector(vision.to(self.projector.net[0].weight.dtype))
+        return torch.cat([emb(self.pre)[None].expand(B, -1, -1), v.to(emb.weight.dtype),
+                          emb(self.post)[None].expand(B, -1, -1)], 1)
+
+    def loss(self, vision: torch.Tensor, texts: list[str], max_tokens: int = 2048) -> torch.Tensor:
+        emb = self.lm.get_input_embeddings()
+        ids = [self.tok(t, add_special_tokens=False)["input_ids"][:max_tokens] + [self.eos] for t in texts]
+        L = max(map(len, ids))
+        tgt = torch.full((len(ids), L), -100, dtype=torch.long, device=vision.device)
+        inp = torch.full((len(ids), L), self.eos, dtype=torch.long, device=vision.device)
+        for i, t in enumerate(ids):
+            tgt[i, :len(t)] = torch.tensor(t)
+            inp[i, :len(t)] = torch.tensor(t)
+        pre = self._prefix(vision)
+        x = torch.cat([pre, emb(inp)], 1)
+        labels = torch.cat([torch.full(pre.shape[:2], -100, dtype=torch.long, device=vision.device), tgt], 1)
+        mask = torch.cat([torch.ones(pre.shape[:2], dtype=torch.long, device=vision.device), (tgt != -100).long()], 1)
+        return self.lm(inputs_embeds=x, attention_mask=mask, labels=labels).loss
+
+    @torch.no_grad()
+    def generate(self, vision: torch.Tensor, max_new_tokens: int = 1600, temperature: float = 0.0,
+                 top_p: float = 1.0) -> list[str]:
+        pre = self._prefix(vision)
+        kw = dict(do_sample=temperature > 0, max_new_tokens=max_new_tokens, eos_token_id=self.eos,
+                  pad_token_id=self.eos)
+        if temperature > 0:
+            kw.update(temperature=temperature, top_p=top_p)
+        out = self.lm.generate(inputs_embeds=pre, attention_mask=torch.ones(pre.shape[:2], dtype=torch.long,
+                                                                             device=pre.device), **kw)
+        return [self.tok.decode(o, skip_special_tokens=True) for o in out]

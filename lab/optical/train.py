@@ -1,0 +1,408 @@
+"""Training of the optical reader, stage 1: encoder + CTC cell reader on rendered pages.
+
+    lab optical train --config configs/optical/gpu.yaml --out outputs/optical [--resume S.pt --save-state S.pt]
+
+Pages are rendered on the fly (DataLoader workers) from the page corpus's train split; every batch is one
+resolution mode, the modes taking turns by weight. AdamW with warm-up and cosine decay, bf16 autocast on
+CUDA, gradient clipping. The training state (weights, optimiser, step, log) can be saved and resumed;
+the checkpoint is fp16 safetensors shards (<= 15 MB each) + config.json with the sha256 of the weights.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab.optical.encoder import MODES, EncoderConfig, VisionEncoder, to_tensor, tokens_for
+from lab.optical.reader import SlotReader
+
+SHARD_BYTES = 15 << 20
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    hidden: int = 768
+    emb: int = 48
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    batch: int = 32
+    lr: float = 1e-3
+    min_lr: float = 5e-5
+    warmup: int = 200
+    weight_decay: float = 0.05
+    clip: float = 1.0
+    modes: dict = field(default_factory=lambda: {"tiny": 1.0, "small": 1.0})
+    size_scale: tuple = (1 / 72, 1 / 40)    # font size range, as a fraction of the page resolution
+    workers: int = 0
+    time_limit: float | None = None         # seconds for the whole schedule (the LR follows the clock)
+    log_every: int = 50
+    eval_pages: int = 16
+    seed: int = 0
+
+
+def load_yaml(path: str) -> tuple[EncoderConfig, ReaderConfig, TrainConfig]:
+    import yaml
+
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+
+    def build(cls, d):
+        known = {f.name for f in fields(cls)}
+        bad = set(d or {}) - known
+        if bad:
+            raise ValueError(f"{path}: unknown {cls.__name__} keys {sorted(bad)}")
+        d = dict(d or {})
+        if "size_scale" in d:
+            d["size_scale"] = tuple(d["size_scale"])
+        return cls(**d)
+
+    return build(EncoderConfig, raw.get("encoder")), build(ReaderConfig, raw.get("reader")), build(TrainConfig, raw.get("train"))
+
+
+class OpticalModel(nn.Module):
+    """The encoder and its stage-1 reader, saved and loaded together."""
+
+    def __init__(self, enc: EncoderConfig = EncoderConfig(), rd: ReaderConfig = ReaderConfig()):
+        super().__init__()
+        self.enc_cfg, self.rd_cfg = enc, rd
+        self.encoder = VisionEncoder(enc)
+        self.reader = SlotReader(enc.dim, rd.hidden, rd.emb)
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def encode(self, images, mode: str, device=None) -> torch.Tensor:
+        dev = device or next(self.parameters()).device
+        x = to_tensor(images, mode).to(dev)
+        with _autocast(dev):
+            return self.encoder(x).float()
+
+    @torch.no_grad()
+    def ocr(self, images, mode: str, batch: int = 8) -> list[str]:
+        out = []
+        for i in range(0, len(images), batch):
+            out += self.reader.read(self.encode(images[i:i + batch], mode))
+        return out
+
+
+def _autocast(device):
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    if dev.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+# -- checkpoints ------------------------------------------------------------------------------------------
+def weights_sha(state: dict) -> str:
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save(model: OpticalModel, out: str | Path, extra: dict | None = None) -> str:
+    """fp16 safetensors shards + config.json; -> sha256 of the fp16 weights."""
+    from safetensors.torch import save_file
+
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in model.state_dict().items()}
+    sha = weights_sha(state)
+    shards, cur, size = [], {}, 0
+    for k in sorted(state):
+        n = state[k].numel() * 2
+        if cur and size + n > SHARD_BYTES:
+            shards.append(cur)
+            cur, size = {}, 0
+        cur[k] = state[k]
+        size += n
+    shards.append(cur)
+    for old in d.glob("weights-*.safetensors"):
+        old.unlink()
+    names = []
+    for i, sh in enumerate(shards):
+        name = f"weights-{i + 1:02d}-of-{len(shards):02d}.safetensors"
+        tmp = d / (name + ".tmp")
+        save_file(sh, str(tmp))
+        os.replace(tmp, d / name)
+        names.append(name)
+    meta = {"encoder": model.enc_cfg.to_dict(), "reader": asdict(model.rd_cfg), "sha256": sha,
+            "params": model.n_params(), "shards": names, **(extra or {})}
+    tmp = d / "config.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, d / "config.json")
+    return sha
+
+
+def load(path: str | Path, device="cpu") -> tuple[OpticalModel, dict]:
+    from safetensors.torch import load_file
+
+    from lab import FormatError
+
+    d = Path(path)
+    try:
+        meta = json.loads((d / "config.json").read_text())
+        model = OpticalModel(EncoderConfig(**meta["encoder"]), ReaderConfig(**meta["reader"]))
+        state = {}
+        for name in meta["shards"]:
+            state.update(load_file(str(d / name)))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise FormatError(f"{path}: not a readable optical checkpoint ({e.__class__.__name__}: {e})") from None
+    if weights_sha(state) != meta["sha256"]:
+        raise FormatError(f"{path}: weights do not match their sha256 (corrupt checkpoint)")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.to(device).eval(), meta
+
+
+# -- data ------------------------------------------------------------------------------------------------
+def mode_schedule(modes: dict, steps: int, seed: int) -> list[str]:
+    names = list(modes)
+    w = np.array([modes[m] for m in names], float)
+    rng = np.random.default_rng([seed, 7])
+    return [names[i] for i in rng.choice(len(names), size=steps, p=w / w.sum())]
+
+
+class PageBatches(torch.utils.data.IterableDataset):
+    """Batch i (for i >= start) of the schedule: pages of mode schedule[i] (`batch` pages in small mode,
+    scaled by the token count so every batch holds about as many vision tokens), rendered from a seed that
+    depends on (seed, i) only, so a resumed run sees the same data."""
+
+    def __init__(self, cfg: TrainConfig, schedule: list[str], start: int = 0, split: str = "train"):
+        self.cfg, self.schedule, self.start, self.split = cfg, schedule, start, split
+
+    def __iter__(self):
+        from lab import data
+        from lab.optical.corpus import PageSampler
+
+        info = torch.utils.data.get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        sampler = PageSampler(data.page_documents(self.split))
+        for i in range(self.start + wid, len(self.schedule), nw):
+            mode = self.schedule[i]
+            res = MODES[mode]
+            lo, hi = self.cfg.size_scale
+            sampler.size_range = (max(6, int(res * lo)), max(7, int(res * hi)))
+            rng = np.random.default_rng([self.cfg.seed, i])
+            pages = [sampler.page(rng, mode) for _ in range(batch_pages(self.cfg.batch, mode))]
+            # raw bytes, not arrays: the DataLoader would move arrays through shared memory (/dev/shm)
+            yield (i, mode, np.stack([p.image for p in pages]).tobytes(), np.stack([p.targets for p in pages]).tobytes(),
+                   [p.text for p in pages])
+
+
+def batch_pages(batch: int, mode: str) -> int:
+    return max(2, round(batch * 100 / tokens_for(mode)))
+
+
+def _targets(raw: bytes, mode: str, dev) -> torch.Tensor:
+    from lab.optical.reader import CHARS, LINES
+
+    return torch.frombuffer(bytearray(raw), dtype=torch.int8).view(-1, tokens_for(mode), LINES, CHARS).to(dev)
+
+
+def _pixels(raw: bytes, mode: str, dev) -> torch.Tensor:
+    R = MODES[mode]
+    a = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(-1, 1, R, R)
+    return 1.0 - a.to(dev, non_blocking=True).float() / 255.0
+
+
+def lr_at(cfg: TrainConfig, frac: float, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, frac)))
+
+
+@torch.no_grad()
+def evaluate(model: OpticalModel, mode: str, pages: int = 16, seed: int = 12345, split: str = "train") -> dict:
+    """Precision of the stage-1 reader on freshly rendered pages of a split. Training monitors with fresh
+    renders of train documents (never the test documents); reports measure the test split."""
+    from lab import data
+    from lab.optical.corpus import PageSampler
+    from lab.optical.metrics import precision
+
+    res = MODES[mode]
+    s = PageSampler(data.page_documents(split), size_range=(int(res / 60), int(res / 40)))
+    rng = np.random.default_rng(seed)
+    smp = [s.page(rng, mode) for _ in range(pages)]
+    was = model.training
+    model.eval()
+    out = model.ocr([p.image for p in smp], mode)
+    model.train(was)
+    return {"mode": mode, "pages": pages, "precision": float(np.mean([precision(o, p.text) for o, p in zip(out, smp)]))}
+
+
+def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = True, resume: str | None = None,
+          save_state: str | None = None, stop_after: float | None = None) -> list[dict]:
+    """Stage 1. Returns the log (one row per log_every steps, plus evaluations)."""
+    from tqdm import tqdm
+
+    dev = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    model.to(dev).train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98),
+                            fused=dev.type == "cuda")
+    start, log, elapsed0 = 0, [], 0.0
+    if resume and Path(resume).exists():
+        st = torch.load(resume, map_location=dev, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        start, log, elapsed0 = st["step"], st["log"], st["elapsed"]
+    schedule = mode_schedule(cfg.modes, cfg.steps, cfg.seed)
+    ds = PageBatches(cfg, schedule, start)
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=cfg.workers, prefetch_factor=4 if cfg.workers else None,
+                                     persistent_workers=False)
+    t0 = time.time()
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="optical stage 1", mininterval=5)
+    run_loss, n_loss = 0.0, 0
+    done = start
+    for step, mode, imgs, targets, _ in dl:
+        elapsed = elapsed0 + time.time() - t0
+        frac = elapsed / cfg.time_limit if cfg.time_limit else step / cfg.steps
+        if frac >= 1.0 or (stop_after and time.time() - t0 > stop_after):
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(cfg, frac, step)
+        x = _pixels(imgs, mode, dev)
+        with _autocast(dev):
+            tokens = model.encoder(x)
+            loss = model.reader.loss(tokens, _targets(targets, mode, dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip))
+        opt.step()
+        run_loss += loss.item()
+        n_loss += 1
+        done = step + 1
+        bar.update(1)
+        if (step + 1) % cfg.log_every == 0:
+            row = {"step": step + 1, "seconds": round(elapsed, 1), "loss": run_loss / n_loss, "lr": opt.param_groups[0]["lr"],
+                   "grad_norm": gn}
+            if cfg.eval_pages and (step + 1) % (cfg.log_every * 5) == 0:
+                for m in cfg.modes:
+                    row[f"precision_{m}"] = evaluate(model, m, cfg.eval_pages)["precision"]
+            log.append(row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}")
+            run_loss, n_loss = 0.0, 0
+    bar.close()
+    if save_state:
+        tmp = save_state + ".tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": done, "log": log,
+                    "elapsed": elapsed0 + time.time() - t0}, tmp)
+        os.replace(tmp, save_state)
+    model.eval()
+    return log
+
+
+
+# -- stage 2: the language model reads the vision tokens ------------------------------------------------
+@dataclass(frozen=True)
+class LMTrainConfig:
+    steps: int = 1000
+    batch: int = 16
+    lr: float = 3e-4               # LoRA and projector
+    min_lr: float = 2e-5
+    warmup: int = 100
+    weight_decay: float = 0.0
+    clip: float = 1.0
+    modes: dict = field(default_factory=lambda: {"tiny": 1.0, "small": 1.0})
+    size_scale: tuple = (1 / 72, 1 / 40)
+    max_tokens: int = 1536
+    workers: int = 0
+    time_limit: float | None = None
+    log_every: int = 25
+    seed: int = 1
+
+
+def train_lm(model: OpticalModel, reader, cfg: LMTrainConfig, device="cpu", progress: bool = True,
+             stop_after: float | None = None) -> list[dict]:
+    """Stage 2: the encoder frozen; the projector and the LoRA adapter learn to read its tokens."""
+    from tqdm import tqdm
+
+    dev = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    model.to(dev).eval()
+    reader.to(dev).train()
+    params = [p for p in reader.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=dev.type == "cuda")
+    schedule = mode_schedule(cfg.modes, cfg.steps, cfg.seed)
+    dl = torch.utils.data.DataLoader(PageBatches(cfg, schedule), batch_size=None, num_workers=cfg.workers,
+                                     prefetch_factor=4 if cfg.workers else None)
+    t0, log, run, n = time.time(), [], 0.0, 0
+    bar = tqdm(total=cfg.steps, disable=not progress, desc="optical stage 2 (LM)", mininterval=5)
+    for step, mode, imgs, _, texts in dl:
+        elapsed = time.time() - t0
+        frac = elapsed / cfg.time_limit if cfg.time_limit else step / cfg.steps
+        if frac >= 1.0 or (stop_after and elapsed > stop_after):
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(cfg, frac, step)
+        x = _pixels(imgs, mode, dev)
+        with torch.no_grad(), _autocast(dev):
+            vt = model.encoder(x).float()
+        with _autocast(dev):
+            loss = reader.loss(vt, list(texts), cfg.max_tokens)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = float(nn.utils.clip_grad_norm_(params, cfg.clip))
+        opt.step()
+        run += loss.item()
+        n += 1
+        bar.update(1)
+        if (step + 1) % cfg.log_every == 0:
+            log.append({"step": step + 1, "seconds": round(elapsed, 1), "loss": run / n, "lr": opt.param_groups[0]["lr"],
+                        "grad_norm": gn})
+            bar.set_postfix(loss=f"{run / n:.3f}")
+            run, n = 0.0, 0
+    bar.close()
+    reader.eval()
+    return log
+
+
+def save_lm(reader, out: str | Path, extra: dict | None = None) -> str:
+    """The projector and LoRA weights (fp16) in <out>/lm/, with their sha256."""
+    from safetensors.torch import save_file
+
+    d = Path(out) / "lm"
+    d.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in reader.trainable_state().items()}
+    sha = weights_sha(state)
+    save_file(state, str(d / "adapter.safetensors.tmp"))
+    os.replace(d / "adapter.safetensors.tmp", d / "adapter.safetensors")
+    (d / "config.json").write_text(json.dumps({"lora": reader.spec.to_dict(), "sha256": sha, **(extra or {})}, indent=1))
+    return sha
+
+
+def load_lm(ckpt: str | Path, vision_dim: int, device="cpu", lm_name: str = "smollm2-135m-instruct"):
+    """An LMReader with the projector and adapter of a checkpoint's lm/ folder (FormatError if absent)."""
+    from safetensors.torch import load_file
+
+    from lab import FormatError, models
+    from lab.optical.decoder import LMReader, LoraSpec
+
+    d = Path(ckpt) / "lm"
+    try:
+        meta = json.loads((d / "config.json").read_text())
+        state = load_file(str(d / "adapter.safetensors"))
+    except (OSError, ValueError) as e:
+        raise FormatError(f"{ckpt}: no language-model reader in this checkpoint ({e.__class__.__name__})") from None
+    if weights_sha(state) != meta["sha256"]:
+        raise FormatError(f"{ckpt}: the adapter does not match its sha256")
+    spec = meta["lora"]
+    lm, tok = models.load_lm(lm_name, device)
+    reader = LMReader(lm, tok, vision_dim, LoraSpec(**{**spec, "targets": tuple(spec["targets"])}))
+    reader.load_trainable({k: v.float() for k, v in state.items()})
+    return reader.to(device).eval(), meta

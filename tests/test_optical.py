@@ -1,0 +1,222 @@
+"""Optical family at toy size: rendering, targets, encoder, reader, checkpoints, .vtok, CLI, model registry."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from lab import FormatError
+from lab.optical import corpus, render as R, reader as Rd, train as T, vtok
+from lab.optical.encoder import MODES, EncoderConfig, VisionEncoder, to_tensor, tokens_for
+from lab.optical.metrics import clean, precision, word_accuracy
+
+TINY_ENC = EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1, global_heads=2)
+TINY_RD = T.ReaderConfig(hidden=64, emb=8)
+TEXT = ("Alice was beginning to get very tired of sitting by her sister on the bank, and of having nothing to "
+        "do: once or twice she had peeped into the book her sister was reading. ") * 6
+
+
+def test_render_is_deterministic_and_knows_every_character():
+    a = R.render_text(TEXT, R.Layout(width=512, height=512, size=14))
+    b = R.render_text(TEXT, R.Layout(width=512, height=512, size=14))
+    assert len(a) == len(b) >= 1 and all(np.array_equal(x.image, y.image) for x, y in zip(a, b))
+    p = a[0]
+    assert p.image.shape == (512, 512) and p.image.dtype == np.uint8 and p.image.min() < 100
+    assert clean(" ".join(pg.text for pg in a)) == clean(TEXT)
+    for ln in p.lines:
+        assert len(ln.xs) == len(ln.text) and np.all(np.diff(ln.xs) > 0) and 0 <= ln.y0 < ln.y1 <= 512
+
+
+def test_markdown_code_docx_pdf_image(tmp_path):
+    md = R.render_markdown("# Title\n\nSome **bold** text and a [link](http://x).\n\n* item\n", R.Layout(width=256, height=256, size=12))
+    assert "Title" in md[0].text and "**" not in md[0].text and "link" in md[0].text and "http" not in md[0].text
+    code = R.render_code("def f(x):\n    return x + 1\n", R.Layout(width=256, height=256, size=12), source="f.py")
+    assert code[0].lines[1].text == "    return x + 1"
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Report", 1)
+    d.add_paragraph("The quick brown fox.")
+    d.save(tmp_path / "a.docx")
+    assert "The quick brown fox." in R.render_file(tmp_path / "a.docx", R.Layout(width=256, height=256, size=12))[0].text
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(3, 3))
+    fig.text(0.1, 0.5, "Hello PDF world")
+    fig.savefig(tmp_path / "a.pdf")
+    plt.close(fig)
+    pdf = R.render_file(tmp_path / "a.pdf", dpi=72)
+    assert len(pdf) == 1 and "Hello PDF world" in pdf[0].text and pdf[0].image.ndim == 2
+    from PIL import Image
+
+    Image.new("RGB", (40, 30), "white").save(tmp_path / "a.png")
+    assert R.render_file(tmp_path / "a.png")[0].image.shape == (30, 40, 3)
+
+
+@pytest.mark.parametrize("bad", ["empty.txt", "binary.txt", "x.xyz", "bad.pdf", "bad.png", "bad.docx", "missing.txt"])
+def test_bad_documents_raise_format_error(tmp_path, bad):
+    content = {"empty.txt": b"", "binary.txt": b"\0\1\2" * 100, "x.xyz": b"hello", "bad.pdf": b"%PDF-1.4 junk",
+               "bad.png": b"\x89PNG\r\n junk", "bad.docx": b"PK\3\4 junk"}.get(bad)
+    if content is not None:
+        (tmp_path / bad).write_bytes(content)
+    with pytest.raises(FormatError) as e:
+        R.render_file(tmp_path / bad)
+    assert "\n" not in str(e.value)
+
+
+def test_cell_targets_rebuild_the_page_exactly():
+    for mode, R_ in MODES.items():
+        pg = R.render_text(TEXT, R.Layout(width=R_, height=R_, size=R_ // 30, margin=R_ // 20))[0]
+        cells = Rd.cell_lines(pg.lines, R_, R_ // 64)
+        assert len(cells) == tokens_for(mode)
+        assert clean(Rd.page_from_cells(cells, R_ // 64)) == clean(pg.text)
+        t = Rd.slot_targets(cells)
+        assert t.shape == (tokens_for(mode), Rd.LINES, Rd.CHARS) and t.max() < Rd.VOCAB
+
+
+def test_sampler_pages_and_fox_pages():
+    from lab import data
+
+    s = corpus.PageSampler(data.page_documents("train")[:3])
+    smp = s.page(np.random.default_rng(0), "tiny")
+    assert smp.image.shape == (512, 512) and smp.targets.shape == (64, Rd.LINES, Rd.CHARS)
+    again = s.page(np.random.default_rng(0), "tiny")
+    assert np.array_equal(smp.image, again.image)
+    fox = corpus.fox_pages(lambda t: len(t) // 4, per_bucket=1, buckets=(600, 1200))
+    assert [p.bucket for p in fox] == [600, 1200]
+    assert all(600 <= fox[0].text_tokens < 800 and p.image.shape == (1280, 1280) for p in fox)
+    train_names = {n for n, _, _ in data.page_documents("train")}
+    assert not train_names & {n for n, _, _ in data.page_documents("test")}
+    assert "canterbury/alice29.txt" not in train_names
+
+
+def test_encoder_token_budget_per_mode():
+    enc = VisionEncoder(TINY_ENC).eval()
+    for mode, R_ in MODES.items():
+        with torch.no_grad():
+            y = enc(to_tensor([np.full((300, 200), 255, np.uint8)], mode))
+        assert y.shape == (1, tokens_for(mode), TINY_ENC.dim)
+    assert [tokens_for(m) for m in MODES] == [64, 100, 256, 400]
+
+
+def test_reader_learns_a_page_and_checkpoint_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    m = T.OpticalModel(TINY_ENC, TINY_RD)
+    pg = R.render_text("THE CAT SAT ON THE MAT", R.Layout(width=512, height=512, size=40))[0]
+    tg = torch.from_numpy(Rd.slot_targets(Rd.cell_lines(pg.lines, 512, 8)))[None]
+    x = to_tensor([pg.image], "tiny")
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = m.reader.loss(m.encoder(x), tg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    sha = T.save(m, tmp_path / "ck", {"note": "test"})
+    m2, meta = T.load(tmp_path / "ck")
+    assert meta["sha256"] == sha and meta["note"] == "test"
+    assert m.ocr([pg.image], "tiny") == m2.ocr([pg.image], "tiny")    # fp16 weights read the same
+    shard = next((tmp_path / "ck").glob("weights-*.safetensors"))
+    shard.write_bytes(shard.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(FormatError):
+        T.load(tmp_path / "ck")
+
+
+def test_metrics():
+    assert precision("hello  world\n", "hello world") == 1.0
+    assert precision("", "") == 1.0 and precision("abc", "") == 0.0
+    assert precision("helo world", "hello world") == pytest.approx(1 - 1 / 11)
+    assert word_accuracy("the cat", "the cat sat") == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "int8"])
+def test_vtok_roundtrip(dtype):
+    t = np.random.default_rng(0).normal(size=(100, 16)).astype(np.float32)
+    blob = vtok.encode(t, "small", "cd" * 32, dtype, {"source": "a.txt", "page": 2})
+    back, head = vtok.decode(blob)
+    assert head["mode"] == "small" and head["encoder_sha"] == "cd" * 32 and head["meta"]["page"] == 2
+    assert np.abs(back - t).max() < (1e-2 if dtype == "fp16" else 0.03 * np.abs(t).max())
+    with pytest.raises(ValueError):
+        vtok.encode(t[:50], "small", "cd" * 32)
+    for bad in (b"", blob[:20], b"XXXX" + blob[4:], blob[:-1] + bytes([blob[-1] ^ 1])):
+        with pytest.raises(FormatError):
+            vtok.decode(bad)
+
+
+def _lab(*args):
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_render_encode_ocr_and_errors(tmp_path):
+    (tmp_path / "a.md").write_text("# A page\n\n" + TEXT)
+    r = _lab("optical", "render", str(tmp_path / "a.md"), "-o", str(tmp_path / "pages"), "--size", "16", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert rows and (tmp_path / "pages" / "a-p001.png").exists() and (tmp_path / "pages" / "a-p001.txt").exists()
+    T.save(T.OpticalModel(TINY_ENC, TINY_RD), tmp_path / "ck")
+    r = _lab("optical", "encode", str(tmp_path / "a.md"), "-o", str(tmp_path / "a.vtok"), "--model", str(tmp_path / "ck"),
+             "--mode", "tiny", "--dtype", "int8")
+    assert r.returncode == 0, r.stderr
+    assert vtok.decode((tmp_path / "a.vtok").read_bytes())[1]["tokens"] == 64
+    r = _lab("optical", "ocr", str(tmp_path / "a.vtok"), "--model", str(tmp_path / "ck"))
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "bad.vtok").write_bytes((tmp_path / "a.vtok").read_bytes()[:-3])
+    for args in (["render", str(tmp_path / "empty.txt"), "-o", str(tmp_path / "p2")],
+                 ["ocr", str(tmp_path / "bad.vtok"), "--model", str(tmp_path / "ck")],
+                 ["encode", str(tmp_path / "a.md"), "-o", str(tmp_path / "x.vtok")],            # no model
+                 ["encode", str(tmp_path / "a.md"), "-o", str(tmp_path / "x.png"), "--model", str(tmp_path / "ck")],
+                 ["ocr", str(tmp_path / "a.md"), "--model", str(tmp_path / "nope")],
+                 ["render", str(tmp_path / "a.md"), "-o", str(tmp_path / "a.md")]):
+        r = _lab("optical", *args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, (args, r.stderr)
+    assert not (tmp_path / "x.vtok").exists() and not (tmp_path / "p2").exists()
+
+
+def test_models_registry_lists_without_fetching():
+    from lab import models
+
+    names = {r["name"] for r in models.describe()}
+    assert names == {"smollm2-135m-instruct", "all-minilm-l6-v2"}
+    r = _lab("models", "list", "--json")
+    assert r.returncode == 0 and {x["name"] for x in json.loads(r.stdout)} == names
+    r = _lab("models", "fetch", "no-such-model")
+    assert r.returncode == 2 and "unknown model" in r.stderr
+
+
+def test_lm_reader_on_a_tiny_random_language_model():
+    """Stage 2's plumbing (projector + LoRA on a LLaMA-style LM, chat prompt, loss on the answer only,
+    greedy generation from embeddings) with a tiny random model and a word-level tokenizer."""
+    from tokenizers import Tokenizer, models as tm, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from lab.optical.decoder import LMReader, LoraSpec
+
+    words = ["[UNK]", "<|im_start|>", "<|im_end|>", "user", "assistant", "Read", "the", "page", ".", "cat", "sat"]
+    tk = Tokenizer(tm.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.Split(pattern=r"<\|im_(start|end)\|>|\w+|[^\w\s]", behavior="isolated")
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]")
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256))
+    reader = LMReader(lm, tok, vision_dim=16, lora=LoraSpec(r=4, alpha=8))
+    trainable = {n for n, p in reader.named_parameters() if p.requires_grad}
+    assert trainable and all("lora" in n or "projector" in n for n in trainable)
+    v = torch.randn(2, 64, 16)
+    opt = torch.optim.Adam([p for p in reader.parameters() if p.requires_grad], lr=1e-2)
+    first = None
+    for _ in range(20):
+        loss = reader.loss(v, ["the cat sat .", "the cat ."])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first or loss.item()
+    assert loss.item() < first
+    out = reader.generate(v[:1], max_new_tokens=5)
+    assert len(out) == 1 and isinstance(out[0], str)
+    state = reader.trainable_state()
+    assert any(k.startswith("projector.") for k in state) and any(k.startswith("lora.") for k in state)
