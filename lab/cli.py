@@ -13,18 +13,23 @@ from lab import DataError, FormatError, UsageError, __version__
 from lab.cliargs import Parser
 
 
+def _registry(rows: list[dict], as_json: bool, cols: list[str]) -> int:
+    """Print a registry (datasets, models): aligned columns, each row's description below it; or JSON."""
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    widths = [max(len(str(r[c])) for r in rows + [{c: c for c in cols}]) for c in cols]
+    print("  ".join(f"{c:{w}s}" for c, w in zip(cols, widths)).rstrip())
+    for r in rows:
+        print("  ".join(f"{str(r[c]):{w}s}" for c, w in zip(cols, widths)).rstrip())
+        print(f"{'':{widths[0]}s}  {r['description']}")
+    return 0
+
+
 def _data_list(args) -> int:
     from lab import data
 
-    rows = data.describe()
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        w = max(len(r["name"]) for r in rows)
-        print(f"{'name':{w}s}  {'files':>5s}  location")
-        for r in rows:
-            print(f"{r['name']:{w}s}  {r['files']:5d}  {r['location']}\n{'':{w}s}  {'':5s}  {r['description']}")
-    return 0
+    return _registry(data.describe(), args.json, ["name", "files", "location"])
 
 
 def _data_fetch(args) -> int:
@@ -38,14 +43,7 @@ def _data_fetch(args) -> int:
 def _models_list(args) -> int:
     from lab import models
 
-    rows = models.describe()
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        w = max(len(r["name"]) for r in rows)
-        for r in rows:
-            print(f"{r['name']:{w}s}  {r['source']:28s} {r['licence']:11s} {r['location']}\n{'':{w}s}  {r['description']}")
-    return 0
+    return _registry(models.describe(), args.json, ["name", "source", "licence", "location"])
 
 
 def _models_fetch(args) -> int:

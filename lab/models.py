@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import DataError
-from lab.data import ROOT
+from lab.data import ROOT, sha256
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,12 @@ def _candidates(name: str) -> list[Path]:
     return out + [ROOT / "models" / name, _cache() / name]
 
 
-def sha256_file(p: Path) -> str:
+def state_sha(state: dict) -> str:
+    """sha256 of a state dict (names and raw tensor bytes, in name order): the identity of trained weights."""
     h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
@@ -106,7 +107,7 @@ def path(name: str, fetch: bool = True) -> Path:
                 with z.open(f) as src, open(out, "wb") as dst:
                     shutil.copyfileobj(src, dst)
         main = staging / Path(m.files[0]).relative_to(Path(m.files[0]).parts[0])
-        got = sha256_file(main)
+        got = sha256(main)
         if got != m.sha256:
             raise DataError(f"model {name}: sha256 {got[:12]}... does not match the registry ({m.sha256[:12]}...)")
         dest.parent.mkdir(parents=True, exist_ok=True)

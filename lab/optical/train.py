@@ -9,7 +9,6 @@ the checkpoint is fp16 safetensors shards (<= 15 MB each) + config.json with the
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lab.models import state_sha
 from lab.optical.encoder import MODES, EncoderConfig, VisionEncoder, to_tensor, tokens_for
 from lab.optical.reader import SlotReader
 
@@ -104,14 +104,6 @@ def _autocast(device):
 
 
 # -- checkpoints ------------------------------------------------------------------------------------------
-def weights_sha(state: dict) -> str:
-    h = hashlib.sha256()
-    for k in sorted(state):
-        h.update(k.encode())
-        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def save(model: OpticalModel, out: str | Path, extra: dict | None = None) -> str:
     """fp16 safetensors shards + config.json; -> sha256 of the fp16 weights."""
     from safetensors.torch import save_file
@@ -119,7 +111,7 @@ def save(model: OpticalModel, out: str | Path, extra: dict | None = None) -> str
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in model.state_dict().items()}
-    sha = weights_sha(state)
+    sha = state_sha(state)
     shards, cur, size = [], {}, 0
     for k in sorted(state):
         n = state[k].numel() * 2
@@ -160,7 +152,7 @@ def load(path: str | Path, device="cpu") -> tuple[OpticalModel, dict]:
             state.update(load_file(str(d / name)))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise FormatError(f"{path}: not a readable optical checkpoint ({e.__class__.__name__}: {e})") from None
-    if weights_sha(state) != meta["sha256"]:
+    if state_sha(state) != meta["sha256"]:
         raise FormatError(f"{path}: weights do not match their sha256 (corrupt checkpoint)")
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.to(device).eval(), meta
@@ -379,7 +371,7 @@ def save_lm(reader, out: str | Path, extra: dict | None = None) -> str:
     d = Path(out) / "lm"
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in reader.trainable_state().items()}
-    sha = weights_sha(state)
+    sha = state_sha(state)
     save_file(state, str(d / "adapter.safetensors.tmp"))
     os.replace(d / "adapter.safetensors.tmp", d / "adapter.safetensors")
     (d / "config.json").write_text(json.dumps({"lora": reader.spec.to_dict(), "sha256": sha, **(extra or {})}, indent=1))
@@ -399,7 +391,7 @@ def load_lm(ckpt: str | Path, vision_dim: int, device="cpu", lm_name: str = "smo
         state = load_file(str(d / "adapter.safetensors"))
     except (OSError, ValueError) as e:
         raise FormatError(f"{ckpt}: no language-model reader in this checkpoint ({e.__class__.__name__})") from None
-    if weights_sha(state) != meta["sha256"]:
+    if state_sha(state) != meta["sha256"]:
         raise FormatError(f"{ckpt}: the adapter does not match its sha256")
     spec = meta["lora"]
     lm, tok = models.load_lm(lm_name, device)

@@ -5,7 +5,6 @@ or wall-clock time, bf16 autocast on CUDA, DDP under torchrun.
 Checkpoints: safetensors weights + config JSON + sha256 of the weights."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -48,11 +47,9 @@ def load_yaml(path: str) -> tuple[VortexConfig, TrainConfig]:
 
 
 def _sha(state: dict) -> str:
-    h = hashlib.sha256()
-    for k in sorted(state):
-        h.update(k.encode())
-        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
+    from lab.models import state_sha
+
+    return state_sha(state)
 
 
 def save(model: VortexModel, out: str, extra: dict | None = None) -> str:
