@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements/cpu.lock pyproject.toml scripts/setup.sh
 test: setup test-unit test-notebooks test-browser
 
 test-unit: setup
-	$(PY) -m pytest tests -m "not browser"
+	$(PY) -m pytest tests -m "not browser" -n 2 --dist loadfile
 
 test-notebooks: setup
 	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax notebooks/ -p no:randomly
