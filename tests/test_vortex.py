@@ -194,9 +194,12 @@ def test_ddp_under_torchrun(tmp_path):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text("model: {d_model: 16, n_layers: 1, n_heads: 2, d_ff: 32, segment: 8, recent: 8, longterm: 4}\n"
                    "train: {steps: 6, batch: 4, segments: 2, reset: 64}\n")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "lab", "vortex",
-                        "train", "--config", str(cfg), "--out", str(tmp_path / "ck"), "--device", "cpu", "--quiet",
-                        "--val-bytes", "256", "--json"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    import os
+
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "lab",
+                        "vortex", "train", "--config", str(cfg), "--out", str(tmp_path / "ck"), "--device", "cpu",
+                        "--quiet", "--val-bytes", "256", "--json"], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[:4000]
     model, sha = T.load(str(tmp_path / "ck"))
     assert '"steps": 6' in r.stdout and sha in r.stdout

@@ -35,7 +35,7 @@ class ReaderConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000
+    steps: int = 2000                       # rendered batches (the schedule); optimiser steps = steps x reuse
     batch: int = 32
     lr: float = 1e-3
     min_lr: float = 5e-5
@@ -46,8 +46,10 @@ class TrainConfig:
     size_scale: tuple = (1 / 72, 1 / 40)    # font size range, as a fraction of the page resolution
     workers: int = 0
     time_limit: float | None = None         # seconds for the whole schedule (the LR follows the clock)
-    log_every: int = 50
+    log_every: int = 50                     # optimiser steps
     eval_pages: int = 16
+    reuse: int = 1                          # optimiser steps per rendered batch (>1: draw from a bank)
+    bank: int = 64                          # recent batches kept on the device for reuse
     seed: int = 0
 
 
@@ -258,37 +260,50 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
     dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=cfg.workers, prefetch_factor=4 if cfg.workers else None,
                                      persistent_workers=False)
     t0 = time.time()
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="optical stage 1", mininterval=5)
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="optical stage 1 (batches)", mininterval=5)
     run_loss, n_loss = 0.0, 0
     done = start
-    for step, mode, imgs, targets, _ in dl:
-        elapsed = elapsed0 + time.time() - t0
-        frac = elapsed / cfg.time_limit if cfg.time_limit else step / cfg.steps
-        if frac >= 1.0 or (stop_after and time.time() - t0 > stop_after):
-            break
-        for g in opt.param_groups:
-            g["lr"] = lr_at(cfg, frac, step)
-        x = _pixels(imgs, mode, dev)
-        with _autocast(dev):
-            tokens = model.encoder(x)
-            loss = model.reader.loss(tokens, _targets(targets, mode, dev))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gn = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip))
-        opt.step()
-        run_loss += loss.item()
-        n_loss += 1
-        done = step + 1
-        bar.update(1)
-        if (step + 1) % cfg.log_every == 0:
-            row = {"step": step + 1, "seconds": round(elapsed, 1), "loss": run_loss / n_loss, "lr": opt.param_groups[0]["lr"],
-                   "grad_norm": gn}
-            if cfg.eval_pages and (step + 1) % (cfg.log_every * 5) == 0:
-                for m in cfg.modes:
-                    row[f"precision_{m}"] = evaluate(model, m, cfg.eval_pages)["precision"]
-            log.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}")
-            run_loss, n_loss = 0.0, 0
+    bank, pick, skipped = [], np.random.default_rng([cfg.seed, 3, start]), 0
+    updates = log[-1]["step"] if log else 0
+    for i, mode, imgs, targets, _ in dl:
+        R = MODES[mode]
+        img = torch.frombuffer(bytearray(imgs), dtype=torch.uint8).view(-1, 1, R, R).to(dev, non_blocking=True)
+        bank = (bank + [(mode, img, _targets(targets, mode, dev))])[-cfg.bank:]
+        for r in range(cfg.reuse):        # the new batch, then batches drawn from the bank of recent ones
+            elapsed = elapsed0 + time.time() - t0
+            frac = elapsed / cfg.time_limit if cfg.time_limit else i / cfg.steps
+            if frac >= 1.0 or (stop_after and time.time() - t0 > stop_after):
+                break
+            m, x, tg = bank[-1] if r == 0 else bank[pick.integers(len(bank))]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(cfg, frac, updates)
+            with _autocast(dev):
+                loss = model.reader.loss(model.encoder(1.0 - x.float() / 255.0), tg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gn = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip))
+            if not math.isfinite(gn):       # a non-finite step would poison the weights (GPU run 4): skip it
+                skipped += 1
+                opt.zero_grad(set_to_none=True)
+                continue
+            opt.step()
+            run_loss += loss.item()
+            n_loss += 1
+            updates += 1
+            if updates % cfg.log_every == 0:
+                row = {"step": updates, "batches": i + 1, "seconds": round(elapsed, 1), "loss": run_loss / n_loss,
+                       "lr": opt.param_groups[0]["lr"], "grad_norm": gn, "skipped": skipped}
+                if cfg.eval_pages and updates % (cfg.log_every * 5) == 0:
+                    for mm in cfg.modes:
+                        row[f"precision_{mm}"] = evaluate(model, mm, cfg.eval_pages)["precision"]
+                log.append(row)
+                bar.set_postfix(loss=f"{row['loss']:.3f}")
+                run_loss, n_loss = 0.0, 0
+        else:
+            done = i + 1
+            bar.update(1)
+            continue
+        break
     bar.close()
     if save_state:
         tmp = save_state + ".tmp"
