@@ -21,6 +21,7 @@ import sys
 import time
 import zlib
 from collections import Counter
+from functools import lru_cache
 
 import numpy as np
 
@@ -53,12 +54,12 @@ def sections(blob: bytes, t) -> tuple[int, list[tuple[int, int]]]:
     return fixed, out
 
 
-def _header_fields(t) -> list[tuple[int, str]]:
-    """(offset, struct code) of each field of the fixed header (after magic and version)."""
+@lru_cache(maxsize=None)
+def _field_layout(fmt: str, start: int) -> tuple[tuple[int, str], ...]:
     import re
 
-    fields, off = [], len(t.magic) + 1
-    for count, code in re.findall(r"(\d*)([xcbB?hHiIlLqQnNefdspP])", t.head.format.lstrip("<>=!@")):
+    fields, off = [], start
+    for count, code in re.findall(r"(\d*)([xcbB?hHiIlLqQnNefdspP])", fmt.lstrip("<>=!@")):
         count = int(count or 1)
         if code in "sp":
             fields.append((off, f"{count}s"))
@@ -67,7 +68,12 @@ def _header_fields(t) -> list[tuple[int, str]]:
             for _ in range(count):
                 fields.append((off, code))
                 off += struct.calcsize("<" + code)
-    return fields
+    return tuple(fields)
+
+
+def _header_fields(t) -> tuple[tuple[int, str], ...]:
+    """(offset, struct code) of each field of the fixed header (after magic and version)."""
+    return _field_layout(t.head.format, len(t.magic) + 1)
 
 
 def mutate(t, rng: np.random.Generator, foreign: list[bytes] = ()) -> tuple[str, bytes]:
@@ -93,7 +99,8 @@ def mutate(t, rng: np.random.Generator, foreign: list[bytes] = ()) -> tuple[str,
         new = [*EDGE32, old + 1, max(0, old - 1), int(rng.integers(0, 1 << 32))][rng.integers(len(EDGE32) + 3)]
         struct.pack_into("<I", b, s + 4, new & 0xFFFFFFFF)
     elif op == "header":
-        off, code = _header_fields(t)[rng.integers(len(_header_fields(t)))]
+        fields = _header_fields(t)
+        off, code = fields[rng.integers(len(fields))]
         size = struct.calcsize("<" + code)
         choice = rng.integers(5)
         if choice == 4 and code in "HIQ":   # large but plausible: a count or size of 2**8 .. 2**15
@@ -226,6 +233,16 @@ class _Worker:
         self.proc.join(10)
 
 
+def _record(out: dict, i: int, op: str, res: str, text: str, seconds: float = 0.0) -> None:
+    """Count one finished case: rejected | decoded are fine, anything else is a failure."""
+    out["ops"][op] += 1
+    out["slowest_s"] = max(out["slowest_s"], seconds)
+    if res in ("rejected", "decoded"):
+        out[res] += 1
+    else:
+        out["failures"].append({"case": i, "op": op, "kind": res, "message": text[:300]})
+
+
 def campaign(name: str, cases: int, seed: int = 0, workers: int = 2, time_cap: float = 10.0,
              mem_cap_mb: int = 1024, progress: bool = False, warmup_cap: float = 300.0) -> dict:
     """Run `cases` mutants of format `name` (a lab.formats name or "module:function" giving a Target) in
@@ -246,12 +263,7 @@ def campaign(name: str, cases: int, seed: int = 0, workers: int = 2, time_cap: f
             op, blob = case(t, seed, i, foreign)
             t1 = time.perf_counter()
             res, text = run_case(t, blob)
-            out["slowest_s"] = max(out["slowest_s"], time.perf_counter() - t1)
-            out["ops"][op] += 1
-            if res in ("rejected", "decoded"):
-                out[res] += 1
-            else:
-                out["failures"].append({"case": i, "op": op, "kind": res, "message": text[:300]})
+            _record(out, i, op, res, text, time.perf_counter() - t1)
         out["seconds"] = time.perf_counter() - t0
         out["ops"] = dict(sorted(out["ops"].items()))
         return out
@@ -269,13 +281,7 @@ def campaign(name: str, cases: int, seed: int = 0, workers: int = 2, time_cap: f
             if msg and msg[0] == "start":
                 w.started, w.ready = time.perf_counter(), True
             elif msg and msg[0] == "done":
-                _, i, op, res, text, dt = msg
-                out["ops"][op] += 1
-                out["slowest_s"] = max(out["slowest_s"], dt)
-                if res in ("rejected", "decoded"):
-                    out[res] += 1
-                else:
-                    out["failures"].append({"case": i, "op": op, "kind": res, "message": text[:300]})
+                _record(out, *msg[1:])
                 w.pos, w.started = w.pos + 1, None
                 bar.update(1)
             elif msg and msg[0] == "end":
@@ -291,9 +297,7 @@ def campaign(name: str, cases: int, seed: int = 0, workers: int = 2, time_cap: f
                     w.kill()
                     i = w.ids[w.pos]
                     op, _ = case(t, seed, i, foreign)
-                    out["ops"][op] += 1
-                    out["failures"].append({"case": i, "op": op, "message": "",
-                                            "kind": "hang" if hung else f"crash (exit {w.proc.exitcode})"})
+                    _record(out, i, op, "hang" if hung else f"crash (exit {w.proc.exitcode})", "")
                     bar.update(1)
                     pool.remove(w)
                     if w.pos + 1 < len(w.ids):

@@ -205,10 +205,14 @@ def _targets(raw: bytes, mode: str, dev) -> torch.Tensor:
     return torch.frombuffer(bytearray(raw), dtype=torch.int8).view(-1, tokens_for(mode), LINES, CHARS).to(dev)
 
 
-def _pixels(raw: bytes, mode: str, dev) -> torch.Tensor:
+def _pages(raw: bytes, mode: str, dev) -> torch.Tensor:
+    """A batch's page pixels as (B, 1, R, R) uint8 on the device (`_ink` turns them into model input)."""
     R = MODES[mode]
-    a = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(-1, 1, R, R)
-    return 1.0 - a.to(dev, non_blocking=True).float() / 255.0
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(-1, 1, R, R).to(dev, non_blocking=True)
+
+
+def _ink(pages: torch.Tensor) -> torch.Tensor:
+    return 1.0 - pages.float() / 255.0
 
 
 def lr_at(cfg: TrainConfig, frac: float, step: int) -> float:
@@ -266,9 +270,7 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
     bank, pick, skipped = [], np.random.default_rng([cfg.seed, 3, start]), 0
     updates = log[-1]["step"] if log else 0
     for i, mode, imgs, targets, _ in dl:
-        R = MODES[mode]
-        img = torch.frombuffer(bytearray(imgs), dtype=torch.uint8).view(-1, 1, R, R).to(dev, non_blocking=True)
-        bank = (bank + [(mode, img, _targets(targets, mode, dev))])[-cfg.bank:]
+        bank = (bank + [(mode, _pages(imgs, mode, dev), _targets(targets, mode, dev))])[-cfg.bank:]
         for r in range(cfg.reuse):        # the new batch, then batches drawn from the bank of recent ones
             elapsed = elapsed0 + time.time() - t0
             frac = elapsed / cfg.time_limit if cfg.time_limit else i / cfg.steps
@@ -278,7 +280,7 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, frac, updates)
             with _autocast(dev):
-                loss = model.reader.loss(model.encoder(1.0 - x.float() / 255.0), tg)
+                loss = model.reader.loss(model.encoder(_ink(x)), tg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gn = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip))
@@ -357,7 +359,7 @@ def train_lm(model: OpticalModel, reader, cfg: LMTrainConfig, device="cpu", prog
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(cfg, frac, step)
-        x = _pixels(imgs, mode, dev)
+        x = _ink(_pages(imgs, mode, dev))
         with torch.no_grad(), _autocast(dev):
             vt = model.encoder(x).float()
         with _autocast(dev):
