@@ -48,15 +48,30 @@ def stage1(args) -> None:
     if args.init:
         model, _ = T.load(args.init, args.device)
         print(f"initialised from {args.init}", flush=True)
+    if args.init_encoder:
+        from safetensors.torch import load_file
+
+        meta = json.loads((Path(args.init_encoder) / "config.json").read_text())
+        state = {}
+        for name in meta["shards"]:
+            state.update(load_file(str(Path(args.init_encoder) / name)))
+        model.encoder.load_state_dict({k[8:]: v.float() for k, v in state.items() if k.startswith("encoder.")})
+        print(f"encoder initialised from {args.init_encoder}", flush=True)
     print(f"stage 1: {model.n_params():,} parameters, config {tc}", flush=True)
     if args.profile:
         profile(model, tc, args.device)
     t0 = time.time()
-    log = T.train(model, tc, args.device, progress=False, resume=args.resume, save_state=args.save_state)
+    def keep(m, log):      # weights along the way, in --report too: a run cut short still brings them back
+        T.save(m, args.report / "ckpt", {"train_log": log, "partial": True})
+        print(f"checkpoint at step {log[-1]['step']}", flush=True)
+
+    log = T.train(model, tc, args.device, progress=False, resume=args.resume, save_state=args.save_state,
+                  checkpoint=keep, checkpoint_every=150)
     secs = time.time() - t0
     evals = [T.evaluate(model, m, args.eval_pages, split="test") for m in ("tiny", "small", "base", "large")]
     sha = T.save(model, args.ckpt, {"train_log": log, "train_seconds": secs, "machine": machine(),
                                      "config": args.config, "test_sampled": evals})
+    shutil.rmtree(args.report / "ckpt", ignore_errors=True)
     for f in Path(args.ckpt).iterdir():
         shutil.copy(f, args.report / f.name)
     write(args.report, "stage1", {"log": log, "seconds": secs, "params": model.n_params(), "sha256": sha,
@@ -83,7 +98,8 @@ def profile(model, tc, device) -> None:
         b = T.batch_pages(tc.batch, mode)
         R = T.MODES[mode]
         x = torch.rand(b, 1, R, R, device=device)
-        tg = torch.zeros(b, T.tokens_for(mode), 8, 24, dtype=torch.int8, device=device)
+        tg = torch.randint(1, 96, (b, R // 64 * 8, 256 + R // 64 * 32), dtype=torch.int8, device=device)
+        tg[..., 100:256] = 0
         for k in range(13):
             if k == 3:
                 torch.cuda.synchronize()
@@ -178,6 +194,7 @@ def main() -> int:
     ap.add_argument("--save-state")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--init", help="start from this checkpoint's weights (a fresh optimiser)")
+    ap.add_argument("--init-encoder", help="start the encoder from this checkpoint's (any reader)")
     ap.add_argument("--profile", action="store_true", help="time the data pipeline and GPU steps first")
     ap.add_argument("--eval-pages", type=int, default=32)
     ap.add_argument("--fox-per-bucket", type=int, default=2)

@@ -16,7 +16,7 @@ import numpy as np
 from lab import data
 from lab.optical import render as R
 from lab.optical.encoder import CELL, MODES
-from lab.optical.reader import cell_lines, slot_targets
+from lab.optical.reader import targets
 
 FOX_BUCKETS = tuple(range(600, 1300, 100))
 FOX_DOCS = ("canterbury/alice29.txt", "canterbury/lcet10.txt")
@@ -45,7 +45,7 @@ def paragraphs(text: str) -> list[str]:
 @dataclass
 class Sample:
     image: np.ndarray       # (R, R) uint8
-    targets: np.ndarray     # (cells, LINES, CHARS) int8 slot targets, row-major cells
+    targets: np.ndarray     # (grid * LINES, MAXLEN + grid * FRAMES) int8, one row per band (reader.targets)
     text: str
 
 
@@ -65,7 +65,8 @@ class PageSampler:
         font = "DejaVuSansMono" if code else self.fonts[rng.integers(len(self.fonts))]
         margin = int(rng.integers(4, max(5, res // 10)))
         return R.Layout(width=res, height=res, margin=margin, font=font, size=size,
-                        spacing=float(rng.uniform(1.05, 1.6)), indent=int(rng.choice([0, 0, 2 * size])),
+                        # lines >= 8.5 px apart: never two in one 8-pixel band of the reader
+                        spacing=max(float(rng.uniform(1.05, 1.6)), 8.5 / size), indent=int(rng.choice([0, 0, 2 * size])),
                         ink=int(rng.integers(0, 90)), paper=int(rng.integers(215, 256)))
 
     def page(self, rng: np.random.Generator, mode: str) -> Sample:
@@ -94,7 +95,7 @@ class PageSampler:
                 text = text[: max(1, len(text) // 3)]
             page = R.render_text("\n".join(text), lay)[0]
         grid = res // CELL
-        return Sample(page.image, slot_targets(cell_lines(page.lines, res, grid)), page.text)
+        return Sample(page.image, targets(page.lines, res, grid), page.text)
 
 
 @dataclass
@@ -144,7 +145,8 @@ def fox_pages(count_tokens, per_bucket: int = 15, buckets=FOX_BUCKETS, font: str
             if fit is None:
                 continue
             pg, size = fit
-            out.append(EvalPage(pg.image, pg.text, count_tokens(pg.text), b, font, size, "/".join(docs)))
+            # text tokens of the document text on the page (its wrap points are the renderer's, not the text's)
+            out.append(EvalPage(pg.image, pg.text, count_tokens(text), b, font, size, "/".join(docs)))
     return out
 
 

@@ -1,6 +1,7 @@
 """A DeepEncoder-style vision encoder, trained by the lab: page image -> a budget of vision tokens.
 
-    patch embedding (16x16 pixels, two strided convolutions)
+    patch embedding (16x16 pixels: a convolutional stem of five 3x3 convolutions, four of stride 2; early
+        convolutions make a from-scratch transformer learn to see far faster than a linear patchifier)
     -> local perception: transformer blocks with windowed attention (8x8 patches a window, SAM-style)
     -> 16x token compressor: two stride-2 convolutions (4x fewer tokens each)
     -> global attention: transformer blocks over the compressed tokens (CLIP-style)
@@ -38,6 +39,7 @@ class EncoderConfig:
     global_layers: int = 6
     global_heads: int = 6
     mlp: float = 4.0
+    stem: str = "conv"         # conv: 3x3 convolutions (overlapping); patch: two non-overlapping 4x4 convolutions
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,7 +92,14 @@ class VisionEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         c = cfg
-        self.embed = nn.Sequential(nn.Conv2d(1, 64, 4, 4), nn.GELU(), nn.Conv2d(64, c.local_dim, 4, 4))
+        if c.stem == "patch":
+            self.embed = nn.Sequential(nn.Conv2d(1, 64, 4, 4), nn.GELU(), nn.Conv2d(64, c.local_dim, 4, 4))
+        else:
+            ch = [1, 24, 48, 96, 192]
+            layers = [nn.Conv2d(1, 24, 3, 1, 1), nn.GELU()]
+            for a, b in zip(ch[1:], ch[2:] + [c.local_dim]):
+                layers += [nn.Conv2d(a, b, 3, 2, 1), nn.GELU()] if b != c.local_dim else [nn.Conv2d(a, b, 3, 2, 1)]
+            self.embed = nn.Sequential(*layers)
         self.local = nn.ModuleList(Block(c.local_dim, c.local_heads, c.mlp) for _ in range(c.local_layers))
         self.compress = nn.Sequential(nn.Conv2d(c.local_dim, c.dim, 3, 2, 1), nn.GELU(), nn.Conv2d(c.dim, c.dim, 3, 2, 1))
         self.glob = nn.ModuleList(Block(c.dim, c.global_heads, c.mlp) for _ in range(c.global_layers))

@@ -1,4 +1,4 @@
-"""Training of the optical reader, stage 1: encoder + CTC cell reader on rendered pages.
+"""Training of the optical reader, stage 1: encoder + CTC line reader on rendered pages.
 
     lab optical train --config configs/optical/gpu.yaml --out outputs/optical [--resume S.pt --save-state S.pt]
 
@@ -9,6 +9,7 @@ the checkpoint is fp16 safetensors shards (<= 15 MB each) + config.json with the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -22,7 +23,7 @@ from torch import nn
 
 from lab.models import state_sha
 from lab.optical.encoder import MODES, EncoderConfig, VisionEncoder, to_tensor, tokens_for
-from lab.optical.reader import SlotReader
+from lab.optical.reader import LineReader
 
 SHARD_BYTES = 15 << 20
 
@@ -30,7 +31,8 @@ SHARD_BYTES = 15 << 20
 @dataclass(frozen=True)
 class ReaderConfig:
     hidden: int = 768
-    emb: int = 48
+    emb: int = 256
+    frame_hidden: int = 384
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class TrainConfig:
     eval_pages: int = 16
     reuse: int = 1                          # optimiser steps per rendered batch (>1: draw from a bank)
     bank: int = 64                          # recent batches kept on the device for reuse
+    frame_weight: float = 0.5               # the reader's per-frame cross-entropy beside CTC (reader.loss)
+    bf16: bool = False                      # bf16 autocast on CUDA; off: fp32 with TF32 matrix products (the
+                                            # conv-stem encoder's bf16 gradients turned non-finite, GPU runs 7-9)
     seed: int = 0
 
 
@@ -78,7 +83,7 @@ class OpticalModel(nn.Module):
         super().__init__()
         self.enc_cfg, self.rd_cfg = enc, rd
         self.encoder = VisionEncoder(enc)
-        self.reader = SlotReader(enc.dim, rd.hidden, rd.emb)
+        self.reader = LineReader(enc.dim, rd.hidden, rd.emb, rd.frame_hidden)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -200,9 +205,10 @@ def batch_pages(batch: int, mode: str) -> int:
 
 
 def _targets(raw: bytes, mode: str, dev) -> torch.Tensor:
-    from lab.optical.reader import CHARS, LINES
+    from lab.optical.reader import FRAMES, LINES, MAXLEN
 
-    return torch.frombuffer(bytearray(raw), dtype=torch.int8).view(-1, tokens_for(mode), LINES, CHARS).to(dev)
+    grid = MODES[mode] // 64
+    return torch.frombuffer(bytearray(raw), dtype=torch.int8).view(-1, grid * LINES, MAXLEN + grid * FRAMES).to(dev)
 
 
 def _pages(raw: bytes, mode: str, dev) -> torch.Tensor:
@@ -241,12 +247,15 @@ def evaluate(model: OpticalModel, mode: str, pages: int = 16, seed: int = 12345,
 
 
 def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = True, resume: str | None = None,
-          save_state: str | None = None, stop_after: float | None = None) -> list[dict]:
-    """Stage 1. Returns the log (one row per log_every steps, plus evaluations)."""
+          save_state: str | None = None, stop_after: float | None = None, checkpoint=None,
+          checkpoint_every: float = 120.0) -> list[dict]:
+    """Stage 1. Returns the log (one row per log_every steps, plus evaluations). `checkpoint(model, log)`,
+    when given, is called every `checkpoint_every` seconds (a run cut short still leaves its weights)."""
     from tqdm import tqdm
 
     dev = torch.device(device)
     torch.manual_seed(cfg.seed)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     model.to(dev).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
@@ -268,6 +277,7 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
     run_loss, n_loss = 0.0, 0
     done = start
     bank, pick, skipped = [], np.random.default_rng([cfg.seed, 3, start]), 0
+    last_ckpt, bad_run = time.time(), 0
     updates = log[-1]["step"] if log else 0
     for i, mode, imgs, targets, _ in dl:
         bank = (bank + [(mode, _pages(imgs, mode, dev), _targets(targets, mode, dev))])[-cfg.bank:]
@@ -279,15 +289,25 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
             m, x, tg = bank[-1] if r == 0 else bank[pick.integers(len(bank))]
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, frac, updates)
-            with _autocast(dev):
-                loss = model.reader.loss(model.encoder(_ink(x)), tg)
+            with _autocast(dev) if cfg.bf16 else contextlib.nullcontext():
+                tokens = model.encoder(_ink(x))
+            loss = model.reader.loss(tokens.float(), tg, cfg.frame_weight)     # the reader and CTC in fp32
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gn = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip))
             if not math.isfinite(gn):       # a non-finite step would poison the weights (GPU run 4): skip it
                 skipped += 1
+                if skipped in (1, 10, 100, 1000):
+                    bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+                    print(f"non-finite step {skipped} at update {updates} ({m}): loss {loss.item()}, "
+                          f"first bad grads {bad[:4]} of {len(bad)}", flush=True)
                 opt.zero_grad(set_to_none=True)
+                bad_run += 1
+                if bad_run >= 50:           # the weights no longer train: stop rather than idle to the time limit
+                    print(f"stopping: {bad_run} consecutive non-finite steps", flush=True)
+                    break
                 continue
+            bad_run = 0
             opt.step()
             run_loss += loss.item()
             n_loss += 1
@@ -301,6 +321,10 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
                 log.append(row)
                 bar.set_postfix(loss=f"{row['loss']:.3f}")
                 run_loss, n_loss = 0.0, 0
+                if checkpoint and time.time() - last_ckpt > checkpoint_every:
+                    checkpoint(model, log)
+                    model.train()
+                    last_ckpt = time.time()
         else:
             done = i + 1
             bar.update(1)
