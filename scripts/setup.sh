@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(chromium)          # headless Chromium for the browser tests (tests/browser.py)
+SYSTEM_PACKAGES=(chromium tesseract-ocr tesseract-ocr-eng)   # headless Chromium for the browser tests (tests/browser.py); Tesseract for the optical report
 LOCK=requirements/cpu.lock
 PYTHON=${PYTHON:-python3}
 VENV=.venv

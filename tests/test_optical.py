@@ -252,3 +252,33 @@ def test_training_stops_when_every_step_is_non_finite(capsys):
     log = T.train(m, cfg, "cpu", progress=False)
     assert log == [] and "50 consecutive non-finite steps" in capsys.readouterr().out
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())     # the weights untouched
+
+
+def test_reference_ocr_engines_read_a_rendered_page():
+    from lab.optical import baselines
+
+    pg = R.render_text(TEXT, R.Layout(width=640, height=640, size=16, margin=24))[0]
+    for engine in baselines.ENGINES:
+        assert precision(baselines.read(engine, pg.image), pg.text) > 0.9, engine
+    with pytest.raises(ValueError, match="unknown OCR engine"):
+        baselines.read("nope", pg.image)
+
+
+def test_scanned_look_is_deterministic_and_changes_the_page():
+    from lab.optical import study
+
+    pg = R.render_text(TEXT, R.Layout(width=512, height=512, size=14))[0]
+    a, b = study.scanned(pg.image, 3), study.scanned(pg.image, 3)
+    assert np.array_equal(a, b) and a.shape == pg.image.shape
+    assert np.abs(a.astype(int) - pg.image).mean() > 2           # rotated, blurred, noisy: not the same pixels
+    assert not np.array_equal(study.scanned(pg.image, 4), a)
+
+
+def test_fox_table_beside_the_quoted_anchor():
+    from lab.optical import study
+
+    fox = corpus.fox_pages(lambda t: len(t) // 4, per_bucket=1, buckets=(600,))
+    rows = study.fox_rows(fox, {"echo": lambda page, mode: fox[0].text}, modes=("tiny",))
+    t = study.fox_table(rows)
+    assert len(t) == 1 and t[0]["precision"] == 1.0 and t[0]["DeepSeek-OCR precision (quoted)"] == 0.965
+    assert t[0]["ratio"] == pytest.approx(fox[0].text_tokens / 64)

@@ -130,21 +130,28 @@ class VisionEncoder(nn.Module):
 
 def to_tensor(images, mode: str) -> torch.Tensor:
     """Grey page images (list of (H, W) uint8) -> (B, 1, R, R) float tensor at the mode's resolution,
-    ink = 1. A page that is not square is padded with paper to a square first (keeping its aspect)."""
-    from PIL import Image
-
+    ink = 1 (`resample` gives the pixels)."""
     R = MODES[mode]
     out = np.empty((len(images), 1, R, R), np.float32)
     for i, im in enumerate(images):
-        im = np.asarray(im)
-        h, w = im.shape[:2]
-        if h != w:
-            side = max(h, w)
-            sq = np.full((side, side), 255, np.uint8)
-            sq[:h, :w] = im
-            im = sq
-        if im.shape[0] != R:
-            im = np.asarray(Image.fromarray(im).resize((R, R), Image.Resampling.LANCZOS if im.shape[0] > R
-                                                       else Image.Resampling.BICUBIC))
-        out[i, 0] = 1.0 - im.astype(np.float32) / 255.0
+        out[i, 0] = 1.0 - resample(im, mode).astype(np.float32) / 255.0
     return torch.from_numpy(out)
+
+
+def resample(image, mode: str) -> np.ndarray:
+    """A grey page (H, W) uint8 as the encoder sees it in a mode: padded with paper to a square (keeping
+    its aspect), resampled to the mode's resolution. The reference OCR engines get the same pixels."""
+    from PIL import Image
+
+    R = MODES[mode]
+    im = np.asarray(image)
+    h, w = im.shape[:2]
+    if h != w:
+        side = max(h, w)
+        sq = np.full((side, side), 255, np.uint8)
+        sq[:h, :w] = im
+        im = sq
+    if im.shape[0] != R:
+        im = np.asarray(Image.fromarray(im).resize((R, R), Image.Resampling.LANCZOS if im.shape[0] > R
+                                                   else Image.Resampling.BICUBIC))
+    return im
