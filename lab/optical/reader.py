@@ -38,13 +38,17 @@ _TABLE = np.array([""] + list(CHARSET), dtype=object)
 def band_lines(lines, page_size: int, grid: int) -> list[str]:
     """(grid * LINES) strings, row-major over (cell row, band): the text line whose centre lies in each
     band, "" where none does. Lines that meet in one band (never in training pages) are joined by a space."""
-    scale = page_size / (grid * 64)
     out = [""] * (grid * LINES)
     for ln in lines:
-        y = (ln.y0 + ln.y1) / 2 / scale
-        k = int(min(max(y // BAND, 0), grid * LINES - 1))
+        k = _band(ln, page_size, grid)
         out[k] = f"{out[k]} {ln.text}" if out[k] else ln.text
     return out
+
+
+def _band(line, page_size: int, grid: int) -> int:
+    """The band (row-major over cell rows) that holds a text line's centre."""
+    y = (line.y0 + line.y1) / 2 / (page_size / (grid * 64))
+    return int(min(max(y // BAND, 0), grid * LINES - 1))
 
 
 def _codes(s: str) -> np.ndarray:
@@ -72,8 +76,7 @@ def targets(lines, page_size: int, grid: int) -> np.ndarray:
     for ln in lines:
         if not ln.text:
             continue
-        k = int(min(max((ln.y0 + ln.y1) / 2 / (page_size / (grid * 64)) // BAND, 0), grid * LINES - 1))
-        row = frames[k]
+        row = frames[_band(ln, page_size, grid)]
         if (row == -1).all():
             row[:] = BLANK
         f = np.clip((np.asarray(ln.xs) / scale).astype(np.int64), 0, grid * FRAMES - 1)
@@ -117,7 +120,8 @@ class LineReader(nn.Module):
         y = self.frame(h)                                        # (B, row, col, band, frame, V)
         return y.permute(0, 1, 3, 2, 4, 5).reshape(B * g * LINES, g * FRAMES, VOCAB)
 
-    def loss(self, tokens: torch.Tensor, targets: torch.Tensor, frame_weight: float = 0.5, ctc_weight: float = 1.0) -> torch.Tensor:
+    def loss(self, tokens: torch.Tensor, targets: torch.Tensor, frame_weight: float = 0.5,
+             ctc_weight: float = 1.0) -> torch.Tensor:
         """CTC per band line + frame_weight x the frames' cross-entropy; targets (B, bands, MAXLEN +
         frames) from `targets`. CTC is normalised by the number of characters plus bands, so empty bands
         (most of a page) count but do not dominate."""
