@@ -285,3 +285,10 @@ def test_fox_table_beside_the_quoted_anchor():
     t = study.fox_table(rows)
     assert len(t) == 1 and t[0]["precision"] == 1.0 and t[0]["DeepSeek-OCR precision (quoted)"] == 0.965
     assert t[0]["ratio"] == pytest.approx(fox[0].text_tokens / 64)
+
+
+def test_curriculum_starts_with_large_fonts():
+    cfg = T.TrainConfig(batch=4, modes={"tiny": 1.0}, easy_batches=1, easy_scale=(1 / 16, 1 / 12), size_scale=(1 / 60, 1 / 45))
+    batches = list(zip(range(2), T.PageBatches(cfg, ["tiny", "tiny"])))
+    chars = [sum(len(t) for t in b[4]) for _, b in batches]
+    assert chars[0] * 3 < chars[1]          # fonts 3-4x larger: a fraction of the characters on the page

@@ -46,6 +46,8 @@ class TrainConfig:
     clip: float = 1.0
     modes: dict = field(default_factory=lambda: {"tiny": 1.0, "small": 1.0})
     size_scale: tuple = (1 / 72, 1 / 40)    # font size range, as a fraction of the page resolution
+    easy_batches: int = 0                   # a curriculum: the first batches use easy_scale (large fonts)
+    easy_scale: tuple = (1 / 32, 1 / 20)
     workers: int = 0
     time_limit: float | None = None         # seconds for the whole schedule (the LR follows the clock)
     log_every: int = 50                     # optimiser steps
@@ -69,8 +71,9 @@ def load_yaml(path: str) -> tuple[EncoderConfig, ReaderConfig, TrainConfig]:
         if bad:
             raise ValueError(f"{path}: unknown {cls.__name__} keys {sorted(bad)}")
         d = dict(d or {})
-        if "size_scale" in d:
-            d["size_scale"] = tuple(d["size_scale"])
+        for k in ("size_scale", "easy_scale"):
+            if k in d:
+                d[k] = tuple(d[k])
         return cls(**d)
 
     return build(EncoderConfig, raw.get("encoder")), build(ReaderConfig, raw.get("reader")), build(TrainConfig, raw.get("train"))
@@ -191,7 +194,8 @@ class PageBatches(torch.utils.data.IterableDataset):
         for i in range(self.start + wid, len(self.schedule), nw):
             mode = self.schedule[i]
             res = MODES[mode]
-            lo, hi = self.cfg.size_scale
+            easy = i < getattr(self.cfg, "easy_batches", 0)          # (stage 2's config has no curriculum)
+            lo, hi = self.cfg.easy_scale if easy else self.cfg.size_scale
             sampler.size_range = (max(6, int(res * lo)), max(7, int(res * hi)))
             rng = np.random.default_rng([self.cfg.seed, i])
             pages = [sampler.page(rng, mode) for _ in range(batch_pages(self.cfg.batch, mode))]
