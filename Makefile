@@ -36,6 +36,7 @@ reports: setup
 bench: setup
 	$(PY) benchmarks/bench_holo.py
 	$(PY) benchmarks/bench_proc.py
+	$(PY) benchmarks/bench_optical.py
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
