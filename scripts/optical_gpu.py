@@ -49,12 +49,7 @@ def stage1(args) -> None:
         model, _ = T.load(args.init, args.device)
         print(f"initialised from {args.init}", flush=True)
     if args.init_encoder:
-        from safetensors.torch import load_file
-
-        meta = json.loads((Path(args.init_encoder) / "config.json").read_text())
-        state = {}
-        for name in meta["shards"]:
-            state.update(load_file(str(Path(args.init_encoder) / name)))
+        _, state = T.load_state(args.init_encoder)
         model.encoder.load_state_dict({k[8:]: v.float() for k, v in state.items() if k.startswith("encoder.")})
         print(f"encoder initialised from {args.init_encoder}", flush=True)
     print(f"stage 1: {model.n_params():,} parameters, config {tc}", flush=True)

@@ -148,7 +148,8 @@ def save(model: OpticalModel, out: str | Path, extra: dict | None = None) -> str
     return sha
 
 
-def load(path: str | Path, device="cpu") -> tuple[OpticalModel, dict]:
+def load_state(path: str | Path) -> tuple[dict, dict]:
+    """(config.json, fp16 state dict) of a checkpoint, its sha256 checked; any reader architecture."""
     from safetensors.torch import load_file
 
     from lab import FormatError
@@ -156,14 +157,24 @@ def load(path: str | Path, device="cpu") -> tuple[OpticalModel, dict]:
     d = Path(path)
     try:
         meta = json.loads((d / "config.json").read_text())
-        model = OpticalModel(EncoderConfig(**meta["encoder"]), ReaderConfig(**meta["reader"]))
         state = {}
         for name in meta["shards"]:
             state.update(load_file(str(d / name)))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise FormatError(f"{path}: not a readable optical checkpoint ({e.__class__.__name__}: {e})") from None
-    if state_sha(state) != meta["sha256"]:
+    if state_sha(state) != meta.get("sha256"):
         raise FormatError(f"{path}: weights do not match their sha256 (corrupt checkpoint)")
+    return meta, state
+
+
+def load(path: str | Path, device="cpu") -> tuple[OpticalModel, dict]:
+    from lab import FormatError
+
+    meta, state = load_state(path)
+    try:
+        model = OpticalModel(EncoderConfig(**meta["encoder"]), ReaderConfig(**meta["reader"]))
+    except (KeyError, TypeError) as e:
+        raise FormatError(f"{path}: not a readable optical checkpoint ({e.__class__.__name__}: {e})") from None
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.to(device).eval(), meta
 
