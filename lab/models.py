@@ -47,6 +47,42 @@ MODELS = {m.name: m for m in [
 ]}
 
 
+@dataclass(frozen=True)
+class Trained:
+    """Weights the lab trained itself, committed under models/<name>/ (fp16 safetensors + config.json)."""
+    name: str
+    sha256: str           # of the weights (state_sha of the fp16 state dict; config.json repeats it)
+    run: str              # the run that made them
+    description: str
+
+
+TRAINED = {t.name: t for t in [
+    Trained("optical-reader", "05c94f64c03f9bd9763a687d4f6544c493140aa98bd775ca0216c5552fa9377e",
+            "reports/optical_gpu/ run 16 (one H100, 2026-11-24)",
+            "optical encoder (res stem, 17.2 M) + grid CTC reader (2.8 M), stage 1; interim: still training"),
+]}
+
+
+def trained_path(name: str) -> Path:
+    """The folder of a lab-trained model ($LAB_MODELS/<name>, then models/<name>); DataError if absent or
+    if its config names other weights than the registry."""
+    import json
+
+    if name not in TRAINED:
+        raise DataError(f"unknown trained model {name!r} (known: {', '.join(TRAINED)})")
+    for d in _candidates(name)[:-1]:
+        if (d / "config.json").is_file():
+            try:
+                sha = json.loads((d / "config.json").read_text()).get("sha256")
+            except ValueError:
+                sha = None
+            if sha != TRAINED[name].sha256:
+                raise DataError(f"{d}: weights {str(sha)[:12]}... are not the registered {name} "
+                                f"({TRAINED[name].sha256[:12]}...)")
+            return d
+    raise DataError(f"trained model {name} not found in {', '.join(map(str, _candidates(name)[:-1]))}")
+
+
 def _cache() -> Path:
     return Path(os.environ.get("LAB_MODEL_CACHE", Path.home() / ".cache" / "lab" / "models"))
 
@@ -118,8 +154,16 @@ def path(name: str, fetch: bool = True) -> Path:
 
 
 def describe() -> list[dict]:
-    return [{"name": m.name, "source": m.wheel, "licence": m.licence, "location": str(locate(m.name) or "not fetched"),
+    rows = [{"name": m.name, "source": m.wheel, "licence": m.licence, "location": str(locate(m.name) or "not fetched"),
              "description": m.description} for m in MODELS.values()]
+    for t in TRAINED.values():
+        try:
+            where = str(trained_path(t.name))
+        except DataError:
+            where = "missing"
+        rows.append({"name": t.name, "source": f"trained by the lab: {t.run}", "licence": "the lab's",
+                     "location": where, "description": t.description})
+    return rows
 
 
 def load_lm(name: str = "smollm2-135m-instruct", device: str = "cpu", dtype=None):

@@ -39,7 +39,7 @@ def write(report: Path, name: str, obj: dict) -> None:
 def stage1(args) -> None:
     from lab.optical import train as T
 
-    enc, rd, tc = T.load_yaml(args.config)
+    enc, rd, tc = T.load_yaml(args.config, args.set)
     if args.time_limit:
         from dataclasses import replace
 
@@ -185,6 +185,7 @@ def main() -> int:
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--report", type=Path, required=True)
     ap.add_argument("--time-limit", type=float)
+    ap.add_argument("--set", action="append", default=[], help="override a config entry: section.key=value")
     ap.add_argument("--resume")
     ap.add_argument("--save-state")
     ap.add_argument("--device", default="cuda")

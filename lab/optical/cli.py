@@ -9,8 +9,7 @@ from lab import UsageError
 from lab.cliargs import in_range
 from lab.files import atomic_write, check_output, image_bytes
 
-NO_DEFAULT = ("no trained optical model is committed yet (training is in progress: reports/optical_gpu/); "
-              "pass --model CKPT from `lab optical train`")
+DEFAULT_MODEL = "optical-reader"       # lab.models.TRAINED: models/optical-reader/
 
 
 def _layout(args):
@@ -47,9 +46,9 @@ def cmd_render(args) -> int:
 def _model(args):
     from lab.optical import train as T
 
-    if not args.model:
-        raise UsageError(NO_DEFAULT)
-    return T.load(args.model)
+    from lab import models
+
+    return T.load(args.model or models.trained_path(DEFAULT_MODEL))
 
 
 def _page_image(args):
@@ -153,7 +152,8 @@ def add_parser(sub) -> None:
             p.add_argument("-o", "--output", required=True)
             p.add_argument("--dtype", choices=["fp16", "int8"], default="fp16")
             p.add_argument("--quiet", action="store_true")
-        p.add_argument("--model", help="checkpoint folder from `lab optical train`")
+        p.add_argument("--model", help="checkpoint folder from `lab optical train` (default: the committed "
+                       f"{DEFAULT_MODEL}, models/{DEFAULT_MODEL}/)")
         p.add_argument("--mode", choices=list(MODES), default="small", help="resolution mode (token budget)")
         p.add_argument("--page", type=in_range(int, 1), default=1)
         layout(p)

@@ -39,7 +39,8 @@ class EncoderConfig:
     global_layers: int = 6
     global_heads: int = 6
     mlp: float = 4.0
-    stem: str = "conv"         # conv: 3x3 convolutions (overlapping); patch: two non-overlapping 4x4 convolutions
+    stem: str = "conv"         # conv: five 3x3 convolutions; res: a residual CNN (three stages of two 3x3
+                               # convolutions, GroupNorm); patch: two non-overlapping 4x4 convolutions
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +77,19 @@ class Block(nn.Module):
         return x + self.ff(self.n2(x))
 
 
+class ResStage(nn.Module):
+    """A residual stage of the "res" stem: two 3x3 convolutions (the first of stride 2), GroupNorm, GELU."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.a = nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.GroupNorm(8, cout), nn.GELU(),
+                               nn.Conv2d(cout, cout, 3, 1, 1), nn.GroupNorm(8, cout))
+        self.skip = nn.Conv2d(cin, cout, 1, 2)
+
+    def forward(self, x):
+        return F.gelu(self.a(x) + self.skip(x))
+
+
 def _windows(x, h: int, w: int, s: int):
     """(B, h*w, D) -> (B * h/s * w/s, s*s, D)."""
     B, _, D = x.shape
@@ -94,6 +108,9 @@ class VisionEncoder(nn.Module):
         c = cfg
         if c.stem == "patch":
             self.embed = nn.Sequential(nn.Conv2d(1, 64, 4, 4), nn.GELU(), nn.Conv2d(64, c.local_dim, 4, 4))
+        elif c.stem == "res":
+            self.embed = nn.Sequential(nn.Conv2d(1, 32, 3, 2, 1), nn.GroupNorm(8, 32), nn.GELU(), ResStage(32, 64),
+                                       ResStage(64, 128), ResStage(128, c.local_dim))
         else:
             ch = [1, 24, 48, 96, 192]
             layers = [nn.Conv2d(1, 24, 3, 1, 1), nn.GELU()]

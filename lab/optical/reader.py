@@ -29,6 +29,7 @@ LINES = 8              # bands of 8 pixels in a 64-pixel cell
 BAND = 8
 FRAMES = 32            # CTC frames per band per cell (2 pixels each)
 MAXLEN = 256           # characters kept of one text line (longer: cut)
+EMPTY_WEIGHT = 1.0     # CTC of the bands without text, per frame, beside the text bands' CTC per character
 _LUT = np.zeros(128, np.int64)
 _LUT[32:127] = np.arange(1, VOCAB)
 _LUT[:32] = _LUT[ord("?")]
@@ -123,8 +124,8 @@ class LineReader(nn.Module):
     def loss(self, tokens: torch.Tensor, targets: torch.Tensor, frame_weight: float = 0.5,
              ctc_weight: float = 1.0) -> torch.Tensor:
         """CTC per band line + frame_weight x the frames' cross-entropy; targets (B, bands, MAXLEN +
-        frames) from `targets`. CTC is normalised by the number of characters plus bands, so empty bands
-        (most of a page) count but do not dominate."""
+        frames) from `targets`. CTC per character of the text bands plus EMPTY_WEIGHT x CTC per 16 frames
+        of the empty bands."""
         logits = self(tokens).float()                            # (S, T, V)
         S, T_, _ = logits.shape
         t = targets.reshape(S, -1)
@@ -132,8 +133,11 @@ class LineReader(nn.Module):
         lens = (lines != 0).sum(-1)
         logp = logits.log_softmax(-1)
         ctc = F.ctc_loss(logp.transpose(0, 1), lines[lines != 0].long(), torch.full((S,), T_, dtype=torch.long,
-                         device=logp.device), lens, blank=BLANK, reduction="sum", zero_infinity=True)
-        loss = ctc / (lens.sum() + S) * ctc_weight
+                         device=logp.device), lens, blank=BLANK, reduction="none", zero_infinity=True)
+        text = lens > 0
+        # per character on the text bands, per 16 frames on the empty ones: summed over all bands the
+        # empty bands' "all blank" gradients drowned the few text bands (a page was never memorised)
+        loss = ctc_weight * (ctc[text].sum() / lens.sum().clamp(min=1) + EMPTY_WEIGHT * ctc[~text].sum() / (16 * (~text).sum().clamp(min=1)))
         if frame_weight and (frames >= 0).any():       # BLANK frames (most of a line) weighted down
             loss = loss + frame_weight * F.nll_loss(logp.reshape(-1, VOCAB), frames.reshape(-1), ignore_index=-1,
                                                     weight=_frame_weights(logp.device))
@@ -154,3 +158,39 @@ class LineReader(nn.Module):
     def read(self, tokens: torch.Tensor) -> list[str]:
         """Page texts from vision tokens (B, N, D); N must be a square number (the cell grid)."""
         return [page_from_bands(b) for b in self.read_bands(tokens)]
+
+
+class GridReader(LineReader):
+    """The same bands, frames, loss and decoding as `LineReader`, read out spatially:
+
+    token --Linear--> its cell's (LINES x FRAMES x ch) feature map (a "pixel shuffle"), the maps of all
+    cells side by side as one (grid*LINES, grid*FRAMES) image --convolutions--> logits per frame.
+
+    Every frame gets its own features straight from the token (the band vector + position MLP of
+    `LineReader` must decode 32 positions from one vector through one hidden layer), and the convolutions
+    see across cell borders, where a glyph cut by a border lies in two tokens."""
+
+    def __init__(self, dim: int, ch: int = 32, hidden: int = 128):
+        nn.Module.__init__(self)
+        self.ch = ch
+        self.up = nn.Linear(dim, LINES * FRAMES * ch)
+        self.conv = nn.Sequential(nn.Conv2d(ch, hidden, (3, 5), padding=(1, 2)), nn.GELU(),
+                                  nn.Conv2d(hidden, hidden, (1, 5), padding=(0, 2)), nn.GELU(),
+                                  nn.Conv2d(hidden, VOCAB, 1))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        B, N, _ = tokens.shape
+        g = int(round(N ** 0.5))
+        h = self.up(tokens).view(B, g, g, LINES, FRAMES, self.ch).permute(0, 5, 1, 3, 2, 4)
+        y = self.conv(h.reshape(B, self.ch, g * LINES, g * FRAMES))       # (B, V, bands, frames)
+        return y.permute(0, 2, 3, 1).reshape(B * g * LINES, g * FRAMES, VOCAB)
+
+
+def make_reader(kind: str, dim: int, hidden: int, emb: int, frame_hidden: int) -> LineReader:
+    """A stage-1 reader by name: "line" (band vector + frame MLP) or "grid" (pixel shuffle + convolutions;
+    emb is its channels per frame, frame_hidden its convolution width)."""
+    if kind == "grid":
+        return GridReader(dim, emb, frame_hidden)
+    if kind == "line":
+        return LineReader(dim, hidden, emb, frame_hidden)
+    raise ValueError(f"unknown reader kind {kind!r} (line, grid)")

@@ -23,13 +23,14 @@ from torch import nn
 
 from lab.models import state_sha
 from lab.optical.encoder import MODES, EncoderConfig, VisionEncoder, to_tensor, tokens_for
-from lab.optical.reader import LineReader
+from lab.optical.reader import make_reader
 
 SHARD_BYTES = 15 << 20
 
 
 @dataclass(frozen=True)
 class ReaderConfig:
+    kind: str = "line"         # line | grid (reader.make_reader); checkpoints without the key are "line"
     hidden: int = 768
     emb: int = 256
     frame_hidden: int = 384
@@ -60,10 +61,17 @@ class TrainConfig:
     seed: int = 0
 
 
-def load_yaml(path: str) -> tuple[EncoderConfig, ReaderConfig, TrainConfig]:
+def load_yaml(path: str, overrides: list[str] | None = None) -> tuple[EncoderConfig, ReaderConfig, TrainConfig]:
+    """The three configs of a YAML file; overrides "section.key=value" (value in YAML) replace entries."""
     import yaml
 
     raw = yaml.safe_load(Path(path).read_text()) or {}
+    for o in overrides or []:
+        key, sep, value = o.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot and section in ("encoder", "reader", "train")):
+            raise ValueError(f"override {o!r}: expected section.key=value, section one of encoder, reader, train")
+        raw.setdefault(section, {})[name] = yaml.safe_load(value)
 
     def build(cls, d):
         known = {f.name for f in fields(cls)}
@@ -86,7 +94,7 @@ class OpticalModel(nn.Module):
         super().__init__()
         self.enc_cfg, self.rd_cfg = enc, rd
         self.encoder = VisionEncoder(enc)
-        self.reader = LineReader(enc.dim, rd.hidden, rd.emb, rd.frame_hidden)
+        self.reader = make_reader(rd.kind, enc.dim, rd.hidden, rd.emb, rd.frame_hidden)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -243,7 +251,8 @@ def lr_at(cfg: TrainConfig, frac: float, step: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: OpticalModel, mode: str, pages: int = 16, seed: int = 12345, split: str = "train") -> dict:
+def evaluate(model: OpticalModel, mode: str, pages: int = 16, seed: int = 12345, split: str = "train",
+             scale: tuple = (1 / 60, 1 / 40)) -> dict:
     """Precision of the stage-1 reader on freshly rendered pages of a split. Training monitors with fresh
     renders of train documents (never the test documents); reports measure the test split."""
     from lab import data
@@ -251,7 +260,7 @@ def evaluate(model: OpticalModel, mode: str, pages: int = 16, seed: int = 12345,
     from lab.optical.metrics import precision
 
     res = MODES[mode]
-    s = PageSampler(data.page_documents(split), size_range=(int(res / 60), int(res / 40)))
+    s = PageSampler(data.page_documents(split), size_range=(int(res * scale[0]), int(res * scale[1])))
     rng = np.random.default_rng(seed)
     smp = [s.page(rng, mode) for _ in range(pages)]
     was = model.training
@@ -333,6 +342,8 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
                 if cfg.eval_pages and updates % (cfg.log_every * 5) == 0:
                     for mm in cfg.modes:
                         row[f"precision_{mm}"] = evaluate(model, mm, cfg.eval_pages)["precision"]
+                        if i < cfg.easy_batches:       # during the curriculum: also on its large fonts
+                            row[f"precision_easy_{mm}"] = evaluate(model, mm, cfg.eval_pages, scale=cfg.easy_scale)["precision"]
                 log.append(row)
                 bar.set_postfix(loss=f"{row['loss']:.3f}")
                 run_loss, n_loss = 0.0, 0
