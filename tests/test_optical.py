@@ -176,7 +176,7 @@ def test_cli_render_encode_ocr_and_errors(tmp_path):
     (tmp_path / "bad.vtok").write_bytes((tmp_path / "a.vtok").read_bytes()[:-3])
     for args in (["render", str(tmp_path / "empty.txt"), "-o", str(tmp_path / "p2")],
                  ["ocr", str(tmp_path / "bad.vtok"), "--model", str(tmp_path / "ck")],
-                 ["encode", str(tmp_path / "a.md"), "-o", str(tmp_path / "x.vtok")],            # no model
+                 ["encode", str(tmp_path / "a.md"), "-o", str(tmp_path), "--model", str(tmp_path / "ck")],   # a folder
                  ["encode", str(tmp_path / "a.md"), "-o", str(tmp_path / "x.png"), "--model", str(tmp_path / "ck")],
                  ["ocr", str(tmp_path / "a.md"), "--model", str(tmp_path / "nope")],
                  ["render", str(tmp_path / "a.md"), "-o", str(tmp_path / "a.md")]):

@@ -1,4 +1,4 @@
-"""`lab optical render | encode | ocr | train`."""
+"""`lab optical render | encode | ocr | train`, and the memory bank's verbs (bank_cli.py)."""
 from __future__ import annotations
 
 import json
@@ -158,6 +158,10 @@ def add_parser(sub) -> None:
         p.add_argument("--page", type=in_range(int, 1), default=1)
         layout(p)
         p.set_defaults(func=fn)
+
+    from lab.optical import bank_cli
+
+    bank_cli.add_parsers(os_)
 
     p = os_.add_parser("train", help="train the encoder and its cell reader on rendered pages (stage 1)")
     p.add_argument("--config", default="configs/optical/cpu.yaml")
