@@ -37,6 +37,7 @@ bench: setup
 	$(PY) benchmarks/bench_holo.py
 	$(PY) benchmarks/bench_proc.py
 	$(PY) benchmarks/bench_optical.py
+	$(PY) benchmarks/bench_memory.py
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
