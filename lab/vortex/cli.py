@@ -49,7 +49,8 @@ def cmd_train(args) -> int:
     if world > 1:
         import torch.distributed as dist
 
-        dist.destroy_process_group()
+        dist.barrier()                  # no rank tears gloo down while another is still in a collective
+        dist.destroy_process_group()    # (a fresh-clone run saw rank 1 abort: "terminate called ...")
     if rank != 0:
         return 0
     sha = T.save(model, args.out, {"train_log": log, "val_bpb": vb, "data": args.data, "device": dev})
