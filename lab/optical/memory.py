@@ -392,13 +392,9 @@ class MemoryBank:
                 top = np.argpartition(-cos, min(w.candidates, len(cos)) - 1)[:w.candidates]
                 for j in top:
                     cand.setdefault(int(ids[j]), [0.0, 0.0])
-                if ranking == "hybrid" and cand:
-                    pos = np.searchsorted(ids, np.fromiter(cand, np.int64))
-                    for rid, c in zip(cand, cos[pos]):
-                        cand[rid][1] = float(c)
-                else:
-                    for j in top:
-                        cand[int(ids[j])][1] = float(cos[j])
+                pos = np.minimum(np.searchsorted(ids, np.fromiter(cand, np.int64)), len(ids) - 1)
+                for rid, j in zip(cand, pos):                               # every candidate's cosine
+                    cand[rid][1] = float(cos[j]) if ids[j] == rid else 0.0
         if not cand:
             return []
         ids_c = list(cand)
