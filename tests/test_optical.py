@@ -344,8 +344,9 @@ def test_grid_reader_lines_up_with_the_page_and_learns_one():
 def test_config_overrides_and_the_res_stem():
     from lab.optical.encoder import EncoderConfig, VisionEncoder
 
-    enc, rd, tc = T.load_yaml("configs/optical/cpu.yaml", ["encoder.stem=res", "reader.kind=grid", "train.lr=0.01"])
-    assert enc.stem == "res" and rd.kind == "grid" and tc.lr == 0.01
+    enc, rd, tc = T.load_yaml("configs/optical/cpu.yaml", ["encoder.stem=conv", "reader.kind=line", "train.lr=0.01"])
+    assert enc.stem == "conv" and rd.kind == "line" and tc.lr == 0.01
+    assert T.load_yaml("configs/optical/cpu.yaml")[1].kind == "grid"
     with pytest.raises(ValueError, match="section.key=value"):
         T.load_yaml("configs/optical/cpu.yaml", ["lr=0.1"])
     with pytest.raises(ValueError, match="unknown reader kind"):
