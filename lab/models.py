@@ -182,6 +182,8 @@ def load_lm(name: str = "smollm2-135m-instruct", device: str = "cpu", dtype=None
 def load_embedder(name: str = "all-minilm-l6-v2", device: str = "cpu"):
     """(model, tokenizer) of a sentence-embedding model (mean pooling is the caller's)."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     p = path(name).parent
+    hf_logging.disable_progress_bar()
     return AutoModel.from_pretrained(p).to(device).eval(), AutoTokenizer.from_pretrained(p)
