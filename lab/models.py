@@ -57,9 +57,9 @@ class Trained:
 
 
 TRAINED = {t.name: t for t in [
-    Trained("optical-reader", "05c94f64c03f9bd9763a687d4f6544c493140aa98bd775ca0216c5552fa9377e",
-            "reports/optical_gpu/ run 16 (one H100, 2026-11-24)",
-            "optical encoder (res stem, 17.2 M) + grid CTC reader (2.8 M), stage 1; interim: still training"),
+    Trained("optical-reader", "5e3460e1a7b3433d73b5d9d3886690f74819913af4f3fce3df18012a8f33de21",
+            "reports/optical_gpu/ run 21 (one H100, 2026-11-24; runs 14-21 chained, ~60 min)",
+            "optical encoder (res stem, 17.2 M) + grid CTC reader (2.8 M), stage 1 (no language model)"),
 ]}
 
 

@@ -109,8 +109,6 @@ def profile(model, tc, device) -> None:
 
 
 def stage2(args) -> None:
-    import yaml
-
     from lab import models
     from lab.optical import corpus
     from lab.optical import train as T
@@ -118,7 +116,7 @@ def stage2(args) -> None:
     from lab.optical.encoder import tokens_for
     from lab.optical.metrics import precision
 
-    raw = yaml.safe_load(Path(args.config).read_text())
+    raw = T.read_yaml(args.config, args.set)
     lc = T.LMTrainConfig(**{k: (tuple(v) if k == "size_scale" else v) for k, v in raw.get("lm", {}).items()})
     if args.time_limit:
         from dataclasses import replace

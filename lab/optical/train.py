@@ -61,17 +61,26 @@ class TrainConfig:
     seed: int = 0
 
 
-def load_yaml(path: str, overrides: list[str] | None = None) -> tuple[EncoderConfig, ReaderConfig, TrainConfig]:
-    """The three configs of a YAML file; overrides "section.key=value" (value in YAML) replace entries."""
+def read_yaml(path: str, overrides: list[str] | None = None) -> dict:
+    """A config file's sections; overrides "section.key=value" (value in YAML) replace entries."""
     import yaml
 
     raw = yaml.safe_load(Path(path).read_text()) or {}
     for o in overrides or []:
         key, sep, value = o.partition("=")
         section, dot, name = key.partition(".")
-        if not (sep and dot and section in ("encoder", "reader", "train")):
-            raise ValueError(f"override {o!r}: expected section.key=value, section one of encoder, reader, train")
+        if not (sep and dot and section in SECTIONS):
+            raise ValueError(f"override {o!r}: expected section.key=value, section one of {', '.join(SECTIONS)}")
         raw.setdefault(section, {})[name] = yaml.safe_load(value)
+    return raw
+
+
+SECTIONS = ("encoder", "reader", "train", "lm", "lora")
+
+
+def load_yaml(path: str, overrides: list[str] | None = None) -> tuple[EncoderConfig, ReaderConfig, TrainConfig]:
+    """The three stage-1 configs of a YAML file; overrides "section.key=value" (value in YAML) replace entries."""
+    raw = read_yaml(path, overrides)
 
     def build(cls, d):
         known = {f.name for f in fields(cls)}
