@@ -186,6 +186,42 @@ def test_sigkill_mid_add_leaves_a_whole_bank(tmp_path):
         assert b.check() == ([], [])
 
 
+_FORGET = """
+import sys
+from lab.optical.memory import MemoryBank
+b = MemoryBank.open(sys.argv[1])
+print("go", flush=True)
+b.forget(0, policy="fade")
+"""
+
+
+def test_sigkill_mid_forget_leaves_a_whole_bank(tmp_path):
+    """Killed while fading and dropping: every memory left is whole (its tokens match its mode), every action
+    that committed is in the audit table, and none is half done."""
+    with _bank(tmp_path) as b:
+        rep = b.add(_many(tmp_path, 24, "f"), mode="small")
+        assert rep.added == 24
+    p = subprocess.Popen([sys.executable, "-c", _FORGET, str(tmp_path / "bank")], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "go"
+    con = sqlite3.connect(tmp_path / "bank" / "bank.sqlite", timeout=30)
+    deadline = time.time() + 120
+    while con.execute("SELECT count(*) FROM audit WHERE action IN ('fade', 'drop')").fetchone()[0] < 4:
+        assert time.time() < deadline and p.poll() is None, "forget ended or stalled before the kill"
+        time.sleep(0.01)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    con.close()
+    with MemoryBank.open(tmp_path / "bank") as b:
+        problems, _ = b.check(repair=True)
+        assert problems == []
+        mem = b.list()
+        audit = b.con.execute("SELECT action, count(*) FROM audit GROUP BY action").fetchall()
+        done = dict(audit)
+        assert len(mem) + done.get("drop", 0) == 24
+        assert 0 < b.total_tokens() < 2400 and done.get("fade", 0) <= 24
+        assert b.check() == ([], [])
+
+
 def test_two_processes_adding_at_once_lose_nothing(tmp_path):
     a, c = _many(tmp_path, 8, "a"), _many(tmp_path, 8, "c")
     procs = [subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path / "bank"), *map(str, fs)],

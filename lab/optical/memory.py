@@ -86,6 +86,7 @@ class Weights:
     importance: float = 0.1
     half_life_days: float = 30.0
     candidates: int = 200          # from each of BM25 and the embeddings, before the hybrid ranking
+    max_df: float = 0.1            # BM25 skips query words in more than this fraction of pages (the rarest is kept)
 
     @classmethod
     def from_yaml(cls, path: str) -> "Weights":
@@ -165,6 +166,7 @@ class MemoryBank:
         self.path, self.con, self.weights = path, con, weights
         self._encoder, self._embedder = encoder, embedder
         self._emb = None           # (generation, ids, matrix) cache of the embeddings
+        self._n = None             # (generation, number of memories)
 
     # -- opening ------------------------------------------------------------------------------------------
     @classmethod
@@ -201,6 +203,11 @@ class MemoryBank:
             if want and meta.get(key) != want:
                 con.close()
                 raise FormatError(f"{path}: the bank was built with {key} {meta.get(key)!r}, not {want!r}")
+        try:   # per-connection view of FTS5's document counts per word (search skips the commonest words)
+            con.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_vocab USING fts5vocab(main, memories_fts, 'row')")
+        except sqlite3.DatabaseError as e:
+            con.close()
+            raise FormatError(f"{path}: corrupt memory bank ({e})") from None
         bank = cls(p, con, meta["encoder"], meta["embedder"], weights)
         bank.meta = meta
         return bank
@@ -366,6 +373,23 @@ class MemoryBank:
             self._emb = (gen, ids, m)
         return self._emb[1], self._emb[2]
 
+    def _selective(self, words: list[str]) -> list[str]:
+        """The query's words without those in more than max_df of the pages (FTS5's own document counts): such
+        words add little to BM25 and most of its cost at 100k pages. The rarest word always stays."""
+        if not words:
+            return words
+        n = self._count()
+        df = dict(self.con.execute(f"SELECT term, doc FROM temp.memories_vocab WHERE term IN ({','.join('?' * len(words))})",
+                                   words).fetchall())
+        keep = [w for w in words if df.get(w, 0) <= self.weights.max_df * n]
+        return keep or [min(words, key=lambda w: df.get(w, 0))]
+
+    def _count(self) -> int:
+        gen = self.con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+        if self._n is None or self._n[0] != gen:
+            self._n = (gen, self.con.execute("SELECT count(*) FROM memories").fetchone()[0])
+        return self._n[1]
+
     def search(self, query: str, budget: int | None = None, k: int = 10, now: float | None = None,
                touch: bool = True, ranking: str = "hybrid") -> list[Hit]:
         """The best memories for a query that fit in `budget` vision tokens (greedy by score; at most k).
@@ -375,7 +399,7 @@ class MemoryBank:
         w = self.weights
         cand: dict[int, list[float]] = {}
         if ranking in ("hybrid", "bm25"):
-            fts = _fts_query(query)
+            fts = _fts_query(self._selective(_query_words(query)))
             if fts:
                 rows = self.con.execute("SELECT rowid, bm25(memories_fts) AS s FROM memories_fts WHERE memories_fts "
                                         "MATCH ? ORDER BY s LIMIT ?", (fts, w.candidates)).fetchall()
@@ -401,14 +425,14 @@ class MemoryBank:
         rows = {}
         for i in range(0, len(ids_c), 500):
             chunk = ids_c[i:i + 500]
-            for r in self.con.execute("SELECT id, source, page, mode, tokens, importance, last_access, text FROM memories "
+            for r in self.con.execute("SELECT id, source, page, mode, tokens, importance, last_access FROM memories "
                                       f"WHERE id IN ({','.join('?' * len(chunk))})", chunk):
                 rows[r[0]] = r
         scored = []
         for rid, (b, c) in cand.items():
             if rid not in rows:
                 continue
-            _, src, page, mode, ntok, imp, last, text = rows[rid]
+            _, src, page, mode, ntok, imp, last = rows[rid]
             rec = 0.5 ** (max(now - last, 0.0) / DAY / w.half_life_days)
             if ranking == "bm25":
                 s = b
@@ -416,7 +440,7 @@ class MemoryBank:
                 s = c
             else:
                 s = w.bm25 * b + w.embedding * max(c, 0.0) + w.recency * rec + w.importance * imp / 10
-            scored.append(Hit(rid, src, page, mode, ntok, s, b, c, imp, text))
+            scored.append(Hit(rid, src, page, mode, ntok, s, b, c, imp, ""))
         scored.sort(key=lambda h: (-h.score, h.id))
         out, used = [], 0
         for h in scored:
@@ -425,6 +449,11 @@ class MemoryBank:
             if budget is None or used + h.tokens <= budget:
                 out.append(h)
                 used += h.tokens
+        if out:                                                        # the text of the hits only
+            text = dict(self.con.execute(f"SELECT id, text FROM memories WHERE id IN ({','.join('?' * len(out))})",
+                                         [h.id for h in out]))
+            for h in out:
+                h.text = text[h.id]
         if touch and out:
             with self._tx():
                 self.con.executemany("UPDATE memories SET access_count = access_count + 1, last_access = ? WHERE id = ?",
@@ -711,10 +740,16 @@ def _load_encoder(spec: str):
     return vision.load(spec)
 
 
-def _fts_query(text: str) -> str:
-    """A query as an FTS5 OR of its quoted words (stop words dropped unless nothing else is left)."""
+def _query_words(text: str) -> list[str]:
+    """A query's distinct lower-case words, stop words dropped unless nothing else is left."""
     import re
 
     words = re.findall(r"[A-Za-z0-9]+", text.lower())
-    keep = [w for w in words if w not in _STOP] or words
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(keep))
+    return list(dict.fromkeys([w for w in words if w not in _STOP] or words))
+
+
+def _fts_query(words) -> str:
+    """Words (or a text) as an FTS5 OR of quoted words."""
+    if isinstance(words, str):
+        words = _query_words(words)
+    return " OR ".join(f'"{w}"' for w in words)
