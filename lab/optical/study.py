@@ -8,6 +8,7 @@ import io
 import lzma
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -65,6 +66,34 @@ def fox_table(rows: list[dict]) -> list[dict]:
                     "DeepSeek-OCR precision (quoted)": a.get(mode, "-"), "DeepSeek ratio (quoted)": a.get(f"{mode}_ratio", "-"),
                     "s/page": np.mean([r["seconds"] for r in sel])})
     return out
+
+
+def versus_anchor(table: list[dict], reader: str, mode: str) -> list[dict]:
+    """The reader's precision per bucket where DeepSeek-OCR published one for the mode: the difference in points."""
+    out = []
+    for r in table:
+        q = r["DeepSeek-OCR precision (quoted)"]
+        if r["reader"] == reader and r["mode"].startswith(mode) and q != "-":
+            out.append({"bucket": r["text tokens"], "ratio": r["ratio"], "lab": r["precision"], "deepseek": q,
+                        "points": 100 * (r["precision"] - q)})
+    return out
+
+
+def training_runs(folder: str | Path, runs: list[str]) -> tuple[list[dict], list[dict]]:
+    """The learning curve of chained GPU runs (each started from the previous one's weights): the logged loss
+    against cumulative steps, and each run's sampled test precision per mode (from reports/<family>_gpu/*.json)."""
+    import json
+
+    curve, evals, offset = [], [], 0
+    for run in runs:
+        d = json.loads((Path(folder) / f"run{run}.stage1.json").read_text())
+        for e in d["log"]:
+            if "loss" in e:
+                curve.append({"run": run, "step": offset + e["step"], "loss": e["loss"]})
+        offset += d["log"][-1]["step"] if d["log"] else 0
+        evals.append({"run": run, "steps": offset, "seconds": round(d["seconds"]),
+                      **{e["mode"]: e["precision"] for e in d["test_sampled"]}})
+    return curve, evals
 
 
 def bytes_rows(pages: list[corpus.EvalPage], token_bytes: dict) -> list[dict]:
