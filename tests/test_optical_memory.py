@@ -252,3 +252,19 @@ def test_hashing_embedder_and_minilm_when_present():
         pytest.skip("all-MiniLM-L6-v2 not fetched (`lab models fetch all-minilm-l6-v2`); not downloaded in tests")
     m = embed.MiniLM().embed(["A rabbit ran down the hole.", "The bunny hurried into the burrow.", "Tax law of 1998."])
     assert m.shape == (3, 384) and m[0] @ m[1] > m[0] @ m[2] + 0.2
+
+
+def test_simulated_year_is_seeded_and_forgetting_costs_answers(tmp_path):
+    from lab.optical import embed, memory_study as M, vision
+
+    docs = M.year_documents(4, 1)
+    qs = M.query_stream(docs, per_day=1)
+    assert [q.text for q in qs] == [q.text for q in M.query_stream(M.year_documents(4, 1), per_day=1)]
+    assert all(docs[q.doc].day <= q.day for q in qs)
+    enc, emb = M.Cached(vision.load(ENC)), M.Cached(embed.by_name(EMB))
+    fid = M.Fidelity(enc.read)
+    full = M.simulate(docs, qs, None, None, tmp_path, enc, emb, fid)
+    lru = M.simulate(docs, qs, "lru", 200, tmp_path, enc, emb, fid)
+    assert full["answered"] > 0.9 and full["tokens at the end"] == 400
+    assert lru["tokens at the end"] <= 200 and lru["answered"] < full["answered"]
+    assert enc.items == 4            # every page encoded once across both banks
