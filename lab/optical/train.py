@@ -52,6 +52,7 @@ class TrainConfig:
     workers: int = 0
     time_limit: float | None = None         # seconds for the whole schedule (the LR follows the clock)
     log_every: int = 50                     # optimiser steps
+    max_nonfinite: int = 50                 # consecutive non-finite steps that end a run
     eval_pages: int = 16
     reuse: int = 1                          # optimiser steps per rendered batch (>1: draw from a bank)
     bank: int = 64                          # recent batches kept on the device for reuse
@@ -336,7 +337,7 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
                           f"first bad grads {bad[:4]} of {len(bad)}", flush=True)
                 opt.zero_grad(set_to_none=True)
                 bad_run += 1
-                if bad_run >= 50:           # the weights no longer train: stop rather than idle to the time limit
+                if bad_run >= cfg.max_nonfinite:   # the weights no longer train: stop rather than idle to the limit
                     print(f"stopping: {bad_run} consecutive non-finite steps", flush=True)
                     break
                 continue
