@@ -17,6 +17,7 @@ REGISTRY = {
     "proc": "lab.procedural.machine",  # .proc procedural programs
     "vtx": "lab.vortex.codec",         # .vtx neural-coded bytes
     "vtok": "lab.optical.vtok",        # .vtok encoded pages (vision tokens)
+    "bank": "lab.optical.memory",      # memory banks (bank.sqlite; its blobs are .vtok and PNG)
 }
 
 

@@ -159,6 +159,35 @@ def pool_tokens(tokens: np.ndarray, mode: str) -> np.ndarray:
     return F.adaptive_avg_pool2d(t, g2).reshape(-1, g2 * g2).T.contiguous().numpy()
 
 
+def _detail(d, path) -> dict:
+    try:
+        out = json.loads(d)
+    except (TypeError, ValueError):
+        out = None
+    if not isinstance(out, dict):
+        raise FormatError(f"{path}: corrupt memory bank (an audit row's detail is not a JSON object)")
+    return out
+
+
+def _bank_errors(fn):
+    """SQLite errors found after opening (a page corrupted past the header, a busy bank) as one FormatError."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(self, *a, **k):
+        try:
+            return fn(self, *a, **k)
+        except sqlite3.DatabaseError as e:
+            what = "busy" if "locked" in str(e) or "busy" in str(e) else "corrupt"
+            raise FormatError(f"{self.path}: {'the memory bank is busy' if what == 'busy' else 'corrupt memory bank'} "
+                              f"({e})") from None
+        except UnicodeDecodeError:
+            raise FormatError(f"{self.path}: corrupt memory bank (text that is not UTF-8)") from None
+        except MemoryError:     # SQLite's out-of-memory on a record that claims an absurd size
+            raise FormatError(f"{self.path}: corrupt memory bank, or too large for this machine's memory") from None
+    return wrapper
+
+
 class MemoryBank:
     """Open with `MemoryBank.open`; use as a context manager or call `close()`."""
 
@@ -189,9 +218,13 @@ class MemoryBank:
             con.execute("PRAGMA synchronous=NORMAL")
             con.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             meta = cls._init(con, encoder or "model:optical-reader", embedder or "all-minilm-l6-v2")
-        except sqlite3.DatabaseError as e:
-            raise FormatError(f"{path}: corrupt memory bank ({e})") from None
-        version = int(meta.get("schema_version", -1))
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
+            raise FormatError(f"{path}: corrupt memory bank ({e.__class__.__name__}: {str(e)[:80]})") from None
+        try:
+            version = int(meta.get("schema_version", -1))
+        except ValueError:
+            con.close()
+            raise FormatError(f"{path}: corrupt memory bank (schema version {meta.get('schema_version')!r})") from None
         if version > SCHEMA_VERSION:
             con.close()
             raise FormatError(f"{path}: memory bank schema version {version} is newer than this lab's "
@@ -199,6 +232,10 @@ class MemoryBank:
         if version != SCHEMA_VERSION:
             con.close()
             raise FormatError(f"{path}: corrupt memory bank (schema version {meta.get('schema_version')!r})")
+        missing = {"encoder", "encoder_sha", "embedder", "generation"} - set(meta)
+        if missing:
+            con.close()
+            raise FormatError(f"{path}: corrupt memory bank (no {', '.join(sorted(missing))} in its meta table)")
         for key, want in (("encoder", encoder), ("embedder", embedder)):
             if want and meta.get(key) != want:
                 con.close()
@@ -257,13 +294,18 @@ class MemoryBank:
         if isinstance(self._embedder, str):
             from lab.optical import embed
 
-            self._embedder = embed.by_name(self._embedder)
+            try:
+                self._embedder = embed.by_name(self._embedder)
+            except ValueError as e:
+                raise FormatError(f"{self.path}: {e}") from None
         return self._embedder
 
     def _tx(self):
         return _Transaction(self.con)
 
     def _blob(self, sha: str, ext: str) -> Path:
+        if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+            raise FormatError(f"{self.path}: corrupt memory bank (blob name {str(sha)[:20]!r} is not a sha256)")
         return self.path / "blobs" / sha[:2] / f"{sha}{ext}"
 
     def _put(self, data: bytes, ext: str) -> str:
@@ -292,6 +334,7 @@ class MemoryBank:
         return self._put(vtok.encode(tokens, mode, self.meta["encoder_sha"], "fp16", meta), ".vtok")
 
     # -- ingest -------------------------------------------------------------------------------------------
+    @_bank_errors
     def add(self, paths, importance: float = 5.0, mode: str = "small", now: float | None = None,
             progress: bool = False, layout=None) -> AddReport:
         """Files and folders (recursive, sorted) of text, markdown, code, PDF, Word and images: rendered,
@@ -323,6 +366,7 @@ class MemoryBank:
             rep.added, rep.duplicates, rep.tokens = rep.added + a, rep.duplicates + d, rep.tokens + t
         return rep
 
+    @_bank_errors
     def add_pages(self, pages, source: str, importance: float = 5.0, mode: str = "small",
                   now: float | None = None) -> tuple[int, int, int]:
         """Rendered pages (render.Page) of one source, in one transaction -> (added, duplicates, tokens)."""
@@ -363,11 +407,13 @@ class MemoryBank:
 
     # -- retrieval ----------------------------------------------------------------------------------------
     def _embeddings(self) -> tuple[np.ndarray, np.ndarray]:
-        gen = self.con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+        gen = self._generation()
         if self._emb is None or self._emb[0] != gen:
             rows = self.con.execute("SELECT id, embedding FROM memories ORDER BY id").fetchall()
             ids = np.array([r[0] for r in rows], np.int64)
             dim = len(rows[0][1]) // 2 if rows else 1
+            if any(not isinstance(r[1], bytes) or len(r[1]) != 2 * dim for r in rows) or (rows and not dim):
+                raise FormatError(f"{self.path}: corrupt memory bank (embeddings of unequal sizes)")
             m = np.frombuffer(b"".join(r[1] for r in rows), np.float16).reshape(-1, dim).astype(np.float32) if rows \
                 else np.zeros((0, dim), np.float32)
             self._emb = (gen, ids, m)
@@ -384,12 +430,19 @@ class MemoryBank:
         keep = [w for w in words if df.get(w, 0) <= self.weights.max_df * n]
         return keep or [min(words, key=lambda w: df.get(w, 0))]
 
+    def _generation(self) -> str:
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        if row is None:
+            raise FormatError(f"{self.path}: corrupt memory bank (no generation in its meta table)")
+        return row[0]
+
     def _count(self) -> int:
-        gen = self.con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+        gen = self._generation()
         if self._n is None or self._n[0] != gen:
             self._n = (gen, self.con.execute("SELECT count(*) FROM memories").fetchone()[0])
         return self._n[1]
 
+    @_bank_errors
     def search(self, query: str, budget: int | None = None, k: int = 10, now: float | None = None,
                touch: bool = True, ranking: str = "hybrid") -> list[Hit]:
         """The best memories for a query that fit in `budget` vision tokens (greedy by score; at most k).
@@ -460,6 +513,7 @@ class MemoryBank:
                                      [(now, h.id) for h in out])
         return out
 
+    @_bank_errors
     def tokens(self, memory_id: int) -> tuple[np.ndarray, dict]:
         """A memory's vision tokens and .vtok header (FormatError if the blob is missing or corrupt)."""
         from lab.optical import vtok
@@ -473,6 +527,7 @@ class MemoryBank:
         except OSError:
             raise FormatError(f"{self.path}: memory {memory_id}: missing blob {p.name} (run `lab optical check`)") from None
 
+    @_bank_errors
     def image(self, memory_id: int) -> np.ndarray:
         from PIL import Image
 
@@ -486,6 +541,7 @@ class MemoryBank:
             raise FormatError(f"{self.path}: memory {memory_id}: missing or corrupt page image {p.name}") from None
 
     # -- forgetting ---------------------------------------------------------------------------------------
+    @_bank_errors
     def retention(self, now: float | None = None) -> dict[int, float]:
         """The seed's retention score of every memory (module docstring)."""
         now = time.time() if now is None else now
@@ -494,9 +550,11 @@ class MemoryBank:
         hl = self.weights.half_life_days
         return {r[0]: 0.5 * r[1] / 10 + 0.3 * 0.5 ** (max(now - r[2], 0) / DAY / hl) + 0.2 * r[3] / top for r in rows}
 
+    @_bank_errors
     def total_tokens(self) -> int:
         return int(self.con.execute("SELECT coalesce(sum(tokens), 0) FROM memories").fetchone()[0])
 
+    @_bank_errors
     def forget(self, budget: int, policy: str = "fade", dry_run: bool = False, now: float | None = None) -> list[dict]:
         """Bring the bank within `budget` vision tokens; -> the actions ({action, id, source, page, mode,
         tokens}), taken unless dry_run. Each action is its own transaction (with its audit row).
@@ -596,6 +654,7 @@ class MemoryBank:
         if img and not self.con.execute("SELECT 1 FROM memories WHERE image_sha = ? LIMIT 1", (img,)).fetchone():
             self._blob(img, ".png").unlink(missing_ok=True)
 
+    @_bank_errors
     def merge(self, threshold: float = 0.95, dry_run: bool = False, now: float | None = None) -> list[dict]:
         """Fold near-duplicate memories (embedding cosine >= threshold) into one: the more important (then
         more accessed, then older) one is kept with the larger importance and the summed access counts."""
@@ -634,6 +693,7 @@ class MemoryBank:
         return plan
 
     # -- bookkeeping --------------------------------------------------------------------------------------
+    @_bank_errors
     def set_importance(self, pattern: str, importance: float, now: float | None = None) -> int:
         """Set the importance of every memory whose source matches an fnmatch pattern -> how many."""
         _check_importance(importance)
@@ -644,12 +704,13 @@ class MemoryBank:
             self._audit("set-importance", None, {"pattern": pattern, "importance": importance, "memories": len(ids)}, now)
         return len(ids)
 
+    @_bank_errors
     def stats(self, budget: int | None = None, audit_tail: int = 10) -> dict:
         c = self.con
         n, total, imp = c.execute("SELECT count(*), coalesce(sum(tokens), 0), avg(importance) FROM memories").fetchone()
         by_mode = dict(c.execute("SELECT mode, sum(tokens) FROM memories GROUP BY mode").fetchall())
         disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
-        tail = [{"time": t, "action": a, "memory": m, **json.loads(d)} for t, a, m, d in
+        tail = [{"time": t, "action": a, "memory": m, **_detail(d, self.path)} for t, a, m, d in
                 c.execute("SELECT time, action, memory_id, detail FROM audit ORDER BY id DESC LIMIT ?", (audit_tail,))]
         return {"memories": n, "tokens": total, "tokens_by_mode": {m: by_mode.get(m, 0) for m in MODE_ORDER},
                 "budget": budget, "utilisation": (total / budget) if budget else None,
@@ -657,6 +718,7 @@ class MemoryBank:
                 "disk_bytes": disk, "encoder": self.meta["encoder"], "embedder": self.meta["embedder"],
                 "audit_tail": tail}
 
+    @_bank_errors
     def list(self):
         """Every memory as a pandas DataFrame (no text, no tokens)."""
         import pandas as pd
@@ -667,6 +729,7 @@ class MemoryBank:
                                 "access_count, length(text) FROM memories ORDER BY id").fetchall()
         return pd.DataFrame(rows, columns=cols)
 
+    @_bank_errors
     def check(self, repair: bool = False) -> tuple[list[str], list[str]]:
         """-> (problems, warnings). Problems: SQLite or FTS integrity failures, missing or corrupt blobs,
         token counts that disagree with their mode. Warnings: orphan blobs and temp files (a process killed
@@ -753,3 +816,52 @@ def _fts_query(words) -> str:
     if isinstance(words, str):
         words = _query_words(words)
     return " OR ".join(f'"{w}"' for w in words)
+
+
+# -- make fuzz -------------------------------------------------------------------------------------------------
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def fuzz_decode(blob: bytes) -> dict:
+    """What `lab optical stats|list|search|check` do with a bank whose bank.sqlite is `blob` (its blobs absent):
+    a result, or one FormatError."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "blobs").mkdir()
+        (Path(d) / DB).write_bytes(blob)
+        with MemoryBank.open(d) as b:
+            st = b.stats()
+            b.list()
+            hits = b.search("alice rabbit garden", budget=400, touch=False)
+            problems, _ = b.check()
+        problems = [p for p in problems if "missing" not in p]      # the blobs are not part of this file
+        if problems:
+            raise FormatError(f"{d}: {problems[0]}")               # as `lab optical check` exits 2
+        return {"memories": st["memories"], "hits": len(hits)}
+
+
+def fuzz_target():
+    """Two small banks' bank.sqlite files (lab.formats registry): SQLite's own header stands in for the
+    container header (magic 16 bytes; "version" is the page size's high byte)."""
+    import struct
+    import tempfile
+
+    from lab import data
+    from lab.formats import Target
+    from lab.optical import render as R
+
+    text = data.path("canterbury", "alice29.txt").read_text(errors="replace")
+    samples = []
+    with tempfile.TemporaryDirectory() as d:
+        for i, n in enumerate((2, 3)):
+            with MemoryBank.open(Path(d) / f"b{i}", create=True, encoder="random:0", embedder="hashing-32") as b:
+                for j in range(n):
+                    pages = R.render_text(text[2000 + 500 * (i * 3 + j):][:400], R.Layout(width=256, height=256, size=10,
+                                                                                          margin=8), source=f"d{j}.txt")
+                    b.add_pages(pages[:1], f"d{j}.txt", importance=j, mode="tiny", now=86400.0 * j)
+                b.forget(64 * n - 64, policy="lru", now=86400.0 * 9)
+                with b._tx():
+                    b.con.execute("UPDATE meta SET value = '0' WHERE key = 'created'")
+            samples.append((Path(d) / f"b{i}" / DB).read_bytes())
+    return Target(".bank (bank.sqlite)", SQLITE_MAGIC, 16, struct.Struct("<7B12I20s2I"), samples, fuzz_decode)
