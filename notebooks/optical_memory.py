@@ -115,7 +115,8 @@ display(Markdown(rep.table(recall, key="recall")))
 
 # %%
 sc = M.scale(scale_sizes, scale_queries)
-gpu = json.loads(Path(gpu_bench).read_text()) if Path(gpu_bench).exists() else None
+from lab.data import ROOT
+gpu = json.loads((ROOT / gpu_bench).read_text()) if (ROOT / gpu_bench).exists() else None
 enc_rate = ingest["pages"] / ingest["encode s"] if ingest["encode s"] else float("nan")
 text = (f"Synthetic memories as the issue allows (`memory_study.scale`: page-sized windows of the train texts, real "
         f"hashing embeddings at 384 dimensions, one shared token blob); {scale_queries} hybrid searches per size "

@@ -84,9 +84,12 @@ def training_runs(folder: str | Path, runs: list[str]) -> tuple[list[dict], list
     against cumulative steps, and each run's sampled test precision per mode (from reports/<family>_gpu/*.json)."""
     import json
 
+    from lab.data import ROOT
+
+    folder = ROOT / folder          # a relative folder is the repository's (notebooks run in notebooks/)
     curve, evals, offset = [], [], 0
     for run in runs:
-        d = json.loads((Path(folder) / f"run{run}.stage1.json").read_text())
+        d = json.loads((folder / f"run{run}.stage1.json").read_text())
         for e in d["log"]:
             if "loss" in e:
                 curve.append({"run": run, "step": offset + e["step"], "loss": e["loss"]})
