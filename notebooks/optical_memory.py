@@ -83,7 +83,8 @@ rep.section("1. A simulated year under a budget",
             "Answered = the query's page is among the memories search returns; fidelity = precision (1 - normalised "
             "edit distance) of the optical reader on that memory's stored tokens (100 tokens if still small, 64 if "
             "faded by re-encoding or pooled by the seed rule); answered x fidelity is the expected share of the "
-            "answer's text a reader gets back. `keep all` has no budget: the ceiling.")
+            "answer's text a reader gets back; fidelity small / tiny splits it by the answer's mode when retrieved. "
+            "`keep all` has no budget: the ceiling.")
 display(Markdown(rep.table(rows, key="year")))
 # an encoder without a reader (random:N, the smoke run) has no fidelity: rank by answered alone
 metric = "answered x fidelity" if np.isfinite(rows[0]["fidelity"]) else "answered"

@@ -177,13 +177,19 @@ def simulate(docs: list[Doc], queries: list[Query], policy: str | None, budget: 
     st = bank.stats()
     bank.close()
     n = max(len(answered), 1)
-    f = np.array(fid, np.float64)
-    fmean = float(f[np.isfinite(f)].mean()) if np.isfinite(f).any() else float("nan")    # nan: no reader
+    fmean = _mean(fid)
     return {"policy": policy or "keep all (no budget)", "budget": budget or "-", "queries": len(answered),
             "answered": sum(answered) / n, "fidelity": fmean, "answered x fidelity": sum(answered) / n * fmean,
             "small / tiny answers": f"{modes.count('small')} / {modes.count('tiny')}",
+            **{f"fidelity {m}": _mean([x for x, mm in zip(fid, modes) if mm == m]) for m in ("small", "tiny")},
             "memories at the end": st["memories"], "tokens at the end": st["tokens"], "actions": actions,
             "search ms (mean)": 1000 * float(np.mean(t_search)) if t_search else 0.0}
+
+
+def _mean(xs) -> float:
+    """Mean of the finite values (nan if none: no answers, or an encoder without a reader)."""
+    f = np.array(xs, np.float64)
+    return float(f[np.isfinite(f)].mean()) if np.isfinite(f).any() else float("nan")
 
 
 def recall_at_k(bank: MemoryBank, docs: list[Doc], queries: list[Query], ks=(1, 5, 10)) -> list[dict]:
