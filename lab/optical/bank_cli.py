@@ -1,4 +1,4 @@
-"""`lab optical add | search | forget | merge | stats | list | set-importance | check`: the memory bank
+"""`lab optical add | search | forget | merge | qa-data | stats | list | set-importance | check`: the memory bank
 (lab/optical/memory.py) from the command line. Errors about the bank itself are one line, exit 2; `add`
 reports files it could not read one per line, commits the rest, and exits 2 if any failed."""
 from __future__ import annotations
@@ -128,6 +128,23 @@ def cmd_check(args) -> int:
     return 2 if problems else 0
 
 
+def cmd_qa_data(args) -> int:
+    from lab import FormatError
+    from lab.optical import qa
+
+    with _open(args) as bank:
+        rows = bank.con.execute("SELECT source, page, text FROM memories ORDER BY source, page").fetchall()
+    if not rows:
+        raise FormatError(f"{args.bank}: the bank holds no pages to make questions from")
+    qas = qa.questions([(f"{s}#{p + 1}", s, t) for s, p, t in rows], seed=args.seed, per_page=args.per_page)
+    qa.write_jsonl(qas, args.out)
+    counts = {k: sum(q.kind == k for q in qas) for k in qa.KINDS}
+    splits = {k: sum(q.split == k for q in qas) for k in ("train", "val", "test")}
+    print(f"{args.out}: {len(qas)} questions from {len(rows)} pages; "
+          + ", ".join(f"{k} {v}" for k, v in counts.items()) + "; " + ", ".join(f"{k} {v}" for k, v in splits.items()))
+    return 0
+
+
 def add_parsers(os_) -> None:
     from lab.optical.encoder import MODES
     from lab.optical.memory import POLICIES
@@ -175,6 +192,13 @@ def add_parsers(os_) -> None:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_merge)
+
+    p = os_.add_parser("qa-data", help="question-answer pairs (JSONL) from the bank's pages, seeded, fixed split")
+    bank(p)
+    p.add_argument("-o", "--out", required=True, help="JSONL file (written whole or not at all)")
+    p.add_argument("--seed", type=in_range(int, 0), default=0)
+    p.add_argument("--per-page", type=in_range(int, 1, 50), default=4, help="extractive questions per page")
+    p.set_defaults(func=cmd_qa_data)
 
     p = os_.add_parser("stats", help="memories, tokens per mode, utilisation, importance, the audit tail")
     bank(p)

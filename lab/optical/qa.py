@@ -1,0 +1,179 @@
+"""Question-answer pairs from page text (the seed's Phase 2), seeded and reproducible, and their scores.
+
+    qas = questions([(page_id, document, text), ...], seed=0, per_page=4)
+    write_jsonl(qas, "qa.jsonl")                 # temp file + rename
+    exact_match("the Queen", "The Queen.") == 1.0; token_f1("queen of hearts", "the Queen") == 0.5
+
+Kinds: `cloze` (a sentence with 1-3 content words blanked; the answer is those words), `follows` ("what
+follows '...'?": the next 1-4 words), `who` (who said a quoted line, where the page says "... said Alice"),
+`number` (a sentence's number blanked), `summary` (the whole page is the reference, scored by token F1) and
+`unanswerable` (a question made from a page of *another* document: the answer is NO_ANSWER). Extractive
+answers are spans of their page.
+
+Split, fixed: a document whose sha256 falls in the last fifth is `test` (whole documents held out); of the
+other documents' pages, a tenth (by the page id's sha256) are `val`, the rest `train`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import string
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+NO_ANSWER = "The answer is not in these pages."
+KINDS = ("cloze", "follows", "who", "number", "summary", "unanswerable")
+_STOP = frozenset("a an and are as at be but by for from had has have he her him his i in is it its me my no not "
+                  "of on or our she so that the their them then there they this to was we were what when which "
+                  "who will with you your said".split())
+_SPEECH = re.compile(r"[`'\"]([^`'\"]{12,160}?)[,!?.]?['\"]\s*,?\s*(?:said|cried|asked|replied|thought|shouted) "
+                     r"(?:the\s)?([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)")
+_NUMBER = re.compile(r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+                     r"thirty|forty|fifty|hundred|thousand)\b", re.I)
+
+
+@dataclass
+class QA:
+    id: str
+    page: str                # page id (a bank's memory id, or "source#page")
+    document: str
+    kind: str
+    question: str
+    answer: str
+    split: str
+
+
+def _h(s: str) -> int:
+    return int(hashlib.sha256(s.encode()).hexdigest()[:12], 16)
+
+
+def split_of(document: str, page: str) -> str:
+    if _h("doc:" + document) % 5 == 4:
+        return "test"
+    return "val" if _h("page:" + page) % 10 == 0 else "train"
+
+
+def sentences(text: str) -> list[str]:
+    t = " ".join(text.split())
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z`'\"(])", t) if len(s.split()) >= 6]
+
+
+def _content(words: list[str]) -> list[int]:
+    return [i for i, w in enumerate(words) if w.strip(string.punctuation).lower() not in _STOP
+            and len(w.strip(string.punctuation)) >= 3 and w.strip(string.punctuation).isalpha()]
+
+
+def _cloze(sent: str, rng) -> tuple[str, str] | None:
+    words = sent.split()
+    idx = _content(words)
+    if not idx:
+        return None
+    i = int(rng.choice(idx))
+    n = int(rng.integers(1, 4))
+    span = [i]
+    while len(span) < n and span[-1] + 1 < len(words) and span[-1] + 1 in idx:
+        span.append(span[-1] + 1)
+    ans = " ".join(words[j].strip(string.punctuation) for j in span)
+    blanked = words[:span[0]] + ["___"] + words[span[-1] + 1:]
+    return f'Fill in the blank: "{" ".join(blanked)}"', ans
+
+
+def _follows(sent: str, rng) -> tuple[str, str] | None:
+    words = sent.split()
+    if len(words) < 8:
+        return None
+    k = int(rng.integers(4, min(8, len(words) - 2) + 1))
+    n = int(rng.integers(1, 5))
+    ans = " ".join(words[k:k + n]).strip(string.punctuation + " ")
+    return (f'What follows "{" ".join(words[:k])}"?', ans) if ans else None
+
+
+def _number(sent: str, rng) -> tuple[str, str] | None:
+    m = list(_NUMBER.finditer(sent))
+    if not m:
+        return None
+    x = m[int(rng.integers(len(m)))]
+    return f'What number is missing: "{sent[:x.start()]}___{sent[x.end():]}"?', x.group(0).rstrip(".,")
+
+
+def questions(pages: list[tuple[str, str, str]], seed: int = 0, per_page: int = 4) -> list[QA]:
+    """QA pairs for pages given as (page id, document, text): up to `per_page` extractive ones of different
+    kinds, one summary prompt, and one unanswerable question (from another document's page) per page."""
+    out = []
+    docs = sorted({d for _, d, _ in pages})
+    for pid, doc, text in pages:
+        rng = np.random.default_rng([seed, _h("page:" + pid) % (1 << 32)])
+        sents = sentences(text)
+        split = split_of(doc, pid)
+        made: list[tuple[str, str, str]] = []
+        for m in _SPEECH.finditer(" ".join(text.split())):
+            made.append(("who", f'Who said "{m.group(1).strip()}"?', m.group(2)))
+            break
+        order = rng.permutation(len(sents)) if sents else []
+        for j, si in enumerate(order):
+            kind = ("cloze", "follows", "number")[j % 3]
+            qa = {"cloze": _cloze, "follows": _follows, "number": _number}[kind](sents[si], rng)
+            if qa:
+                made.append((kind, *qa))
+            if len(made) >= per_page:
+                break
+        if text.strip():
+            made.append(("summary", "Write out this page.", " ".join(text.split())))
+        others = [(p, d, t) for p, d, t in pages if d != doc and sentences(t)]
+        if others and len(docs) > 1:
+            p2, d2, t2 = others[int(rng.integers(len(others)))]
+            s2 = sentences(t2)
+            qa = _cloze(s2[int(rng.integers(len(s2)))], rng)
+            if qa and qa[1].lower() not in text.lower():
+                made.append(("unanswerable", qa[0], NO_ANSWER))
+        for k, (kind, q, a) in enumerate(made):
+            out.append(QA(f"{pid}:{k}", pid, doc, kind, q, a, split))
+    return out
+
+
+def write_jsonl(qas: list[QA], path: str | Path) -> None:
+    """One JSON object per line, written to a temp file and renamed (no half-written output)."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp")
+    with open(tmp, "w") as f:
+        for q in qas:
+            f.write(json.dumps(asdict(q)) + "\n")
+    os.replace(tmp, p)
+
+
+def read_jsonl(path: str | Path) -> list[QA]:
+    from lab import FormatError
+
+    out = []
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        try:
+            out.append(QA(**json.loads(line)))
+        except (ValueError, TypeError) as e:
+            raise FormatError(f"{path}:{i}: not a QA record ({e.__class__.__name__})") from None
+    return out
+
+
+def normalise(s: str) -> list[str]:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, words."""
+    s = "".join(c for c in s.lower() if c not in string.punctuation)
+    return [w for w in s.split() if w not in ("a", "an", "the")]
+
+
+def exact_match(pred: str, gold: str) -> float:
+    return float(normalise(pred) == normalise(gold))
+
+
+def token_f1(pred: str, gold: str) -> float:
+    p, g = normalise(pred), normalise(gold)
+    if not p or not g:
+        return float(p == g)
+    common = sum((Counter(p) & Counter(g)).values())
+    if not common:
+        return 0.0
+    prec, rec = common / len(p), common / len(g)
+    return 2 * prec * rec / (prec + rec)

@@ -1,0 +1,60 @@
+"""Phase 2 of the optical QA issue: question-answer pairs from page text (lab/optical/qa.py, `lab optical qa-data`)."""
+import json
+import subprocess
+import sys
+
+from lab import data
+from lab.optical import qa
+from lab.optical.memory import MemoryBank
+
+
+def _pages():
+    alice = data.path("canterbury", "alice29.txt").read_text(errors="replace")
+    lcet = data.path("canterbury", "lcet10.txt").read_text(errors="replace")
+    return ([(f"alice#{i}", "alice", alice[5000 + 1500 * i: 6500 + 1500 * i]) for i in range(6)]
+            + [(f"lcet#{i}", "lcet", lcet[9000 + 1500 * i: 10500 + 1500 * i]) for i in range(3)])
+
+
+def test_questions_are_seeded_extractive_and_split_by_document():
+    pages = _pages()
+    qs = qa.questions(pages, seed=0)
+    assert [(q.question, q.answer) for q in qs] == [(q.question, q.answer) for q in qa.questions(pages, seed=0)]
+    assert [q.question for q in qs] != [q.question for q in qa.questions(pages, seed=1)]
+    kinds = {q.kind for q in qs}
+    assert {"cloze", "follows", "who", "summary", "unanswerable"} <= kinds
+    text = {p: t for p, _, t in pages}
+    for q in qs:
+        page_words = set(qa.normalise(text[q.page]))
+        if q.kind in ("cloze", "follows", "who", "number"):
+            assert q.answer and set(qa.normalise(q.answer)) <= page_words, q
+        if q.kind == "unanswerable":
+            assert q.answer == qa.NO_ANSWER
+    by_doc = {}
+    for q in qs:
+        by_doc.setdefault(q.document, set()).add(q.split == "test")
+    assert all(len(v) == 1 for v in by_doc.values())          # a test document is test on every page
+    assert qa.split_of("alice", "alice#1") == qa.split_of("alice", "alice#1")
+
+
+def test_exact_match_and_token_f1():
+    assert qa.exact_match("The Queen!", "queen") == 1.0 and qa.exact_match("a king", "queen") == 0.0
+    assert qa.token_f1("queen of hearts", "the Queen") == 0.5
+    assert qa.token_f1("", "") == 1.0 and qa.token_f1("x", "") == 0.0
+
+
+def test_cli_qa_data_writes_jsonl_and_refuses_an_empty_bank(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "lab", "optical", *map(str, a)],  # noqa: E731
+                                    capture_output=True, text=True)
+    with MemoryBank.open(tmp_path / "empty", create=True, encoder="random:0", embedder="hashing-64"):
+        pass
+    r = run("qa-data", tmp_path / "empty", "-o", tmp_path / "e.jsonl")
+    assert r.returncode == 2 and "no pages" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "e.jsonl").exists()
+    doc = tmp_path / "a.txt"
+    doc.write_text(_pages()[0][2] + "\n\n" + _pages()[1][2])
+    assert run("add", tmp_path / "bank", doc, "--encoder", "random:0", "--embedder", "hashing-64", "--quiet").returncode == 0
+    r = run("qa-data", tmp_path / "bank", "-o", tmp_path / "qa.jsonl", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in (tmp_path / "qa.jsonl").read_text().splitlines()]
+    assert rows and {"id", "page", "document", "kind", "question", "answer", "split"} <= set(rows[0])
+    assert qa.read_jsonl(tmp_path / "qa.jsonl")[0].question == rows[0]["question"]
