@@ -58,3 +58,26 @@ def test_cli_qa_data_writes_jsonl_and_refuses_an_empty_bank(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "qa.jsonl").read_text().splitlines()]
     assert rows and {"id", "page", "document", "kind", "question", "answer", "split"} <= set(rows[0])
     assert qa.read_jsonl(tmp_path / "qa.jsonl")[0].question == rows[0]["question"]
+
+
+class _Words:
+    """A whitespace tokenizer with the Hugging Face encode/decode signature."""
+
+    def encode(self, s, add_special_tokens=False):
+        return s.split()
+
+    def decode(self, ids):
+        return " ".join(ids)
+
+
+def test_text_at_the_same_token_budget():
+    page = ("Alice met the Cat in the wood. The Queen shouted at everyone loudly. "
+            "The Hatter poured tea for the March Hare. Nobody won the caucus race.")
+    tok = _Words()
+    assert qa.first_tokens(page, 5, tok) == "Alice met the Cat in"
+    got = qa.bm25_tokens(page, "Who poured tea?", 9, tok)
+    assert got == "The Hatter poured tea for the March Hare."          # the best sentence that fits
+    both = qa.bm25_tokens(page, "Who poured tea for the Queen?", 16, tok)
+    assert both.index("Queen") < both.index("Hatter")                  # page order kept
+    assert len(both.split()) <= 16
+    assert qa.bm25_tokens(page, "zebra", 7, tok) == "Alice met the Cat in the wood."   # no match: page order

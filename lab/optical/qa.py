@@ -3,6 +3,7 @@
     qas = questions([(page_id, document, text), ...], seed=0, per_page=4)
     write_jsonl(qas, "qa.jsonl")                 # temp file + rename
     exact_match("the Queen", "The Queen.") == 1.0; token_f1("queen of hearts", "the Queen") == 0.5
+    first_tokens(page, 100, tok); bm25_tokens(page, question, 100, tok)   # text at a vision-token budget
 
 Kinds: `cloze` (a sentence with 1-3 content words blanked; the answer is those words), `follows` ("what
 follows '...'?": the next 1-4 words), `who` (who said a quoted line, where the page says "... said Alice"),
@@ -156,6 +157,38 @@ def read_jsonl(path: str | Path) -> list[QA]:
         except (ValueError, TypeError) as e:
             raise FormatError(f"{path}:{i}: not a QA record ({e.__class__.__name__})") from None
     return out
+
+
+# -- text at the same token budget (the honest competitors of N vision tokens) --------------------------------
+def first_tokens(text: str, n: int, tok) -> str:
+    """The first n tokens of the page (tok: a tokenizer with encode(text, add_special_tokens=False) / decode)."""
+    return tok.decode(tok.encode(" ".join(text.split()), add_special_tokens=False)[:n])
+
+
+def bm25_tokens(text: str, question: str, n: int, tok) -> str:
+    """The page's sentences that BM25 (SQLite FTS5, in memory) ranks highest for the question, added best first
+    while they fit in n tokens, then put back in page order: what a text retriever would fit in the budget."""
+    import sqlite3
+
+    sents = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+    words = [w for w in re.findall(r"[A-Za-z0-9]+", question.lower()) if w not in _STOP] or \
+        re.findall(r"[A-Za-z0-9]+", question.lower())
+    con = sqlite3.connect(":memory:")
+    try:
+        con.execute("CREATE VIRTUAL TABLE s USING fts5(t)")
+        con.executemany("INSERT INTO s(rowid, t) VALUES (?, ?)", list(enumerate(sents)))
+        q = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+        ranked = [r[0] for r in con.execute("SELECT rowid FROM s WHERE s MATCH ? ORDER BY bm25(s)", (q,))] if q else []
+    finally:
+        con.close()
+    ranked += [i for i in range(len(sents)) if i not in ranked]        # then the rest in page order
+    keep, used = [], 0
+    for i in ranked:
+        k = len(tok.encode(sents[i], add_special_tokens=False))
+        if used + k <= n:
+            keep.append(i)
+            used += k
+    return " ".join(sents[i] for i in sorted(keep))
 
 
 def normalise(s: str) -> list[str]:
