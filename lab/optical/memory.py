@@ -41,7 +41,7 @@ DB = "bank.sqlite"
 MODE_ORDER = ("tiny", "small", "base", "large")        # 64, 100, 256, 400 tokens
 POLICIES = ("seed", "lru", "fifo", "importance", "fade")
 DAY = 86400.0
-_STOP = frozenset("""a about all also an and any are as at be been but by can did do does for from had has have he
+STOP_WORDS = frozenset("""a about all also an and any are as at be been but by can did do does for from had has have he
 her him his how i if in into is it its me my no not of on or our she so than that the their them then there these
 they this to up us was we were what when where which who whom why will with would you your unto ye thee thou""".split())
 
@@ -452,7 +452,7 @@ class MemoryBank:
         w = self.weights
         cand: dict[int, list[float]] = {}
         if ranking in ("hybrid", "bm25"):
-            fts = _fts_query(self._selective(_query_words(query)))
+            fts = _fts_query(self._selective(query_words(query)))
             if fts:
                 rows = self.con.execute("SELECT rowid, bm25(memories_fts) AS s FROM memories_fts WHERE memories_fts "
                                         "MATCH ? ORDER BY s LIMIT ?", (fts, w.candidates)).fetchall()
@@ -803,18 +803,18 @@ def _load_encoder(spec: str):
     return vision.load(spec)
 
 
-def _query_words(text: str) -> list[str]:
+def query_words(text: str) -> list[str]:
     """A query's distinct lower-case words, stop words dropped unless nothing else is left."""
     import re
 
     words = re.findall(r"[A-Za-z0-9]+", text.lower())
-    return list(dict.fromkeys([w for w in words if w not in _STOP] or words))
+    return list(dict.fromkeys([w for w in words if w not in STOP_WORDS] or words))
 
 
 def _fts_query(words) -> str:
     """Words (or a text) as an FTS5 OR of quoted words."""
     if isinstance(words, str):
-        words = _query_words(words)
+        words = query_words(words)
     return " OR ".join(f'"{w}"' for w in words)
 
 

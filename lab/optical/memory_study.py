@@ -20,7 +20,7 @@ import numpy as np
 
 from lab import data
 from lab.optical import render as R
-from lab.optical.memory import DAY, MemoryBank, _query_words
+from lab.optical.memory import DAY, MemoryBank, query_words
 from lab.optical.metrics import precision
 
 LAYOUT = R.Layout(width=640, height=640, size=14, margin=32)    # small mode's own resolution (100 tokens)
@@ -83,7 +83,7 @@ def query_stream(docs: list[Doc], per_day: int = 2, seed: int = 0, zipf: float =
         for _ in range(per_day):
             d = live[int(rng.choice(len(live), p=w / w.sum()))]
             p = int(rng.integers(0, len(docs[d].pages)))
-            vocab = _query_words(docs[d].pages[p].text)
+            vocab = query_words(docs[d].pages[p].text)
             pick = rng.choice(len(vocab), min(words, len(vocab)), replace=False)
             out.append(Query(day, d, p + 1, " ".join(vocab[j] for j in pick)))
     return out

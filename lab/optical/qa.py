@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.optical.memory import STOP_WORDS, query_words
+
 NO_ANSWER = "The answer is not in these pages."
 KINDS = ("cloze", "follows", "who", "number", "summary", "unanswerable")
-_STOP = frozenset("a an and are as at be but by for from had has have he her him his i in is it its me my no not "
-                  "of on or our she so that the their them then there they this to was we were what when which "
-                  "who will with you your said".split())
+_NOT_CONTENT = STOP_WORDS | {"said"}
 _SPEECH = re.compile(r"[`'\"]([^`'\"]{12,160}?)[,!?.]?['\"]\s*,?\s*(?:said|cried|asked|replied|thought|shouted) "
                      r"(?:the\s)?([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)")
 _NUMBER = re.compile(r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
@@ -65,7 +65,7 @@ def sentences(text: str) -> list[str]:
 
 
 def _content(words: list[str]) -> list[int]:
-    return [i for i, w in enumerate(words) if w.strip(string.punctuation).lower() not in _STOP
+    return [i for i, w in enumerate(words) if w.strip(string.punctuation).lower() not in _NOT_CONTENT
             and len(w.strip(string.punctuation)) >= 3 and w.strip(string.punctuation).isalpha()]
 
 
@@ -171,13 +171,12 @@ def bm25_tokens(text: str, question: str, n: int, tok) -> str:
     import sqlite3
 
     sents = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
-    words = [w for w in re.findall(r"[A-Za-z0-9]+", question.lower()) if w not in _STOP] or \
-        re.findall(r"[A-Za-z0-9]+", question.lower())
+    words = query_words(question)
     con = sqlite3.connect(":memory:")
     try:
         con.execute("CREATE VIRTUAL TABLE s USING fts5(t)")
         con.executemany("INSERT INTO s(rowid, t) VALUES (?, ?)", list(enumerate(sents)))
-        q = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+        q = " OR ".join(f'"{w}"' for w in words)
         ranked = [r[0] for r in con.execute("SELECT rowid FROM s WHERE s MATCH ? ORDER BY bm25(s)", (q,))] if q else []
     finally:
         con.close()
