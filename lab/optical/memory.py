@@ -178,9 +178,8 @@ def _bank_errors(fn):
         try:
             return fn(self, *a, **k)
         except sqlite3.DatabaseError as e:
-            what = "busy" if "locked" in str(e) or "busy" in str(e) else "corrupt"
-            raise FormatError(f"{self.path}: {'the memory bank is busy' if what == 'busy' else 'corrupt memory bank'} "
-                              f"({e})") from None
+            busy = "locked" in str(e) or "busy" in str(e)
+            raise FormatError(f"{self.path}: {'the memory bank is busy' if busy else 'corrupt memory bank'} ({e})") from None
         except UnicodeDecodeError:
             raise FormatError(f"{self.path}: corrupt memory bank (text that is not UTF-8)") from None
         except MemoryError:     # SQLite's out-of-memory on a record that claims an absurd size
