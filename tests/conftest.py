@@ -28,3 +28,21 @@ def kodak23():
     with Image.open(p) as im:
         a = np.asarray(im.convert("RGB"))
     return a[128:384, 256:512]
+
+
+@pytest.fixture
+def tiny_lm():
+    """A tiny random LLaMA-style LM and a word-level tokenizer with SmolLM2's chat markers (stage-2 plumbing
+    without the 98 MB model)."""
+    import torch
+    from tokenizers import Regex, Tokenizer, models as tm, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["[UNK]", "<|im_start|>", "<|im_end|>", "user", "assistant", "Read", "the", "page", ".", "cat", "sat"]
+    tk = Tokenizer(tm.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.Split(pattern=Regex(r"<\|im_(start|end)\|>|\w+|[^\w\s]"), behavior="isolated")
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]")
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512))
+    return lm, tok

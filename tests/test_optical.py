@@ -216,21 +216,12 @@ def test_committed_optical_reader_reads_an_unseen_page(tmp_path, monkeypatch):
         models.trained_path("optical-reader")
 
 
-def test_lm_reader_on_a_tiny_random_language_model():
+def test_lm_reader_on_a_tiny_random_language_model(tiny_lm):
     """Stage 2's plumbing (projector + LoRA on a LLaMA-style LM, chat prompt, loss on the answer only,
     greedy generation from embeddings) with a tiny random model and a word-level tokenizer."""
-    from tokenizers import Tokenizer, models as tm, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
     from lab.optical.decoder import LMReader, LoraSpec
 
-    words = ["[UNK]", "<|im_start|>", "<|im_end|>", "user", "assistant", "Read", "the", "page", ".", "cat", "sat"]
-    tk = Tokenizer(tm.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Split(pattern=r"<\|im_(start|end)\|>|\w+|[^\w\s]", behavior="isolated")
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]")
-    torch.manual_seed(0)
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256))
+    lm, tok = tiny_lm
     reader = LMReader(lm, tok, vision_dim=16, lora=LoraSpec(r=4, alpha=8))
     trainable = {n for n, p in reader.named_parameters() if p.requires_grad}
     assert trainable and all("lora" in n or "projector" in n for n in trainable)

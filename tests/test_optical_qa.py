@@ -81,3 +81,54 @@ def test_text_at_the_same_token_budget():
     assert both.index("Queen") < both.index("Hatter")                  # page order kept
     assert len(both.split()) <= 16
     assert qa.bm25_tokens(page, "zebra", 7, tok) == "Alice met the Cat in the wood."   # no match: page order
+
+
+def test_ask_answers_from_retrieved_memories_and_refuses_bad_input(tmp_path, tiny_lm):
+    """Phase 5's plumbing with a tiny random LM: retrieval within the budget, generation, access counts, and
+    the refusals (empty bank, empty or overlong question, missing checkpoint, no lm/ reader, wrong encoder)."""
+    import pytest
+    import torch
+
+    from lab import FormatError, UsageError
+    from lab.optical import train as T
+    from lab.optical.ask import OpticalQA
+    from lab.optical.decoder import LMReader, LoraSpec
+    from lab.optical.encoder import EncoderConfig
+
+    lm, tok = tiny_lm
+    with MemoryBank.open(tmp_path / "bank", create=True, encoder="random:0", embedder="hashing-64") as bank:
+        qa_ = OpticalQA(bank, LMReader(lm, tok, vision_dim=32, lora=LoraSpec(r=2, alpha=4)).eval())
+        with pytest.raises(FormatError, match="no memory fits"):
+            qa_.ask("the cat")
+        doc = tmp_path / "a.txt"
+        doc.write_text(_pages()[0][2][:500] + "\n\n\n" + _pages()[6][2][:500])
+        assert bank.add([doc], mode="tiny").added >= 1
+        ans = qa_.ask("Alice rabbit hole", budget=128, max_new_tokens=4)
+        assert isinstance(ans.text, str) and ans.memories and 0 < ans.tokens <= 128
+        used = {h.id for h in ans.memories}
+        counts = dict(zip(bank.list()["id"], bank.list()["access_count"]))
+        assert all(counts[i] == 1 for i in used)
+        with pytest.raises(UsageError, match="empty"):
+            qa_.ask("   ")
+        with pytest.raises(UsageError, match="at most"):
+            qa_.ask("cat " * 300)
+        with pytest.raises(FormatError, match="no checkpoint"):
+            OpticalQA.load(bank, tmp_path / "nope")
+        torch.manual_seed(1)               # not random:0's weights (ask() seeds 0 before generating)
+        m = T.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
+                                         global_heads=2), T.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
+        T.save(m, tmp_path / "ck")
+        with pytest.raises(FormatError, match="no language-model reader"):
+            OpticalQA.load(bank, tmp_path / "ck")
+        T.save_lm(LMReader(lm, tok, vision_dim=32, lora=LoraSpec(r=2, alpha=4)), tmp_path / "ck")
+        with pytest.raises(FormatError, match="refused"):
+            OpticalQA.load(bank, tmp_path / "ck")
+
+
+def test_cli_ask_without_a_language_model_reader_is_one_line(tmp_path):
+    with MemoryBank.open(tmp_path / "bank", create=True, encoder="random:0", embedder="hashing-64"):
+        pass
+    r = subprocess.run([sys.executable, "-m", "lab", "optical", "ask", str(tmp_path / "bank"), "who?"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "language-model reader" in r.stderr

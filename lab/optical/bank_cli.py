@@ -1,4 +1,4 @@
-"""`lab optical add | search | forget | merge | qa-data | stats | list | set-importance | check`: the memory bank
+"""`lab optical add | search | forget | merge | qa-data | ask | chat | stats | list | set-importance | check`: the memory bank
 (lab/optical/memory.py) from the command line. Errors about the bank itself are one line, exit 2; `add`
 reports files it could not read one per line, commits the rest, and exits 2 if any failed."""
 from __future__ import annotations
@@ -145,6 +145,46 @@ def cmd_qa_data(args) -> int:
     return 0
 
 
+def _answer(qa, question: str, args) -> None:
+    ans = qa.ask(question, budget=args.budget, k=args.k, max_new_tokens=args.max_new_tokens,
+                 temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+    if args.json:
+        print(json.dumps(ans.to_dict()), flush=True)
+        return
+    print(ans.text)
+    print(f"-- {len(ans.memories)} memories, {ans.tokens} tokens, {ans.seconds:.1f} s: "
+          + "; ".join(f"#{h.id} {h.source} p{h.page + 1} [{h.mode}]" for h in ans.memories), flush=True)
+
+
+def cmd_ask(args) -> int:
+    from lab.optical.ask import OpticalQA
+
+    with _open(args) as bank:
+        _answer(OpticalQA.load(bank, args.model, args.device), args.question, args)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    """The seed's loop: question after question until `quit` (or end of input); a bad question is one line
+    on stderr and the loop goes on."""
+    from lab import FormatError, UsageError
+    from lab.optical.ask import OpticalQA
+
+    with _open(args) as bank:
+        qa = OpticalQA.load(bank, args.model, args.device)
+        for line in sys.stdin:
+            q = line.strip()
+            if q in ("quit", "exit"):
+                break
+            if not q:
+                continue
+            try:
+                _answer(qa, q, args)
+            except (FormatError, UsageError) as e:
+                print(f"lab: error: {e}", file=sys.stderr, flush=True)
+    return 0
+
+
 def add_parsers(os_) -> None:
     from lab.optical.encoder import MODES
     from lab.optical.memory import POLICIES
@@ -199,6 +239,24 @@ def add_parsers(os_) -> None:
     p.add_argument("--seed", type=in_range(int, 0), default=0)
     p.add_argument("--per-page", type=in_range(int, 1, 50), default=4, help="extractive questions per page")
     p.set_defaults(func=cmd_qa_data)
+
+    for name, helptext in (("ask", "answer a question from the bank's vision-token memories"),
+                           ("chat", "ask question after question (stdin) until 'quit'")):
+        p = os_.add_parser(name, help=helptext)
+        bank(p)
+        if name == "ask":
+            p.add_argument("question")
+        p.add_argument("--model", default="optical-reader", help="a checkpoint with an lm/ reader (stage 2), or a "
+                       "lab.models trained model")
+        p.add_argument("--budget", type=in_range(int, 1), default=400, help="vision tokens of context")
+        p.add_argument("-k", type=in_range(int, 1, 64), default=8, help="at most this many memories")
+        p.add_argument("--max-new-tokens", type=in_range(int, 1, 4096), default=64)
+        p.add_argument("--temperature", type=in_range(float, 0, 10), default=0.0, help="0: greedy")
+        p.add_argument("--top-p", type=in_range(float, 0, 1), default=1.0)
+        p.add_argument("--seed", type=in_range(int, 0), default=0)
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=cmd_ask if name == "ask" else cmd_chat)
 
     p = os_.add_parser("stats", help="memories, tokens per mode, utilisation, importance, the audit tail")
     bank(p)

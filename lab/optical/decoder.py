@@ -58,12 +58,19 @@ class LMReader(nn.Module):
         self.projector.load_state_dict({k[10:]: v for k, v in state.items() if k.startswith("projector.")})
         set_peft_model_state_dict(self.lm, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
 
-    def _prefix(self, vision: torch.Tensor) -> torch.Tensor:
+    def post_ids(self, prompt: str | None = None) -> torch.Tensor:
+        """The chat template's tokens after the vision tokens: the prompt (default PROMPT), then the answer's start."""
+        if prompt is None:
+            return self.post
+        ids = self.tok(f"\n{prompt}<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+        return torch.tensor(ids, device=self.post.device)
+
+    def _prefix(self, vision: torch.Tensor, prompt: str | None = None) -> torch.Tensor:
         emb = self.lm.get_input_embeddings()
         B = vision.shape[0]
         v = self.projector(vision.to(self.projector.net[0].weight.dtype))
         return torch.cat([emb(self.pre)[None].expand(B, -1, -1), v.to(emb.weight.dtype),
-                          emb(self.post)[None].expand(B, -1, -1)], 1)
+                          emb(self.post_ids(prompt))[None].expand(B, -1, -1)], 1)
 
     def loss(self, vision: torch.Tensor, texts: list[str], max_tokens: int = 2048) -> torch.Tensor:
         emb = self.lm.get_input_embeddings()
@@ -82,8 +89,9 @@ class LMReader(nn.Module):
 
     @torch.no_grad()
     def generate(self, vision: torch.Tensor, max_new_tokens: int = 1600, temperature: float = 0.0,
-                 top_p: float = 1.0) -> list[str]:
-        pre = self._prefix(vision)
+                 top_p: float = 1.0, prompt: str | None = None) -> list[str]:
+        """Greedy (temperature 0) or sampled text after [vision tokens; prompt], one per batch row."""
+        pre = self._prefix(vision, prompt)
         kw = dict(do_sample=temperature > 0, max_new_tokens=max_new_tokens, eos_token_id=self.eos,
                   pad_token_id=self.eos)
         if temperature > 0:
