@@ -132,3 +132,6 @@ def test_cli_ask_without_a_language_model_reader_is_one_line(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "language-model reader" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "lab", "optical", "chat", str(tmp_path / "bank")], input="who?\nquit\n",
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "language-model reader" in r.stderr and len(r.stderr.strip().splitlines()) == 1
