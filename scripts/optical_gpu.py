@@ -117,7 +117,7 @@ def stage2(args) -> None:
     from lab.optical.metrics import precision
 
     raw = T.read_yaml(args.config, args.set)
-    lc = T.LMTrainConfig(**{k: (tuple(v) if k == "size_scale" else v) for k, v in raw.get("lm", {}).items()})
+    lc = T.build_config(T.LMTrainConfig, raw.get("lm"), args.config)
     if args.time_limit:
         from dataclasses import replace
 

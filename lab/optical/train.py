@@ -79,22 +79,24 @@ def read_yaml(path: str, overrides: list[str] | None = None) -> dict:
 SECTIONS = ("encoder", "reader", "train", "lm", "lora")
 
 
+def build_config(cls, d: dict | None, path: str = "config"):
+    """A config dataclass from a YAML section: unknown keys are a ValueError, lists become tuples."""
+    known = {f.name for f in fields(cls)}
+    bad = set(d or {}) - known
+    if bad:
+        raise ValueError(f"{path}: unknown {cls.__name__} keys {sorted(bad)}")
+    d = dict(d or {})
+    for k in ("size_scale", "easy_scale"):
+        if k in d:
+            d[k] = tuple(d[k])
+    return cls(**d)
+
+
 def load_yaml(path: str, overrides: list[str] | None = None) -> tuple[EncoderConfig, ReaderConfig, TrainConfig]:
     """The three stage-1 configs of a YAML file; overrides "section.key=value" (value in YAML) replace entries."""
     raw = read_yaml(path, overrides)
-
-    def build(cls, d):
-        known = {f.name for f in fields(cls)}
-        bad = set(d or {}) - known
-        if bad:
-            raise ValueError(f"{path}: unknown {cls.__name__} keys {sorted(bad)}")
-        d = dict(d or {})
-        for k in ("size_scale", "easy_scale"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
-
-    return build(EncoderConfig, raw.get("encoder")), build(ReaderConfig, raw.get("reader")), build(TrainConfig, raw.get("train"))
+    return tuple(build_config(cls, raw.get(sec), path) for cls, sec in
+                 ((EncoderConfig, "encoder"), (ReaderConfig, "reader"), (TrainConfig, "train")))
 
 
 class OpticalModel(nn.Module):
