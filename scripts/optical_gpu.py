@@ -109,6 +109,8 @@ def profile(model, tc, device) -> None:
 
 
 def stage2(args) -> None:
+    """Projector + LoRA on the frozen encoder's tokens; then the LM reader against the stage-1 reader on
+    held-out pages: a few lines, more lines, and Fox pages (precision, samples, generation time)."""
     from lab import models
     from lab.optical import corpus
     from lab.optical import train as T
@@ -125,14 +127,28 @@ def stage2(args) -> None:
     spec = raw.get("lora", {})
     spec = LoraSpec(**{**spec, "targets": tuple(spec.get("targets", ("q_proj", "v_proj")))})
     model, meta = T.load(args.ckpt, args.device)
-    lm, tok = models.load_lm(device=args.device)
-    reader = LMReader(lm, tok, model.enc_cfg.dim, spec).to(args.device)
+    if args.init_lm:
+        reader, _ = T.load_lm(args.init_lm, model.enc_cfg.dim, args.device)
+        for n, p in reader.named_parameters():
+            p.requires_grad_("lora_" in n or n.startswith("projector."))
+    else:
+        lm, tok = models.load_lm(device=args.device)
+        reader = LMReader(lm, tok, model.enc_cfg.dim, spec).to(args.device)
+    tok = reader.tok
     print(f"stage 2: {sum(p.numel() for p in reader.parameters() if p.requires_grad):,} trainable", flush=True)
     t0 = time.time()
-    log = T.train_lm(model, reader, lc, args.device, progress=False)
+    log = T.train_lm(model, reader, lc, args.device, progress=False,
+                     on_log=lambda e: print(json.dumps(e), flush=True)) if lc.time_limit > 0 else []
     secs = time.time() - t0
-    sha = T.save_lm(reader, args.ckpt, {"train_log": log, "train_seconds": secs, "machine": machine()})
-    shutil.copytree(Path(args.ckpt) / "lm", args.report / "lm", dirs_exist_ok=True)
+    sha = T.save_lm(reader, args.report, {"train_log": log, "train_seconds": secs, "machine": machine(),
+                                          "init_lm": args.init_lm})
+    T.save_lm(reader, args.ckpt, {"train_log": log, "train_seconds": secs})
+    evals = []
+    for mode, lines, n, mx in (("tiny", 3, 32, 160), ("small", 3, 32, 160), ("tiny", 10, 16, 400), ("small", 10, 16, 400)):
+        evals.append(T.evaluate_lm(model, reader, mode, n, lines, max_new_tokens=mx))
+        print(json.dumps({k: v for k, v in evals[-1].items() if k != "samples"}), flush=True)
+        write(args.report, "stage2", {"log": log, "seconds": secs, "sha256": sha, "evals": evals, "machine": machine(),
+                                      "command": " ".join(sys.argv)})
     count = lambda s: len(tok(s, add_special_tokens=False)["input_ids"])  # noqa: E731
     pages = corpus.fox_pages(count, per_bucket=args.fox_per_bucket)
     rows = []
@@ -141,18 +157,16 @@ def stage2(args) -> None:
         ctc = model.reader.read(vt)
         t1 = time.time()
         with T._autocast(args.device):
-            lm_out = []
-            for i in range(0, len(pages), 7):
-                lm_out += reader.generate(vt[i:i + 7], max_new_tokens=args.max_new_tokens)
+            lm_out = reader.generate(vt, max_new_tokens=args.max_new_tokens)
         gen_s = time.time() - t1
         for p, a, b in zip(pages, ctc, lm_out):
             rows.append({"mode": mode, "bucket": p.bucket, "text_tokens": p.text_tokens, "vision_tokens": tokens_for(mode),
                          "ctc_precision": precision(a, p.text), "lm_precision": precision(b, p.text),
                          "lm_sample": b[:300]})
-        print(mode, "ctc", sum(r["ctc_precision"] for r in rows if r["mode"] == mode) / len(pages),
+        print(mode, "fox: ctc", sum(r["ctc_precision"] for r in rows if r["mode"] == mode) / len(pages),
               "lm", sum(r["lm_precision"] for r in rows if r["mode"] == mode) / len(pages), f"gen {gen_s:.0f}s", flush=True)
-    write(args.report, "stage2", {"log": log, "seconds": secs, "sha256": sha, "fox_sample": rows, "machine": machine(),
-                                  "command": " ".join(sys.argv)})
+        write(args.report, "stage2", {"log": log, "seconds": secs, "sha256": sha, "evals": evals, "fox_sample": rows,
+                                      "machine": machine(), "command": " ".join(sys.argv)})
 
 
 def bench(args) -> None:
@@ -192,7 +206,8 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true", help="time the data pipeline and GPU steps first")
     ap.add_argument("--eval-pages", type=int, default=32)
     ap.add_argument("--fox-per-bucket", type=int, default=2)
-    ap.add_argument("--max-new-tokens", type=int, default=1500)
+    ap.add_argument("--max-new-tokens", type=int, default=1100)
+    ap.add_argument("--init-lm", help="stage 2: start from this checkpoint's projector and adapter (lm/)")
     args = ap.parse_args()
     args.report.mkdir(parents=True, exist_ok=True)
     {"stage1": stage1, "stage2": stage2, "bench": bench}[args.what](args)

@@ -346,3 +346,36 @@ def test_config_overrides_and_the_res_stem():
     e = VisionEncoder(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
                                     global_heads=2, stem="res"))
     assert e(torch.zeros(2, 1, 640, 640)).shape == (2, 100, 32)
+
+
+def test_stage2_curriculum_keeps_the_first_lines_and_trains_and_evaluates(tiny_lm):
+    """Stage 2's curriculum: a page cut to its first n lines (paper below, text and targets of those lines
+    only); the cap grows from lines_start to whole pages; the projector starts at the LM's embedding scale;
+    train_lm runs the curriculum and evaluate_lm scores the LM reader beside the CTC reader."""
+    from lab import data
+    from lab.optical.corpus import PageSampler
+    from lab.optical.decoder import LMReader, LoraSpec
+
+    s = PageSampler(data.page_documents("test"), size_range=(9, 10))
+    full = s.page(np.random.default_rng(3), "tiny")
+    cut = s.page(np.random.default_rng(3), "tiny", max_lines=2)
+    lines = full.text.split("\n")
+    assert len(lines) > 4 and cut.text == "\n".join(lines[:2])
+    assert (cut.image[: full.image.shape[0] // 8] == full.image[: full.image.shape[0] // 8]).all()
+    assert cut.image[-100:].min() == cut.image[-100:].max()          # paper below the kept lines
+    assert (cut.targets[:, 0] > 0).sum() == 2                        # two bands hold text
+    cfg = T.LMTrainConfig(lines_start=2, lines_batches=100)
+    assert [T.lines_cap(cfg, i) for i in (0, 50, 99, 100)] == [2, 32, 119, None]
+    assert T.lines_cap(T.LMTrainConfig(), 0) is None
+
+    lm, tok = tiny_lm
+    rms = float(lm.get_input_embeddings().weight.detach().pow(2).mean().sqrt())
+    reader = LMReader(lm, tok, vision_dim=32, lora=LoraSpec(r=2, alpha=4))
+    assert torch.allclose(reader.projector.net[1].weight, torch.full((32,), rms))
+    m = T.OpticalModel(TINY_ENC, TINY_RD)
+    logs = []
+    log = T.train_lm(m, reader, T.LMTrainConfig(steps=4, batch=2, lines_start=2, lines_batches=4, modes={"tiny": 1.0},
+                                                log_every=2, proj_lr=1e-2), progress=False, on_log=logs.append)
+    assert len(log) == 2 and logs == log and log[0]["lines_cap"] == 2 + 120 // 16 and all(np.isfinite(e["loss"]) for e in log)
+    ev = T.evaluate_lm(m, reader, "tiny", pages=2, lines=3, max_new_tokens=4)
+    assert ev["pages"] == 2 and 0 <= ev["lm_precision"] <= 1 and 0 <= ev["ctc_precision"] <= 1 and len(ev["samples"]) == 2

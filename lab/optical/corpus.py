@@ -69,7 +69,9 @@ class PageSampler:
                         spacing=max(float(rng.uniform(1.05, 1.6)), 8.5 / size), indent=int(rng.choice([0, 0, 2 * size])),
                         ink=int(rng.integers(0, 90)), paper=int(rng.integers(215, 256)))
 
-    def page(self, rng: np.random.Generator, mode: str) -> Sample:
+    def page(self, rng: np.random.Generator, mode: str, max_lines: int | None = None) -> Sample:
+        """A training page; with `max_lines`, only its first lines are kept (the rest painted over with paper):
+        stage 2's curriculum starts the language model on a few lines per page."""
         res = MODES[mode]
         code = bool(self.code) and rng.random() < 0.15
         lay = self.layout(rng, res, code)
@@ -94,8 +96,18 @@ class PageSampler:
             if rng.random() < 0.3:          # a short page now and then
                 text = text[: max(1, len(text) // 3)]
             page = R.render_text("\n".join(text), lay)[0]
+        if max_lines is not None and len(page.lines) > max_lines:
+            page = keep_lines(page, max_lines, lay.paper)
         grid = res // CELL
         return Sample(page.image, targets(page.lines, res, grid), page.text)
+
+
+def keep_lines(page: R.Page, n: int, paper: int) -> R.Page:
+    """The page with only its first n text lines: the image below them is paper."""
+    cut = (page.lines[n - 1].y1 + page.lines[n].y0 + 1) // 2
+    image = page.image.copy()
+    image[cut:] = paper
+    return R.Page(image, page.lines[:n], page.source, page.number, page.kind)
 
 
 @dataclass

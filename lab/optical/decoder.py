@@ -36,6 +36,9 @@ class LMReader(nn.Module):
 
         self.tok, self.spec = tok, lora
         self.projector = Projector(vision_dim, lm.config.hidden_size, lora.projector)
+        if lora.projector == "linear":      # vision tokens start at the scale of the LM's own input embeddings
+            with torch.no_grad():           # (SmolLM2: RMS 0.14 per dimension; LayerNorm's default is 1.0)
+                self.projector.net[1].weight.fill_(float(lm.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt()))
         for p in lm.parameters():
             p.requires_grad_(False)
         self.lm = get_peft_model(lm, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,

@@ -229,10 +229,21 @@ class PageBatches(torch.utils.data.IterableDataset):
             lo, hi = self.cfg.easy_scale if easy else self.cfg.size_scale
             sampler.size_range = (max(6, int(res * lo)), max(7, int(res * hi)))
             rng = np.random.default_rng([self.cfg.seed, i])
-            pages = [sampler.page(rng, mode) for _ in range(batch_pages(self.cfg.batch, mode))]
+            cap = lines_cap(self.cfg, i)
+            pages = [sampler.page(rng, mode, None if cap is None else int(rng.integers(1, cap + 1)))
+                     for _ in range(batch_pages(self.cfg.batch, mode))]
             # raw bytes, not arrays: the DataLoader would move arrays through shared memory (/dev/shm)
             yield (i, mode, np.stack([p.image for p in pages]).tobytes(), np.stack([p.targets for p in pages]).tobytes(),
                    [p.text for p in pages])
+
+
+def lines_cap(cfg, i: int) -> int | None:
+    """Stage 2's curriculum: the most text lines a page of batch i keeps (None: whole pages). It grows
+    linearly from `lines_start` to whole pages over the first `lines_batches` batches; off when 0."""
+    start, span = getattr(cfg, "lines_start", 0), getattr(cfg, "lines_batches", 0)
+    if not start or i >= span:
+        return None
+    return start + int(120 * (i / span) ** 2)
 
 
 def batch_pages(batch: int, mode: str) -> int:
@@ -379,6 +390,32 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
 
 
 
+@torch.no_grad()
+def evaluate_lm(model: OpticalModel, reader, mode: str, pages: int = 16, lines: int | None = None, seed: int = 12345,
+                split: str = "test", max_new_tokens: int = 1500, scale: tuple = (1 / 60, 1 / 40)) -> dict:
+    """Precision of the language-model reader beside the stage-1 reader on the same freshly rendered pages of
+    a split (`lines`: only each page's first lines, as in stage 2's curriculum), plus samples of its output."""
+    from lab import data
+    from lab.optical.corpus import PageSampler
+    from lab.optical.metrics import precision
+
+    res = MODES[mode]
+    s = PageSampler(data.page_documents(split), size_range=(int(res * scale[0]), int(res * scale[1])))
+    rng = np.random.default_rng(seed)
+    smp = [s.page(rng, mode, lines) for _ in range(pages)]
+    vt = model.encode([p.image for p in smp], mode)
+    ctc = model.reader.read(vt)
+    t0 = time.time()
+    with _autocast(vt.device):
+        out = reader.generate(vt, max_new_tokens=max_new_tokens)
+    secs = time.time() - t0
+    lm_p = [precision(o, p.text) for o, p in zip(out, smp)]
+    return {"mode": mode, "pages": pages, "lines": lines, "lm_precision": float(np.mean(lm_p)),
+            "ctc_precision": float(np.mean([precision(o, p.text) for o, p in zip(ctc, smp)])),
+            "generate_seconds": round(secs, 1),
+            "samples": [{"text": p.text[:200], "lm": o[:200], "precision": round(q, 3)} for p, o, q in zip(smp[:3], out, lm_p)]}
+
+
 # -- stage 2: the language model reads the vision tokens ------------------------------------------------
 @dataclass(frozen=True)
 class LMTrainConfig:
@@ -392,6 +429,9 @@ class LMTrainConfig:
     modes: dict = field(default_factory=lambda: {"tiny": 1.0, "small": 1.0})
     size_scale: tuple = (1 / 72, 1 / 40)
     max_tokens: int = 1536
+    lines_start: int = 0           # curriculum (lines_cap): pages of 1..lines_start text lines at first,
+    lines_batches: int = 0         # growing to whole pages by this batch; 0: whole pages from the start
+    proj_lr: float | None = None   # the projector's learning rate (default: lr)
     workers: int = 0
     time_limit: float | None = None
     log_every: int = 25
@@ -399,7 +439,7 @@ class LMTrainConfig:
 
 
 def train_lm(model: OpticalModel, reader, cfg: LMTrainConfig, device="cpu", progress: bool = True,
-             stop_after: float | None = None) -> list[dict]:
+             stop_after: float | None = None, on_log=None) -> list[dict]:
     """Stage 2: the encoder frozen; the projector and the LoRA adapter learn to read its tokens."""
     from tqdm import tqdm
 
@@ -408,19 +448,23 @@ def train_lm(model: OpticalModel, reader, cfg: LMTrainConfig, device="cpu", prog
     model.to(dev).eval()
     reader.to(dev).train()
     params = [p for p in reader.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=dev.type == "cuda")
+    proj = {id(p) for p in reader.projector.parameters()}
+    groups = [{"params": [p for p in params if id(p) not in proj], "scale": 1.0},
+              {"params": [p for p in params if id(p) in proj], "scale": (cfg.proj_lr or cfg.lr) / cfg.lr}]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=dev.type == "cuda")
     schedule = mode_schedule(cfg.modes, cfg.steps, cfg.seed)
     dl = torch.utils.data.DataLoader(PageBatches(cfg, schedule), batch_size=None, num_workers=cfg.workers,
                                      prefetch_factor=4 if cfg.workers else None)
-    t0, log, run, n = time.time(), [], 0.0, 0
+    t0, log, run, n, wait, t_ready = time.time(), [], 0.0, 0, 0.0, time.time()
     bar = tqdm(total=cfg.steps, disable=not progress, desc="optical stage 2 (LM)", mininterval=5)
     for step, mode, imgs, _, texts in dl:
+        wait += time.time() - t_ready
         elapsed = time.time() - t0
         frac = elapsed / cfg.time_limit if cfg.time_limit else step / cfg.steps
         if frac >= 1.0 or (stop_after and elapsed > stop_after):
             break
         for g in opt.param_groups:
-            g["lr"] = lr_at(cfg, frac, step)
+            g["lr"] = lr_at(cfg, frac, step) * g["scale"]
         x = _ink(_pages(imgs, mode, dev))
         with torch.no_grad(), _autocast(dev):
             vt = model.encoder(x).float()
@@ -435,9 +479,12 @@ def train_lm(model: OpticalModel, reader, cfg: LMTrainConfig, device="cpu", prog
         bar.update(1)
         if (step + 1) % cfg.log_every == 0:
             log.append({"step": step + 1, "seconds": round(elapsed, 1), "loss": run / n, "lr": opt.param_groups[0]["lr"],
-                        "grad_norm": gn})
+                        "grad_norm": gn, "data_wait_s": round(wait, 1), "lines_cap": lines_cap(cfg, step)})
+            if on_log:
+                on_log(log[-1])
             bar.set_postfix(loss=f"{run / n:.3f}")
             run, n = 0.0, 0
+        t_ready = time.time()
     bar.close()
     reader.eval()
     return log
