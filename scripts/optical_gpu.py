@@ -144,11 +144,13 @@ def stage2(args) -> None:
                                           "init_lm": args.init_lm})
     T.save_lm(reader, args.ckpt, {"train_log": log, "train_seconds": secs})
     evals = []
-    for mode, lines, n, mx in (("tiny", 3, 32, 160), ("small", 3, 32, 160), ("tiny", 10, 16, 400), ("small", 10, 16, 400)):
+    for mode, lines, n, mx in (("tiny", 3, 32, 160), ("small", 3, 32, 160), ("tiny", 10, 16, 320)):
         evals.append(T.evaluate_lm(model, reader, mode, n, lines, max_new_tokens=mx))
         print(json.dumps({k: v for k, v in evals[-1].items() if k != "samples"}), flush=True)
         write(args.report, "stage2", {"log": log, "seconds": secs, "sha256": sha, "evals": evals, "machine": machine(),
                                       "command": " ".join(sys.argv)})
+    if not args.fox_per_bucket:
+        return
     count = lambda s: len(tok(s, add_special_tokens=False)["input_ids"])  # noqa: E731
     pages = corpus.fox_pages(count, per_bucket=args.fox_per_bucket)
     rows = []

@@ -77,7 +77,7 @@ class PageSampler:
         lay = self.layout(rng, res, code)
         per_line = (res - 2 * lay.margin) / (0.5 * lay.size)
         n_lines = (res - 2 * lay.margin) / (lay.size * lay.spacing)
-        need = int(per_line * n_lines * 1.3) + 50
+        need = int(per_line * min(n_lines, max_lines or n_lines) * 1.3) + 50   # (cut pages: render no more)
         if code:
             lines = self.code[rng.integers(len(self.code))]
             i = int(rng.integers(max(1, len(lines) - 5)))
