@@ -30,6 +30,14 @@ tokenizer = "estimate"               # "estimate" (characters / 4, labelled) or 
 model = "optical-reader"             # a lab.models trained model or a checkpoint folder; empty: engines only
 robust_pages = 1                     # pages per robustness set (cpu profile: 6)
 gpu_runs = ["14", "15", "16", "17", "18", "19", "20", "21"]   # chained stage-1 runs in reports/optical_gpu/ (the model's history)
+qa_lm = ""                           # "Answering from vision tokens": the answering LM (cpu profile: smollm2-135m-instruct); empty: skipped
+qa_per_doc = 1                       # held-out pages per test document
+qa_per_page = 2                      # extractive questions per page (plus one unanswerable)
+qa_budgets = [100]                   # vision tokens per page (= text tokens per page for first/bm25)
+qa_page_counts = [1]                 # pages of context
+qa_bank_budget = 200                 # the bank end to end: vision tokens retrieved per question (0: skipped)
+qa_policies = ["fade"]               # forgetting policies, each cutting the bank to half its tokens
+qa_gpu = "reports/optical_gpu/qa_study.json"   # the full-size study from the GPU, shown when present
 
 # %%
 import json
@@ -158,6 +166,84 @@ rep.section("3. Robustness: unseen fonts and a scanned look",
 display(Markdown(rep.table(rob, key="robustness")))
 
 # %%
+qa_rows, bank_rows, qa_note = [], [], ""
+if qa_lm:
+    from lab import models
+    from lab.optical import qa_study as QS
+    from lab.optical.answer import TextAnswerer
+
+    lm_, tok_ = models.load_lm(qa_lm)
+    answerer = TextAnswerer(lm_.eval(), tok_)
+    qpages = QS.study_pages(per_doc=qa_per_doc)
+    qas = QS.study_questions(qpages, per_page=qa_per_page)
+    qa_rows = QS.run(qpages, qas, ("none", "full", "first", "bm25", "ocr"), tuple(qa_budgets), tuple(qa_page_counts),
+                     answerer, lab_model, progress=print)
+    if qa_bank_budget:
+        with tempfile.TemporaryDirectory() as d:
+            bank_rows = QS.bank_study(qpages, qas, str(models.trained_path(model) if model in models.TRAINED else model),
+                                      answerer, lab_model, d, budget=qa_bank_budget, policies=tuple(qa_policies), progress=print)
+    qa_note = (f"{len(qpages)} pages of the test documents ({', '.join(sorted({p.document for p in qpages}))}; 1024² at "
+               f"20 px, {np.mean([answerer.context_tokens(p.text) for p in qpages]):.0f} text tokens a page on average), "
+               f"{len(qas)} questions ({', '.join(f'{k} {sum(q.kind == k for q in qas)}' for k in QS.STUDY_KINDS)}), "
+               f"answered greedily by {qa_lm} (no adaptation) in this run on the CPU.")
+
+
+def qa_table(rows):
+    t = QS.table(rows)
+    return [{"pages": int(r.pages), "context": r.condition, "budget / page": int(r.budget) or "-",
+             "questions": int(r.questions), "exact match": round(r.em, 3), "token F1": round(r.f1, 3),
+             "answer contained": round(r.contains, 3), "gold answer NLL (nats/token)": round(r.answer_nll, 2),
+             "LM context tokens": round(r.context_tokens),
+             "s / question": round(r.seconds, 2)} for r in t.itertuples()]
+
+
+def bank_table(rows):
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    return [{"bank": p, "questions": len(g), "bank tokens": int(g.bank_tokens.iloc[0]), "gold page retrieved": round(g.retrieved_gold.mean(), 3),
+             "exact match": round(g.em.mean(), 3), "token F1": round(g.f1.mean(), 3), "answer contained": round(g.contains.mean(), 3),
+             "LM context tokens": round(g.context_tokens.mean()), "s / question": round(g.seconds.mean(), 2)}
+            for p, g in df.groupby("policy", sort=False)]
+
+
+gpu_qa = json.loads(Path(qa_gpu).read_text()) if qa_gpu and Path(qa_gpu).exists() else None
+body = ("Does a language model answer better from N vision tokens of a page than from N text tokens of it? The same "
+        "held-out questions (`lab/optical/qa.py`: cloze, what follows, who said, what number, and unanswerable ones "
+        "made from another document) answered from: no context (the LM's prior); the full page text (the upper "
+        "bound); the first N text tokens of each page; the N text tokens of its sentences BM25 ranks highest for the "
+        "question (the honest competitor); and the page's **N vision tokens**. The vision path the seed designed — "
+        "the tokens projected into SmolLM2 through a trained projector + LoRA — **does not exist yet**: no stage-2 "
+        "reader reads (GPU runs 20-23, `reports/optical_gpu/README.md`: its answers are the LM's prior). What the lab "
+        "can measure is the tokens as *storage*: `ocr` = the N vision tokens read back into text by the stage-1 "
+        "reader, that text given to the LM (its context length is the text read, listed). Scores: SQuAD's exact match "
+        "and token F1 after normalisation, 'answer contained' (the gold span inside the answer; a 135M model "
+        "rarely answers in exactly the gold words), an unanswerable question scoring 1 when the model says the answer "
+        "is not there; and, more sensitive for so small a model, the gold answer's negative log-likelihood after the "
+        "context and question (nats per token, teacher-forced, answerable questions only): lower means the context "
+        "told the model more about the answer.\n\n")
+if qa_rows:
+    body += f"**This run** ({profile} profile): {qa_note}"
+else:
+    body += "**This run**: not measured (no answering LM in this profile; `make reports` runs it)."
+rep.section("5. Answering from vision tokens", body)
+if qa_rows:
+    display(Markdown(rep.table(qa_table(qa_rows), key="qa")))
+if bank_rows:
+    rep.section("5b. The memory bank end to end", (
+        f"Every page above added to one memory bank (small mode, 100 vision tokens a page, hashing embeddings), each "
+        f"answerable question asked through `OpticalQA` (`lab optical ask --via ocr`) with {qa_bank_budget} vision tokens "
+        "of retrieval budget, so retrieval errors count; then the bank cut to half its tokens by each forgetting policy "
+        "(on copies) and the questions asked again."))
+    display(Markdown(rep.table(bank_table(bank_rows), key="qa_bank")))
+if gpu_qa:
+    rep.section("5c. The full-size study (GPU)", (
+        f"`{gpu_qa['command']}` on {gpu_qa['machine']['device']}: {gpu_qa['pages']} pages, {gpu_qa['questions']} "
+        "questions, more budgets and up to 8 pages of context (`reports/optical_gpu/qa_study.json`)."))
+    display(Markdown(rep.table(qa_table(gpu_qa["rows"]), key="qa_gpu")))
+    if gpu_qa.get("bank"):
+        display(Markdown(rep.table(bank_table(gpu_qa["bank"]), key="qa_gpu_bank")))
+
+# %%
 def best(name, mode):
     sel = [r for r in table if r["reader"] == name and r["mode"].startswith(mode)]
     return {r["text tokens"]: r["precision"] for r in sel}
@@ -189,6 +275,33 @@ for e in engines:
             lines.append(f"- {e} at the {mode} budget ({tokens_for(mode)} tokens' pixels): precision "
                          + ", ".join(f"{k}: {v:.0%}" for k, v in b.items())
                          + " — what a conventional OCR engine reads from the same pixels.")
-rep.section("4. Verdict", "\n".join(lines))
+def qa_verdict(rows, where):
+    t = {(r["pages"], r["context"], r["budget / page"]): r for r in qa_table(rows)}
+    out = []
+    for (n, c, b), r in t.items():
+        if c != "ocr":
+            continue
+        full, first, bm = t.get((n, "full", "-")), t.get((n, "first", b)), t.get((n, "bm25", b))
+        if not (full and first and bm):
+            continue
+        ratio = full["LM context tokens"] / max(1, n * b)
+        out.append(f"- {where}, {n} page(s), {b} vision tokens a page (~{ratio:.1f}x fewer than the text): answer "
+                   f"contained {r['answer contained']:.0%} (EM {r['exact match']:.0%}) from the tokens read back, against "
+                   f"{first['answer contained']:.0%} from the first {b} text tokens, {bm['answer contained']:.0%} from BM25's "
+                   f"{b} and {full['answer contained']:.0%} from the full text: "
+                   f"{r['answer contained'] / max(full['answer contained'], 1e-9):.0%} of full text "
+                   "(the bar: vision beats text of the same length; >= 90% of full text at 10x).")
+    return out
+
+
+lines.append("Answering from vision tokens (section 5): the seed's vision path (projector + LoRA) is **not built to a "
+             "working state** — no stage-2 reader reads. As storage, read back into text:")
+if qa_rows:
+    lines += qa_verdict(qa_rows, "this run")
+if gpu_qa:
+    lines += qa_verdict(gpu_qa["rows"], "the GPU study")
+if not (qa_rows or gpu_qa):
+    lines.append("- not measured in this profile.")
+rep.section("6. Verdict", "\n".join(lines))
 print("\n".join(lines))
 print("wrote", rep.write())

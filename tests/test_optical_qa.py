@@ -119,19 +119,93 @@ def test_ask_answers_from_retrieved_memories_and_refuses_bad_input(tmp_path, tin
                                          global_heads=2), T.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
         T.save(m, tmp_path / "ck")
         with pytest.raises(FormatError, match="no language-model reader"):
-            OpticalQA.load(bank, tmp_path / "ck")
+            OpticalQA.load(bank, tmp_path / "ck", via="vision")
+        with pytest.raises(FormatError, match="refused"):
+            OpticalQA.load(bank, tmp_path / "ck")                       # auto -> ocr: the bank's encoder differs
+        with pytest.raises(UsageError, match="via"):
+            OpticalQA.load(bank, tmp_path / "ck", via="telepathy")
         T.save_lm(LMReader(lm, tok, vision_dim=32, lora=LoraSpec(r=2, alpha=4)), tmp_path / "ck")
         with pytest.raises(FormatError, match="refused"):
             OpticalQA.load(bank, tmp_path / "ck")
 
 
-def test_cli_ask_without_a_language_model_reader_is_one_line(tmp_path):
+def test_ocr_path_reads_memories_into_text_for_the_language_model(tmp_path, tiny_lm):
+    """via ocr: the stage-1 reader of the bank's own encoder reads each retrieved memory's tokens into text,
+    the (unadapted) LM answers from it; the answer records the path and its context length."""
+    import torch
+
+    from lab.optical import train as T
+    from lab.optical.answer import TextAnswerer, prompt
+    from lab.optical.ask import OpticalQA
+    from lab.optical.encoder import EncoderConfig
+
+    torch.manual_seed(1)
+    m = T.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
+                                     global_heads=2), T.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
+    T.save(m, tmp_path / "ck")
+    lm, tok = tiny_lm
+    with MemoryBank.open(tmp_path / "bank", create=True, encoder=str(tmp_path / "ck"), embedder="hashing-64") as bank:
+        doc = tmp_path / "a.txt"
+        doc.write_text(_pages()[0][2][:500])
+        assert bank.add([doc], mode="tiny").added == 1
+        qa_ = OpticalQA(bank, ocr=T.load(tmp_path / "ck")[0], answerer=TextAnswerer(lm.eval(), tok))
+        ans = qa_.ask("Alice rabbit", budget=64, max_new_tokens=3)
+        assert ans.via == "ocr" and ans.tokens == 64 and len(ans.memories) == 1 and isinstance(ans.text, str)
+        assert ans.context_tokens == TextAnswerer(lm, tok).context_tokens(
+            m.reader.read(torch.from_numpy(bank.tokens(ans.memories[0].id)[0])[None])[0])
+        assert ans.to_dict()["via"] == "ocr"
+    assert prompt(None, "who?").startswith("<|im_start|>user\n") and "Question: who?" in prompt("ctx", "who?")
+    assert TextAnswerer(lm.eval(), tok, batch=2).answer([(None, "the cat"), ("the cat sat .", "the cat"),
+                                                         ("cat", "sat")], max_new_tokens=2).__len__() == 3
+
+
+def test_cli_ask_refusals_are_one_line(tmp_path):
     with MemoryBank.open(tmp_path / "bank", create=True, encoder="random:0", embedder="hashing-64"):
         pass
-    r = subprocess.run([sys.executable, "-m", "lab", "optical", "ask", str(tmp_path / "bank"), "who?"],
+    b = str(tmp_path / "bank")
+    r = subprocess.run([sys.executable, "-m", "lab", "optical", "ask", b, "who?", "--via", "vision"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "language-model reader" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "lab", "optical", "chat", str(tmp_path / "bank")], input="who?\nquit\n",
+    r = subprocess.run([sys.executable, "-m", "lab", "optical", "ask", b, "who?"], capture_output=True, text=True)
+    assert r.returncode == 2 and "refused" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = subprocess.run([sys.executable, "-m", "lab", "optical", "chat", b, "--via", "vision"], input="who?\nquit\n",
                        capture_output=True, text=True)
     assert r.returncode == 2 and "language-model reader" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_ask_explorer_shows_answer_and_pages_and_one_line_errors(tmp_path, tiny_lm):
+    """The notebook widget: Enter in the question box asks; the answer and one card (page image + label) per
+    memory used appear; an empty question or a budget nothing fits is a message, not an exception; without
+    an LM it shows what retrieval finds."""
+    import torch
+
+    from lab.optical import train as T
+    from lab.optical.answer import TextAnswerer
+    from lab.optical.ask import OpticalQA
+    from lab.optical.encoder import EncoderConfig
+    from lab.optical.widgets import AskExplorer
+
+    torch.manual_seed(1)
+    m = T.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
+                                     global_heads=2), T.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
+    T.save(m, tmp_path / "ck")
+    lm, tok = tiny_lm
+    with MemoryBank.open(tmp_path / "bank", create=True, encoder=str(tmp_path / "ck"), embedder="hashing-64") as bank:
+        doc = tmp_path / "a.txt"
+        doc.write_text(_pages()[0][2][:500] + "\n\n\n" + _pages()[6][2][:500])
+        assert bank.add([doc], mode="tiny").added >= 1
+        ex = AskExplorer(bank, OpticalQA(bank, ocr=T.load(tmp_path / "ck")[0], answerer=TextAnswerer(lm.eval(), tok)),
+                         budget=64, max_new_tokens=2)
+        ex.question.value = "Alice rabbit"
+        assert ex.asked == 1 and "via ocr" in ex.answer.value and len(ex.pages.children) == 1
+        img, label = ex.pages.children[0].children
+        assert img.value[:8] == b"\x89PNG\r\n\x1a\n" and "[tiny, 64 tokens]" in label.value and "<code>" in label.value
+        ex.budget.value = 16
+        ex.ask()
+        assert "no memory fits 16 tokens" in ex.answer.value and ex.pages.children == ()
+        ex.ask("   ")
+        assert "empty" in ex.answer.value
+        plain = AskExplorer(bank, None, budget=200)
+        plain.ask("Alice rabbit")
+        assert "retrieval only" in plain.answer.value and len(plain.pages.children) >= 1

@@ -1,11 +1,17 @@
 """Answering from vision-token memories (the seed's Phase 5): retrieve what fits the budget from a memory bank,
-project it into the language model, generate, and count the access.
+give it to the language model, generate, and count the access. Two ways to give it:
 
-    qa = OpticalQA.load(bank, "outputs/ck")        # a checkpoint with an lm/ reader (scripts/optical_gpu.py stage2)
-    ans = qa.ask("Who poured the tea?", budget=400) # -> Answer(text, memories, tokens, seconds)
+- `vision`: the memories' tokens, projected into SmolLM2 (projector + LoRA of a checkpoint's lm/ folder,
+  `scripts/optical_gpu.py stage2`), the seed's design; the context is the vision tokens themselves;
+- `ocr`: the stage-1 reader of the same checkpoint reads each memory's tokens back into text, and SmolLM2
+  (unadapted) answers from that text; storage stays at the vision tokens, the context is the text read.
+  The lab's default while no stage-2 reader reads (GPU runs 20-23, reports/optical_gpu/README.md).
 
-`load` refuses a checkpoint whose encoder is not the one that made the bank's tokens (sha256), and one without a
-language-model reader. The bank's search is the hybrid ranking; the retrieved memories' tokens are joined in
+    qa = OpticalQA.load(bank, "optical-reader")     # via="auto": vision if the checkpoint has lm/, else ocr
+    ans = qa.ask("Who poured the tea?", budget=400) # -> Answer(text, memories, tokens, seconds, via, ...)
+
+`load` refuses a checkpoint whose encoder is not the one that made the bank's tokens (sha256), and `vision`
+without a language-model reader. The bank's search is the hybrid ranking; the retrieved memories are joined in
 rank order into one context.
 """
 from __future__ import annotations
@@ -25,35 +31,58 @@ MAX_QUESTION_TOKENS = 256
 class Answer:
     text: str
     memories: list = field(default_factory=list)     # memory.Hit, in the order given to the model
-    tokens: int = 0                                  # vision tokens of context
+    tokens: int = 0                                  # vision tokens retrieved
     seconds: float = 0.0
+    via: str = "vision"
+    context_tokens: int = 0                          # LM positions of context (vision: = tokens; ocr: text read)
 
     def to_dict(self) -> dict:
-        return {"answer": self.text, "tokens": self.tokens, "seconds": round(self.seconds, 3),
+        return {"answer": self.text, "tokens": self.tokens, "seconds": round(self.seconds, 3), "via": self.via,
+                "context_tokens": self.context_tokens,
                 "memories": [{k: v for k, v in h.to_dict().items() if k != "text"} for h in self.memories]}
 
 
+VIAS = ("auto", "vision", "ocr")
+
+
 class OpticalQA:
-    def __init__(self, bank, reader):
-        self.bank, self.reader = bank, reader
+    def __init__(self, bank, reader=None, ocr=None, answerer=None):
+        """reader: an LMReader (the vision path); or ocr (a stage-1 OpticalModel) + answerer (answer.TextAnswerer)."""
+        if (reader is None) == (ocr is None or answerer is None):
+            raise ValueError("OpticalQA needs either an LM reader (vision) or a stage-1 reader and a text answerer (ocr)")
+        self.bank, self.reader, self.ocr, self.answerer = bank, reader, ocr, answerer
+        self.via = "vision" if reader is not None else "ocr"
 
     @classmethod
-    def load(cls, bank, model: str | Path, device: str = "cpu", lm_name: str = "smollm2-135m-instruct") -> "OpticalQA":
+    def load(cls, bank, model: str | Path, device: str = "cpu", lm_name: str = "smollm2-135m-instruct",
+             via: str = "auto") -> "OpticalQA":
         from lab import models
         from lab.optical import train as T
 
+        if via not in VIAS:
+            raise UsageError(f"via must be one of {', '.join(VIAS)}")
         path = models.trained_path(str(model)) if str(model) in models.TRAINED else Path(model)
         if not (Path(path) / "config.json").is_file():
             raise FormatError(f"{model}: no checkpoint there (config.json missing)")
-        if not (Path(path) / "lm" / "config.json").is_file():
+        has_lm = (Path(path) / "lm" / "config.json").is_file()
+        if via == "vision" and not has_lm:
             raise FormatError(f"{model}: this checkpoint has no language-model reader (lm/); train one with "
-                              "`scripts/optical_gpu.py stage2`")
+                              "`scripts/optical_gpu.py stage2`, or answer --via ocr")
         enc, meta = T.load(path, device)
         if meta["sha256"] != bank.meta["encoder_sha"]:
-            raise FormatError(f"{model}: its projector reads encoder {meta['sha256'][:12]}..., but the bank's tokens come "
+            raise FormatError(f"{model}: its readers read encoder {meta['sha256'][:12]}..., but the bank's tokens come "
                               f"from {bank.meta['encoder_sha'][:12]}... (refused)")
-        reader, _ = T.load_lm(path, enc.enc_cfg.dim, device, lm_name)
-        return cls(bank, reader)
+        if via == "vision" or (via == "auto" and has_lm):
+            reader, _ = T.load_lm(path, enc.enc_cfg.dim, device, lm_name)
+            return cls(bank, reader)
+        from lab.optical.answer import TextAnswerer
+
+        lm, tok = models.load_lm(lm_name, device)
+        return cls(bank, ocr=enc, answerer=TextAnswerer(lm.eval(), tok))
+
+    @property
+    def tok(self):
+        return self.reader.tok if self.reader is not None else self.answerer.tok
 
     def ask(self, question: str, budget: int = 400, k: int = 8, max_new_tokens: int = 64, temperature: float = 0.0,
             top_p: float = 1.0, seed: int = 0) -> Answer:
@@ -65,7 +94,7 @@ class OpticalQA:
         q = " ".join(question.split())
         if not q:
             raise UsageError("the question is empty")
-        n = len(self.reader.tok(q, add_special_tokens=False)["input_ids"])
+        n = len(self.tok(q, add_special_tokens=False)["input_ids"])
         if n > MAX_QUESTION_TOKENS:
             raise UsageError(f"the question is {n} tokens; at most {MAX_QUESTION_TOKENS}")
         if budget < 1:
@@ -75,8 +104,14 @@ class OpticalQA:
         if not hits:
             raise FormatError(f"{self.bank.path}: no memory fits {budget} tokens for this question "
                               f"({self.bank.total_tokens()} tokens in the bank)")
+        tokens = int(sum(h.tokens for h in hits))
+        if self.reader is None:
+            pages = [self.ocr.reader.read(torch.from_numpy(self.bank.tokens(h.id)[0]).float()[None])[0] for h in hits]
+            context = "\n\n".join(pages)
+            text = self.answerer.answer([(context, q)], max_new_tokens=max_new_tokens)[0]
+            return Answer(text, hits, tokens, time.perf_counter() - t0, "ocr", self.answerer.context_tokens(context))
         vt = np.concatenate([self.bank.tokens(h.id)[0] for h in hits])
         dev = next(self.reader.parameters()).device
         text = self.reader.generate(torch.from_numpy(vt).float()[None].to(dev), max_new_tokens=max_new_tokens,
                                     temperature=temperature, top_p=top_p, prompt=q)[0]
-        return Answer(text.strip(), hits, int(sum(h.tokens for h in hits)), time.perf_counter() - t0)
+        return Answer(text.strip(), hits, tokens, time.perf_counter() - t0, "vision", len(vt))

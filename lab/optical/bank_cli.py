@@ -152,7 +152,8 @@ def _answer(qa, question: str, args) -> None:
         print(json.dumps(ans.to_dict()), flush=True)
         return
     print(ans.text)
-    print(f"-- {len(ans.memories)} memories, {ans.tokens} tokens, {ans.seconds:.1f} s: "
+    print(f"-- via {ans.via}: {len(ans.memories)} memories, {ans.tokens} vision tokens, {ans.context_tokens} context "
+          f"positions, {ans.seconds:.1f} s: "
           + "; ".join(f"#{h.id} {h.source} p{h.page + 1} [{h.mode}]" for h in ans.memories), flush=True)
 
 
@@ -160,7 +161,7 @@ def cmd_ask(args) -> int:
     from lab.optical.ask import OpticalQA
 
     with _open(args) as bank:
-        _answer(OpticalQA.load(bank, args.model, args.device), args.question, args)
+        _answer(OpticalQA.load(bank, args.model, args.device, via=args.via), args.question, args)
     return 0
 
 
@@ -171,7 +172,7 @@ def cmd_chat(args) -> int:
     from lab.optical.ask import OpticalQA
 
     with _open(args) as bank:
-        qa = OpticalQA.load(bank, args.model, args.device)
+        qa = OpticalQA.load(bank, args.model, args.device, via=args.via)
         for line in sys.stdin:
             q = line.strip()
             if q in ("quit", "exit"):
@@ -246,8 +247,11 @@ def add_parsers(os_) -> None:
         bank(p)
         if name == "ask":
             p.add_argument("question")
-        p.add_argument("--model", default="optical-reader", help="a checkpoint with an lm/ reader (stage 2), or a "
+        p.add_argument("--model", default="optical-reader", help="a checkpoint (its lm/ reader for --via vision), or a "
                        "lab.models trained model")
+        p.add_argument("--via", choices=("auto", "vision", "ocr"), default="auto",
+                       help="vision: the LM reads the projected tokens (needs lm/); ocr: the stage-1 reader reads them "
+                       "into text for the LM; auto: vision when the checkpoint has lm/")
         p.add_argument("--budget", type=in_range(int, 1), default=400, help="vision tokens of context")
         p.add_argument("-k", type=in_range(int, 1, 64), default=8, help="at most this many memories")
         p.add_argument("--max-new-tokens", type=in_range(int, 1, 4096), default=64)

@@ -1,0 +1,244 @@
+"""Answering from vision tokens, measured: the same held-out questions answered by SmolLM2 from contexts of
+equal budget (notebooks/optical.ipynb, "Answering from vision tokens"; scripts/optical_qa_study.py on the GPU).
+
+Pages: the optical corpus's *test* documents (never seen by the encoder), prose only, rendered 1024x1024 at
+20 px (about 600-800 SmolLM2 tokens a page). Questions: `qa.questions` on those pages (cloze, follows, who,
+number, unanswerable; the whole-page `summary` prompts are left out: their answers are pages long).
+
+Contexts for a question, with the gold page and n_pages - 1 other pages of the same document (seeded order),
+N tokens per page:
+- `none` (the LM's prior) and `full` (every page's whole text: the upper bound);
+- `first`: the first N tokens of each page's text;  `bm25`: the N tokens of its sentences BM25 ranks highest;
+- `ocr`: the page's N vision tokens (the mode with N tokens), read back into text by the stage-1 reader and
+  given to the LM as text (N vision tokens stored; the LM reads however many text tokens come out);
+- `vision`: the N vision tokens projected into the LM (only with a stage-2 reader: an lm/ checkpoint).
+
+    pages = study_pages(per_doc=3)
+    rows = run(pages, qas, conditions, budgets=(100,), page_counts=(1,), answerer=..., ocr=model, lm_reader=None)
+    table(rows)   # mean exact match, token F1, answer contained, context tokens, seconds per question
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.optical import qa as Q
+
+CONDITIONS = ("none", "full", "first", "bm25", "ocr", "vision")
+BUDGETED = ("first", "bm25", "ocr", "vision")
+STUDY_KINDS = ("cloze", "follows", "who", "number", "unanswerable")
+
+
+@dataclass
+class StudyPage:
+    id: str
+    document: str
+    page: object            # render.Page (image, lines, text)
+
+    @property
+    def text(self) -> str:
+        return self.page.text
+
+
+def study_pages(per_doc: int = 3, seed: int = 0, size: int = 20, res: int = 1024) -> list[StudyPage]:
+    """per_doc consecutive full pages of every prose test document, from a seeded paragraph."""
+    from lab import data
+    from lab.optical import render as R
+    from lab.optical.corpus import paragraphs
+
+    lay = R.Layout(width=res, height=res, margin=48, font="DejaVuSans", size=size, spacing=1.25)
+    out = []
+    for name, text, kind in data.page_documents("test"):
+        if kind != "text":
+            continue
+        paras = paragraphs(text)
+        rng = np.random.default_rng([seed, Q._h(name) % (1 << 32)])
+        i = int(rng.integers(max(1, len(paras) - 200)))
+        chunk, j = [], i
+        while sum(map(len, chunk)) < 3500 * (per_doc + 1) and j < len(paras):
+            chunk.append(paras[j])
+            j += 1
+        pages = R.render_text("\n".join(chunk), lay, source=name)[:-1][:per_doc]     # full pages only
+        out += [StudyPage(f"{name}#{p.number}", name, p) for p in pages]
+    return out
+
+
+def study_questions(pages: list[StudyPage], seed: int = 0, per_page: int = 3) -> list[Q.QA]:
+    qas = Q.questions([(p.id, p.document, p.text) for p in pages], seed=seed, per_page=per_page)
+    return [q for q in qas if q.kind in STUDY_KINDS]
+
+
+def refuses(pred: str) -> bool:
+    p = pred.lower()
+    return "not in" in p and ("page" in p or "text" in p)
+
+
+def score(pred: str, qa: Q.QA) -> dict:
+    """exact match, token F1 and 'answer contained' (normalised gold span inside the answer); for unanswerable
+    questions all three are whether the model said so."""
+    if qa.kind == "unanswerable":
+        ok = float(refuses(pred))
+        return {"em": ok, "f1": ok, "contains": ok}
+    gold = " ".join(Q.normalise(qa.answer))
+    return {"em": Q.exact_match(pred, qa.answer), "f1": Q.token_f1(pred, qa.answer),
+            "contains": float(bool(gold) and f" {gold} " in f" {' '.join(Q.normalise(pred))} ")}
+
+
+def context_pages(pages: list[StudyPage], qa: Q.QA, n: int, seed: int = 0) -> list[StudyPage]:
+    """The gold page and n - 1 other pages of its document, in a seeded order."""
+    by_id = {p.id: p for p in pages}
+    gold = by_id[qa.page]
+    others = [p for p in pages if p.document == gold.document and p.id != gold.id]
+    rng = np.random.default_rng([seed, Q._h(qa.id) % (1 << 32)])
+    pick = [others[i] for i in rng.permutation(len(others))[: n - 1]]
+    ctx = [gold] + pick
+    return [ctx[i] for i in rng.permutation(len(ctx))]
+
+
+def read_pages(pages: list[StudyPage], ocr, modes: list[str], batch: int = 8) -> tuple[dict, dict]:
+    """Every page's vision tokens in each mode and the stage-1 reader's text of them: ({(id, mode): tokens},
+    {(id, mode): text})."""
+    import torch
+
+    toks, texts = {}, {}
+    with torch.no_grad():
+        return _read(pages, ocr, modes, batch, toks, texts)
+
+
+def _read(pages, ocr, modes, batch, toks, texts):
+    for mode in modes:
+        for i in range(0, len(pages), batch):
+            chunk = pages[i:i + batch]
+            vt = ocr.encode([p.page.grey() for p in chunk], mode)
+            read = ocr.reader.read(vt)
+            for p, t, r in zip(chunk, vt, read):
+                toks[p.id, mode], texts[p.id, mode] = t.cpu(), r
+    return toks, texts
+
+
+def run(pages: list[StudyPage], qas: list[Q.QA], conditions=CONDITIONS, budgets=(100,), page_counts=(1,),
+        answerer=None, ocr=None, lm_reader=None, max_new_tokens: int = 24, seed: int = 0, progress=None,
+        vision_budgets=None) -> list[dict]:
+    """One row per (question, condition, budget, pages): the answer, its scores, the context's LM positions
+    and vision tokens, seconds per question (batched). `vision` runs one question at a time, on one page of
+    context, at `vision_budgets` (default: all budgets)."""
+    import torch
+
+    from lab.optical.encoder import MODES, tokens_for
+
+    mode_of = {tokens_for(m): m for m in MODES}
+    for b in budgets:
+        if b not in mode_of and any(c in ("ocr", "vision") for c in conditions):
+            raise ValueError(f"no encoder mode has {b} tokens ({sorted(mode_of)})")
+    need = [mode_of[b] for b in budgets if b in mode_of] if {"ocr", "vision"} & set(conditions) else []
+    toks, ocr_text = read_pages(pages, ocr, need) if need else ({}, {})
+    tok = answerer.tok
+    rows = []
+    for n in page_counts:
+        ctx = {q.id: context_pages(pages, q, n, seed) for q in qas}
+        plans = [(c, None) for c in conditions if c in ("none", "full")]
+        plans += [(c, b) for b in budgets for c in conditions if c in BUDGETED]
+        for cond, b in plans:
+            if cond == "vision" and (lm_reader is None or n != 1 or (vision_budgets and b not in vision_budgets)):
+                continue
+            t0 = time.perf_counter()
+            if cond == "vision":
+                mode = mode_of[b]
+                preds = []
+                for q in qas:
+                    vt = torch.cat([toks[p.id, mode] for p in ctx[q.id]])[None]
+                    dev = next(lm_reader.parameters()).device
+                    preds.append(lm_reader.generate(vt.to(dev), max_new_tokens=max_new_tokens, prompt=q.question)[0]
+                                 .strip().split("\n")[0])
+                positions = [n * b] * len(qas)
+                nll = [float("nan")] * len(qas)
+            else:
+                contexts = []
+                for q in qas:
+                    ps = ctx[q.id]
+                    if cond == "none":
+                        contexts.append(None)
+                    elif cond == "full":
+                        contexts.append("\n\n".join(p.text for p in ps))
+                    elif cond == "first":
+                        contexts.append("\n\n".join(Q.first_tokens(p.text, b, tok) for p in ps))
+                    elif cond == "bm25":
+                        contexts.append("\n\n".join(Q.bm25_tokens(p.text, q.question, b, tok) for p in ps))
+                    else:
+                        contexts.append("\n\n".join(ocr_text[p.id, mode_of[b]] for p in ps))
+                preds = answerer.answer(list(zip(contexts, [q.question for q in qas])), max_new_tokens)
+                nll = answerer.answer_nll([(c, q.question, q.answer) for c, q in zip(contexts, qas)])
+                positions = [0 if c is None else answerer.context_tokens(c) for c in contexts]
+            secs = (time.perf_counter() - t0) / max(1, len(qas))
+            for q, pred, pos, ll in zip(qas, preds, positions, nll):
+                rows.append({"question": q.id, "kind": q.kind, "condition": cond, "budget": b, "pages": n,
+                             "vision_tokens": n * b if cond in ("ocr", "vision") else 0, "context_tokens": pos,
+                             "answer": pred, "gold": q.answer, "seconds": secs, "answer_nll": ll, **score(pred, q)})
+            if progress:
+                progress(f"{cond} budget {b} pages {n}: {np.mean([r['em'] for r in rows[-len(qas):]]):.3f} EM, "
+                         f"{secs:.2f} s a question")
+    return rows
+
+
+def table(rows: list[dict]):
+    """Means per (pages, condition, budget): exact match, F1, answer contained, the gold answer's NLL (nats per
+    token, answerable questions), LM context positions, seconds per question."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df["budget"] = df["budget"].fillna(0).astype(int)
+    g = df.groupby(["pages", "condition", "budget"], sort=False)
+    df["nll_answerable"] = df["answer_nll"].where(df["kind"] != "unanswerable")
+    out = g.agg(questions=("em", "size"), em=("em", "mean"), f1=("f1", "mean"), contains=("contains", "mean"),
+                answer_nll=("nll_answerable", "mean"),
+                context_tokens=("context_tokens", "mean"), seconds=("seconds", "mean")).reset_index()
+    return out
+
+
+def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answerer, ocr, folder, budget: int = 200,
+               mode: str = "small", policies=("lru", "fade"), keep: float = 0.5, max_new_tokens: int = 24,
+               progress=None) -> list[dict]:
+    """The memory bank end to end (retrieval errors included): every page added to a bank, each question asked
+    through OpticalQA (via ocr) within `budget` vision tokens; then, on copies of the bank, each forgetting
+    policy cuts it to `keep` of its tokens and the questions are asked again. One row per (policy, question)."""
+    import shutil
+    from pathlib import Path
+
+    from lab.optical.ask import OpticalQA
+    from lab.optical.memory import MemoryBank
+
+    qas = [q for q in qas if q.kind != "unanswerable"]      # in a bank of every page, those have answers
+    folder = Path(folder)
+    base = folder / "bank"
+    shutil.rmtree(base, ignore_errors=True)
+    now = 1_700_000_000.0
+    with MemoryBank.open(base, create=True, encoder=encoder_spec, embedder="hashing-256") as bank:
+        for doc in sorted({p.document for p in pages}):
+            bank.add_pages([p.page for p in pages if p.document == doc], doc, mode=mode, now=now)
+    rows = []
+    for policy in ("none", *policies):
+        path = base
+        if policy != "none":
+            path = folder / f"bank-{policy}"
+            shutil.rmtree(path, ignore_errors=True)
+            shutil.copytree(base, path)
+        with MemoryBank.open(path) as bank:
+            if policy != "none":
+                bank.forget(int(bank.total_tokens() * keep), policy=policy, now=now + 86400)
+            qa_ = OpticalQA(bank, ocr=ocr, answerer=answerer)
+            t0 = time.perf_counter()
+            for i, q in enumerate(qas):
+                ans = qa_.ask(q.question, budget=budget, max_new_tokens=max_new_tokens)
+                gold = next(p for p in pages if p.id == q.page)
+                hit = any(h.source == gold.document and h.page == gold.page.number for h in ans.memories)
+                rows.append({"policy": policy, "question": q.id, "kind": q.kind, "answer": ans.text,
+                             "retrieved_gold": float(hit), "memories": len(ans.memories), "vision_tokens": ans.tokens,
+                             "context_tokens": ans.context_tokens, "seconds": ans.seconds, "bank_tokens": bank.total_tokens(),
+                             **score(ans.text, q)})
+            if progress:
+                sel = rows[-len(qas):]
+                progress(f"bank {policy}: {np.mean([r['em'] for r in sel]):.3f} EM, gold retrieved "
+                         f"{np.mean([r['retrieved_gold'] for r in sel]):.2f}, {(time.perf_counter() - t0) / len(qas):.1f} s a question")
+    return rows

@@ -1,0 +1,74 @@
+"""Answering from vision tokens at full size (lab/optical/qa_study.py), on the GPU or the CPU: JSON for the
+report (notebooks/optical.ipynb reads reports/optical_gpu/qa_study.json when present).
+
+    python3 scripts/optical_qa_study.py --out reports/optical_gpu/qa_study.json --device cuda \
+        --per-doc 6 --budgets 64 100 256 400 --pages 1 4 8 [--lm-reader CKPT]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--model", default="optical-reader", help="the encoder + stage-1 reader (lab.models name or folder)")
+    ap.add_argument("--lm-reader", help="a checkpoint with an lm/ reader: adds the `vision` condition")
+    ap.add_argument("--per-doc", type=int, default=6)
+    ap.add_argument("--per-page", type=int, default=3)
+    ap.add_argument("--budgets", type=int, nargs="+", default=[64, 100, 256, 400])
+    ap.add_argument("--pages", type=int, nargs="+", default=[1, 4, 8])
+    ap.add_argument("--vision-budgets", type=int, nargs="*", help="budgets of the vision condition (default: all)")
+    ap.add_argument("--bank-budget", type=int, default=400)
+    ap.add_argument("--policies", nargs="*", default=["lru", "importance", "fade"])
+    ap.add_argument("--batch", type=int, default=16)
+    args = ap.parse_args()
+
+    import torch
+
+    from lab import models
+    from lab.optical import qa_study as S
+    from lab.optical import train as T
+    from lab.optical.answer import TextAnswerer
+
+    t0 = time.time()
+    path = models.trained_path(args.model) if args.model in models.TRAINED else Path(args.model)
+    ocr, meta = T.load(path, args.device)
+    lm, tok = models.load_lm(device=args.device)
+    lm = lm.to(torch.bfloat16) if args.device == "cuda" else lm
+    answerer = TextAnswerer(lm.eval(), tok, batch=args.batch)
+    lm_reader = T.load_lm(args.lm_reader, ocr.enc_cfg.dim, args.device)[0] if args.lm_reader else None
+    pages = S.study_pages(per_doc=args.per_doc)
+    qas = S.study_questions(pages, per_page=args.per_page)
+    print(f"{len(pages)} pages, {len(qas)} questions", flush=True)
+    conds = S.CONDITIONS if lm_reader is not None else tuple(c for c in S.CONDITIONS if c != "vision")
+    rows = S.run(pages, qas, conds, tuple(args.budgets), tuple(args.pages), answerer, ocr, lm_reader,
+                 progress=lambda s: print(s, flush=True), vision_budgets=args.vision_budgets)
+    out = {"command": " ".join(sys.argv), "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                                                      "device": torch.cuda.get_device_name(0) if args.device == "cuda" else platform.processor()},
+           "encoder_sha256": meta["sha256"], "lm_reader": args.lm_reader, "pages": len(pages), "questions": len(qas), "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, default=str))
+    if args.policies is not None and args.bank_budget:
+        with tempfile.TemporaryDirectory() as d:
+            out["bank"] = S.bank_study(pages, qas, str(path), answerer, ocr, d, budget=args.bank_budget,
+                                       policies=tuple(args.policies), progress=lambda s: print(s, flush=True))
+    out["seconds"] = round(time.time() - t0, 1)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, default=str))
+    tmp.replace(args.out)
+    print(S.table(rows).to_string(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
