@@ -37,7 +37,8 @@ qa_budgets = [100]                   # vision tokens per page (= text tokens per
 qa_page_counts = [1]                 # pages of context
 qa_bank_budget = 200                 # the bank end to end: vision tokens retrieved per question (0: skipped)
 qa_policies = ["fade"]               # forgetting policies, each cutting the bank to half its tokens
-qa_gpu = "reports/optical_gpu/qa_study.json"   # the full-size study from the GPU, shown when present
+qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
+          "reports/optical_gpu/qa_study_vision.json", "reports/optical_gpu/qa_study_bank.json"]   # (GPU), when present
 
 # %%
 import json
@@ -167,9 +168,9 @@ display(Markdown(rep.table(rob, key="robustness")))
 
 # %%
 qa_rows, bank_rows, qa_note = [], [], ""
+from lab.optical import qa_study as QS
 if qa_lm:
     from lab import models
-    from lab.optical import qa_study as QS
     from lab.optical.answer import TextAnswerer
 
     lm_, tok_ = models.load_lm(qa_lm)
@@ -206,7 +207,7 @@ def bank_table(rows):
             for p, g in df.groupby("policy", sort=False)]
 
 
-gpu_qa = json.loads(Path(qa_gpu).read_text()) if qa_gpu and Path(qa_gpu).exists() else None
+gpu_qa = QS.merge_runs([json.loads(Path(f).read_text()) for f in qa_gpu if Path(f).exists()]) if qa_gpu else None
 body = ("Does a language model answer better from N vision tokens of a page than from N text tokens of it? The same "
         "held-out questions (`lab/optical/qa.py`: cloze, what follows, who said, what number, and unanswerable ones "
         "made from another document) answered from: no context (the LM's prior); the full page text (the upper "
@@ -237,8 +238,10 @@ if bank_rows:
     display(Markdown(rep.table(bank_table(bank_rows), key="qa_bank")))
 if gpu_qa:
     rep.section("5c. The full-size study (GPU)", (
-        f"`{gpu_qa['command']}` on {gpu_qa['machine']['device']}: {gpu_qa['pages']} pages, {gpu_qa['questions']} "
-        "questions, more budgets and up to 8 pages of context (`reports/optical_gpu/qa_study.json`)."))
+        f"On {gpu_qa['machine']['device']}: {gpu_qa['pages']} pages (4 per test document), {gpu_qa['questions']} questions, "
+        "budgets of 64/100/256/400 tokens a page, 1 and 4 pages of context; `vision` = GPU run 22's projector + LoRA "
+        "(trained to transcribe pages, not to answer; it does not read, section 'Training'), one page. Commands "
+        "(`reports/optical_gpu/qa_study*.json`, logs beside them):\n" + "\n".join(f"- `{c}`" for c in gpu_qa["commands"])))
     display(Markdown(rep.table(qa_table(gpu_qa["rows"]), key="qa_gpu")))
     if gpu_qa.get("bank"):
         display(Markdown(rep.table(bank_table(gpu_qa["bank"]), key="qa_gpu_bank")))
@@ -291,6 +294,13 @@ def qa_verdict(rows, where):
                    f"{b} and {full['answer contained']:.0%} from the full text: "
                    f"{r['answer contained'] / max(full['answer contained'], 1e-9):.0%} of full text "
                    "(the bar: vision beats text of the same length; >= 90% of full text at 10x).")
+    full = [r for (n, c, b), r in t.items() if c == "full" and n == 1]
+    if full:
+        p, q = full[0]["answer contained"], full[0]["questions"]
+        out.append(f"  - With {q} questions one standard error is ~{100 * (max(p, 0.05) * (1 - p) / q) ** 0.5:.0f} points: "
+                   "these differences are mostly within noise. The answering model is the limit: SmolLM2-135M, "
+                   "unadapted, finds the answer in the *full* page text only "
+                   f"{p:.0%} of the time (and its gold-answer likelihood is no better with the page than without).")
     return out
 
 

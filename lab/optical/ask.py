@@ -106,7 +106,9 @@ class OpticalQA:
                               f"({self.bank.total_tokens()} tokens in the bank)")
         tokens = int(sum(h.tokens for h in hits))
         if self.reader is None:
-            pages = [self.ocr.reader.read(torch.from_numpy(self.bank.tokens(h.id)[0]).float()[None])[0] for h in hits]
+            dev = next(self.ocr.parameters()).device
+            pages = [self.ocr.reader.read(torch.from_numpy(self.bank.tokens(h.id)[0]).float()[None].to(dev))[0]
+                     for h in hits]
             context = "\n\n".join(pages)
             text = self.answerer.answer([(context, q)], max_new_tokens=max_new_tokens)[0]
             return Answer(text, hits, tokens, time.perf_counter() - t0, "ocr", self.answerer.context_tokens(context))

@@ -120,10 +120,10 @@ def _read(pages, ocr, modes, batch, toks, texts):
 
 def run(pages: list[StudyPage], qas: list[Q.QA], conditions=CONDITIONS, budgets=(100,), page_counts=(1,),
         answerer=None, ocr=None, lm_reader=None, max_new_tokens: int = 24, seed: int = 0, progress=None,
-        vision_budgets=None) -> list[dict]:
+        vision_budgets=None, on_rows=None) -> list[dict]:
     """One row per (question, condition, budget, pages): the answer, its scores, the context's LM positions
     and vision tokens, seconds per question (batched). `vision` runs one question at a time, on one page of
-    context, at `vision_budgets` (default: all budgets)."""
+    context, at `vision_budgets` (default: all budgets). `on_rows(rows)` after each condition (partial saves)."""
     import torch
 
     from lab.optical.encoder import MODES, tokens_for
@@ -176,10 +176,27 @@ def run(pages: list[StudyPage], qas: list[Q.QA], conditions=CONDITIONS, budgets=
                 rows.append({"question": q.id, "kind": q.kind, "condition": cond, "budget": b, "pages": n,
                              "vision_tokens": n * b if cond in ("ocr", "vision") else 0, "context_tokens": pos,
                              "answer": pred, "gold": q.answer, "seconds": secs, "answer_nll": ll, **score(pred, q)})
+            if on_rows:
+                on_rows(rows)
             if progress:
                 progress(f"{cond} budget {b} pages {n}: {np.mean([r['em'] for r in rows[-len(qas):]]):.3f} EM, "
                          f"{secs:.2f} s a question")
     return rows
+
+
+def merge_runs(runs: list[dict]) -> dict | None:
+    """Several study JSONs (scripts/optical_qa_study.py, one call each) as one: rows of the same (question,
+    condition, budget, pages) kept once (the first), the bank rows of the run that has them, every command."""
+    if not runs:
+        return None
+    rows, seen = [], set()
+    for r in (r for run in runs for r in run.get("rows", [])):
+        k = (r["question"], r["condition"], r["budget"], r["pages"])
+        if k not in seen:
+            seen.add(k)
+            rows.append(r)
+    bank = next((run["bank"] for run in runs if run.get("bank")), [])
+    return {**runs[0], "rows": rows, "bank": bank, "commands": [run["command"] for run in runs]}
 
 
 def table(rows: list[dict]):
@@ -209,7 +226,10 @@ def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answe
     from lab.optical.ask import OpticalQA
     from lab.optical.memory import MemoryBank
 
-    qas = [q for q in qas if q.kind != "unanswerable"]      # in a bank of every page, those have answers
+    from lab.optical.ask import MAX_QUESTION_TOKENS
+
+    qas = [q for q in qas if q.kind != "unanswerable"      # in a bank of every page, those have answers
+           and answerer.context_tokens(q.question) <= MAX_QUESTION_TOKENS]   # `ask` refuses longer questions
     folder = Path(folder)
     base = folder / "bank"
     shutil.rmtree(base, ignore_errors=True)

@@ -73,7 +73,8 @@ class AskExplorer:
             if self.qa is not None and self.qa.via == "ocr":
                 import torch
 
-                read = self.qa.ocr.reader.read(torch.from_numpy(self.bank.tokens(h.id)[0]).float()[None])[0]
+                dev = next(self.qa.ocr.parameters()).device
+                read = self.qa.ocr.reader.read(torch.from_numpy(self.bank.tokens(h.id)[0]).float()[None].to(dev))[0]
             img = W.Image(value=_thumb(self.bank.image(h.id), self.thumb), format="png")
             label = W.HTML(f"<small>#{h.id} {html.escape(h.source)} p{h.page + 1} [{h.mode}, {h.tokens} tokens]"
                            + (f"<br><code>{html.escape(read[:160])}</code>" if read else "") + "</small>",

@@ -24,9 +24,9 @@ train|qa)
   echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $M/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c || exit 1
   export PYTHONPATH=/tmp/site:$PWD LAB_DATA=/root/data LAB_MODELS=/root/models PYTHONUNBUFFERED=1
   if [ "$STEP" = qa ]; then
-    python3 scripts/optical_qa_study.py --device cuda --model /root/ck --out $OUT/qa_study.json $QA_ARGS 2>&1 \
-      | grep --line-buffered -v -i "warn\|GGUF tensors" > $OUT/qa_study.log
-    tail -n 30 $OUT/qa_study.log; exit 0
+    python3 scripts/optical_qa_study.py --device cuda --model /root/ck --out $OUT/${QA_NAME:-qa_study}.json $QA_ARGS 2>&1 \
+      | grep --line-buffered -v -i "warn\|GGUF tensors" > $OUT/${QA_NAME:-qa_study}.log
+    tail -n 30 $OUT/${QA_NAME:-qa_study}.log; exit 0
   fi
   python3 scripts/optical_gpu.py stage2 --config configs/optical/gpu.yaml --ckpt /root/ck --report $OUT \
     --time-limit ${T:-460} ${INIT_LM:+--init-lm $INIT_LM} $EXTRA 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" > $OUT/run$RUN.stage2.log
