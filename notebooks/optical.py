@@ -33,7 +33,7 @@ gpu_runs = ["14", "15", "16", "17", "18", "19", "20", "21"]   # chained stage-1 
 qa_lm = ""                           # "Answering from vision tokens": the answering LM (cpu profile: smollm2-135m-instruct); empty: skipped
 qa_per_doc = 1                       # held-out pages per test document
 qa_per_page = 2                      # extractive questions per page (plus one unanswerable)
-qa_budgets = [100]                   # vision tokens per page (= text tokens per page for first/bm25)
+qa_budgets = [100]                   # vision tokens per page (also the text tokens per page of first/bm25)
 qa_page_counts = [1]                 # pages of context
 qa_bank_budget = 200                 # the bank end to end: vision tokens retrieved per question (0: skipped)
 qa_policies = ["fade"]               # forgetting policies, each cutting the bank to half its tokens
@@ -82,8 +82,9 @@ rep.section("Setup", f"- {len(pages)} held-out pages ({', '.join(corpus.FOX_DOCS
             + ("- **The lab's own reader is not in this table** (no model given)."
                if lab_model is None else f"- The lab's model: {model} (sha256 {meta['sha256'][:12]}...; "
                f"{meta['params']:,} parameters): the encoder + its CTC reader (stage 1). The language-model reader "
-               "(stage 2: projector + LoRA on SmolLM2) was trained once (GPU run 20) and still writes from its prior, "
-               "so it is not in this table; `reports/optical_gpu/README.md` has every training run."))
+               "(stage 2: projector + LoRA on SmolLM2; GPU runs 20, 22 and 23, the last two with a 1-line-to-whole-page "
+               "curriculum) still writes from its prior, so it is not in this table; `reports/optical_gpu/README.md` has "
+               "every training run."))
 print(len(pages), "pages", [p.text_tokens for p in pages])
 
 # %%
@@ -288,12 +289,17 @@ def qa_verdict(rows, where):
         if not (full and first and bm):
             continue
         ratio = full["LM context tokens"] / max(1, n * b)
-        out.append(f"- {where}, {n} page(s), {b} vision tokens a page (~{ratio:.1f}x fewer than the text): answer "
+        out.append(f"- {where}, {n} page(s), {b} vision tokens stored a page (~{ratio:.1f}x fewer than the text; the LM "
+                   f"reads the {r['LM context tokens']:,} text tokens read back from them): answer "
                    f"contained {r['answer contained']:.0%} (EM {r['exact match']:.0%}) from the tokens read back, against "
                    f"{first['answer contained']:.0%} from the first {b} text tokens, {bm['answer contained']:.0%} from BM25's "
                    f"{b} and {full['answer contained']:.0%} from the full text: "
                    f"{r['answer contained'] / max(full['answer contained'], 1e-9):.0%} of full text "
                    "(the bar: vision beats text of the same length; >= 90% of full text at 10x).")
+    for (n, c, b), r in t.items():
+        if c == "vision":
+            out.append(f"- {where}, the seed's path (run 22's projector + LoRA, {b} vision tokens in the LM's context): "
+                       f"answer contained {r['answer contained']:.0%}, EM {r['exact match']:.0%}.")
     full = [r for (n, c, b), r in t.items() if c == "full" and n == 1]
     if full:
         p, q = full[0]["answer contained"], full[0]["questions"]

@@ -12,16 +12,21 @@ pytestmark = pytest.mark.browser
 FIGURES = ROOT / "reports" / "figures"
 
 
-@pytest.fixture(scope="module")
-def holo_explore():
+def _run_explorer(name: str):
+    """JupyterLab with notebooks/<name>.ipynb open and run: yields (notebook, was it dirty on opening)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    with JupyterLab(["notebooks/holo_explore.ipynb"]) as lab, lab.browser() as page:
-        with lab.evidence(page, "holo_explore"):
-            nb = lab.open(page, "holo_explore.ipynb")
+    with JupyterLab([f"notebooks/{name}.ipynb"]) as lab, lab.browser() as page:
+        with lab.evidence(page, name):
+            nb = lab.open(page, f"{name}.ipynb")
             dirty_on_open = nb.is_dirty()
             nb.run_all()
-        yield nb, dirty_on_open
+            yield nb, dirty_on_open
+
+
+@pytest.fixture(scope="module")
+def holo_explore():
+    yield from _run_explorer("holo_explore")
 
 
 def test_opens_clean_and_runs(holo_explore):
@@ -81,14 +86,7 @@ def test_zoom_controls_rerender(holo_explore):
 
 @pytest.fixture(scope="module")
 def optical_explore():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    with JupyterLab(["notebooks/optical_explore.ipynb"]) as lab, lab.browser() as page:
-        with lab.evidence(page, "optical_explore"):
-            nb = lab.open(page, "optical_explore.ipynb")
-            dirty_on_open = nb.is_dirty()
-            nb.run_all()
-            yield nb, dirty_on_open
+    yield from _run_explorer("optical_explore")
 
 
 def test_optical_explorer_asks_and_shows_the_pages_used(optical_explore):

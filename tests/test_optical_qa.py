@@ -129,6 +129,20 @@ def test_ask_answers_from_retrieved_memories_and_refuses_bad_input(tmp_path, tin
             OpticalQA.load(bank, tmp_path / "ck")
 
 
+def _tiny_checkpoint(path):
+    """A tiny encoder + grid reader saved as a checkpoint (seeded): a bank's encoder and the ocr path's reader."""
+    import torch
+
+    from lab.optical import train as T
+    from lab.optical.encoder import EncoderConfig
+
+    torch.manual_seed(1)
+    m = T.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
+                                     global_heads=2), T.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
+    T.save(m, path)
+    return m
+
+
 def test_ocr_path_reads_memories_into_text_for_the_language_model(tmp_path, tiny_lm):
     """via ocr: the stage-1 reader of the bank's own encoder reads each retrieved memory's tokens into text,
     the (unadapted) LM answers from it; the answer records the path and its context length."""
@@ -137,12 +151,8 @@ def test_ocr_path_reads_memories_into_text_for_the_language_model(tmp_path, tiny
     from lab.optical import train as T
     from lab.optical.answer import TextAnswerer, prompt
     from lab.optical.ask import OpticalQA
-    from lab.optical.encoder import EncoderConfig
 
-    torch.manual_seed(1)
-    m = T.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
-                                     global_heads=2), T.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
-    T.save(m, tmp_path / "ck")
+    m = _tiny_checkpoint(tmp_path / "ck")
     lm, tok = tiny_lm
     with MemoryBank.open(tmp_path / "bank", create=True, encoder=str(tmp_path / "ck"), embedder="hashing-64") as bank:
         doc = tmp_path / "a.txt"
@@ -178,18 +188,12 @@ def test_ask_explorer_shows_answer_and_pages_and_one_line_errors(tmp_path, tiny_
     """The notebook widget: Enter in the question box asks; the answer and one card (page image + label) per
     memory used appear; an empty question or a budget nothing fits is a message, not an exception; without
     an LM it shows what retrieval finds."""
-    import torch
-
     from lab.optical import train as T
     from lab.optical.answer import TextAnswerer
     from lab.optical.ask import OpticalQA
-    from lab.optical.encoder import EncoderConfig
     from lab.optical.widgets import AskExplorer
 
-    torch.manual_seed(1)
-    m = T.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
-                                     global_heads=2), T.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
-    T.save(m, tmp_path / "ck")
+    _tiny_checkpoint(tmp_path / "ck")
     lm, tok = tiny_lm
     with MemoryBank.open(tmp_path / "bank", create=True, encoder=str(tmp_path / "ck"), embedder="hashing-64") as bank:
         doc = tmp_path / "a.txt"
