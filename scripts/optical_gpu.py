@@ -144,7 +144,15 @@ def stage2(args) -> None:
                                           "init_lm": args.init_lm})
     T.save_lm(reader, args.ckpt, {"train_log": log, "train_seconds": secs})
     evals = []
-    for mode, lines, n, mx in (("tiny", 3, 32, 160), ("small", 3, 32, 160), ("tiny", 10, 16, 320)):
+    if lc.task == "cells":
+        for mode in ("tiny", "small"):
+            evals.append(T.evaluate_cells(model, reader, mode, pages=8, cells=128))
+            print(json.dumps({k: v for k, v in evals[-1].items() if k != "samples"}), flush=True)
+            print(json.dumps(evals[-1]["samples"][:3]), flush=True)
+            write(args.report, "stage2", {"log": log, "seconds": secs, "sha256": sha, "evals": evals,
+                                          "machine": machine(), "command": " ".join(sys.argv)})
+    plan = () if lc.task == "cells" else (("tiny", 3, 32, 160), ("small", 3, 32, 160), ("tiny", 10, 16, 320))
+    for mode, lines, n, mx in plan:
         evals.append(T.evaluate_lm(model, reader, mode, n, lines, max_new_tokens=mx))
         print(json.dumps({k: v for k, v in evals[-1].items() if k != "samples"}), flush=True)
         write(args.report, "stage2", {"log": log, "seconds": secs, "sha256": sha, "evals": evals, "machine": machine(),

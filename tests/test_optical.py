@@ -379,3 +379,31 @@ def test_stage2_curriculum_keeps_the_first_lines_and_trains_and_evaluates(tiny_l
     assert len(log) == 2 and logs == log and log[0]["lines_cap"] == 2 + 120 // 16 and all(np.isfinite(e["loss"]) for e in log)
     ev = T.evaluate_lm(m, reader, "tiny", pages=2, lines=3, max_new_tokens=4)
     assert ev["pages"] == 2 and 0 <= ev["lm_precision"] <= 1 and 0 <= ev["ctc_precision"] <= 1 and len(ev["samples"]) == 2
+
+
+def test_cell_task_gives_each_token_its_cells_text(tiny_lm):
+    """Stage 2's cell task: a line's characters go to the cells their centres fall in (bands of a cell joined
+    by newlines); pick_cells draws non-empty cells as one-token sequences; train_lm and evaluate_cells run it."""
+    from lab import data
+    from lab.optical.corpus import PageSampler
+    from lab.optical.decoder import LMReader, LoraSpec
+    from lab.optical.render import Line
+
+    ln = Line("abcd efgh", 10, 20, np.array([10, 30, 50, 60, 70, 80, 100, 120, 126]))   # page 128: 2x2 cells
+    cells = Rd.cell_texts([ln], 128, 2)
+    assert cells == ["abcd", "efgh", "", ""]
+    s = PageSampler(data.page_documents("test"), size_range=(9, 10))
+    p = s.page(np.random.default_rng(3), "tiny")
+    assert len(p.cells) == 64                                     # every non-space character in exactly one cell
+    assert sorted("".join(p.cells).replace("\n", "").replace(" ", "")) == sorted(p.text.replace("\n", "").replace(" ", ""))
+    vt = torch.arange(2 * 64 * 3, dtype=torch.float32).view(2, 64, 3)
+    sel, texts = T.pick_cells(vt, [p.cells, [""] * 63 + ["x"]], 1000, np.random.default_rng(0))
+    assert sel.shape == (sum(map(bool, p.cells)) + 1, 1, 3) and texts[-1] == "x" and (sel[-1, 0] == vt[1, 63]).all()
+    lm, tok = tiny_lm
+    reader = LMReader(lm, tok, vision_dim=32, lora=LoraSpec(r=2, alpha=4))
+    m = T.OpticalModel(TINY_ENC, TINY_RD)
+    log = T.train_lm(m, reader, T.LMTrainConfig(steps=2, batch=2, task="cells", cells_per_batch=8, modes={"tiny": 1.0},
+                                                log_every=1), progress=False)
+    assert len(log) == 2 and all(np.isfinite(e["loss"]) for e in log)
+    ev = T.evaluate_cells(m, reader, "tiny", pages=1, cells=4, max_new_tokens=3)
+    assert ev["cells"] == 4 and 0 <= ev["lm_precision"] <= 1

@@ -16,7 +16,7 @@ import numpy as np
 from lab import data
 from lab.optical import render as R
 from lab.optical.encoder import CELL, MODES
-from lab.optical.reader import targets
+from lab.optical.reader import cell_texts, targets
 
 FOX_BUCKETS = tuple(range(600, 1300, 100))
 FOX_DOCS = ("canterbury/alice29.txt", "canterbury/lcet10.txt")
@@ -47,6 +47,7 @@ class Sample:
     image: np.ndarray       # (R, R) uint8
     targets: np.ndarray     # (grid * LINES, MAXLEN + grid * FRAMES) int8, one row per band (reader.targets)
     text: str
+    cells: list | None = None   # each token's cell text (reader.cell_texts), for stage 2's cell task
 
 
 class PageSampler:
@@ -99,7 +100,7 @@ class PageSampler:
         if max_lines is not None and len(page.lines) > max_lines:
             page = keep_lines(page, max_lines, lay.paper)
         grid = res // CELL
-        return Sample(page.image, targets(page.lines, res, grid), page.text)
+        return Sample(page.image, targets(page.lines, res, grid), page.text, cell_texts(page.lines, res, grid))
 
 
 def keep_lines(page: R.Page, n: int, paper: int) -> R.Page:

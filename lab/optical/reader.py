@@ -46,6 +46,24 @@ def band_lines(lines, page_size: int, grid: int) -> list[str]:
     return out
 
 
+def cell_texts(lines, page_size: int, grid: int) -> list[str]:
+    """The text inside each token's 64x64 cell, (grid * grid) strings row-major: for each band of the cell, the
+    characters of its line whose centres fall in the cell's columns, bands joined by newlines ("" if none):
+    stage 2's cell task (one vision token in, its cell's text out)."""
+    out = [[] for _ in range(grid * grid)]
+    cell = page_size / grid
+    for ln in lines:
+        if not ln.text:
+            continue
+        r = _band(ln, page_size, grid) // LINES
+        cols = np.clip((np.asarray(ln.xs) / cell).astype(np.int64), 0, grid - 1)
+        for c in range(grid):
+            piece = "".join(ch for ch, k in zip(ln.text, cols) if k == c).strip()
+            if piece:
+                out[r * grid + c].append(piece)
+    return ["\n".join(x) for x in out]
+
+
 def _band(line, page_size: int, grid: int) -> int:
     """The band (row-major over cell rows) that holds a text line's centre."""
     y = (line.y0 + line.y1) / 2 / (page_size / (grid * 64))

@@ -233,8 +233,9 @@ class PageBatches(torch.utils.data.IterableDataset):
             pages = [sampler.page(rng, mode, None if cap is None else int(rng.integers(1, cap + 1)))
                      for _ in range(batch_pages(self.cfg.batch, mode))]
             # raw bytes, not arrays: the DataLoader would move arrays through shared memory (/dev/shm)
+            cells = getattr(self.cfg, "task", "page") == "cells"
             yield (i, mode, np.stack([p.image for p in pages]).tobytes(), np.stack([p.targets for p in pages]).tobytes(),
-                   [p.text for p in pages])
+                   [p.cells if cells else p.text for p in pages])
 
 
 def lines_cap(cfg, i: int) -> int | None:
@@ -432,6 +433,8 @@ class LMTrainConfig:
     lines_start: int = 0           # curriculum (lines_cap): pages of 1..lines_start text lines at first,
     lines_batches: int = 0         # growing to whole pages by this batch; 0: whole pages from the start
     proj_lr: float | None = None   # the projector's learning rate (default: lr)
+    task: str = "page"             # page: all tokens in, the page's text out; cells: one token in, its cell's text
+    cells_per_batch: int = 512     # (cells) non-empty cells drawn from each batch's pages
     workers: int = 0
     time_limit: float | None = None
     log_every: int = 25
@@ -468,6 +471,8 @@ def train_lm(model: OpticalModel, reader, cfg: LMTrainConfig, device="cpu", prog
         x = _ink(_pages(imgs, mode, dev))
         with torch.no_grad(), _autocast(dev):
             vt = model.encoder(x).float()
+        if cfg.task == "cells":
+            vt, texts = pick_cells(vt, texts, cfg.cells_per_batch, np.random.default_rng([cfg.seed, step]))
         with _autocast(dev):
             loss = reader.loss(vt, list(texts), cfg.max_tokens)
         opt.zero_grad(set_to_none=True)
@@ -488,6 +493,38 @@ def train_lm(model: OpticalModel, reader, cfg: LMTrainConfig, device="cpu", prog
     bar.close()
     reader.eval()
     return log
+
+
+def pick_cells(vt: torch.Tensor, cells: list[list[str]], n: int, rng) -> tuple[torch.Tensor, list[str]]:
+    """Stage 2's cell task: up to n non-empty cells of a batch, each as its own one-token sequence (n, 1, D),
+    and their texts."""
+    flat = [(b, j, t) for b, page in enumerate(cells) for j, t in enumerate(page) if t]
+    pick = [flat[k] for k in sorted(rng.permutation(len(flat))[:n])]
+    idx_b = torch.tensor([b for b, _, _ in pick], device=vt.device)
+    idx_j = torch.tensor([j for _, j, _ in pick], device=vt.device)
+    return vt[idx_b, idx_j][:, None], [t for _, _, t in pick]
+
+
+@torch.no_grad()
+def evaluate_cells(model: OpticalModel, reader, mode: str, pages: int = 8, cells: int = 64, seed: int = 12345,
+                   split: str = "test", max_new_tokens: int = 48, scale: tuple = (1 / 60, 1 / 40)) -> dict:
+    """The cell task on fresh pages of a split: the LM reader's precision on single non-empty cells (one vision
+    token each), with samples."""
+    from lab import data
+    from lab.optical.corpus import PageSampler
+    from lab.optical.metrics import precision
+
+    res = MODES[mode]
+    s = PageSampler(data.page_documents(split), size_range=(int(res * scale[0]), int(res * scale[1])))
+    rng = np.random.default_rng(seed)
+    smp = [s.page(rng, mode) for _ in range(pages)]
+    vt = model.encode([p.image for p in smp], mode)
+    vt, gold = pick_cells(vt, [p.cells for p in smp], cells, rng)
+    with _autocast(vt.device):
+        out = reader.generate(vt, max_new_tokens=max_new_tokens)
+    p = [precision(o, g) for o, g in zip(out, gold)]
+    return {"mode": mode, "cells": len(gold), "lm_precision": float(np.mean(p)),
+            "samples": [{"text": g, "lm": o, "precision": round(q, 3)} for g, o, q in zip(gold[:6], out, p)]}
 
 
 def save_lm(reader, out: str | Path, extra: dict | None = None) -> str:
