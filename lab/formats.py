@@ -18,6 +18,7 @@ REGISTRY = {
     "vtx": "lab.vortex.codec",         # .vtx neural-coded bytes
     "vtok": "lab.optical.vtok",        # .vtok encoded pages (vision tokens)
     "bank": "lab.optical.memory",      # memory banks (bank.sqlite; its blobs are .vtok and PNG)
+    "qa": "lab.optical.qa",            # question-answer JSONL (lab optical qa-data)
 }
 
 

@@ -213,3 +213,26 @@ def test_ask_explorer_shows_answer_and_pages_and_one_line_errors(tmp_path, tiny_
         plain = AskExplorer(bank, None, budget=200)
         plain.ask("Alice rabbit")
         assert "retrieval only" in plain.answer.value and len(plain.pages.children) >= 1
+
+
+def test_qa_jsonl_refuses_what_is_not_qa_records(tmp_path):
+    """Bad QA files are one FormatError each (the file, the line, what is wrong); the format is in make fuzz."""
+    import json as js
+
+    import pytest
+
+    from lab import FormatError, formats
+
+    good = formats.target("qa").samples[1]
+    assert len(qa.parse_jsonl(good)) == 3
+    rec = js.loads(good.splitlines()[0])
+    for bad, what in ((b"\xff\xfe", "UTF-8"), (b"", "no QA records"), (b"[1, 2]\n", ":1: not a QA record"),
+                      (good + b"{\"id\": 3}\n", ":4: not a QA record"),
+                      (js.dumps({**rec, "kind": "poem"}).encode(), "wrong type, kind or split"),
+                      (js.dumps({**rec, "answer": 7}).encode(), "wrong type")):
+        with pytest.raises(FormatError, match=what):
+            qa.parse_jsonl(bad, "x.jsonl")
+    with pytest.raises(FormatError, match="cannot read"):
+        qa.read_jsonl(tmp_path / "missing.jsonl")
+    (tmp_path / "q.jsonl").write_bytes(good)
+    assert qa.read_jsonl(tmp_path / "q.jsonl") == qa.parse_jsonl(good)

@@ -147,16 +147,62 @@ def write_jsonl(qas: list[QA], path: str | Path) -> None:
     os.replace(tmp, p)
 
 
+MAX_JSONL_BYTES = 1 << 30
+_SPLITS = ("train", "val", "test")
+
+
+def parse_jsonl(data: bytes, name: str = "<bytes>") -> list[QA]:
+    """QA records from JSONL bytes; anything else is one FormatError (the file, the line, what is wrong)."""
+    from lab import FormatError
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{name}: not UTF-8 text") from None
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            qa = QA(**rec)
+        except (ValueError, TypeError, RecursionError) as e:
+            raise FormatError(f"{name}:{i}: not a QA record ({e.__class__.__name__})") from None
+        if not all(isinstance(v, str) for v in asdict(qa).values()) or qa.kind not in KINDS or qa.split not in _SPLITS:
+            raise FormatError(f"{name}:{i}: not a QA record (a field of the wrong type, kind or split)")
+        out.append(qa)
+    if not out:
+        raise FormatError(f"{name}: no QA records")
+    return out
+
+
 def read_jsonl(path: str | Path) -> list[QA]:
     from lab import FormatError
 
-    out = []
-    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
-        try:
-            out.append(QA(**json.loads(line)))
-        except (ValueError, TypeError) as e:
-            raise FormatError(f"{path}:{i}: not a QA record ({e.__class__.__name__})") from None
-    return out
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_JSONL_BYTES:
+            raise FormatError(f"{path}: larger than {MAX_JSONL_BYTES >> 20} MB")
+        data = p.read_bytes()
+    except OSError as e:
+        raise FormatError(f"{path}: cannot read ({e.strerror})") from None
+    return parse_jsonl(data, str(path))
+
+
+def fuzz_target():
+    """QA JSONL files (lab.formats registry): the first bytes of a record stand in for the container header
+    (magic '{"id": "', then one byte and four more of the first page id)."""
+    import struct
+
+    from lab.formats import Target
+
+    pages = [("alice#0", "alice", "'I'm late!' said the Rabbit. It was 12 o'clock. Alice followed the White Rabbit "
+              "down the hole, and she fell for a long time."), ("bible#3", "bible", "And God said, Let there be "
+              "light: and there was light. And God saw the light, that it was good; and there were 7 lamps.")]
+    qas = questions(pages, seed=0, per_page=3)
+    samples = ["".join(json.dumps(asdict(q)) + "\n" for q in qas[:k]).encode() for k in (1, 3, len(qas))]
+    return Target(".jsonl (optical QA)", b'{"id": "', ord("a"), struct.Struct("<4s"), samples,
+                  lambda b: parse_jsonl(b, "qa.jsonl"))
 
 
 # -- text at the same token budget (the honest competitors of N vision tokens) --------------------------------
