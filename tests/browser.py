@@ -261,3 +261,17 @@ class Notebook:
         path.parent.mkdir(parents=True, exist_ok=True)
         (locator or self.page).screenshot(path=str(path))
         return path
+
+
+def run_explorer(name: str):
+    """JupyterLab with notebooks/<name>.ipynb open and run: yields (notebook, was it dirty on opening)."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
+    with JupyterLab([f"notebooks/{name}.ipynb"]) as lab, lab.browser() as page:
+        with lab.evidence(page, name):
+            nb = lab.open(page, f"{name}.ipynb")
+            dirty_on_open = nb.is_dirty()
+            nb.run_all()
+            yield nb, dirty_on_open

@@ -2,31 +2,17 @@
 
 `make test-browser` (also part of `make test`). Screenshots go to reports/figures/.
 """
-from pathlib import Path
-
 import pytest
 
-from browser import CHROMIUM, ROOT, JupyterLab
+from browser import ROOT, run_explorer
 
 pytestmark = pytest.mark.browser
 FIGURES = ROOT / "reports" / "figures"
 
 
-def _run_explorer(name: str):
-    """JupyterLab with notebooks/<name>.ipynb open and run: yields (notebook, was it dirty on opening)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    with JupyterLab([f"notebooks/{name}.ipynb"]) as lab, lab.browser() as page:
-        with lab.evidence(page, name):
-            nb = lab.open(page, f"{name}.ipynb")
-            dirty_on_open = nb.is_dirty()
-            nb.run_all()
-            yield nb, dirty_on_open
-
-
 @pytest.fixture(scope="module")
 def holo_explore():
-    yield from _run_explorer("holo_explore")
+    yield from run_explorer("holo_explore")
 
 
 def test_opens_clean_and_runs(holo_explore):
@@ -82,34 +68,3 @@ def test_zoom_controls_rerender(holo_explore):
     nb.set_slider("k", 6)
     nb.wait_image_change(1, zsrc, timeout=20)
     nb.screenshot(FIGURES / "holo_explore.png", nb.panel.locator(".widget-vbox").first)
-
-
-@pytest.fixture(scope="module")
-def optical_explore():
-    yield from _run_explorer("optical_explore")
-
-
-def test_optical_explorer_asks_and_shows_the_pages_used(optical_explore):
-    """The ask explorer as a user meets it: the first question's answer and page cards are there; typing a
-    new question and pressing Enter replaces them; an empty one is a message."""
-    nb, dirty_on_open = optical_explore
-    assert not dirty_on_open, "the notebook opens already marked modified"
-    assert nb.errors() == []
-    answer = nb.panel.locator(".widget-html:has(.optical-answer)").first     # the widget; its content is replaced
-    first = answer.inner_text()
-    assert "via ocr" in first or "retrieval only" in first
-    assert nb.images().count() >= 1
-    box = nb.panel.locator(".widget-text:has(.widget-label:text-is('question')) input").first
-    box.fill("Who was sitting on a mushroom, smoking a hookah?")
-    box.press("Enter")
-    nb._wait("([e, t]) => e.innerText !== t", [answer.element_handle(), first], 120, "the answer did not change")
-    nb.wait_kernel_idle()
-    assert nb.images().count() >= 1 and ("via ocr" in answer.inner_text() or "retrieval only" in answer.inner_text())
-    nb.screenshot(FIGURES / "optical_explore.png", nb.panel.locator(".widget-vbox").first)
-    box.fill("   ")
-    box.press("Enter")
-    nb.page.wait_for_timeout(500)
-    box.fill("")
-    nb.panel.locator(".widget-button", has_text="Ask").first.click()
-    nb._wait("() => [...document.querySelectorAll('.widget-html')].some(e => /empty/.test(e.innerText))", None, 60,
-             "no message for an empty question")
