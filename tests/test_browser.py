@@ -4,10 +4,9 @@
 """
 import pytest
 
-from browser import ROOT, run_explorer
+from browser import FIGURES, run_explorer
 
 pytestmark = pytest.mark.browser
-FIGURES = ROOT / "reports" / "figures"
 
 
 @pytest.fixture(scope="module")

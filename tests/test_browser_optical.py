@@ -2,10 +2,9 @@
 one Playwright session at a time, and the holo explorer's stays open for its whole module)."""
 import pytest
 
-from browser import ROOT, run_explorer
+from browser import FIGURES, run_explorer
 
 pytestmark = pytest.mark.browser
-FIGURES = ROOT / "reports" / "figures"
 
 
 @pytest.fixture(scope="module")
