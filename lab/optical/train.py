@@ -239,8 +239,8 @@ class PageBatches(torch.utils.data.IterableDataset):
 
 
 def lines_cap(cfg, i: int) -> int | None:
-    """Stage 2's curriculum: the most text lines a page of batch i keeps (None: whole pages). It grows
-    linearly from `lines_start` to whole pages over the first `lines_batches` batches; off when 0."""
+    """Stage 2's curriculum: the most text lines a page of batch i keeps (None: whole pages). It grows with the
+    square of the batch index from `lines_start` (+120 lines at `lines_batches`), then whole pages; off when 0."""
     start, span = getattr(cfg, "lines_start", 0), getattr(cfg, "lines_batches", 0)
     if not start or i >= span:
         return None
@@ -274,19 +274,26 @@ def lr_at(cfg: TrainConfig, frac: float, step: int) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, frac)))
 
 
+def fresh_pages(mode: str, pages: int, seed: int, split: str, scale: tuple, lines: int | None = None):
+    """Freshly rendered pages of a split for evaluation (fonts at `scale` of the mode's resolution; `lines`:
+    only their first lines) and the generator that drew them."""
+    from lab import data
+    from lab.optical.corpus import PageSampler
+
+    res = MODES[mode]
+    s = PageSampler(data.page_documents(split), size_range=(int(res * scale[0]), int(res * scale[1])))
+    rng = np.random.default_rng(seed)
+    return [s.page(rng, mode, lines) for _ in range(pages)], rng
+
+
 @torch.no_grad()
 def evaluate(model: OpticalModel, mode: str, pages: int = 16, seed: int = 12345, split: str = "train",
              scale: tuple = (1 / 60, 1 / 40)) -> dict:
     """Precision of the stage-1 reader on freshly rendered pages of a split. Training monitors with fresh
     renders of train documents (never the test documents); reports measure the test split."""
-    from lab import data
-    from lab.optical.corpus import PageSampler
     from lab.optical.metrics import precision
 
-    res = MODES[mode]
-    s = PageSampler(data.page_documents(split), size_range=(int(res * scale[0]), int(res * scale[1])))
-    rng = np.random.default_rng(seed)
-    smp = [s.page(rng, mode) for _ in range(pages)]
+    smp, _ = fresh_pages(mode, pages, seed, split, scale)
     was = model.training
     model.eval()
     out = model.ocr([p.image for p in smp], mode)
@@ -396,14 +403,9 @@ def evaluate_lm(model: OpticalModel, reader, mode: str, pages: int = 16, lines: 
                 split: str = "test", max_new_tokens: int = 1500, scale: tuple = (1 / 60, 1 / 40)) -> dict:
     """Precision of the language-model reader beside the stage-1 reader on the same freshly rendered pages of
     a split (`lines`: only each page's first lines, as in stage 2's curriculum), plus samples of its output."""
-    from lab import data
-    from lab.optical.corpus import PageSampler
     from lab.optical.metrics import precision
 
-    res = MODES[mode]
-    s = PageSampler(data.page_documents(split), size_range=(int(res * scale[0]), int(res * scale[1])))
-    rng = np.random.default_rng(seed)
-    smp = [s.page(rng, mode, lines) for _ in range(pages)]
+    smp, _ = fresh_pages(mode, pages, seed, split, scale, lines)
     vt = model.encode([p.image for p in smp], mode)
     ctc = model.reader.read(vt)
     t0 = time.time()
@@ -510,14 +512,9 @@ def evaluate_cells(model: OpticalModel, reader, mode: str, pages: int = 8, cells
                    split: str = "test", max_new_tokens: int = 48, scale: tuple = (1 / 60, 1 / 40)) -> dict:
     """The cell task on fresh pages of a split: the LM reader's precision on single non-empty cells (one vision
     token each), with samples."""
-    from lab import data
-    from lab.optical.corpus import PageSampler
     from lab.optical.metrics import precision
 
-    res = MODES[mode]
-    s = PageSampler(data.page_documents(split), size_range=(int(res * scale[0]), int(res * scale[1])))
-    rng = np.random.default_rng(seed)
-    smp = [s.page(rng, mode) for _ in range(pages)]
+    smp, rng = fresh_pages(mode, pages, seed, split, scale)
     vt = model.encode([p.image for p in smp], mode)
     vt, gold = pick_cells(vt, [p.cells for p in smp], cells, rng)
     with _autocast(vt.device):
