@@ -36,6 +36,18 @@ class TextAnswerer:
     def context_tokens(self, text: str) -> int:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])
 
+    def _left_pad(self, seqs: list[list[int]]):
+        """Token id lists as one left-padded batch (padding: <|im_end|>) and its attention mask."""
+        import torch
+
+        L = max(map(len, seqs))
+        x = torch.full((len(seqs), L), self.eos, dtype=torch.long)
+        mask = torch.zeros((len(seqs), L), dtype=torch.long)
+        for j, t in enumerate(seqs):
+            x[j, L - len(t):] = torch.tensor(t)
+            mask[j, L - len(t):] = 1
+        return x, mask
+
     def answer_nll(self, items: list[tuple[str | None, str, str]]) -> list[float]:
         """Mean negative log-likelihood (nats per token) of each gold answer after (context, question): how much
         the context helps the model towards the answer, even when a small model's greedy answer misses it."""
@@ -49,15 +61,10 @@ class TextAnswerer:
                 p = self.tok(prompt(c, q), add_special_tokens=False)["input_ids"]
                 t = self.tok(" " + a, add_special_tokens=False)["input_ids"] + [self.eos]
                 seqs.append((p, t))
-            L = max(len(p) + len(t) for p, t in seqs)
-            x = torch.full((len(seqs), L), self.eos, dtype=torch.long)
-            y = torch.full((len(seqs), L), -100, dtype=torch.long)
-            mask = torch.zeros((len(seqs), L), dtype=torch.long)
-            for j, (p, t) in enumerate(seqs):
-                ids = p + t
-                x[j, L - len(ids):] = torch.tensor(ids)
-                y[j, L - len(t):] = torch.tensor(t)
-                mask[j, L - len(ids):] = 1
+            x, mask = self._left_pad([p + t for p, t in seqs])
+            y = torch.full(x.shape, -100, dtype=torch.long)
+            for j, (_, t) in enumerate(seqs):
+                y[j, x.shape[1] - len(t):] = torch.tensor(t)
             with torch.no_grad():
                 logits = self.lm(input_ids=x.to(dev), attention_mask=mask.to(dev)).logits.float()
             lp = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), y[:, 1:].to(dev), reduction="none")
@@ -73,12 +80,8 @@ class TextAnswerer:
         out = []
         for i in range(0, len(items), self.batch):
             ids = [self.tok(prompt(c, q), add_special_tokens=False)["input_ids"] for c, q in items[i:i + self.batch]]
-            L = max(map(len, ids))
-            x = torch.full((len(ids), L), self.eos, dtype=torch.long)
-            mask = torch.zeros((len(ids), L), dtype=torch.long)
-            for j, t in enumerate(ids):
-                x[j, L - len(t):] = torch.tensor(t)
-                mask[j, L - len(t):] = 1
+            x, mask = self._left_pad(ids)
+            L = x.shape[1]
             with torch.no_grad():
                 gen = self.lm.generate(input_ids=x.to(dev), attention_mask=mask.to(dev), do_sample=False,
                                        max_new_tokens=max_new_tokens, eos_token_id=self.eos, pad_token_id=self.eos)

@@ -35,6 +35,7 @@ class Answer:
     seconds: float = 0.0
     via: str = "vision"
     context_tokens: int = 0                          # LM positions of context (vision: = tokens; ocr: text read)
+    read: list = field(default_factory=list)         # ocr: each memory's text as the stage-1 reader read it
 
     def to_dict(self) -> dict:
         return {"answer": self.text, "tokens": self.tokens, "seconds": round(self.seconds, 3), "via": self.via,
@@ -111,7 +112,7 @@ class OpticalQA:
                      for h in hits]
             context = "\n\n".join(pages)
             text = self.answerer.answer([(context, q)], max_new_tokens=max_new_tokens)[0]
-            return Answer(text, hits, tokens, time.perf_counter() - t0, "ocr", self.answerer.context_tokens(context))
+            return Answer(text, hits, tokens, time.perf_counter() - t0, "ocr", self.answerer.context_tokens(context), pages)
         vt = np.concatenate([self.bank.tokens(h.id)[0] for h in hits])
         dev = next(self.reader.parameters()).device
         text = self.reader.generate(torch.from_numpy(vt).float()[None].to(dev), max_new_tokens=max_new_tokens,

@@ -51,13 +51,13 @@ class AskExplorer:
         try:
             if self.qa is not None:
                 ans = self.qa.ask(q, budget=self.budget.value, max_new_tokens=self.max_new_tokens)
-                hits, text = ans.memories, ans.text
+                hits, text, reads = ans.memories, ans.text, ans.read
                 head = (f"<b>{html.escape(text) or '(empty answer)'}</b><br><small>via {ans.via}: {len(hits)} memories, "
                         f"{ans.tokens} vision tokens, {ans.context_tokens} context positions, {ans.seconds:.1f} s</small>")
             else:
                 if not q.strip():
                     raise UsageError("the question is empty")
-                hits = self.bank.search(q, budget=self.budget.value)
+                hits, reads = self.bank.search(q, budget=self.budget.value), []
                 if not hits:
                     raise FormatError(f"no memory fits {self.budget.value} tokens for this question")
                 head = (f"<i>no language model here (`lab models fetch smollm2-135m-instruct`): retrieval only</i><br>"
@@ -68,13 +68,8 @@ class AskExplorer:
             return
         self.answer.value = f"<div class='optical-answer'>{head}</div>"
         cards = []
-        for h in hits:
-            read = ""
-            if self.qa is not None and self.qa.via == "ocr":
-                import torch
-
-                dev = next(self.qa.ocr.parameters()).device
-                read = self.qa.ocr.reader.read(torch.from_numpy(self.bank.tokens(h.id)[0]).float()[None].to(dev))[0]
+        for i, h in enumerate(hits):
+            read = reads[i] if i < len(reads) else ""
             img = W.Image(value=_thumb(self.bank.image(h.id), self.thumb), format="png")
             label = W.HTML(f"<small>#{h.id} {html.escape(h.source)} p{h.page + 1} [{h.mode}, {h.tokens} tokens]"
                            + (f"<br><code>{html.escape(read[:160])}</code>" if read else "") + "</small>",
