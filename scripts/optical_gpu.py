@@ -128,12 +128,12 @@ def stage2(args) -> None:
     spec = LoraSpec(**{**spec, "targets": tuple(spec.get("targets", ("q_proj", "v_proj")))})
     model, meta = T.load(args.ckpt, args.device)
     if args.init_lm:
-        reader, _ = T.load_lm(args.init_lm, model.enc_cfg.dim, args.device)
+        reader, _ = T.load_lm(args.init_lm, model.enc_cfg.dim, args.device, stage1=model.reader)
         for n, p in reader.named_parameters():
             p.requires_grad_("lora_" in n or n.startswith("projector."))
     else:
         lm, tok = models.load_lm(device=args.device)
-        reader = LMReader(lm, tok, model.enc_cfg.dim, spec).to(args.device)
+        reader = LMReader(lm, tok, model.enc_cfg.dim, spec, model.reader).to(args.device)
     tok = reader.tok
     print(f"stage 2: {sum(p.numel() for p in reader.parameters() if p.requires_grad):,} trainable", flush=True)
     t0 = time.time()

@@ -49,7 +49,7 @@ def main() -> int:
     lm, tok = models.load_lm(device=args.device)
     lm = lm.to(torch.bfloat16) if args.device == "cuda" else lm
     answerer = TextAnswerer(lm.eval(), tok, batch=args.batch)
-    lm_reader = T.load_lm(args.lm_reader, ocr.enc_cfg.dim, args.device)[0] if args.lm_reader else None
+    lm_reader = T.load_lm(args.lm_reader, ocr.enc_cfg.dim, args.device, stage1=ocr.reader)[0] if args.lm_reader else None
     pages = S.study_pages(per_doc=args.per_doc)
     qas = S.study_questions(pages, per_page=args.per_page)
     print(f"{len(pages)} pages, {len(qas)} questions", flush=True)

@@ -241,6 +241,35 @@ def test_lm_reader_on_a_tiny_random_language_model(tiny_lm):
     assert any(k.startswith("projector.") for k in state) and any(k.startswith("lora.") for k in state)
 
 
+def test_bands_projector_reads_through_the_stage1_reader(tiny_lm):
+    """The "bands" projector: LINES LM positions per vision token, in reading order (cell row, band, cell), from
+    the frozen stage-1 reader's frame posteriors; pages of their own grids join in one prefix; the stage-1
+    reader stays out of the trainable (saved) state."""
+    from lab.optical.decoder import LMReader, LoraSpec
+
+    lm, tok = tiny_lm
+    stage1 = Rd.GridReader(16, 8, 16).eval()
+    reader = LMReader(lm, tok, vision_dim=16, lora=LoraSpec(r=2, alpha=4, projector="bands"), stage1=stage1)
+    assert reader.projector.slots == Rd.LINES
+    assert not any(k.startswith("projector.stage1") for k in reader.trainable_state())
+    v = torch.randn(2, 4, 16)                                   # a 2x2 grid of tokens
+    out = reader.projector(v)
+    assert out.shape == (2, 4 * Rd.LINES, lm.config.hidden_size)
+    # slot (row 0, band 1, cell 1) depends only on cell 1's token and its neighbours through the convolutions:
+    # changing token 3 (row 1, cell 1) leaves row 0's bands 0..5 alone (the 3x5 kernel reaches one band down)
+    v2 = v.clone()
+    v2[:, 3] += 5
+    out2 = reader.projector(v2)
+    first = 4 * 2                                               # row 0's first 4 bands x 2 cells
+    assert torch.allclose(out[:, :first], out2[:, :first]) and not torch.allclose(out, out2)
+    pre = reader._prefix([v[:1], v[1:2, :4]])
+    assert pre.shape[1] == len(reader.pre) + 2 * 4 * Rd.LINES + len(reader.post)
+    loss = reader.loss(v, ["the cat sat .", "the cat ."])
+    loss.backward()
+    assert all(p.grad is None for p in stage1.parameters())
+    assert reader.projector.net[0].weight.grad is not None
+
+
 def test_line_reader_greedy_ctc_decoding():
     """Frames 'HH-E-LL-L-O' (BLANK = '-') read as 'HELLO': repeats collapse, a blank separates the two Ls."""
     r = Rd.LineReader(8, 16, 8, 16)

@@ -74,7 +74,7 @@ class OpticalQA:
             raise FormatError(f"{model}: its readers read encoder {meta['sha256'][:12]}..., but the bank's tokens come "
                               f"from {bank.meta['encoder_sha'][:12]}... (refused)")
         if via == "vision" or (via == "auto" and has_lm):
-            reader, _ = T.load_lm(path, enc.enc_cfg.dim, device, lm_name)
+            reader, _ = T.load_lm(path, enc.enc_cfg.dim, device, lm_name, enc.reader)
             return cls(bank, reader)
         from lab.optical.answer import TextAnswerer
 
@@ -113,8 +113,7 @@ class OpticalQA:
             context = "\n\n".join(pages)
             text = self.answerer.answer([(context, q)], max_new_tokens=max_new_tokens)[0]
             return Answer(text, hits, tokens, time.perf_counter() - t0, "ocr", self.answerer.context_tokens(context), pages)
-        vt = np.concatenate([self.bank.tokens(h.id)[0] for h in hits])
         dev = next(self.reader.parameters()).device
-        text = self.reader.generate(torch.from_numpy(vt).float()[None].to(dev), max_new_tokens=max_new_tokens,
-                                    temperature=temperature, top_p=top_p, prompt=q)[0]
-        return Answer(text.strip(), hits, tokens, time.perf_counter() - t0, "vision", len(vt))
+        vt = [torch.from_numpy(self.bank.tokens(h.id)[0]).float()[None].to(dev) for h in hits]
+        text = self.reader.generate(vt, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, prompt=q)[0]
+        return Answer(text.strip(), hits, tokens, time.perf_counter() - t0, "vision", tokens * self.reader.projector.slots)

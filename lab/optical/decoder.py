@@ -30,13 +30,14 @@ class LoraSpec:
 
 
 class LMReader(nn.Module):
-    def __init__(self, lm, tok, vision_dim: int, lora: LoraSpec = LoraSpec()):
+    def __init__(self, lm, tok, vision_dim: int, lora: LoraSpec = LoraSpec(), stage1=None):
+        """stage1: the checkpoint's stage-1 reader, which a "bands" projector reads through (frozen)."""
         super().__init__()
         from peft import LoraConfig, get_peft_model
 
         self.tok, self.spec = tok, lora
-        self.projector = Projector(vision_dim, lm.config.hidden_size, lora.projector)
-        if lora.projector == "linear":      # vision tokens start at the scale of the LM's own input embeddings
+        self.projector = Projector(vision_dim, lm.config.hidden_size, lora.projector, stage1)
+        if lora.projector in ("linear", "bands"):      # vision tokens start at the scale of the LM's own input embeddings
             with torch.no_grad():           # (SmolLM2: RMS 0.14 per dimension; LayerNorm's default is 1.0)
                 self.projector.net[1].weight.fill_(float(lm.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt()))
         for p in lm.parameters():
@@ -68,10 +69,13 @@ class LMReader(nn.Module):
         ids = self.tok(f"\n{prompt}<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
         return torch.tensor(ids, device=self.post.device)
 
-    def _prefix(self, vision: torch.Tensor, prompt: str | None = None) -> torch.Tensor:
+    def _prefix(self, vision, prompt: str | None = None) -> torch.Tensor:
+        """[chat start; projected vision tokens; prompt]; vision (B, N, D), or a list of them (pages of their
+        own grids, projected one by one and joined)."""
         emb = self.lm.get_input_embeddings()
-        B = vision.shape[0]
-        v = self.projector(vision.to(self.projector.net[0].weight.dtype))
+        pages = vision if isinstance(vision, (list, tuple)) else [vision]
+        B = pages[0].shape[0]
+        v = torch.cat([self.projector(p.to(self.projector.dtype)) for p in pages], 1)
         return torch.cat([emb(self.pre)[None].expand(B, -1, -1), v.to(emb.weight.dtype),
                           emb(self.post_ids(prompt))[None].expand(B, -1, -1)], 1)
 
@@ -79,15 +83,17 @@ class LMReader(nn.Module):
         emb = self.lm.get_input_embeddings()
         ids = [self.tok(t, add_special_tokens=False)["input_ids"][:max_tokens] + [self.eos] for t in texts]
         L = max(map(len, ids))
-        tgt = torch.full((len(ids), L), -100, dtype=torch.long, device=vision.device)
-        inp = torch.full((len(ids), L), self.eos, dtype=torch.long, device=vision.device)
+        tgt = torch.full((len(ids), L), -100, dtype=torch.long)
+        inp = torch.full((len(ids), L), self.eos, dtype=torch.long)
         for i, t in enumerate(ids):
             tgt[i, :len(t)] = torch.tensor(t)
             inp[i, :len(t)] = torch.tensor(t)
         pre = self._prefix(vision)
-        x = torch.cat([pre, emb(inp)], 1)
-        labels = torch.cat([torch.full(pre.shape[:2], -100, dtype=torch.long, device=vision.device), tgt], 1)
-        mask = torch.cat([torch.ones(pre.shape[:2], dtype=torch.long, device=vision.device), (tgt != -100).long()], 1)
+        dev = pre.device
+        x = torch.cat([pre, emb(inp.to(dev))], 1)
+        tgt = tgt.to(dev)
+        labels = torch.cat([torch.full(pre.shape[:2], -100, dtype=torch.long, device=dev), tgt], 1)
+        mask = torch.cat([torch.ones(pre.shape[:2], dtype=torch.long, device=dev), (tgt != -100).long()], 1)
         return self.lm(inputs_embeds=x, attention_mask=mask, labels=labels).loss
 
     @torch.no_grad()

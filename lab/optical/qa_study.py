@@ -148,11 +148,11 @@ def run(pages: list[StudyPage], qas: list[Q.QA], conditions=CONDITIONS, budgets=
                 mode = mode_of[b]
                 preds = []
                 for q in qas:
-                    vt = torch.cat([toks[p.id, mode] for p in ctx[q.id]])[None]
                     dev = next(lm_reader.parameters()).device
-                    preds.append(lm_reader.generate(vt.to(dev), max_new_tokens=max_new_tokens, prompt=q.question)[0]
+                    vt = [toks[p.id, mode][None].to(dev) for p in ctx[q.id]]
+                    preds.append(lm_reader.generate(vt, max_new_tokens=max_new_tokens, prompt=q.question)[0]
                                  .strip().split("\n")[0])
-                positions = [n * b] * len(qas)
+                positions = [n * b * lm_reader.projector.slots] * len(qas)
                 nll = [float("nan")] * len(qas)
             else:
                 contexts = []

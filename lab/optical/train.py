@@ -538,8 +538,9 @@ def save_lm(reader, out: str | Path, extra: dict | None = None) -> str:
     return sha
 
 
-def load_lm(ckpt: str | Path, vision_dim: int, device="cpu", lm_name: str = "smollm2-135m-instruct"):
-    """An LMReader with the projector and adapter of a checkpoint's lm/ folder (FormatError if absent)."""
+def load_lm(ckpt: str | Path, vision_dim: int, device="cpu", lm_name: str = "smollm2-135m-instruct", stage1=None):
+    """An LMReader with the projector and adapter of a checkpoint's lm/ folder (FormatError if absent);
+    stage1: the stage-1 reader of the same checkpoint (needed by a "bands" projector)."""
     from safetensors.torch import load_file
 
     from lab import FormatError, models
@@ -555,6 +556,6 @@ def load_lm(ckpt: str | Path, vision_dim: int, device="cpu", lm_name: str = "smo
         raise FormatError(f"{ckpt}: the adapter does not match its sha256")
     spec = meta["lora"]
     lm, tok = models.load_lm(lm_name, device)
-    reader = LMReader(lm, tok, vision_dim, LoraSpec(**{**spec, "targets": tuple(spec["targets"])}))
+    reader = LMReader(lm, tok, vision_dim, LoraSpec(**{**spec, "targets": tuple(spec["targets"])}), stage1)
     reader.load_trainable({k: v.float() for k, v in state.items()})
     return reader.to(device).eval(), meta
