@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fetching)
 
     from lab.holo import cli as holo_cli
+    from lab.llm import cli as llm_cli
     from lab.optical import cli as optical_cli
     from lab.procedural import cli as proc_cli
     from lab.vortex import cli as vortex_cli
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc_cli.add_parser(sub)
     vortex_cli.add_parser(sub)
     optical_cli.add_parser(sub)
+    llm_cli.add_parser(sub)
     return ap
 
 

@@ -1,0 +1,469 @@
+"""KV-cache compression as real `transformers` caches: the cache generation and scoring actually run with.
+
+Shaped like kvpress: a *method* is a small object that builds one cache layer per model layer; each layer stores
+what it keeps in compressed form, hands attention its (de-compressed) keys and values, and reports the bytes it
+holds (`nbytes`, counted from the tensors it stores: codes, scales, coefficients; fp16 where it keeps floats).
+
+    cache = kv.make("kivi", bits=2).cache(lm.config)        # or kv.make("h2o", budget=256), ...
+    out = lm(ids, past_key_values=cache); cache.nbytes()
+
+Methods (`METHODS`):
+- `full`: every key and value in fp16 (the reference: 2 x layers x kv_heads x head_dim x 2 bytes per token);
+- `kivi`: KIVI (Liu et al. 2024): keys quantised per channel over groups of `group` tokens, values per token,
+  `bits` 8/4/3/2, asymmetric min-max, the `window` most recent tokens in fp16; codes bit-packed;
+- `eigen`: each layer's and KV head's keys and values projected on their principal directions (fitted on
+  calibration text, post-rotary keys as the cache sees them), the rank of each head chosen by one global budget
+  (`keep` of all dimensions: the directions of largest variance anywhere), coefficients fp16 or `bits`-quantised
+  per token;
+- `sinks`: StreamingLLM (Xiao et al. 2024): the first `sinks` tokens and the most recent ones, `budget` in all
+  (positions stay the original ones);
+- `h2o`: Heavy-Hitter Oracle (Zhang et al. 2023): the `recent` newest tokens plus the older ones with the most
+  accumulated attention, `budget` in all, per KV head (needs `attach(lm)`: a hook gives the cache each layer's
+  queries);
+- combinations: `sinks`/`h2o` keep their tokens in any per-token store (`store="eigen"`, `bits=`), so eviction,
+  low rank and quantisation multiply.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from transformers.cache_utils import Cache, CacheLayerMixin
+
+STORE_DTYPE = torch.float16
+
+
+# -- bit packing ---------------------------------------------------------------------------------------------
+def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """Unsigned codes (< 2**bits) -> bit planes packed 8 per byte along the last axis (padded to 8): exactly
+    bits/8 bytes per code plus the padding."""
+    n = codes.shape[-1]
+    pad = (-n) % 8
+    c = torch.nn.functional.pad(codes.to(torch.uint8), (0, pad))
+    c = c.view(*c.shape[:-1], -1, 8)
+    weights = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8, device=c.device)
+    planes = [(((c >> b) & 1) * weights).sum(-1, dtype=torch.uint8) for b in range(bits)]
+    return torch.stack(planes)                                    # (bits, ..., ceil(n / 8))
+
+
+def unpack(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
+    shifts = torch.arange(8, dtype=torch.uint8, device=packed.device)
+    out = 0
+    for b in range(bits):
+        plane = (packed[b][..., None] >> shifts) & 1                # (..., n8, 8)
+        out = out + (plane.reshape(*plane.shape[:-2], -1)[..., :n].to(torch.int32) << b)
+    return out
+
+
+@dataclass
+class Quantised:
+    """Asymmetric min-max quantisation of x along `axis` (the values sharing one scale and zero)."""
+    codes: torch.Tensor          # packed
+    scale: torch.Tensor          # fp16
+    zero: torch.Tensor           # fp16
+    bits: int
+    shape: tuple
+    axis: int
+
+    @classmethod
+    def of(cls, x: torch.Tensor, bits: int, axis: int) -> "Quantised":
+        lo = x.amin(axis, keepdim=True)
+        hi = x.amax(axis, keepdim=True)
+        scale = ((hi - lo) / (2 ** bits - 1)).clamp(min=1e-6)
+        q = ((x - lo) / scale).round().clamp(0, 2 ** bits - 1)
+        return cls(pack(q.flatten(), bits), scale.to(STORE_DTYPE), lo.to(STORE_DTYPE), bits, tuple(x.shape), axis)
+
+    def value(self, dtype) -> torch.Tensor:
+        n = 1
+        for s in self.shape:
+            n *= s
+        q = unpack(self.codes, self.bits, n).view(self.shape).to(dtype)
+        return q * self.scale.to(dtype) + self.zero.to(dtype)
+
+    @property
+    def nbytes(self) -> int:
+        return self.codes.nbytes + self.scale.nbytes + self.zero.nbytes
+
+
+# -- per-token stores (rows can be dropped: eviction composes with them) ------------------------------------
+class Fp16Store:
+    """Keys and values (B, H, T, D) kept in fp16."""
+
+    def __init__(self):
+        self.k = self.v = None
+
+    def add(self, k, v):
+        k, v = k.to(STORE_DTYPE), v.to(STORE_DTYPE)
+        self.k = k if self.k is None else torch.cat([self.k, k], -2)
+        self.v = v if self.v is None else torch.cat([self.v, v], -2)
+
+    def get(self, dtype):
+        return self.k.to(dtype), self.v.to(dtype)
+
+    def keep(self, idx):
+        """Keep tokens idx (B, H, n) per head."""
+        g = idx[..., None].expand(-1, -1, -1, self.k.shape[-1])
+        self.k, self.v = self.k.gather(-2, g), self.v.gather(-2, g)
+
+    @property
+    def length(self):
+        return 0 if self.k is None else self.k.shape[-2]
+
+    @property
+    def nbytes(self):
+        return 0 if self.k is None else self.k.nbytes + self.v.nbytes
+
+
+class EigenStore(Fp16Store):
+    """Per KV head: coefficients on the head's top principal directions (rank r_h for keys, s_h for values),
+    fp16 or `bits`-quantised per token (one fp16 scale and zero per token and head)."""
+
+    def __init__(self, basis: "LayerBasis", bits: int | None = None):
+        super().__init__()
+        self.b, self.bits = basis, bits
+        self.ck, self.cv = [], []                 # per head: list of stored coefficient blocks (T, r)
+
+    def _enc(self, c):
+        return c.to(STORE_DTYPE) if self.bits is None else Quantised.of(c, self.bits, -1)
+
+    def _dec(self, c, dtype):
+        return c.to(dtype) if self.bits is None else c.value(dtype)
+
+    def add(self, k, v):
+        # k, v (B, H, T, D); one coefficient tensor (B, T, r) per head
+        H = k.shape[1]
+        if not self.ck:
+            self.ck, self.cv = [[] for _ in range(H)], [[] for _ in range(H)]
+        for h in range(H):
+            bk, mk = self.b.k[h]
+            bv, mv = self.b.v[h]
+            self.ck[h].append(self._enc((k[:, h] - mk) @ bk))
+            self.cv[h].append(self._enc((v[:, h] - mv) @ bv))
+
+    def _heads(self, blocks, basis, dtype):
+        out = []
+        for h, bl in enumerate(blocks):
+            c = torch.cat([self._dec(x, dtype) for x in bl], -2)
+            b, m = basis[h]
+            out.append(c @ b.T.to(dtype) + m.to(dtype))
+        return torch.stack(out, 1)
+
+    def get(self, dtype):
+        return self._heads(self.ck, self.b.k, dtype), self._heads(self.cv, self.b.v, dtype)
+
+    def keep(self, idx):
+        # re-store the kept rows (dequantise, gather, quantise again: per-token codes are unchanged by this)
+        for blocks in (self.ck, self.cv):
+            for h, bl in enumerate(blocks):
+                c = torch.cat([self._dec(x, torch.float32) for x in bl], -2)
+                g = idx[:, h][..., None].expand(-1, -1, c.shape[-1])
+                blocks[h] = [self._enc(c.gather(-2, g))]
+
+    @property
+    def length(self):
+        return 0 if not self.ck else sum(self._n(x) for x in self.ck[0])
+
+    @staticmethod
+    def _n(x):
+        return x.shape[-2] if isinstance(x, torch.Tensor) else x.shape[-2]
+
+    @property
+    def nbytes(self):
+        return sum(x.nbytes for blocks in (self.ck, self.cv) for bl in blocks for x in bl)
+
+
+@dataclass
+class LayerBasis:
+    """Per KV head: (basis (D, r), mean (D,)) for keys and for values."""
+    k: list = field(default_factory=list)
+    v: list = field(default_factory=list)
+
+
+# -- cache layers ---------------------------------------------------------------------------------------------
+class _Layer(CacheLayerMixin):
+    is_compileable = False
+    is_sliding = False
+
+    def __init__(self):
+        super().__init__()
+        self.cumulative_length = 0
+        self.kept = 0
+
+    def lazy_initialization(self, key_states, value_states):
+        self.dtype, self.device = key_states.dtype, key_states.device
+        self.is_initialized = True
+
+    def get_seq_length(self) -> int:           # positions seen (RoPE positions of the next tokens)
+        return self.cumulative_length
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        # the kept tokens come first, the new ones after them at their true positions
+        return self.kept + query_length, self.cumulative_length - self.kept
+
+    def get_max_length(self) -> int:
+        return -1
+
+    def nbytes(self) -> int:
+        raise NotImplementedError
+
+
+class StoreLayer(_Layer):
+    """Every token kept, in a per-token store (fp16, eigen)."""
+
+    def __init__(self, store):
+        super().__init__()
+        self.store = store
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        self.store.add(key_states, value_states)
+        self.cumulative_length += key_states.shape[-2]
+        self.kept = self.store.length
+        return self.store.get(key_states.dtype)
+
+    def nbytes(self):
+        return self.store.nbytes
+
+
+class KiviLayer(_Layer):
+    """KIVI: blocks of `group` tokens leave the fp16 window once it holds more than `window` + `group` tokens;
+    keys are quantised per channel within a block, values per token."""
+
+    def __init__(self, bits: int, group: int = 32, window: int = 32):
+        super().__init__()
+        self.bits, self.group, self.window = bits, group, window
+        self.blocks: list[tuple[Quantised, Quantised]] = []
+        self.recent = Fp16Store()
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        self.recent.add(key_states, value_states)
+        self.cumulative_length += key_states.shape[-2]
+        k, v = self.recent.get(key_states.dtype)
+        old = [torch.cat([a.value(k.dtype) for a, _ in self.blocks], -2), torch.cat([b.value(k.dtype) for _, b in self.blocks], -2)] \
+            if self.blocks else None
+        out = (k, v) if old is None else (torch.cat([old[0], k], -2), torch.cat([old[1], v], -2))
+        n = (self.recent.length - self.window) // self.group * self.group
+        if n > 0:                     # after attention: the tokens just added were read at full precision
+            rk, rv = self.recent.k, self.recent.v
+            for s in range(0, n, self.group):
+                kb, vb = rk[..., s:s + self.group, :].float(), rv[..., s:s + self.group, :].float()
+                self.blocks.append((Quantised.of(kb, self.bits, -2), Quantised.of(vb, self.bits, -1)))
+            self.recent.k, self.recent.v = rk[..., n:, :], rv[..., n:, :]
+        self.kept = self.cumulative_length
+        return out
+
+    def nbytes(self):
+        return self.recent.nbytes + sum(a.nbytes + b.nbytes for a, b in self.blocks)
+
+
+class EvictLayer(_Layer):
+    """Keeps `budget` tokens in a per-token store: the first `sinks` and the newest (StreamingLLM), or the
+    `recent` newest plus the heavy hitters by accumulated attention (H2O, per KV head). Eviction happens after
+    attention, so a chunk of new tokens is always read in full."""
+
+    def __init__(self, store, budget: int, policy: str = "sinks", sinks: int = 4, recent: int = 64):
+        super().__init__()
+        self.store, self.budget, self.policy, self.sinks, self.recent = store, budget, policy, sinks, recent
+        self.pos = None               # (B, H, kept) original positions of the kept tokens
+        self.score = None             # (B, H, kept) accumulated attention (h2o)
+        self.queries = None           # (B, Hq, q, D) post-rotary queries of the current chunk (h2o; set by the hook)
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        B, H, q, _ = key_states.shape
+        new_pos = torch.arange(self.cumulative_length, self.cumulative_length + q, device=key_states.device)
+        new_pos = new_pos.expand(B, H, q)
+        self.store.add(key_states, value_states)
+        self.pos = new_pos if self.pos is None else torch.cat([self.pos, new_pos], -1)
+        self.cumulative_length += q
+        k, v = self.store.get(key_states.dtype)
+        if self.policy == "h2o":
+            self._accumulate(k)
+        out = (k, v)
+        self.kept = self.store.length
+        if self.store.length > self.budget:
+            self.store.keep(self._choose())
+            self.kept = self.store.length
+        return out
+
+    def _accumulate(self, k):
+        if self.queries is None:
+            raise RuntimeError("h2o needs the queries: call kv.attach(lm, cache) before running the model")
+        qs = self.queries.to(k.dtype)
+        B, Hq, q, D = qs.shape
+        H = k.shape[1]
+        g = Hq // H
+        att = (qs.view(B, H, g, q, D) @ k[:, :, None].transpose(-1, -2)) / D ** 0.5      # (B, H, g, q, T)
+        T = k.shape[-2]
+        qpos = torch.arange(self.cumulative_length - q, self.cumulative_length, device=k.device)
+        causal = self.pos[:, :, None, None, :] > qpos[None, None, None, :, None]
+        att = att.masked_fill(causal, float("-inf")).softmax(-1).sum((2, 3)).float()       # (B, H, T)
+        prev = torch.zeros(B, H, T, device=k.device) if self.score is None else \
+            torch.cat([self.score, torch.zeros(B, H, T - self.score.shape[-1], device=k.device)], -1)
+        self.score = prev + att
+        self.queries = None
+
+    def _choose(self) -> torch.Tensor:
+        T = self.store.length
+        B, H = self.pos.shape[:2]
+        dev = self.pos.device
+        if self.policy == "sinks":
+            idx = torch.cat([torch.arange(min(self.sinks, self.budget), device=dev),
+                             torch.arange(T - (self.budget - min(self.sinks, self.budget)), T, device=dev)])
+            idx = idx.expand(B, H, -1)
+        else:
+            recent = min(self.recent, self.budget)
+            heavy = self.budget - recent
+            old = self.score[..., :T - recent]
+            top = old.topk(heavy, -1).indices.sort(-1).values if heavy > 0 else old[..., :0].long()
+            idx = torch.cat([top, torch.arange(T - recent, T, device=dev).expand(B, H, -1)], -1)
+        self.pos = self.pos.gather(-1, idx)
+        if self.score is not None:
+            self.score = self.score.gather(-1, idx)
+        return idx
+
+    def nbytes(self):
+        return self.store.nbytes
+
+
+class MeasuredCache(Cache):
+    """A Cache of the lab's layers; `nbytes()` is what it holds."""
+
+    def __init__(self, layers, method: "Method"):
+        super().__init__(layers=layers)
+        self.method = method
+
+    def nbytes(self) -> int:
+        return sum(layer.nbytes() for layer in self.layers)
+
+
+# -- methods ---------------------------------------------------------------------------------------------------
+@dataclass
+class Method:
+    name: str
+    bits: int | None = None          # kivi; the store of eigen / sinks / h2o (None: fp16)
+    group: int = 32                  # kivi
+    window: int = 32                 # kivi: fp16 recent tokens
+    keep: float = 1.0                # eigen: share of all K and V dimensions kept (global budget)
+    budget: int = 0                  # sinks / h2o: tokens kept
+    sinks: int = 4
+    recent: int = 64                 # h2o
+    store: str = "fp16"              # sinks / h2o: fp16 or eigen
+    bases: list | None = None        # eigen: one LayerBasis per layer (`fit_bases`)
+
+    @property
+    def label(self) -> str:
+        parts = [self.name]
+        if self.name == "kivi":
+            parts.append(f"{self.bits}b")
+        if self.name == "eigen" or self.store == "eigen":
+            parts.append(f"keep {self.keep:g}")
+        if self.name in ("sinks", "h2o"):
+            parts.append(f"{self.budget} tok")
+        if self.bits and self.name != "kivi":
+            parts.append(f"{self.bits}b")
+        return " ".join(parts)
+
+    def _store(self, i):
+        if self.name == "eigen" or self.store == "eigen":
+            if self.bases is None:
+                raise ValueError(f"{self.label}: fit the bases first (kv.fit_bases)")
+            return EigenStore(self.bases[i], self.bits)
+        if self.bits:
+            raise ValueError(f"{self.name}: bits need store='eigen' (fp16 rows otherwise)")
+        return Fp16Store()
+
+    def layer(self, i: int):
+        if self.name in ("full", "eigen"):
+            return StoreLayer(self._store(i))
+        if self.name == "kivi":
+            return KiviLayer(self.bits, self.group, self.window)
+        if self.name in ("sinks", "h2o"):
+            return EvictLayer(self._store(i), self.budget, self.name, self.sinks, self.recent)
+        raise ValueError(f"unknown KV method {self.name!r} ({', '.join(METHODS)})")
+
+    def cache(self, config) -> MeasuredCache:
+        n = config.get_text_config(decoder=True).num_hidden_layers
+        return MeasuredCache([self.layer(i) for i in range(n)], self)
+
+
+METHODS = ("full", "kivi", "eigen", "sinks", "h2o")
+
+
+def make(name: str, **kw) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown KV method {name!r} ({', '.join(METHODS)})")
+    return Method(name, **kw)
+
+
+def full_bytes_per_token(config, dtype_bytes: int = 2) -> int:
+    c = config.get_text_config(decoder=True)
+    hd = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    return 2 * c.num_hidden_layers * c.num_key_value_heads * hd * dtype_bytes
+
+
+# -- eigen bases ----------------------------------------------------------------------------------------------
+def fit_bases(keys: list[torch.Tensor], values: list[torch.Tensor], keep: float) -> list[LayerBasis]:
+    """Principal directions per layer and KV head from calibration keys/values (per layer: (H, N, D)), ranks
+    chosen globally: the `keep` share of all (layer, head, K|V) dimensions whose eigenvalues are the largest
+    shares of their own head's variance (the least summed *relative* squared error for that many numbers per
+    token; raw variances let the keys' large scale starve the values: rank 1 for most V heads, 2.8 bits/byte
+    on alice29 at keep 0.25). Every head keeps >= 1."""
+    eig = []                       # (value, layer, kind, head)
+    fits = {}
+    for li, (K, V) in enumerate(zip(keys, values)):
+        for kind, X in (("k", K), ("v", V)):
+            for h in range(X.shape[0]):
+                x = X[h].double()
+                m = x.mean(0)
+                lam, vec = torch.linalg.eigh(torch.cov((x - m).T))
+                lam, vec = lam.flip(0).clamp(min=0), vec.flip(1)
+                fits[li, kind, h] = (vec.float(), m.float())
+                rel = lam / lam.sum().clamp(min=1e-30)                # share of the head's own variance
+                eig += [(float(v), li, kind, h) for v in rel[1:]]     # the first direction is always kept
+    D = keys[0].shape[-1]
+    total = len(fits) * D
+    extra = max(0, round(keep * total) - len(fits))
+    ranks = {k: 1 for k in fits}
+    for _, li, kind, h in sorted(eig, reverse=True)[:extra]:
+        ranks[li, kind, h] += 1
+    out = []
+    for li in range(len(keys)):
+        lb = LayerBasis()
+        for h in range(keys[li].shape[0]):
+            for kind, dest in (("k", lb.k), ("v", lb.v)):
+                vec, m = fits[li, kind, h]
+                dest.append((vec[:, :ranks[li, kind, h]].contiguous(), m))
+        out.append(lb)
+    return out
+
+
+def ranks(bases: list[LayerBasis]) -> list[dict]:
+    return [{"layer": i, "k": [b.shape[1] for b, _ in lb.k], "v": [b.shape[1] for b, _ in lb.v]}
+            for i, lb in enumerate(bases)]
+
+
+# -- h2o: the queries reach the cache through a hook ---------------------------------------------------------
+def attach(lm, cache: MeasuredCache):
+    """Give each EvictLayer of an h2o cache its layer's post-rotary queries (a pre-hook on every attention
+    module); returns the hook handles (remove them when done)."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    handles = []
+    for i, layer in enumerate(lm.model.layers):
+        att = layer.self_attn
+        cl = cache.layers[i]
+        if not (isinstance(cl, EvictLayer) and cl.policy == "h2o"):
+            continue
+
+        def hook(mod, args, kwargs, cl=cl):
+            h = kwargs.get("hidden_states", args[0] if args else None)
+            cos, sin = kwargs["position_embeddings"]
+            q = mod.q_proj(h).view(*h.shape[:-1], -1, mod.head_dim).transpose(1, 2)
+            cl.queries, _ = apply_rotary_pos_emb(q, q[:, :1], cos, sin)
+        handles.append(att.register_forward_pre_hook(hook, with_kwargs=True))
+    return handles
