@@ -46,7 +46,7 @@ def capture(lm, tok, text: str, tokens: int = 2048, window: int = 512) -> dict:
             out = lm(input_ids=x, past_key_values=cache, use_cache=True, output_hidden_states=True)
             hidden.append(torch.stack([h[0].float().cpu() for h in out.hidden_states]))
             for i, cl in enumerate(cache.layers):
-                keys[i].append(cl.store.k[0].float().cpu())
+                keys[i].append(cl.store.k.x[0].float().cpu())
     finally:
         for h in handles:
             h.remove()

@@ -55,63 +55,80 @@ def unpack(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
     return out
 
 
-@dataclass
-class Quantised:
-    """Asymmetric min-max quantisation of x along `axis` (the values sharing one scale and zero)."""
-    codes: torch.Tensor          # packed
-    scale: torch.Tensor          # fp16
-    zero: torch.Tensor           # fp16
-    bits: int
-    shape: tuple
-    axis: int
+# -- per-token stores (rows can be dropped: eviction composes with them) ------------------------------------
+class Rows:
+    """Rows (..., T, d) kept in fp16, or quantised per row to `bits` (packed codes along d, one fp16 scale and
+    zero per row); rows append along T and can be gathered (eviction)."""
 
-    @classmethod
-    def of(cls, x: torch.Tensor, bits: int, axis: int) -> "Quantised":
-        lo = x.amin(axis, keepdim=True)
-        hi = x.amax(axis, keepdim=True)
-        scale = ((hi - lo) / (2 ** bits - 1)).clamp(min=1e-6)
-        q = ((x - lo) / scale).round().clamp(0, 2 ** bits - 1)
-        return cls(pack(q.flatten(), bits), scale.to(STORE_DTYPE), lo.to(STORE_DTYPE), bits, tuple(x.shape), axis)
+    def __init__(self, bits: int | None = None):
+        self.bits, self.x, self.codes, self.scale, self.zero, self.d = bits, None, None, None, None, 0
 
-    def value(self, dtype) -> torch.Tensor:
-        n = 1
-        for s in self.shape:
-            n *= s
-        q = unpack(self.codes, self.bits, n).view(self.shape).to(dtype)
-        return q * self.scale.to(dtype) + self.zero.to(dtype)
+    def add(self, x):
+        if self.bits is None:
+            x = x.to(STORE_DTYPE)
+            self.x = x if self.x is None else torch.cat([self.x, x], -2)
+            return
+        x = x.float()
+        self.d = x.shape[-1]
+        lo, hi = x.amin(-1, keepdim=True), x.amax(-1, keepdim=True)
+        sc = ((hi - lo) / (2 ** self.bits - 1)).clamp(min=1e-6)
+        c = pack(((x - lo) / sc).round().clamp(0, 2 ** self.bits - 1), self.bits)
+        cat = lambda a, b, dim: b if a is None else torch.cat([a, b], dim)  # noqa: E731
+        self.codes = cat(self.codes, c, -2)
+        self.scale, self.zero = cat(self.scale, sc.to(STORE_DTYPE), -2), cat(self.zero, lo.to(STORE_DTYPE), -2)
+
+    def get(self, dtype):
+        if self.bits is None:
+            return self.x.to(dtype)
+        c = unpack(self.codes, self.bits, self.codes.shape[-1] * 8)[..., :self.d].to(dtype)
+        return c * self.scale.to(dtype) + self.zero.to(dtype)
+
+    def gather(self, idx):
+        """Keep rows idx (..., n) along T."""
+        if self.bits is None:
+            self.x = self.x.gather(-2, idx[..., None].expand(*idx.shape, self.x.shape[-1]))
+            return
+        self.codes = self.codes.gather(-2, idx[None, ..., None].expand(self.bits, *idx.shape, self.codes.shape[-1]))
+        self.scale = self.scale.gather(-2, idx[..., None])
+        self.zero = self.zero.gather(-2, idx[..., None])
 
     @property
-    def nbytes(self) -> int:
-        return self.codes.nbytes + self.scale.nbytes + self.zero.nbytes
+    def length(self):
+        t = self.x if self.bits is None else self.scale
+        return 0 if t is None else t.shape[-2]
+
+    @property
+    def nbytes(self):
+        if self.bits is None:
+            return 0 if self.x is None else self.x.nbytes
+        return 0 if self.codes is None else self.codes.nbytes + self.scale.nbytes + self.zero.nbytes
 
 
-# -- per-token stores (rows can be dropped: eviction composes with them) ------------------------------------
 class Fp16Store:
     """Keys and values (B, H, T, D) kept in fp16."""
 
     def __init__(self):
-        self.k = self.v = None
+        self.k, self.v = Rows(), Rows()
 
     def add(self, k, v):
-        k, v = k.to(STORE_DTYPE), v.to(STORE_DTYPE)
-        self.k = k if self.k is None else torch.cat([self.k, k], -2)
-        self.v = v if self.v is None else torch.cat([self.v, v], -2)
+        self.k.add(k)
+        self.v.add(v)
 
     def get(self, dtype):
-        return self.k.to(dtype), self.v.to(dtype)
+        return self.k.get(dtype), self.v.get(dtype)
 
     def keep(self, idx):
         """Keep tokens idx (B, H, n) per head."""
-        g = idx[..., None].expand(-1, -1, -1, self.k.shape[-1])
-        self.k, self.v = self.k.gather(-2, g), self.v.gather(-2, g)
+        self.k.gather(idx)
+        self.v.gather(idx)
 
     @property
     def length(self):
-        return 0 if self.k is None else self.k.shape[-2]
+        return self.k.length
 
     @property
     def nbytes(self):
-        return 0 if self.k is None else self.k.nbytes + self.v.nbytes
+        return self.k.nbytes + self.v.nbytes
 
 
 class EigenStore(Fp16Store):
@@ -119,57 +136,40 @@ class EigenStore(Fp16Store):
     fp16 or `bits`-quantised per token (one fp16 scale and zero per token and head)."""
 
     def __init__(self, basis: "LayerBasis", bits: int | None = None):
-        super().__init__()
         self.b, self.bits = basis, bits
-        self.ck, self.cv = [], []                 # per head: list of stored coefficient blocks (T, r)
-
-    def _enc(self, c):
-        return c.to(STORE_DTYPE) if self.bits is None else Quantised.of(c, self.bits, -1)
-
-    def _dec(self, c, dtype):
-        return c.to(dtype) if self.bits is None else c.value(dtype)
+        self.ck = [Rows(bits) for _ in basis.k]
+        self.cv = [Rows(bits) for _ in basis.v]
 
     def add(self, k, v):
-        # k, v (B, H, T, D); one coefficient tensor (B, T, r) per head
-        H = k.shape[1]
-        if not self.ck:
-            self.ck, self.cv = [[] for _ in range(H)], [[] for _ in range(H)]
-        for h in range(H):
+        for h in range(k.shape[1]):
             bk, mk = self.b.k[h]
             bv, mv = self.b.v[h]
-            self.ck[h].append(self._enc((k[:, h] - mk) @ bk))
-            self.cv[h].append(self._enc((v[:, h] - mv) @ bv))
+            self.ck[h].add((k[:, h].float() - mk.to(k.device)) @ bk.to(k.device))
+            self.cv[h].add((v[:, h].float() - mv.to(v.device)) @ bv.to(v.device))
 
-    def _heads(self, blocks, basis, dtype):
+    @staticmethod
+    def _heads(rows, basis, dtype):
         out = []
-        for h, bl in enumerate(blocks):
-            c = torch.cat([self._dec(x, dtype) for x in bl], -2)
-            b, m = basis[h]
-            out.append(c @ b.T.to(dtype) + m.to(dtype))
+        for r, (b, m) in zip(rows, basis):
+            c = r.get(dtype)
+            out.append(c @ b.T.to(dtype=dtype, device=c.device) + m.to(dtype=dtype, device=c.device))
         return torch.stack(out, 1)
 
     def get(self, dtype):
         return self._heads(self.ck, self.b.k, dtype), self._heads(self.cv, self.b.v, dtype)
 
     def keep(self, idx):
-        # re-store the kept rows (dequantise, gather, quantise again: per-token codes are unchanged by this)
-        for blocks in (self.ck, self.cv):
-            for h, bl in enumerate(blocks):
-                c = torch.cat([self._dec(x, torch.float32) for x in bl], -2)
-                g = idx[:, h][..., None].expand(-1, -1, c.shape[-1])
-                blocks[h] = [self._enc(c.gather(-2, g))]
+        for h in range(len(self.ck)):
+            self.ck[h].gather(idx[:, h])
+            self.cv[h].gather(idx[:, h])
 
     @property
     def length(self):
-        return 0 if not self.ck else sum(self._n(x) for x in self.ck[0])
-
-    @staticmethod
-    def _n(x):
-        return x.shape[-2] if isinstance(x, torch.Tensor) else x.shape[-2]
+        return self.ck[0].length
 
     @property
     def nbytes(self):
-        return sum(x.nbytes for blocks in (self.ck, self.cv) for bl in blocks for x in bl)
+        return sum(r.nbytes for r in self.ck + self.cv)
 
 
 @dataclass
@@ -228,35 +228,56 @@ class StoreLayer(_Layer):
 
 class KiviLayer(_Layer):
     """KIVI: blocks of `group` tokens leave the fp16 window once it holds more than `window` + `group` tokens;
-    keys are quantised per channel within a block, values per token."""
+    keys are quantised per channel within a block (one fp16 scale and zero per channel and block), values per
+    token (per token and head). All quantised tokens live in one packed tensor, de-quantised in one pass."""
 
     def __init__(self, bits: int, group: int = 32, window: int = 32):
         super().__init__()
         self.bits, self.group, self.window = bits, group, window
-        self.blocks: list[tuple[Quantised, Quantised]] = []
+        self.kc = self.ks = self.kz = None           # key codes (bits, B, H, Tq, D/8); scale/zero (B, H, Tq/G, D)
+        self.v = Rows(bits)                          # values: per-token rows
         self.recent = Fp16Store()
+        self.D = 0
+
+    def _old(self, dtype):
+        if self.kc is None:
+            return None
+        B, H = self.ks.shape[:2]
+        c = unpack(self.kc, self.bits, self.kc.shape[-1] * 8)[..., :self.D].to(dtype)
+        c = c.view(B, H, -1, self.group, self.D)
+        k = c * self.ks.to(dtype)[:, :, :, None] + self.kz.to(dtype)[:, :, :, None]
+        return k.view(B, H, -1, self.D), self.v.get(dtype)
 
     def update(self, key_states, value_states, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
+            self.D = key_states.shape[-1]
         self.recent.add(key_states, value_states)
         self.cumulative_length += key_states.shape[-2]
         k, v = self.recent.get(key_states.dtype)
-        old = [torch.cat([a.value(k.dtype) for a, _ in self.blocks], -2), torch.cat([b.value(k.dtype) for _, b in self.blocks], -2)] \
-            if self.blocks else None
+        old = self._old(key_states.dtype)
         out = (k, v) if old is None else (torch.cat([old[0], k], -2), torch.cat([old[1], v], -2))
         n = (self.recent.length - self.window) // self.group * self.group
         if n > 0:                     # after attention: the tokens just added were read at full precision
-            rk, rv = self.recent.k, self.recent.v
-            for s in range(0, n, self.group):
-                kb, vb = rk[..., s:s + self.group, :].float(), rv[..., s:s + self.group, :].float()
-                self.blocks.append((Quantised.of(kb, self.bits, -2), Quantised.of(vb, self.bits, -1)))
-            self.recent.k, self.recent.v = rk[..., n:, :], rv[..., n:, :]
+            rk, rv = self.recent.k.x, self.recent.v.x
+            kb = rk[..., :n, :].float()
+            B, H = kb.shape[:2]
+            g = kb.view(B, H, n // self.group, self.group, self.D)
+            lo, hi = g.amin(-2), g.amax(-2)                           # per channel and block
+            sc = ((hi - lo) / (2 ** self.bits - 1)).clamp(min=1e-6)
+            q = ((g - lo[:, :, :, None]) / sc[:, :, :, None]).round().clamp(0, 2 ** self.bits - 1)
+            c = pack(q.view(B, H, n, self.D), self.bits)
+            cat = lambda a, b, dim: b if a is None else torch.cat([a, b], dim)  # noqa: E731
+            self.kc = cat(self.kc, c, -2)
+            self.ks, self.kz = cat(self.ks, sc.to(STORE_DTYPE), 2), cat(self.kz, lo.to(STORE_DTYPE), 2)
+            self.v.add(rv[..., :n, :].float())
+            self.recent.k.x, self.recent.v.x = rk[..., n:, :], rv[..., n:, :]
         self.kept = self.cumulative_length
         return out
 
     def nbytes(self):
-        return self.recent.nbytes + sum(a.nbytes + b.nbytes for a, b in self.blocks)
+        keys = 0 if self.kc is None else self.kc.nbytes + self.ks.nbytes + self.kz.nbytes
+        return self.recent.nbytes + keys + self.v.nbytes
 
 
 class EvictLayer(_Layer):
