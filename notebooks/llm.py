@@ -1,0 +1,219 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # LLM activations and the KV cache: what Df says, and what compression generation can use
+#
+# SmolLM2-135M-Instruct (`lab.models`, the shipped Q4_1 GGUF de-quantised to float): Df = (Σλ)²/Σλ² of its hidden states, queries, keys (before and after rotary) and values, and of its weights; then KV-cache methods as real `transformers` caches (`lab/llm/kv.py`), each scored by held-out bits per byte *through* the cache (text fed in chunks, every chunk attending to what the cache kept) with the bytes the cache holds. Calibration: the start of bible's train split; evaluation: alice29, lcet10 and bible's held-out tail.
+
+# %% tags=["parameters"]
+profile = "smoke"
+report_dir = "outputs/reports"
+command = "pytest --nbval-lax notebooks/llm.ipynb"
+model = "tiny-random"            # cpu profile: smollm2-135m-instruct
+df_tokens = 512                  # calibration tokens for Df and the eigen bases (cpu: 2048)
+texts = ["alice29"]              # evaluation texts (cpu: alice29, bible-test)
+window = 256                     # tokens per scored window (cpu: 1024)
+windows = 1                      # windows per text (cpu: 1)
+chunk = 64                       # tokens fed at a time
+weight_bits = [4]                # cpu: [4, 3, 2]
+speed_context = 256              # cpu: 1024
+gpu_json = "reports/llm_gpu/llm_gpu_kv.json"
+gpu_df_json = "reports/llm_gpu/llm_gpu_try1.json"
+
+# %%
+import json
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Markdown, display
+
+from lab.llm import activations as A
+from lab.llm import kv, study
+from lab.report import Report
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+rep = Report("llm", "LLM activations and the KV cache", report_dir, profile, command)
+t0 = time.time()
+lm, tok = study.load(model)
+full_b = kv.full_bytes_per_token(lm.config)
+ev = study.eval_texts(texts)
+rep.section("Setup", f"- model: `{model}`; full KV cache {full_b:,} bytes per token in fp16\n"
+            f"- calibration: {df_tokens} tokens of bible's train split; evaluation: {', '.join(texts)}, {windows} window(s) "
+            f"of {window} tokens each, fed {chunk} at a time\n- GPU figures: `{gpu_json}` (one H100; command and log beside it)")
+
+# %% [markdown]
+# ## 1. Df of activations and weights
+
+# %%
+acts = A.capture(lm, tok, study.calibration_text(), df_tokens, min(512, df_tokens))
+df_rows = A.df_rows(acts)
+w_rows = A.weight_rows(lm)
+cols = ["layer", "hidden_df", "hidden_df_no_outliers", "outlier_dims", "q_df", "k_pre_df", "k_df", "k_df_layer", "v_df", "v_df_layer"]
+rep.section("1. Df of activations and weights",
+            "Per layer (0 = the embeddings): Df of the hidden state over all its dimensions and with the outlier "
+            f"dimensions removed (RMS > {A.OUTLIER_RMS:g}x the median dimension's); Q, K before and after rotary, V: "
+            "Df per head (mean over heads, of head_dim) and of the layer's KV heads side by side (`_layer`).")
+display(Markdown(rep.table([{c: r.get(c) for c in cols} for r in df_rows], key="df", digits=2)))
+wd = {}
+for r in w_rows:
+    wd.setdefault(r["matrix"], []).append(r["df"])
+wtab = [{"matrix": m, "shape": next(r["shape"] for r in w_rows if r["matrix"] == m), "df_min": min(v), "df_median": float(np.median(v)),
+         "df_max": max(v)} for m, v in wd.items()]
+display(Markdown(rep.table(wtab, key="weights_df", digits=1)))
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+L = [r["layer"] for r in df_rows]
+ax[0].plot(L, [r["hidden_df"] for r in df_rows], "o-", label="hidden")
+ax[0].plot(L, [r["hidden_df_no_outliers"] for r in df_rows], "s-", label="hidden, outliers removed")
+ax[0].set_yscale("log"); ax[0].set_xlabel("layer"); ax[0].set_ylabel("Df"); ax[0].legend()
+for name in ("q", "k_pre", "k", "v"):
+    ax[1].plot(L[1:], [r[f"{name}_df"] for r in df_rows[1:]], "o-", label=name)
+ax[1].set_xlabel("layer"); ax[1].set_ylabel("Df per head"); ax[1].legend()
+rep.figure(fig, "llm_df.png", "Df per layer: hidden states (left, log scale), Q/K/V per head (right).")
+plt.show()
+
+# %% [markdown]
+# ## 2. KV-cache compression: bits per byte against bytes per token
+
+# %%
+methods = [kv.make("full"), *[kv.make("kivi", bits=b) for b in (4, 3, 2)]]
+fit = {k: study.bases(lm, tok, df_tokens, k, min(512, df_tokens)) for k in (0.5, 0.25)}
+methods += [kv.make("eigen", keep=0.5, bases=fit[0.5]), kv.make("eigen", keep=0.25, bases=fit[0.25], bits=4)]
+methods += [kv.make("sinks", budget=window // 4), kv.make("h2o", budget=window // 4, recent=window // 16),
+            kv.make("h2o", budget=window // 8, recent=window // 32, store="eigen", keep=0.25, bases=fit[0.25], bits=4)]
+rows = study.kv_sweep(lm, tok, ev, methods, window, chunk, windows)
+base = {r["text"]: r["bpb"] for r in rows if r["method"] == "full"}
+for r in rows:
+    r["delta_%"] = (r["bpb"] / base[r["text"]] - 1) * 100
+rep.section("2. KV-cache compression (this run)",
+            "Bits per byte through each cache; `ratio` = full fp16 bytes per token / the bytes the cache holds at the "
+            "window's end per window token (codes, scales, coefficients as stored). Methods: KIVI (keys per channel "
+            "in groups of 32 tokens, values per token, 32 recent tokens fp16), eigen-KV (post-rotary principal "
+            "directions per layer and KV head, ranks by one global budget), StreamingLLM (4 sinks + recent), H2O "
+            "(recent + heavy hitters by accumulated attention, per KV head), and H2O over 4-bit eigen coefficients.")
+display(Markdown(rep.table(rows, ["label", "text", "bpb", "delta_%", "kv_bytes_per_token", "ratio", "seconds"], key="kv_cpu", digits=3)))
+
+# %%
+gpu = json.loads(Path(gpu_json).read_text()) if Path(gpu_json).is_file() else None
+if gpu:
+    g = gpu["kv"]
+    gb = {r["text"]: r["bpb"] for r in g if r["method"] == "full"}
+    for r in g:
+        r["delta_%"] = (r["bpb"] / gb[r["text"]] - 1) * 100
+    a = gpu["args"]
+    rep.section("2b. KV-cache compression on the GPU (SmolLM2, every text)",
+                f"`{gpu['command']}` on {gpu['machine']['gpu']}: {a['windows']} windows of {a['window']} tokens per text, "
+                f"chunks of {a['chunk']}, eigen bases from {a['calib_tokens']} calibration tokens. The call ran out of its "
+                "10 minutes before the smallest eviction budgets and the combinations (the rows present are all it finished).")
+    display(Markdown(rep.table(g, ["label", "text", "bpb", "delta_%", "ratio"], key="kv_gpu", digits=3)))
+    tol = [x for t in (0.01, 0.05, 0.10) for x in study.ratio_at(g, t)]
+    summary = {}
+    for x in tol:
+        summary.setdefault((x["method"], x["tolerance"]), []).append(x["ratio"])
+    tab = [{"method": m, "within": f"+{t * 100:.0f}%", "ratio (worst text)": min(v), "ratio (best text)": max(v)} for (m, t), v in summary.items()]
+    rep.text("The largest ratio each method reaches within +1%, +5% and +10% bits/byte of the full cache (GPU rows):")
+    display(Markdown(rep.table(tab, key="ratio_at", digits=1)))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for m in sorted({r["method"] for r in g}):
+        pts = sorted((r["ratio"], r["bpb"]) for r in g if r["method"] == m and r["text"] == "alice29")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=m)
+    ax.set_xscale("log"); ax.set_xlabel("KV compression ratio (fp16 bytes / held bytes)"); ax.set_ylabel("bits/byte, alice29")
+    ax.legend(); rep.figure(fig, "llm_kv_pareto.png", "Bits per byte against KV-cache compression on alice29 (GPU run).")
+    plt.show()
+
+# %% [markdown]
+# ## 3. Weights: INT-b against low rank at equal bytes
+
+# %%
+wrows = study.weight_sweep(lm, tok, ev, weight_bits, window, windows)
+rep.section("3. Weights: re-quantisation against low rank at equal bytes",
+            "Every attention and MLP matrix re-quantised to b bits (groups of 32, fp16 scale and zero), or replaced by "
+            "its truncated SVD with the same bytes; held-out bits/byte. The shipped weights are Q4_1 already, so the "
+            "first row is the starting point, not a float original.")
+display(Markdown(rep.table(wrows, ["how", "bits", "text", "bpb", "mbytes"], key="weights", digits=3)))
+
+# %% [markdown]
+# ## 4. Generation with the compressed cache (CPU)
+
+# %%
+text_all = "\n".join(ev.values())
+speed = [study.generation_speed(lm, tok, m, speed_context, 16, text_all) for m in
+         (kv.make("full"), kv.make("kivi", bits=2), kv.make("h2o", budget=speed_context // 8, recent=speed_context // 32))]
+rep.section("4. Generation speed (CPU, this machine)",
+            f"Prefill {speed_context} tokens, then 16 greedy tokens one at a time (tokens/s timed, not asserted). KIVI "
+            "here de-quantises its whole store at every step (no fused kernel), so it is slower than the full cache.")
+display(Markdown(rep.table(speed, key="speed", digits=1)))
+
+# %% [markdown]
+# ## 5. The seed's sentences
+
+# %%
+dfg = json.loads(Path(gpu_df_json).read_text()) if Path(gpu_df_json).is_file() else None
+d_rows = dfg["df"] if dfg else df_rows
+mid = [r for r in d_rows if 0 < r["layer"] < len(d_rows) - 1]
+hid = np.median([r["hidden_df"] for r in mid]); hid_no = np.median([r["hidden_df_no_outliers"] for r in mid])
+kd = (min(r["k_df_layer"] for r in mid), max(r["k_df_layer"] for r in mid))
+vd = (min(r["v_df_layer"] for r in mid), max(r["v_df_layer"] for r in mid))
+wr = dfg["weights_df"] if dfg else w_rows
+lines = [f"Df figures from {'the GPU run (' + str(dfg['args']['calib_tokens']) + ' calibration tokens)' if dfg else 'this run'}.",
+         f"- \"Hidden states Df ≈ 2: meaning lives in 2 dimensions\": median over the middle layers **{hid:.2f}**, but "
+         f"**{hid_no:.1f}** once the few outlier dimensions are removed: a handful of massive-activation dimensions "
+         "dominate the variance; this is not a 2-dimensional meaning space. **Refuted as stated.**",
+         f"- \"K/V projections Df 160-460\": keys (post-rotary, a layer's 192 numbers) Df {kd[0]:.0f}-{kd[1]:.0f}, values "
+         f"{vd[0]:.0f}-{vd[1]:.0f}: far below 160 (192 is the maximum here). **Not reproduced** (a 576-wide model).",
+         f"- \"Weights Df 500+, use INT4\": weight Df {min(r['df'] for r in wr):.0f}-{max(r['df'] for r in wr):.0f} "
+         "(of at most 192-576); INT-b against low rank at equal bytes: section 3.",
+         "- \"Different models converge to the same eigenvalue structure (0.994)\": see section 6 (sorted spectra "
+         "correlate highly even when unrelated)."]
+def pct(rs, digits=1):
+    return ", ".join(f"{r['delta_%']:+.{digits}f}%" for r in rs)
+
+
+if gpu:
+    k3 = [r for r in gpu["kv"] if r["label"] == "kivi 3b"]
+    h8 = [r for r in gpu["kv"] if r["label"] == "h2o 256 tok"]
+    e4 = [r for r in gpu["kv"] if r["label"] == "eigen keep 0.25"]
+    lines += [f"- \"4-8x practical\": KIVI 3-bit {k3[0]['ratio']:.1f}x at "
+              f"{pct(k3)} bits/byte (alice29, lcet10, bible-test); H2O at 8x "
+              f"{pct(h8)}. **Holds for quantisation and eviction.** Low Df does "
+              f"*not* make truncation cheap: eigen-KV at 4x costs {pct(e4, 0)}.",
+              "- Goal \">= 8x at <= 5% more bits/byte\": H2O at 8x is within 5% on the texts above; the 85x question: "
+              "the GPU call ran out before the combination rows; this run's CPU table (section 2) has H2O x 4-bit eigen "
+              "coefficients, whose low-rank part already costs more than the goal allows."]
+rep.section("5. The seed's sentences, measured", "\n".join(lines))
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ## 6. "The same eigenvalue structure": how much a correlation of sorted spectra says
+
+# %%
+from lab.df import spectrum
+H = acts["hidden"]
+a = spectrum(H[len(H) // 2]); b = spectrum(H[len(H) // 2 + 1])
+rng = np.random.default_rng(0)
+noise = spectrum(rng.standard_normal((2000, H.shape[2])) * np.linspace(1, 3, H.shape[2]))
+sim = [{"pair": "two neighbouring layers of this model", "corr": A.spectrum_similarity(a, b)},
+       {"pair": "this model's middle layer vs scaled Gaussian noise", "corr": A.spectrum_similarity(a, noise)},
+       {"pair": "Gaussian noise vs a power law 1/i", "corr": A.spectrum_similarity(noise, 1 / np.arange(1, 65))}]
+rep.section("6. Spectrum similarity (the seed's 0.994)",
+            "Pearson correlation of two spectra sorted descending and normalised (top 64 values): the seed's "
+            "comparison. Any two decreasing spectra correlate strongly, so a high number alone is weak evidence.")
+display(Markdown(rep.table(sim, key="similarity", digits=3)))
+rep.text(f"Notebook time: {time.time() - t0:.0f} s.")
+print("wrote", rep.write())
