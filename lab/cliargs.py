@@ -29,3 +29,16 @@ def in_range(kind, lo=None, hi=None):
 
     check.__name__ = kind.__name__
     return check
+
+
+def device(name: str) -> str:
+    """--device auto|cpu|cuda: auto is cuda where there is one; cuda without one is a UsageError."""
+    import torch
+
+    from lab import UsageError
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device here")
+    return name

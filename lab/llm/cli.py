@@ -4,17 +4,7 @@ from __future__ import annotations
 import json
 
 from lab import UsageError
-from lab.cliargs import in_range
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device here")
-    return name
+from lab.cliargs import device as _device, in_range
 
 
 def _lm(args):

@@ -5,18 +5,8 @@ import json
 import time
 
 from lab import UsageError
-from lab.cliargs import in_range
+from lab.cliargs import device as _device, in_range
 from lab.files import atomic_write, check_output
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device here")
-    return name
 
 
 def cmd_train(args) -> int:
