@@ -32,7 +32,10 @@ def main() -> int:
     ap.add_argument("--windows", type=int, default=8)
     ap.add_argument("--chunk", type=int, default=128)
     ap.add_argument("--calib-tokens", type=int, default=8192)
-    ap.add_argument("--parts", default="df,kv,weights,speed")
+    ap.add_argument("--parts", default="df,kv,weights,speed,adapt")
+    ap.add_argument("--methods", help="kv: only the methods whose label starts with one of these (comma-separated)")
+    ap.add_argument("--ranks", default="48,24,96", help="adapt: latent ranks per layer (K and V each)")
+    ap.add_argument("--adapt-seconds", type=float, default=75)
     args = ap.parse_args()
     torch.manual_seed(0)
     lm, tok = models.load_lm(device=args.device)
@@ -44,6 +47,7 @@ def main() -> int:
         args.out.write_text(json.dumps(res, indent=1))
 
     parts = args.parts.split(",")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     texts = study.eval_texts()
     if "df" in parts:
@@ -56,6 +60,8 @@ def main() -> int:
     if "kv" in parts:
         res["kv"] = []
         ms = study.method_suite(lm, tok, args.window, args.calib_tokens)
+        if args.methods:
+            ms = [m for m in ms if m.name == "full" or any(m.label.startswith(x) for x in args.methods.split(","))]
         study.kv_sweep(lm, tok, texts, ms, args.window, args.chunk, args.windows,
                        on_row=lambda r: (res["kv"].append(r), save(), print(json.dumps(r), flush=True)))
     if "weights" in parts:
@@ -73,6 +79,32 @@ def main() -> int:
                 res["speed"].append(study.generation_speed(lm, tok, m, ctx, 64, text))
                 print(json.dumps(res["speed"][-1]), flush=True)
                 save()
+    if "adapt" in parts:
+        res["adapt"] = []
+        from safetensors.torch import save_file
+
+        from lab.llm import adapters
+
+        acts = A.capture(lm, tok, study.calibration_text(), args.calib_tokens, args.window)
+        train = study.calibration_text(3_000_000)
+        for r in (int(x) for x in args.ranks.split(",")):
+            adapters.apply(lm, adapters.fit(lm, acts["k_pre"], acts["v"], r, r))
+            row = {"rank": r, "init": {}, "trained": {}}
+            for name, text in texts.items():
+                row["init"][name] = study.score.bits_per_byte(lm, tok, text, kv.make("latent", model=lm), args.window,
+                                                               args.chunk, args.windows)["bpb"]
+            row["log"] = adapters.distil(lm, tok, train, steps=100000, batch=8, length=1024, lr=1e-3,
+                                         time_limit=args.adapt_seconds, on_log=lambda e: print(json.dumps(e), flush=True))
+            for m in (kv.make("latent", model=lm), kv.make("latent", model=lm, bits=4),
+                      kv.make("latent", model=lm, bits=4, budget=args.window // 8)):
+                for name, text in texts.items():
+                    sc = study.score.bits_per_byte(lm, tok, text, m, args.window, args.chunk, args.windows)
+                    row["trained"].setdefault(m.label, {})[name] = {"bpb": sc["bpb"], "ratio": kv.full_bytes_per_token(lm.config) / sc["kv_bytes_per_token"]}
+            save_file(adapters.state(lm), str(args.out.parent / f"latent_r{r}.safetensors"))
+            adapters.remove(lm)
+            res["adapt"].append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "log"}), flush=True)
+            save()
     res["seconds"] = time.time() - t0
     save()
     return 0

@@ -351,6 +351,48 @@ class EvictLayer(_Layer):
         return self.store.nbytes
 
 
+class LatentLayer(_Layer):
+    """Learned low-rank K/V (`lab.llm.adapters`): stores each token's latents z_k, z_v (fp16 or `bits` per
+    token), rebuilds keys as RoPE(B_k z_k) at their true positions and values as B_v z_v; with `budget`, keeps
+    the first `sinks` and the newest tokens (StreamingLLM over latents)."""
+
+    def __init__(self, kmod, vmod, rotary, head_dim: int, bits: int | None = None, budget: int = 0, sinks: int = 4):
+        super().__init__()
+        self.kmod, self.vmod, self.rotary, self.hd = kmod, vmod, rotary, head_dim
+        self.zk, self.zv = Rows(bits), Rows(bits)
+        self.budget, self.sinks, self.pos = budget, sinks, None
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        B, _, q, _ = key_states.shape
+        self.zk.add(self.kmod.latent[:, -q:])
+        self.zv.add(self.vmod.latent[:, -q:])
+        new = torch.arange(self.cumulative_length, self.cumulative_length + q, device=key_states.device)
+        self.pos = new if self.pos is None else torch.cat([self.pos, new])
+        self.cumulative_length += q
+        dt = key_states.dtype
+        k = (self.zk.get(dt) @ self.kmod.B.T.to(dt)).view(B, -1, key_states.shape[1], self.hd).transpose(1, 2)
+        v = (self.zv.get(dt) @ self.vmod.B.T.to(dt)).view(B, -1, value_states.shape[1], self.hd).transpose(1, 2)
+        cos, sin = self.rotary(k, self.pos[None])
+        _, k = apply_rotary_pos_emb(k, k, cos, sin)
+        T = self.zk.length
+        self.kept = T
+        if self.budget and T > self.budget:
+            s = min(self.sinks, self.budget)
+            idx = torch.cat([torch.arange(s, device=k.device), torch.arange(T - (self.budget - s), T, device=k.device)])
+            self.zk.gather(idx.expand(B, -1))
+            self.zv.gather(idx.expand(B, -1))
+            self.pos = self.pos[idx]
+            self.kept = self.zk.length
+        return k, v
+
+    def nbytes(self):
+        return self.zk.nbytes + self.zv.nbytes
+
+
 class MeasuredCache(Cache):
     """A Cache of the lab's layers; `nbytes()` is what it holds."""
 
@@ -375,6 +417,7 @@ class Method:
     recent: int = 64                 # h2o
     store: str = "fp16"              # sinks / h2o: fp16 or eigen
     bases: list | None = None        # eigen: one LayerBasis per layer (`fit_bases`)
+    model: object = None             # latent: the LM whose k_proj / v_proj are `adapters.LatentProj`
 
     @property
     def label(self) -> str:
@@ -383,7 +426,12 @@ class Method:
             parts.append(f"{self.bits}b")
         if self.name == "eigen" or self.store == "eigen":
             parts.append(f"keep {self.keep:g}")
-        if self.name in ("sinks", "h2o"):
+        if self.name == "latent" and self.model is not None:
+            from lab.llm import adapters
+
+            k, v = adapters.latents(self.model)[0]
+            parts.append(f"r{k.rank}/{v.rank}")
+        if self.name in ("sinks", "h2o") or (self.name == "latent" and self.budget):
             parts.append(f"{self.budget} tok")
         if self.bits and self.name != "kivi":
             parts.append(f"{self.bits}b")
@@ -405,6 +453,12 @@ class Method:
             return KiviLayer(self.bits, self.group, self.window)
         if self.name in ("sinks", "h2o"):
             return EvictLayer(self._store(i), self.budget, self.name, self.sinks, self.recent)
+        if self.name == "latent":
+            from lab.llm import adapters
+
+            k, v = adapters.latents(self.model)[i]
+            return LatentLayer(k, v, self.model.model.rotary_emb, self.model.config.head_dim, self.bits, self.budget,
+                               self.sinks)
         raise ValueError(f"unknown KV method {self.name!r} ({', '.join(METHODS)})")
 
     def cache(self, config) -> MeasuredCache:
@@ -412,7 +466,7 @@ class Method:
         return MeasuredCache([self.layer(i) for i in range(n)], self)
 
 
-METHODS = ("full", "kivi", "eigen", "sinks", "h2o")
+METHODS = ("full", "kivi", "eigen", "sinks", "h2o", "latent")
 
 
 def make(name: str, **kw) -> Method:
