@@ -30,8 +30,12 @@ windows = 1                      # windows per text (cpu: 1)
 chunk = 64                       # tokens fed at a time
 weight_bits = [4]                # cpu: [4, 3, 2]
 speed_context = 256              # cpu: 1024
-gpu_json = "reports/llm_gpu/llm_gpu_kv.json"
-gpu_df_json = "reports/llm_gpu/llm_gpu_try1.json"
+gpu_json = "reports/llm_gpu/llm_gpu_kv.json"            # the KV sweep (ran out of time before the last rows)
+gpu_json2 = "reports/llm_gpu/llm_gpu_kv2.json"           # its last rows (small eviction budgets, combinations)
+gpu_df_json = "reports/llm_gpu/llm_gpu_try1.json"        # Df on 8,192 calibration tokens
+gpu_adapt_json = "reports/llm_gpu/llm_gpu_adapt.json"    # learned low-rank K/V adapters
+gpu_rest_json = "reports/llm_gpu/llm_gpu_rest.json"      # weights sweep, generation speed
+latent_ranks = [96, 48]                                  # this run: the pre-rotary low-rank init, untrained
 
 # %%
 import json
@@ -98,6 +102,14 @@ methods += [kv.make("eigen", keep=0.5, bases=fit[0.5]), kv.make("eigen", keep=0.
 methods += [kv.make("sinks", budget=window // 4), kv.make("h2o", budget=window // 4, recent=window // 16),
             kv.make("h2o", budget=window // 8, recent=window // 32, store="eigen", keep=0.25, bases=fit[0.25], bits=4)]
 rows = study.kv_sweep(lm, tok, ev, methods, window, chunk, windows)
+from lab.llm import adapters
+kv_dim = lm.config.num_key_value_heads * lm.config.head_dim
+for r_ in [min(r, kv_dim) for r in latent_ranks]:
+    adapters.apply(lm, adapters.fit(lm, acts["k_pre"], acts["v"], r_, r_))
+    try:
+        rows += study.kv_sweep(lm, tok, ev, [kv.make("latent", model=lm)], window, chunk, windows)
+    finally:
+        adapters.remove(lm)
 base = {r["text"]: r["bpb"] for r in rows if r["method"] == "full"}
 for r in rows:
     r["delta_%"] = (r["bpb"] / base[r["text"]] - 1) * 100
@@ -106,11 +118,15 @@ rep.section("2. KV-cache compression (this run)",
             "window's end per window token (codes, scales, coefficients as stored). Methods: KIVI (keys per channel "
             "in groups of 32 tokens, values per token, 32 recent tokens fp16), eigen-KV (post-rotary principal "
             "directions per layer and KV head, ranks by one global budget), StreamingLLM (4 sinks + recent), H2O "
-            "(recent + heavy hitters by accumulated attention, per KV head), and H2O over 4-bit eigen coefficients.")
+            "(recent + heavy hitters by accumulated attention, per KV head), H2O over 4-bit eigen coefficients, and "
+            "`latent rN` = W_k, W_v factored through an N-dimensional latent from the *pre*-rotary joint PCA "
+            "(the initialisation of the learned adapters, untrained here; the cache stores the latents).")
 display(Markdown(rep.table(rows, ["label", "text", "bpb", "delta_%", "kv_bytes_per_token", "ratio", "seconds"], key="kv_cpu", digits=3)))
 
 # %%
 gpu = json.loads(Path(gpu_json).read_text()) if Path(gpu_json).is_file() else None
+if gpu and Path(gpu_json2).is_file():
+    gpu["kv"] += [r for r in json.loads(Path(gpu_json2).read_text())["kv"] if r["method"] != "full"]
 if gpu:
     g = gpu["kv"]
     gb = {r["text"]: r["bpb"] for r in g if r["method"] == "full"}
@@ -119,8 +135,9 @@ if gpu:
     a = gpu["args"]
     rep.section("2b. KV-cache compression on the GPU (SmolLM2, every text)",
                 f"`{gpu['command']}` on {gpu['machine']['gpu']}: {a['windows']} windows of {a['window']} tokens per text, "
-                f"chunks of {a['chunk']}, eigen bases from {a['calib_tokens']} calibration tokens. The call ran out of its "
-                "10 minutes before the smallest eviction budgets and the combinations (the rows present are all it finished).")
+                f"chunks of {a['chunk']}, eigen bases from {a['calib_tokens']} calibration tokens. The first call ran out of its "
+                f"10 minutes at H2O-256 on bible-test; the smaller budgets and the combinations come from a second call "
+                f"(`{gpu_json2}`, same arguments, `--methods`).")
     display(Markdown(rep.table(g, ["label", "text", "bpb", "delta_%", "ratio"], key="kv_gpu", digits=3)))
     tol = [x for t in (0.01, 0.05, 0.10) for x in study.ratio_at(g, t)]
     summary = {}
@@ -138,6 +155,33 @@ if gpu:
     plt.show()
 
 # %% [markdown]
+# ## 2c. Learned low-rank K/V adapters (GPU)
+
+# %%
+adapt = json.loads(Path(gpu_adapt_json).read_text()) if Path(gpu_adapt_json).is_file() else None
+if adapt:
+    gb = {r["text"]: r["bpb"] for r in gpu["kv"] if r["method"] == "full"} if gpu else {}
+    arows = []
+    for row in adapt["adapt"]:
+        arows.append({"method": f"latent r{row['rank']} (pre-rotary PCA, untrained)", "ratio": 192 / row["rank"],
+                      **{t: v for t, v in row["init"].items()}})
+        for label, per in row["trained"].items():
+            arows.append({"method": f"{label} (distilled)", "ratio": next(iter(per.values()))["ratio"],
+                          **{t: v["bpb"] for t, v in per.items()}})
+    arows.append({"method": "full cache", "ratio": 1.0, **gb})
+    steps = [row["log"][-1]["step"] + 1 for row in adapt["adapt"]]
+    rep.section("2c. Learned adapters: low-rank K/V distilled (Palu-style), the 85x question",
+                f"`{adapt['command']}` on {adapt['machine']['gpu']}: each layer's W_k and W_v factored as B A through an "
+                "r-dimensional latent per token (r for K and r for V, of 192 each), initialised from the pre-rotary joint "
+                "PCA (the data-aware SVD), then A and B fine-tuned by distillation (KL to the unmodified model's next-token "
+                f"distribution; bible's train split, 8 x 1,024 tokens a step, {', '.join(map(str, steps))} steps in "
+                f"{adapt['args']['adapt_seconds']:.0f} s each). The cache stores the latents (fp16, or 4 bits per token with an "
+                "fp16 scale and zero), optionally with StreamingLLM eviction to 1/8 of the window. Bits/byte per text "
+                "(bible-test is in the adapters' training domain; alice29 and lcet10 are not). The rank-96 run did not fit in "
+                "the call.")
+    display(Markdown(rep.table(arows, ["method", "ratio", "alice29", "lcet10", "bible-test"], key="adapters", digits=3)))
+
+# %% [markdown]
 # ## 3. Weights: INT-b against low rank at equal bytes
 
 # %%
@@ -147,6 +191,11 @@ rep.section("3. Weights: re-quantisation against low rank at equal bytes",
             "its truncated SVD with the same bytes; held-out bits/byte. The shipped weights are Q4_1 already, so the "
             "first row is the starting point, not a float original.")
 display(Markdown(rep.table(wrows, ["how", "bits", "text", "bpb", "mbytes"], key="weights", digits=3)))
+rest = json.loads(Path(gpu_rest_json).read_text()) if Path(gpu_rest_json).is_file() else None
+if rest:
+    rep.text(f"The same on the GPU, every text, {rest['args']['windows']} windows of {rest['args']['window']} tokens "
+             f"(`{rest['command']}`):")
+    display(Markdown(rep.table(rest["weights"], ["how", "bits", "text", "bpb", "mbytes"], key="weights_gpu", digits=3)))
 
 # %% [markdown]
 # ## 4. Generation with the compressed cache (CPU)
@@ -159,6 +208,10 @@ rep.section("4. Generation speed (CPU, this machine)",
             f"Prefill {speed_context} tokens, then 16 greedy tokens one at a time (tokens/s timed, not asserted). KIVI "
             "here de-quantises its whole store at every step (no fused kernel), so it is slower than the full cache.")
 display(Markdown(rep.table(speed, key="speed", digits=1)))
+if rest:
+    rep.text(f"On the GPU ({rest['machine']['gpu']}, batch 1, eager `transformers`, 64 new tokens; `cuda_peak_bytes` "
+             "includes the fp32 model's 0.54 GB):")
+    display(Markdown(rep.table(rest["speed"], key="speed_gpu", digits=1)))
 
 # %% [markdown]
 # ## 5. The seed's sentences
@@ -193,9 +246,20 @@ if gpu:
               f"{pct(k3)} bits/byte (alice29, lcet10, bible-test); H2O at 8x "
               f"{pct(h8)}. **Holds for quantisation and eviction.** Low Df does "
               f"*not* make truncation cheap: eigen-KV at 4x costs {pct(e4, 0)}.",
-              "- Goal \">= 8x at <= 5% more bits/byte\": H2O at 8x is within 5% on the texts above; the 85x question: "
-              "the GPU call ran out before the combination rows; this run's CPU table (section 2) has H2O x 4-bit eigen "
-              "coefficients, whose low-rank part already costs more than the goal allows."]
+              "- Goal \">= 8x at <= 5% more bits/byte\": **met** by eviction at 8x (StreamingLLM "
+              f"{pct([r for r in gpu['kv'] if r['label'] == 'sinks 256 tok'])}; H2O {pct(h8)}), not by quantisation "
+              "(KIVI 2-bit is 5.4x at +7-9%) nor by post-rotary low rank."]
+if gpu and adapt:
+    best = [(lab_, per) for row in adapt["adapt"] for lab_, per in row["trained"].items() if next(iter(per.values()))["ratio"] >= 85]
+    if best:
+        lab_, per = min(best, key=lambda x: x[1]["bible-test"]["bpb"])
+        gfull = {r["text"]: r["bpb"] for r in gpu["kv"] if r["method"] == "full"}
+        lines.append(f"- \"85x requires learned adapters\": the best at >= 85x is `{lab_}` "
+                     f"({next(iter(per.values()))['ratio']:.0f}x): " + ", ".join(
+                         f"{t} {v['bpb']:.3f} ({(v['bpb'] / gfull[t] - 1) * 100:+.0f}%)" for t, v in per.items())
+                     + ". Without the adapters (H2O x 4-bit post-rotary eigen, 76x) every text is +60-120%. **Adapters are "
+                     "what makes 85x usable at all; in 80 s of distillation they reach +9% in their training domain and "
+                     "+46-56% outside it.**")
 rep.section("5. The seed's sentences, measured", "\n".join(lines))
 display(Markdown("\n".join(lines)))
 

@@ -33,7 +33,7 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=128)
     ap.add_argument("--calib-tokens", type=int, default=8192)
     ap.add_argument("--parts", default="df,kv,weights,speed,adapt")
-    ap.add_argument("--methods", help="kv: only the methods whose label starts with one of these (comma-separated)")
+    ap.add_argument("--methods", help="kv: only the methods whose label starts with one of these (comma-separated, _ for a space)")
     ap.add_argument("--ranks", default="48,24,96", help="adapt: latent ranks per layer (K and V each)")
     ap.add_argument("--adapt-seconds", type=float, default=75)
     args = ap.parse_args()
@@ -61,7 +61,7 @@ def main() -> int:
         res["kv"] = []
         ms = study.method_suite(lm, tok, args.window, args.calib_tokens)
         if args.methods:
-            ms = [m for m in ms if m.name == "full" or any(m.label.startswith(x) for x in args.methods.split(","))]
+            ms = [m for m in ms if m.name == "full" or any(m.label.startswith(x.replace("_", " ")) for x in args.methods.split(","))]
         study.kv_sweep(lm, tok, texts, ms, args.window, args.chunk, args.windows,
                        on_row=lambda r: (res["kv"].append(r), save(), print(json.dumps(r), flush=True)))
     if "weights" in parts:
