@@ -123,3 +123,58 @@ def test_cli_refuses_bad_input(tmp_path):
                       (["generate", " "], "prompt is empty"), (["kv", __file__, "--window", "1"], "out of range")):
         r = subprocess.run([sys.executable, "-m", "lab", "llm", *args], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_latent_adapters_cache_the_latents(lm_tok):
+    """Full-rank latents reproduce the full cache; rank r stores 2 x r numbers per layer (fp16, or b bits + one
+    fp16 scale and zero per token); eviction composes; distillation lowers the KL; remove() restores the model."""
+    from lab.llm import adapters
+
+    lm, tok = lm_tok
+    ref = score.bits_per_byte(lm, tok, TEXT, kv.make("full"), window=256, chunk=16)["bpb"]
+    acts = A.capture(lm, tok, TEXT, 256, 128)
+    layers = lm.config.num_hidden_layers
+    try:
+        adapters.apply(lm, adapters.fit(lm, acts["k_pre"], acts["v"], 32, 32))       # 32 = 2 heads x 16
+        r = score.bits_per_byte(lm, tok, TEXT, kv.make("latent", model=lm), window=256, chunk=16)
+        assert r["bpb"] == pytest.approx(ref, rel=1e-3)
+        adapters.remove(lm)
+        adapters.apply(lm, adapters.fit(lm, acts["k_pre"], acts["v"], 8, 8))
+        m = kv.make("latent", model=lm)
+        assert m.label == "latent r8/8"
+        assert score.bits_per_byte(lm, tok, TEXT, m, window=256, chunk=16)["kv_bytes_per_token"] == 2 * 8 * 2 * layers
+        q = score.bits_per_byte(lm, tok, TEXT, kv.make("latent", model=lm, bits=4), window=256, chunk=16)
+        assert q["kv_bytes_per_token"] == 2 * (8 * 4 / 8 + 4) * layers
+        e = score.bits_per_byte(lm, tok, TEXT, kv.make("latent", model=lm, budget=64), window=256, chunk=16)
+        assert e["kv_bytes_per_token"] == pytest.approx(2 * 8 * 2 * layers * 64 / 256)
+        log = adapters.distil(lm, tok, TEXT * 4, steps=30, batch=2, length=64, lr=3e-3)
+        assert log[-1]["kl"] < log[0]["kl"]
+        assert set(adapters.state(lm)) == {f"{i}.{n}.{w}" for i in range(layers) for n in "kv" for w in "AB"}
+    finally:
+        adapters.remove(lm)
+    assert score.bits_per_byte(lm, tok, TEXT, kv.make("full"), window=256, chunk=16)["bpb"] == ref
+    with pytest.raises(ValueError, match="no latent"):
+        adapters.latents(lm)
+
+
+def test_committed_adapters_load_and_refuse_bad_files(tmp_path):
+    """models/llm-latent-r48 loads onto a model of SmolLM2's shape (random weights here, no 98 MB download);
+    a file of another shape, or not safetensors, is a one-line FormatError."""
+    from safetensors.torch import save_file
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from lab import FormatError
+    from lab.llm import adapters
+
+    cfg = LlamaConfig(vocab_size=64, hidden_size=576, intermediate_size=64, num_hidden_layers=30, num_attention_heads=9,
+                      num_key_value_heads=3, head_dim=64)
+    lm = LlamaForCausalLM(cfg).eval()
+    adapters.load(lm, "llm-latent-r48")
+    assert kv.make("latent", model=lm).label == "latent r48/48"
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(FormatError, match="not a safetensors file"):
+        adapters.load(lm, bad)
+    save_file({"0.k.A": torch.zeros(2, 2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(FormatError, match="not adapters for this model"):
+        adapters.load(lm, tmp_path / "other.safetensors")

@@ -138,3 +138,41 @@ def state(lm) -> dict:
     """The adapters' weights (A, B per layer) for saving."""
     return {f"{i}.{n}.{w}": getattr(m, w).detach().cpu().half().contiguous() for i, (k, v) in enumerate(latents(lm))
             for n, m in (("k", k), ("v", v)) for w in ("A", "B")}
+
+
+def load(lm, path) -> None:
+    """Apply adapters saved by `state` (safetensors): each layer's A and B as trained. `path` may name a
+    lab-trained model (`llm-latent-r48`, committed under models/)."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from lab import FormatError, models
+
+    if str(path) in models.TRAINED:
+        path = Path(models.trained_path(str(path))) / "adapters.safetensors"
+
+    try:
+        st = load_file(str(path))
+    except Exception as e:  # noqa: BLE001 - safetensors raises several kinds on a bad file
+        raise FormatError(f"{path}: not a safetensors file of K/V adapters ({e.__class__.__name__})") from None
+    if str(path).endswith("adapters.safetensors") and Path(path).with_name("config.json").is_file():
+        import json
+
+        if models.state_sha(st) != json.loads(Path(path).with_name("config.json").read_text()).get("sha256"):
+            raise FormatError(f"{path}: the adapters do not match their config's sha256")
+    n = len(lm.model.layers)
+    want = {f"{i}.{k}.{w}" for i in range(n) for k in "kv" for w in "AB"}
+    if set(st) != want:
+        raise FormatError(f"{path}: not adapters for this model ({len(st)} tensors, expected {len(want)})")
+    for i, layer in enumerate(lm.model.layers):
+        att = layer.self_attn
+        for k, name in (("k", "k_proj"), ("v", "v_proj")):
+            lin = getattr(att, name)
+            W = lin.W if isinstance(lin, LatentProj) else lin.weight
+            A, B = st[f"{i}.{k}.A"].float(), st[f"{i}.{k}.B"].float()
+            if B.shape[0] != W.shape[0] or A.shape[1] != W.shape[1] or A.shape[0] != B.shape[1]:
+                raise FormatError(f"{path}: layer {i} {name}: shapes {tuple(A.shape)}, {tuple(B.shape)} do not fit {tuple(W.shape)}")
+            m = LatentProj(W.float(), B.to(W.device))
+            m.A.data.copy_(A.to(W.device))
+            setattr(att, name, m)

@@ -29,6 +29,8 @@ def _check(args) -> None:
         raise UsageError("--bits with sinks/h2o needs --keep < 1 (coefficients of the eigen store)")
     if args.bits and args.method == "full":
         raise UsageError("--method full keeps fp16: no --bits")
+    if args.method == "latent" and not (args.rank or args.adapters):
+        raise UsageError("--method latent needs --rank R (the pre-rotary PCA, untrained) or --adapters FILE (trained)")
 
 
 def _method(args, lm, tok):
@@ -44,6 +46,16 @@ def _method(args, lm, tok):
         kw["recent"] = max(1, args.budget // 4)
         if args.keep < 1.0:
             kw["store"] = "eigen"
+    if args.method == "latent":
+        from lab.llm import activations as A
+        from lab.llm import adapters
+
+        if args.adapters:
+            adapters.load(lm, args.adapters)
+        else:
+            acts = A.capture(lm, tok, study.calibration_text(), args.calib_tokens)
+            adapters.apply(lm, adapters.fit(lm, acts["k_pre"], acts["v"], args.rank, args.rank))
+        return kv.make("latent", model=lm, bits=args.bits, budget=args.budget or 0)
     if args.method == "eigen" or kw.get("store") == "eigen":
         kw["keep"] = args.keep
         kw["bases"] = study.bases(lm, tok, args.calib_tokens, args.keep)
@@ -76,8 +88,8 @@ def cmd_kv(args) -> int:
     text = _read_text(args.text)
     _check(args)
     lm, tok = _lm(args)
-    m = _method(args, lm, tok)
     full = score.bits_per_byte(lm, tok, text, kv.make("full"), args.window, args.chunk, args.windows)
+    m = _method(args, lm, tok)                 # after the reference: latent adapters change the model in place
     r = score.bits_per_byte(lm, tok, text, m, args.window, args.chunk, args.windows)
     if r["tokens"] < 1:
         raise UsageError(f"{args.text}: too short to score (fewer than 2 tokens)")
@@ -133,7 +145,9 @@ def add_parser(sub) -> None:
         p.add_argument("--budget", type=in_range(int, 1), help="sinks/h2o: tokens kept")
         p.add_argument("--keep", type=in_range(float, 0.01, 1.0), default=1.0, help="eigen: share of K/V dimensions kept")
         p.add_argument("--calib-tokens", type=in_range(int, 64, 65536), default=2048,
-                       help="eigen: calibration tokens (bible's train split)")
+                       help="eigen / latent: calibration tokens (bible's train split)")
+        p.add_argument("--rank", type=in_range(int, 1, 4096), help="latent: K and V latent size per layer (untrained init)")
+        p.add_argument("--adapters", help="latent: trained adapters: llm-latent-r48 (committed) or a safetensors file from scripts/llm_gpu.py --parts adapt")
 
     p = vs.add_parser("df", help="Df per layer of hidden states, Q, K (pre/post rotary), V")
     p.add_argument("--text", help="a text file (default: the calibration text, bible's train split)")
