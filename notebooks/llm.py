@@ -97,7 +97,7 @@ plt.show()
 
 # %%
 methods = [kv.make("full"), *[kv.make("kivi", bits=b) for b in (4, 3, 2)]]
-fit = {k: study.bases(lm, tok, df_tokens, k, min(512, df_tokens)) for k in (0.5, 0.25)}
+fit = {k: study.bases_from(acts, k) for k in (0.5, 0.25)}          # the calibration capture of section 1
 methods += [kv.make("eigen", keep=0.5, bases=fit[0.5]), kv.make("eigen", keep=0.25, bases=fit[0.25], bits=4)]
 methods += [kv.make("sinks", budget=window // 4), kv.make("h2o", budget=window // 4, recent=window // 16),
             kv.make("h2o", budget=window // 8, recent=window // 32, store="eigen", keep=0.25, bases=fit[0.25], bits=4)]

@@ -70,8 +70,8 @@ def main() -> int:
         print("weights done", time.time() - t0, flush=True)
     if "speed" in parts:
         res["speed"] = []
+        fit = study.bases(lm, tok, args.calib_tokens, 0.25)
         for ctx in (2048, 8192):
-            fit = study.bases(lm, tok, args.calib_tokens, 0.25)
             for m in (kv.make("full"), kv.make("kivi", bits=2), kv.make("sinks", budget=ctx // 8),
                       kv.make("h2o", budget=ctx // 8, recent=ctx // 32),
                       kv.make("h2o", budget=ctx // 8, recent=ctx // 32, store="eigen", keep=0.25, bases=fit, bits=4)):

@@ -36,14 +36,20 @@ def eval_texts(names=None) -> dict[str, str]:
 
 
 def bases(lm, tok, tokens: int, keep: float, window: int = 512) -> list:
-    acts = A.capture(lm, tok, calibration_text(), tokens, window)
+    """Eigen-KV bases at `keep` from `tokens` calibration tokens."""
+    return bases_from(A.capture(lm, tok, calibration_text(), tokens, window), keep)
+
+
+def bases_from(acts: dict, keep: float) -> list:
+    """Eigen-KV bases at `keep` from captured activations (`activations.capture`): one capture, many budgets."""
     return kv.fit_bases([torch.from_numpy(k) for k in acts["k"]], [torch.from_numpy(v) for v in acts["v"]], keep)
 
 
 def method_suite(lm, tok, window: int, calib_tokens: int) -> list:
     """The methods of the Pareto table: KIVI at 8/4/3/2 bits, eigen-KV at 1/2..1/8 of the dimensions (fp16 and
     4-bit coefficients), StreamingLLM and H2O at 1/2..1/16 of the window, and eviction x eigen x 4 bits."""
-    fit = {k: bases(lm, tok, calib_tokens, k) for k in (0.5, 0.25, 0.125)}
+    acts = A.capture(lm, tok, calibration_text(), calib_tokens, 512)
+    fit = {k: bases_from(acts, k) for k in (0.5, 0.25, 0.125)}
     ms = [kv.make("full")]
     ms += [kv.make("kivi", bits=b) for b in (8, 4, 3, 2)]
     ms += [kv.make("eigen", keep=k, bases=fit[k]) for k in (0.5, 0.25, 0.125)]
