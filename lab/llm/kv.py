@@ -21,7 +21,9 @@ Methods (`METHODS`):
   accumulated attention, `budget` in all, per KV head (needs `attach(lm)`: a hook gives the cache each layer's
   queries);
 - combinations: `sinks`/`h2o` keep their tokens in any per-token store (`store="eigen"`, `bits=`), so eviction,
-  low rank and quantisation multiply.
+  low rank and quantisation multiply;
+- `latent`: the learned low-rank K/V adapters' latents (`lab.llm.adapters`; `model=` the adapted LM), fp16 or
+  `bits` per token, optionally evicted to `budget` (sinks + newest); keys rebuilt as RoPE(B_k z_k).
 """
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 
 from lab.llm import activations as A
@@ -142,17 +141,6 @@ def generation_speed(lm, tok, method, context: int, new_tokens: int = 32, text: 
             h.remove()
     return {"label": method.label, "context": len(ids), "tokens_per_s": new_tokens / secs, "kv_bytes": cache.nbytes(),
             "cuda_peak_bytes": torch.cuda.max_memory_allocated() if dev.type == "cuda" else None}
-
-
-def df_claims(rows: list[dict], wrows: list[dict]) -> dict:
-    """The seed's Df sentences against the measured values."""
-    mid = [r for r in rows if r["layer"] > 0]
-    return {"hidden_df_median": float(np.median([r["hidden_df"] for r in mid])),
-            "hidden_df_no_outliers_median": float(np.median([r["hidden_df_no_outliers"] for r in mid])),
-            "k_df_range": [float(min(r["k_df"] for r in mid)), float(max(r["k_df"] for r in mid))],
-            "v_df_range": [float(min(r["v_df"] for r in mid)), float(max(r["v_df"] for r in mid))],
-            "kv_dims_per_layer": None,
-            "weight_df_range": [float(min(r["df"] for r in wrows)), float(max(r["df"] for r in wrows))]}
 
 
 class ByteTokenizer:
