@@ -36,6 +36,7 @@ def main() -> int:
     ap.add_argument("--methods", help="kv: only the methods whose label starts with one of these (comma-separated, _ for a space)")
     ap.add_argument("--ranks", default="48,24,96", help="adapt: latent ranks per layer (K and V each)")
     ap.add_argument("--adapt-seconds", type=float, default=75)
+    ap.add_argument("--adapt-text", default="bible", choices=["bible", "mixed"])
     args = ap.parse_args()
     torch.manual_seed(0)
     lm, tok = models.load_lm(device=args.device)
@@ -86,7 +87,7 @@ def main() -> int:
         from lab.llm import adapters
 
         acts = A.capture(lm, tok, study.calibration_text(), args.calib_tokens, args.window)
-        train = study.calibration_text(3_000_000)
+        train = study.adaptation_text(args.adapt_text)
         for r in (int(x) for x in args.ranks.split(",")):
             adapters.apply(lm, adapters.fit(lm, acts["k_pre"], acts["v"], r, r))
             row = {"rank": r, "init": {}, "trained": {}}
@@ -100,7 +101,8 @@ def main() -> int:
                 for name, text in texts.items():
                     sc = study.score.bits_per_byte(lm, tok, text, m, args.window, args.chunk, args.windows)
                     row["trained"].setdefault(m.label, {})[name] = {"bpb": sc["bpb"], "ratio": kv.full_bytes_per_token(lm.config) / sc["kv_bytes_per_token"]}
-            save_file(adapters.state(lm), str(args.out.parent / f"latent_r{r}.safetensors"))
+            row["adapt_text"] = args.adapt_text
+            save_file(adapters.state(lm), str(args.out.parent / f"latent_r{r}_{args.adapt_text}.safetensors"))
             adapters.remove(lm)
             res["adapt"].append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "log"}), flush=True)

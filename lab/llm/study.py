@@ -22,6 +22,20 @@ def calibration_text(chars: int = 400_000) -> str:
     return data.read_split("canterbury-large", "train")[:chars].decode("utf-8", "replace")
 
 
+def adaptation_text(kind: str = "bible") -> str:
+    """Text the K/V adapters are distilled on, never evaluated on: "bible" (its train split) or "mixed" (bible's
+    train split, TinyStories' train split, and the Canterbury texts other than alice29 and lcet10)."""
+    from lab import data
+
+    if kind == "bible":
+        return calibration_text(3_000_000)
+    if kind != "mixed":
+        raise ValueError(f"unknown adaptation text {kind!r} (bible, mixed)")
+    parts = [calibration_text(1_500_000), data.read_split("tinystories", "train")[:1_000_000].decode("utf-8", "replace")]
+    parts += [data.path("canterbury", f).read_text(errors="replace") for f in ("asyoulik.txt", "plrabn12.txt")]
+    return "\n".join(parts)
+
+
 def eval_texts(names=None) -> dict[str, str]:
     from lab import data
 
