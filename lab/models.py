@@ -60,8 +60,8 @@ TRAINED = {t.name: t for t in [
     Trained("optical-reader", "5e3460e1a7b3433d73b5d9d3886690f74819913af4f3fce3df18012a8f33de21",
             "reports/optical_gpu/ run 21 (one H100, 2026-11-24; runs 14-21 chained, ~60 min)",
             "optical encoder (res stem, 17.2 M) + grid CTC reader (2.8 M), stage 1 (no language model)"),
-    Trained("llm-latent-r48", "2417ca42bcf2ba796150074730efff9d5f1e251db6132cd2d4e5bf739c802d61",
-            "reports/llm_gpu/llm_gpu_adapt.json (one H100, 2026-11-24, 80 s of distillation)",
+    Trained("llm-latent-r48", "ca88ba99391385fcf9c4dfd6c426c87c7da85135e8995a92b70af0c9b9992184",
+            "reports/llm_gpu/llm_gpu_adapt_mixed.json (one H100, 2026-11-24, 150 s of distillation on mixed English)",
             "SmolLM2-135M K/V latent adapters, rank 48 of 192 per layer (lab/llm/adapters.py; 4x smaller KV cache)"),
 ]}
 
