@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from lab import FormatError, UsageError
 
 MAX_QUESTION_TOKENS = 256

@@ -124,8 +124,6 @@ def run(pages: list[StudyPage], qas: list[Q.QA], conditions=CONDITIONS, budgets=
     """One row per (question, condition, budget, pages): the answer, its scores, the context's LM positions
     and vision tokens, seconds per question (batched). `vision` runs one question at a time, on one page of
     context, at `vision_budgets` (default: all budgets). `on_rows(rows)` after each condition (partial saves)."""
-    import torch
-
     from lab.optical.encoder import MODES, tokens_for
 
     mode_of = {tokens_for(m): m for m in MODES}
