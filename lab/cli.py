@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from lab.holo import cli as holo_cli
     from lab.llm import cli as llm_cli
+    from lab.llmzip import cli as llmzip_cli
     from lab.optical import cli as optical_cli
     from lab.procedural import cli as proc_cli
     from lab.vortex import cli as vortex_cli
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     vortex_cli.add_parser(sub)
     optical_cli.add_parser(sub)
     llm_cli.add_parser(sub)
+    llmzip_cli.add_parser(sub)
     return ap
 
 

@@ -16,6 +16,7 @@ REGISTRY = {
     "holo": "lab.holo.codec",          # .holo images
     "proc": "lab.procedural.machine",  # .proc procedural programs
     "vtx": "lab.vortex.codec",         # .vtx neural-coded bytes
+    "llmz": "lab.llmzip.codec",        # .llmz pretrained-LM-coded bytes
     "vtok": "lab.optical.vtok",        # .vtok encoded pages (vision tokens)
     "bank": "lab.optical.memory",      # memory banks (bank.sqlite; its blobs are .vtok and PNG)
     "qa": "lab.optical.qa",            # question-answer JSONL (lab optical qa-data)

@@ -1,7 +1,4 @@
 """lab.llm: KV-cache methods are caches generation uses, with honest bytes; the streaming score; Df; the CLI."""
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -114,15 +111,23 @@ def test_df_outliers_and_weights(lm_tok):
     assert A.rank_for_bytes((64, 64), A.int_bytes((64, 64), 4)) == 10  # 2,048 code + 512 scale bytes -> rank 10
 
 
-def test_cli_refuses_bad_input(tmp_path):
+def test_cli_refuses_bad_input(tmp_path, capsys):
+    """One line and exit 2, before any model loads (the CLI run in this process)."""
+    from lab.cli import main
+
     empty = tmp_path / "e.txt"
     empty.write_text("")
     for args, msg in ((["kv", str(empty)], "empty input"), (["kv", str(tmp_path / "none.txt")], "No such file"),
                       (["kv", __file__, "--method", "sinks"], "needs --budget"),
                       (["kv", __file__, "--method", "full", "--bits", "4"], "no --bits"),
                       (["generate", " "], "prompt is empty"), (["kv", __file__, "--window", "1"], "out of range")):
-        r = subprocess.run([sys.executable, "-m", "lab", "llm", *args], capture_output=True, text=True, timeout=120)
-        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        capsys.readouterr()
+        try:
+            rc = main(["llm", *args])
+        except SystemExit as e:           # argparse's own errors exit 2 through SystemExit
+            rc = e.code
+        err = capsys.readouterr().err
+        assert rc == 2 and msg in err and "Traceback" not in err, (args, err)
 
 
 def test_latent_adapters_cache_the_latents(lm_tok):

@@ -167,6 +167,10 @@ class ByteTokenizer:
     def decode(self, ids, **kw):
         return bytes(int(i) for i in ids).decode("utf-8", "replace")
 
+    def byte_table(self) -> list[bytes]:
+        """Token id -> its bytes (llmzip's vocabulary)."""
+        return [bytes([i]) for i in range(256)]
+
 
 def load(name: str, device: str = "cpu"):
     """(lm, tok): a `lab.models` LM by name, or "tiny-random" (a 2-layer random LLaMA on bytes, no download)."""

@@ -1,0 +1,1 @@
+"""llmzip: a pretrained LM driving the range coder (lossless, `.llmz`)."""

@@ -1,0 +1,72 @@
+"""`lab llmzip compress | decompress`: lossless coding with a pretrained LM's probabilities (.llmz)."""
+from __future__ import annotations
+
+import time
+
+from lab.cliargs import device as _device, in_range
+from lab.files import atomic_write, check_output
+
+
+def _model(name: str, dev: str):
+    """(lm, tok, sha): a `lab.models` LM (sha = its file's registered sha256) or "tiny-random" (tests)."""
+    from lab.llmzip import codec
+
+    if name == "tiny-random":
+        lm, tok, sha = codec.tiny_model()
+        return lm.to(dev), tok, sha
+    from lab import models
+
+    lm, tok = models.load_lm(name, dev)
+    return lm, tok, models.MODELS[name].sha256
+
+
+def cmd_compress(args) -> int:
+    from lab.llmzip import codec
+
+    check_output(args.output, inputs=[args.input], suffixes=(".llmz",))
+    dev = _device(args.device)
+    data = open(args.input, "rb").read()
+    lm, tok, sha = _model(args.model, dev)
+    t0 = time.perf_counter()
+    blob = codec.compress(data, lm, tok, sha, streams=args.streams, device=dev, context=args.context, keep=args.keep)
+    dt = time.perf_counter() - t0
+    atomic_write(args.output, blob)
+    if not args.quiet:
+        size = (f"empty input: {len(blob)} bytes (the container only)" if not data else
+                f"{len(data):,} -> {len(blob):,} bytes, {8 * len(blob) / len(data):.3f} bits/byte")
+        print(f"{args.output}: {size}, {len(data) / dt / 1e3:.2f} KB/s")
+    return 0
+
+
+def cmd_decompress(args) -> int:
+    from lab.llmzip import codec
+
+    check_output(args.output, inputs=[args.input])
+    dev = _device(args.device)
+    blob = open(args.input, "rb").read()
+    codec.read_header(blob)                       # a malformed file is refused before the model loads
+    lm, tok, sha = _model(args.model, dev)
+    t0 = time.perf_counter()
+    data = codec.decompress(blob, lm, tok, sha, device=dev)
+    dt = time.perf_counter() - t0
+    atomic_write(args.output, data)
+    if not args.quiet:
+        print(f"{args.output}: {len(data):,} bytes, {len(data) / dt / 1e3:.2f} KB/s")
+    return 0
+
+
+def add_parser(sub) -> None:
+    v = sub.add_parser("llmzip", help="lossless coding driven by a pretrained LM (.llmz)")
+    vs = v.add_subparsers(dest="verb", required=True)
+    for verb, fn in (("compress", cmd_compress), ("decompress", cmd_decompress)):
+        p = vs.add_parser(verb, help=f"{verb} with a pretrained LM (the same model both ways)")
+        p.add_argument("input")
+        p.add_argument("-o", "--output", required=True)
+        p.add_argument("--model", default="smollm2-135m-instruct", help="a `lab models` LM (or tiny-random, for tests)")
+        p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+        p.add_argument("--quiet", action="store_true")
+        if verb == "compress":
+            p.add_argument("--streams", type=in_range(int, 1, 4096), default=16, help="token streams coded as one batch")
+            p.add_argument("--context", type=in_range(int, 2, 8192), default=2048, help="tokens before the cache restarts")
+            p.add_argument("--keep", type=in_range(int, 0, 8191), default=512, help="tokens a restart keeps")
+        p.set_defaults(func=fn)

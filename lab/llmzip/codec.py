@@ -1,0 +1,282 @@
+"""llmzip (.llmz): a pretrained causal LM's next-token distributions drive the range coder, losslessly.
+
+Any byte string round-trips: valid UTF-8 runs are tokenised by the model's tokenizer (special-token text stays
+plain text), every other byte, and any run whose tokens would not give back its exact bytes, is coded as the
+byte-level BPE's single-byte tokens (the escape). The token sequence is split into `streams` contiguous parts
+coded as one batch, one token per step, through the model's KV cache; encoder and decoder run the same steps
+(same shapes, one CPU thread), so both see the same probabilities. Each token is coded in two 16-bit steps (the
+range coder's CDFs are 16-bit and a vocabulary is ~49k): its bucket of 256 ids, then the id within the bucket.
+Every `context` tokens the cache restarts from the last `keep` tokens of each stream.
+
+.llmz (lab.container): magic b"LLMZ", version 1, header (original length u64, CRC32 u32, streams u16, device
+class u8, context u32, keep u32, model sha256 32 bytes), sections LENS (tokens per stream, u64) and DATA.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from lab import FormatError, container
+from lab.entropy.rangecoder import code_cdf_row, dec_buffer, dec_init, enc_flush, new_encoder
+
+MAGIC = b"LLMZ"
+VERSION = 1
+_HEAD = struct.Struct("<QIHBII32s")
+DEVICES = {"cpu": 0, "cuda": 1}
+TOTAL = 1 << 16
+MAX_STREAMS = 4096
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte-level alphabet (byte -> printable character), as byte-level BPE tokenizers use it."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+class Vocab:
+    """Token ids <-> bytes for a byte-level tokenizer: `encode(data)` (with the escape) and `decode(ids)`.
+
+    A byte with no single-byte token (SmolLM2 has none for 21 byte values that never occur in text, such as
+    0xC0 or 0xFF) is coded as the escape token (a special token that text never produces) followed by the
+    pseudo-token V + byte, which the coder codes with a flat 1/256."""
+
+    def __init__(self, tok, start: int):
+        self.tok = tok
+        if hasattr(tok, "byte_table"):                      # the tiny byte tokenizer of the tests
+            self.table = tok.byte_table()
+        else:
+            inv = {c: b for b, c in _bytes_to_unicode().items()}
+            pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
+            self.table = [bytes(inv[c] for c in p) if p is not None and all(c in inv for c in p) else None
+                          for p in pieces]
+            for t in getattr(tok, "all_special_ids", []):
+                self.table[t] = None
+        self.V = len(self.table)
+        self.byte_id = np.full(256, -1, np.int64)
+        for i, b in enumerate(self.table):
+            if b is not None and len(b) == 1 and self.byte_id[b[0]] < 0:
+                self.byte_id[b[0]] = i
+        free = [i for i, b in enumerate(self.table) if b is None and i != start]
+        self.esc = free[0] if free else -1
+        if (self.byte_id < 0).any() and self.esc < 0:
+            raise ValueError("this tokenizer has neither every single-byte token nor a spare token for an escape")
+
+    def _raw(self, chunk: bytes) -> list[int]:
+        out = []
+        for b in chunk:
+            out += [int(self.byte_id[b])] if self.byte_id[b] >= 0 else [self.esc, self.V + b]
+        return out
+
+    def _text(self, chunk: bytes) -> list[int]:
+        ids = self.tok(chunk.decode("utf-8"), add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        if any(self.table[i] is None for i in ids) or b"".join(self.table[i] for i in ids) != chunk:
+            return self._raw(chunk)
+        return list(ids)
+
+    def encode(self, data: bytes) -> list[int]:
+        out, i = [], 0
+        while i < len(data):
+            try:
+                data[i:].decode("utf-8")
+                j, bad = len(data), len(data)
+            except UnicodeDecodeError as e:
+                j, bad = i + e.start, i + e.end
+            if j > i:
+                out += self._text(data[i:j])
+            out += self._raw(data[j:bad])
+            i = bad
+        return out
+
+    def decode(self, ids) -> bytes:
+        out = []
+        for k, i in enumerate(ids):
+            if i >= self.V:
+                if k == 0 or ids[k - 1] != self.esc or i >= self.V + 256:
+                    raise FormatError("corrupt .llmz file (an escaped byte without its escape)")
+                out.append(bytes([i - self.V]))
+            elif i == self.esc:
+                if k + 1 >= len(ids) or ids[k + 1] < self.V:
+                    raise FormatError("corrupt .llmz file (an escape without its byte)")
+            elif self.table[i] is None:
+                raise FormatError("corrupt .llmz file (a token with no bytes)")
+            else:
+                out.append(self.table[i])
+        return b"".join(out)
+
+
+def quantise(p: np.ndarray) -> np.ndarray:
+    """Probabilities (K,) -> an integer CDF (K+1,) summing to 2**16 with every symbol >= 1 (deterministic)."""
+    K = len(p)
+    c = np.floor(p.astype(np.float64) / max(float(p.sum()), 1e-30) * (TOTAL - K)).astype(np.int64) + 1
+    c[int(np.argmax(c))] += TOTAL - int(c.sum())
+    return np.concatenate([[0], np.cumsum(c)])
+
+
+@contextmanager
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _split(n: int, streams: int) -> list[int]:
+    streams = max(1, min(streams, n)) if n else 1
+    base = n // streams
+    return [base + (1 if i < n % streams else 0) for i in range(streams)]
+
+
+FLAT = np.arange(257, dtype=np.int64) * 256          # 1/256 each: an escaped byte
+
+
+def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start: int, esc: int, context: int,
+         keep: int, device) -> np.ndarray:
+    """Code (enc) or decode the token streams; returns the (B, max len) token array (escaped bytes as V + b)."""
+    from transformers import DynamicCache
+
+    B, n = len(lens), max(lens)
+    V = lm.config.vocab_size
+    model_in = lambda a: np.where(a >= V, esc, a)  # noqa: E731 - what the model reads for an escaped byte
+    nb = -(-V // 256)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    if enc:
+        toks = np.zeros((B, n), np.int64)
+        for b in range(B):
+            toks[b, :lens[b]] = ids[starts[b]:starts[b] + lens[b]]
+    else:                       # grown as decoding goes: a corrupt header's lengths allocate nothing up front
+        toks = np.zeros((B, min(n, 4096)), np.int64)
+    lens_a = np.array(lens)
+    cache, x, pos = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0
+    for t in range(n):
+        if t >= toks.shape[1]:
+            toks = np.concatenate([toks, np.zeros_like(toks)], 1)[:, :n]
+        if cache is None or pos >= context:                      # (re)start: the last `keep` tokens as a prefix
+            cache = DynamicCache()
+            k0 = min(keep, t)
+            prefix = np.concatenate([np.full((B, 1), start), model_in(toks[:, t - k0:t])], 1)
+            x = torch.from_numpy(prefix).to(device)
+            pos = 0
+        out = lm(input_ids=x, past_key_values=cache, use_cache=True)
+        pos += x.shape[1]
+        p = out.logits[:, -1].float().softmax(-1).cpu().numpy()  # (B, V)
+        p = np.pad(p, ((0, 0), (0, nb * 256 - V)))
+        for b in np.flatnonzero(t < lens_a):
+            sym = int(toks[b, t])
+            if t and toks[b, t - 1] == esc:                     # the byte after an escape: flat
+                raw = code_cdf_row(st, buf, FLAT, sym - V, enc)
+                if not enc:
+                    if st[5]:
+                        raise FormatError("corrupt .llmz file (stream ended early)")
+                    toks[b, t] = V + raw
+                continue
+            row = p[b].reshape(nb, 256)
+            hi = code_cdf_row(st, buf, quantise(row.sum(1)), sym >> 8, enc)
+            lo = code_cdf_row(st, buf, quantise(row[hi]), sym & 255, enc)
+            if not enc:
+                if st[5] or (hi << 8 | lo) >= V:
+                    raise FormatError("corrupt .llmz file (stream ended early or a token out of range)")
+                toks[b, t] = hi << 8 | lo
+        x = torch.from_numpy(model_in(toks[:, t:t + 1])).to(device)
+    return toks
+
+
+def _devclass(device) -> int:
+    return DEVICES["cuda" if str(device).startswith("cuda") else "cpu"]
+
+
+@torch.no_grad()
+def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", context: int = 2048,
+             keep: int = 512) -> bytes:
+    """`lm`/`tok` a causal LM and its byte-level tokenizer, `sha` the model's identity (sha256 hex)."""
+    if not (1 <= streams <= MAX_STREAMS and 2 <= context <= 1 << 20 and 0 <= keep < context):
+        raise ValueError("streams 1..4096, context >= 2 and 0 <= keep < context")
+    vocab = Vocab(tok, _start(tok))
+    ids = np.array(vocab.encode(data), np.int64)
+    lens = _split(len(ids), streams)
+    for b in range(len(lens) - 1):                          # an escape and its byte stay in one stream
+        if ids[sum(lens[:b + 1])] >= vocab.V:
+            lens[b] += 1
+            lens[b + 1] -= 1
+    lens = [x for x in lens if x > 0] or lens[:1]
+    st, buf = new_encoder(), np.empty(len(data) * 3 + 1024, np.uint8)
+    if len(ids):
+        with _one_thread():
+            _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device)
+    enc_flush(st, buf)
+    if st[5]:
+        raise RuntimeError("encoder buffer overflow")
+    head = (len(data), zlib.crc32(data), len(lens), _devclass(device), context, keep, bytes.fromhex(sha))
+    return container.pack(MAGIC, VERSION, _HEAD, head, {"LENS": np.array(lens, np.uint64).tobytes(),
+                                                         "DATA": buf[: st[4]].tobytes()})
+
+
+def read_header(blob: bytes):
+    return container.unpack(blob, MAGIC, VERSION, _HEAD, ".llmz")
+
+
+def _start(tok) -> int:
+    s = getattr(tok, "bos_token_id", None)
+    return int(s if s is not None else getattr(tok, "eos_token_id", 0) or 0)
+
+
+@torch.no_grad()
+def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
+    (n, crc, B, dev, context, keep, msha), sec = read_header(blob)
+    if msha.hex() != sha:
+        raise FormatError(f"this .llmz file was written with model {msha.hex()[:12]}..., not {sha[:12]}...: "
+                          "decompress with the same model")
+    if dev != _devclass(device):
+        raise FormatError(f"this .llmz file was encoded on {'cuda' if dev else 'cpu'}; decode on the same device class")
+    if set(sec) != {"LENS", "DATA"} or len(sec["LENS"]) != 8 * B or not 1 <= B <= MAX_STREAMS \
+            or not (2 <= context <= 1 << 20 and keep < context):
+        raise FormatError("corrupt .llmz file (bad header or sections)")
+    lens = np.frombuffer(sec["LENS"], np.uint64).astype(np.int64).tolist()
+    if n == 0:
+        if sum(lens):
+            raise FormatError("corrupt .llmz file (tokens for an empty input)")
+        return b""
+    if min(lens) < 1 or sum(lens) > 2 * n:        # <= 2 tokens a byte (an escape): bounded work on a bad header
+        raise FormatError("corrupt .llmz file (stream lengths do not fit the input length)")
+    st = np.zeros(6, np.int64)
+    buf = dec_buffer(sec["DATA"])
+    dec_init(st, buf)
+    vocab = Vocab(tok, _start(tok))
+    with _one_thread():
+        toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device)
+    out = b"".join(vocab.decode(toks[b, :lens[b]].tolist()) for b in range(B))
+    if len(out) != n or zlib.crc32(out) != crc:
+        raise FormatError("corrupt .llmz file (decoded data fails its length or CRC32)")
+    return out
+
+
+def tiny_model():
+    """A tiny random LLaMA on bytes and its sha: the tests' and the fuzz campaign's model (no download)."""
+    from lab.llm.study import load
+    from lab.models import state_sha
+
+    lm, tok = load("tiny-random")
+    return lm, tok, state_sha(lm.state_dict())
+
+
+def fuzz_target():
+    """Small .llmz files from the tiny random model (lab.formats)."""
+    from lab.formats import Target
+
+    lm, tok, sha = tiny_model()
+    text = b"In the beginning God created the heaven and the earth.\n"
+    samples = [compress(text, lm, tok, sha, streams=1), compress(text, lm, tok, sha, streams=3),
+               compress(b"\xff\xfe" + text[:9], lm, tok, sha, streams=2), compress(b"", lm, tok, sha)]
+    return Target(".llmz", MAGIC, VERSION, _HEAD, samples, lambda b: decompress(b, lm, tok, sha))
