@@ -72,3 +72,10 @@ def image_bytes(img, fmt: str = "PNG") -> bytes:
         opts = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
         Image.fromarray(img).save(buf, format=fmt, **opts)
     return buf.getvalue()
+
+
+def coded_summary(output: str, n_in: int, n_out: int, seconds: float, note: str = "") -> str:
+    """The line a codec CLI prints after compressing: sizes, bits per byte, speed."""
+    size = (f"empty input: {n_out} bytes (the container only)" if not n_in else
+            f"{n_in:,} -> {n_out:,} bytes, {8 * n_out / n_in:.3f} bits/byte")
+    return f"{output}: {size}, {n_in / max(seconds, 1e-9) / 1e3:.2f} KB/s{note}"

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import struct
 import zlib
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 
 from lab import FormatError, container
+from lab.streams import one_thread, split
 from lab.entropy.rangecoder import code_cdf_row, dec_buffer, dec_init, enc_flush, new_encoder
 
 MAGIC = b"LLMZ"
@@ -123,22 +123,6 @@ def quantise(p: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(c)])
 
 
-@contextmanager
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-def _split(n: int, streams: int) -> list[int]:
-    streams = max(1, min(streams, n)) if n else 1
-    base = n // streams
-    return [base + (1 if i < n % streams else 0) for i in range(streams)]
-
-
 FLAT = np.arange(257, dtype=np.int64) * 256          # 1/256 each: an escaped byte
 
 
@@ -205,7 +189,7 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
         raise ValueError("streams 1..4096, context >= 2 and 0 <= keep < context")
     vocab = Vocab(tok, _start(tok))
     ids = np.array(vocab.encode(data), np.int64)
-    lens = _split(len(ids), streams)
+    lens = split(len(ids), streams)
     for b in range(len(lens) - 1):                          # an escape and its byte stay in one stream
         if ids[sum(lens[:b + 1])] >= vocab.V:
             lens[b] += 1
@@ -213,7 +197,7 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
     lens = [x for x in lens if x > 0] or lens[:1]
     st, buf = new_encoder(), np.empty(len(data) * 3 + 1024, np.uint8)
     if len(ids):
-        with _one_thread():
+        with one_thread():
             _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device)
     enc_flush(st, buf)
     if st[5]:
@@ -254,7 +238,7 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
     buf = dec_buffer(sec["DATA"])
     dec_init(st, buf)
     vocab = Vocab(tok, _start(tok))
-    with _one_thread():
+    with one_thread():
         toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device)
     out = b"".join(vocab.decode(toks[b, :lens[b]].tolist()) for b in range(B))
     if len(out) != n or zlib.crc32(out) != crc:

@@ -6,7 +6,7 @@ import time
 
 from lab import UsageError
 from lab.cliargs import device as _device, in_range
-from lab.files import atomic_write, check_output
+from lab.files import atomic_write, check_output, coded_summary
 
 
 def cmd_train(args) -> int:
@@ -82,9 +82,7 @@ def cmd_compress(args) -> int:
     dt = time.perf_counter() - t0
     atomic_write(args.output, blob)
     if not args.quiet:
-        size = (f"empty input: {len(blob)} bytes (the container only)" if not data else
-                f"{len(data):,} -> {len(blob):,} bytes, {8 * len(blob) / len(data):.3f} bits/byte")
-        print(f"{args.output}: {size}, {len(data) / dt / 1e3:.1f} KB/s{' (online)' if args.online else ''}")
+        print(coded_summary(args.output, len(data), len(blob), dt, " (online)" if args.online else ""))
     return 0
 
 

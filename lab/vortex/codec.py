@@ -23,13 +23,13 @@ import hashlib
 import json
 import struct
 import zlib
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lab import FormatError, container
+from lab.streams import one_thread, split
 from lab.entropy.rangecoder import code_cdf_rows, dec_buffer, dec_init, enc_flush, new_encoder
 from lab.vortex.model import START, VortexConfig, VortexModel
 from lab.vortex.stepper import Stepper
@@ -41,12 +41,6 @@ DEVICES = {"cpu": 0, "cuda": 1}
 PRETRAINED, ONLINE = 0, 1
 ONLINE_DEFAULT = {"config": dict(d_model=64, n_layers=2, n_heads=4, d_ff=256, segment=32, recent=64, longterm=32,
                                  rate=4), "seed": 0, "lr": 3e-3}
-
-
-def _split(n: int, streams: int) -> list[int]:
-    streams = max(1, min(streams, n)) if n else 1
-    base = n // streams
-    return [base + (1 if i < n % streams else 0) for i in range(streams)]
 
 
 def _devclass(device) -> int:
@@ -71,16 +65,6 @@ class _Online:
             loss.backward()
             self.opt.step()
             m.eval()
-
-
-@contextmanager
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _run(model: VortexModel, lens: list[int], data: np.ndarray | None, st, buf, enc: bool, device,
@@ -156,7 +140,7 @@ def compress(data: bytes, model: VortexModel | None, sha: str | None, streams: i
              online: dict | None = None, graph: bool | None = None) -> bytes:
     """Pretrained mode: `model` and its `sha`. Online mode: model=None and `online` = {"config", "seed", "lr"}
     (ONLINE_DEFAULT when {})."""
-    lens = _split(len(data), streams)
+    lens = split(len(data), streams)
     arr = np.frombuffer(data, np.uint8)
     st, buf = new_encoder(), np.empty(len(data) * 2 + 1024, np.uint8)
     sections = {"LENS": np.array(lens, np.uint64).tobytes()}
@@ -166,7 +150,7 @@ def compress(data: bytes, model: VortexModel | None, sha: str | None, streams: i
         conf = {**ONLINE_DEFAULT, **(online or {})}
         model, sha = _online_model(conf)
         sections["CONF"] = json.dumps(conf, sort_keys=True).encode()
-        with _one_thread():
+        with one_thread():
             _run(model, lens, arr, st, buf, True, device, _Online(model, conf["lr"]))
         mode = ONLINE
     else:
@@ -231,7 +215,7 @@ def decompress(blob: bytes, model: VortexModel | None = None, sha: str | None = 
     dec_init(st, buf)
     model.eval()
     if online is not None:
-        with _one_thread():
+        with one_thread():
             out = _run(model, lens, None, st, buf, False, device, online).tobytes()
     else:
         out = _run(model, lens, None, st, buf, False, device, graph=graph).tobytes()
