@@ -57,6 +57,24 @@ def unpack(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
     return out
 
 
+def _minmax(x: torch.Tensor, bits: int, axis: int):
+    """Asymmetric min-max quantisation along `axis`: (codes, scale, zero), scale and zero kept with that axis."""
+    lo, hi = x.amin(axis, keepdim=True), x.amax(axis, keepdim=True)
+    sc = ((hi - lo) / (2 ** bits - 1)).clamp(min=1e-6)
+    return ((x - lo) / sc).round().clamp(0, 2 ** bits - 1), sc, lo
+
+
+def _cat(a, b, dim: int):
+    """Append b to a along dim (a may still be None)."""
+    return b if a is None else torch.cat([a, b], dim)
+
+
+def _sinks_index(T: int, budget: int, sinks: int, device) -> torch.Tensor:
+    """StreamingLLM's kept positions among T: the first min(sinks, budget), then the newest up to `budget`."""
+    s = min(sinks, budget)
+    return torch.cat([torch.arange(s, device=device), torch.arange(T - (budget - s), T, device=device)])
+
+
 # -- per-token stores (rows can be dropped: eviction composes with them) ------------------------------------
 class Rows:
     """Rows (..., T, d) kept in fp16, or quantised per row to `bits` (packed codes along d, one fp16 scale and
@@ -72,12 +90,9 @@ class Rows:
             return
         x = x.float()
         self.d = x.shape[-1]
-        lo, hi = x.amin(-1, keepdim=True), x.amax(-1, keepdim=True)
-        sc = ((hi - lo) / (2 ** self.bits - 1)).clamp(min=1e-6)
-        c = pack(((x - lo) / sc).round().clamp(0, 2 ** self.bits - 1), self.bits)
-        cat = lambda a, b, dim: b if a is None else torch.cat([a, b], dim)  # noqa: E731
-        self.codes = cat(self.codes, c, -2)
-        self.scale, self.zero = cat(self.scale, sc.to(STORE_DTYPE), -2), cat(self.zero, lo.to(STORE_DTYPE), -2)
+        q, sc, lo = _minmax(x, self.bits, -1)
+        self.codes = _cat(self.codes, pack(q, self.bits), -2)
+        self.scale, self.zero = _cat(self.scale, sc.to(STORE_DTYPE), -2), _cat(self.zero, lo.to(STORE_DTYPE), -2)
 
     def get(self, dtype):
         if self.bits is None:
@@ -133,7 +148,7 @@ class Fp16Store:
         return self.k.nbytes + self.v.nbytes
 
 
-class EigenStore(Fp16Store):
+class EigenStore:
     """Per KV head: coefficients on the head's top principal directions (rank r_h for keys, s_h for values),
     fp16 or `bits`-quantised per token (one fp16 scale and zero per token and head)."""
 
@@ -265,13 +280,9 @@ class KiviLayer(_Layer):
             kb = rk[..., :n, :].float()
             B, H = kb.shape[:2]
             g = kb.view(B, H, n // self.group, self.group, self.D)
-            lo, hi = g.amin(-2), g.amax(-2)                           # per channel and block
-            sc = ((hi - lo) / (2 ** self.bits - 1)).clamp(min=1e-6)
-            q = ((g - lo[:, :, :, None]) / sc[:, :, :, None]).round().clamp(0, 2 ** self.bits - 1)
-            c = pack(q.view(B, H, n, self.D), self.bits)
-            cat = lambda a, b, dim: b if a is None else torch.cat([a, b], dim)  # noqa: E731
-            self.kc = cat(self.kc, c, -2)
-            self.ks, self.kz = cat(self.ks, sc.to(STORE_DTYPE), 2), cat(self.kz, lo.to(STORE_DTYPE), 2)
+            q, sc, lo = _minmax(g, self.bits, -2)                    # per channel and block
+            self.kc = _cat(self.kc, pack(q.view(B, H, n, self.D), self.bits), -2)
+            self.ks, self.kz = _cat(self.ks, sc[:, :, :, 0].to(STORE_DTYPE), 2), _cat(self.kz, lo[:, :, :, 0].to(STORE_DTYPE), 2)
             self.v.add(rv[..., :n, :].float())
             self.recent.k.x, self.recent.v.x = rk[..., n:, :], rv[..., n:, :]
         self.kept = self.cumulative_length
@@ -335,9 +346,7 @@ class EvictLayer(_Layer):
         B, H = self.pos.shape[:2]
         dev = self.pos.device
         if self.policy == "sinks":
-            idx = torch.cat([torch.arange(min(self.sinks, self.budget), device=dev),
-                             torch.arange(T - (self.budget - min(self.sinks, self.budget)), T, device=dev)])
-            idx = idx.expand(B, H, -1)
+            idx = _sinks_index(T, self.budget, self.sinks, dev).expand(B, H, -1)
         else:
             recent = min(self.recent, self.budget)
             heavy = self.budget - recent
@@ -383,8 +392,7 @@ class LatentLayer(_Layer):
         T = self.zk.length
         self.kept = T
         if self.budget and T > self.budget:
-            s = min(self.sinks, self.budget)
-            idx = torch.cat([torch.arange(s, device=k.device), torch.arange(T - (self.budget - s), T, device=k.device)])
+            idx = _sinks_index(T, self.budget, self.sinks, k.device)
             self.zk.gather(idx.expand(B, -1))
             self.zv.gather(idx.expand(B, -1))
             self.pos = self.pos[idx]
