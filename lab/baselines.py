@@ -50,6 +50,58 @@ LOSSLESS: dict[str, LosslessCodec] = {
 LOSSLESS_EXTRA = {"zlib": LosslessCodec("zlib", "-9", lambda d: zlib.compress(d, 9), zlib.decompress)}
 
 
+class ToolMissing(RuntimeError):
+    """An external codec's program is not installed (`make setup` installs it with apt)."""
+
+
+def _tool(cmd: list[str], stdin: bytes | None = None, cwd: str | None = None) -> bytes:
+    import shutil
+    import subprocess
+
+    if shutil.which(cmd[0]) is None:
+        raise ToolMissing(f"{cmd[0]} is not installed (make setup installs it)")
+    r = subprocess.run(cmd, input=stdin, capture_output=True, cwd=cwd, timeout=3600)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.decode(errors='replace').strip()[:200]}")
+    return r.stdout
+
+
+def _archiver(add: list[str], extract: list[str]):
+    """encode/decode through an archiver that works on files: one member named `f` in a temp directory.
+    The archive's own bytes (headers, the member's name) are counted, as its users would see them."""
+    import tempfile
+    from pathlib import Path
+
+    def enc(d: bytes) -> bytes:
+        with tempfile.TemporaryDirectory() as t:
+            Path(t, "f").write_bytes(d)
+            _tool([a.replace("{arc}", "a.arc") for a in add], cwd=t)
+            return Path(t, "a.arc").read_bytes()
+
+    def dec(b: bytes) -> bytes:
+        with tempfile.TemporaryDirectory() as t:
+            Path(t, "a.arc").write_bytes(b)
+            Path(t, "out").mkdir()
+            _tool([a.replace("{arc}", "a.arc") for a in extract], cwd=t)
+            return Path(t, "out", "f").read_bytes()
+
+    return enc, dec
+
+
+_zpaq = _archiver(["zpaq", "a", "{arc}", "f", "-m5", "-t1"], ["zpaq", "x", "{arc}", "-to", "out", "-t1"])
+_ppmd = _archiver(["7zz", "a", "-t7z", "-m0=PPMd", "-mx=9", "-mmt=1", "{arc}", "f"],
+                  ["7zz", "x", "{arc}", "-oout", "-y"])
+
+# Strong context-modelling compressors (Debian packages zpaq, 7zip, bzip3; installed by `make setup`).
+# Single-threaded, so that MB/s compares with the other codecs.
+STRONG: dict[str, LosslessCodec] = {
+    "zpaq": LosslessCodec("zpaq", "-m5 (v7.15, archive of one file)", *_zpaq),
+    "ppmd": LosslessCodec("7-Zip PPMd", "-m0=PPMd -mx=9 (order 32, 192 MB; .7z of one file)", *_ppmd),
+    "bzip3": LosslessCodec("bzip3", "-b 16 (v1.2)", lambda d: _tool(["bzip3", "-e", "-c", "-j", "1"], d),
+                           lambda b: _tool(["bzip3", "-d", "-c", "-j", "1"], b)),
+}
+
+
 @dataclass(frozen=True)
 class ImageCodec:
     """A Pillow codec at a quality in [lo, hi]; encode(HxWx3 uint8, quality) -> bytes, decode(bytes) -> array."""
@@ -79,6 +131,65 @@ IMAGE: dict[str, ImageCodec] = {
     "jpeg": ImageCodec("JPEG", "JPEG", 1, 95, (("subsampling", 2), ("optimize", True))),
     "webp": ImageCodec("WebP", "WEBP", 0, 100, (("method", 6),)),
     "avif": ImageCodec("AVIF", "AVIF", 0, 100, (("speed", 6),)),
+}
+
+
+@dataclass(frozen=True)
+class LosslessImageCodec:
+    """encode(HxWx3 uint8) -> bytes, decode(bytes) -> the identical array."""
+    name: str
+    setting: str
+    encode: Callable[[np.ndarray], bytes]
+    decode: Callable[[bytes], np.ndarray]
+
+
+def _pil_lossless(fmt: str, **options):
+    def enc(img):
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(img, np.uint8)).save(buf, format=fmt, **options)
+        return buf.getvalue()
+
+    def dec(blob):
+        from PIL import Image
+
+        with Image.open(io.BytesIO(blob)) as im:
+            return np.asarray(im.convert("RGB"))
+
+    return enc, dec
+
+
+def _jxl_lossless():
+    import tempfile
+    from pathlib import Path
+
+    def enc(img):
+        from PIL import Image
+
+        with tempfile.TemporaryDirectory() as t:
+            Image.fromarray(np.asarray(img, np.uint8)).save(Path(t, "in.png"))
+            _tool(["cjxl", "in.png", "out.jxl", "-d", "0", "-e", "7", "--num_threads=0", "--quiet"], cwd=t)
+            return Path(t, "out.jxl").read_bytes()
+
+    def dec(blob):
+        from PIL import Image
+
+        with tempfile.TemporaryDirectory() as t:
+            Path(t, "in.jxl").write_bytes(blob)
+            _tool(["djxl", "in.jxl", "out.png", "--num_threads=0", "--quiet"], cwd=t)
+            with Image.open(Path(t, "out.png")) as im:
+                return np.asarray(im.convert("RGB"))
+
+    return enc, dec
+
+
+IMAGE_LOSSLESS: dict[str, LosslessImageCodec] = {
+    "png": LosslessImageCodec("PNG", "Pillow, optimize, level 9", *_pil_lossless("PNG", optimize=True,
+                                                                                   compress_level=9)),
+    "webp-lossless": LosslessImageCodec("WebP lossless", "Pillow, lossless, method 6, quality 100",
+                                        *_pil_lossless("WEBP", lossless=True, method=6, quality=100)),
+    "jxl-lossless": LosslessImageCodec("JPEG XL lossless", "cjxl -d 0 -e 7 (libjxl 0.7)", *_jxl_lossless()),
 }
 
 
@@ -115,7 +226,15 @@ def match_psnr(codec: ImageCodec, img: np.ndarray, target: float) -> dict | None
     return best
 
 
+def lossless(name: str) -> LosslessCodec:
+    """Any byte codec by its key: LOSSLESS, STRONG or LOSSLESS_EXTRA."""
+    for table in (LOSSLESS, STRONG, LOSSLESS_EXTRA):
+        if name in table:
+            return table[name]
+    raise KeyError(f"no lossless baseline {name!r}")
+
+
 def roundtrip_lossless(name: str, data: bytes) -> tuple[bytes, bool]:
-    c = LOSSLESS[name]
+    c = lossless(name)
     blob = c.encode(data)
     return blob, c.decode(blob) == data

@@ -169,6 +169,16 @@ def describe() -> list[dict]:
     return rows
 
 
+def _quiet_gguf() -> None:
+    """transformers' GGUF loader draws its own tqdm bar, outside its progress-bar switch: turn that one off."""
+    import functools
+
+    import transformers.modeling_gguf_pytorch_utils as g
+    from tqdm.auto import tqdm
+
+    g.tqdm = functools.partial(tqdm, disable=True)
+
+
 def load_lm(name: str = "smollm2-135m-instruct", device: str = "cpu", dtype=None):
     """(model, tokenizer) through transformers, de-quantised from the GGUF to float (dtype, default float32)."""
     import torch
@@ -177,6 +187,7 @@ def load_lm(name: str = "smollm2-135m-instruct", device: str = "cpu", dtype=None
 
     p = path(name)
     hf_logging.disable_progress_bar()
+    _quiet_gguf()
     tok = AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
     lm = AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, dtype=dtype or torch.float32)
     return lm.to(device).eval(), tok

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(chromium tesseract-ocr tesseract-ocr-eng)   # headless Chromium for the browser tests (tests/browser.py); Tesseract for the optical report
+SYSTEM_PACKAGES=(chromium tesseract-ocr tesseract-ocr-eng zpaq 7zip bzip3 libjxl-tools)   # headless Chromium for the browser tests (tests/browser.py); Tesseract for the optical report; zpaq, 7-Zip (PPMd), bzip3 and cjxl as baselines (lab.baselines)
 LOCK=requirements/cpu.lock
 PYTHON=${PYTHON:-python3}
 VENV=.venv

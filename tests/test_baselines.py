@@ -25,3 +25,25 @@ def test_match_psnr_reaches_target(img):
     lower = Bl.image_point(Bl.IMAGE["jpeg"], img, pt["quality"] - 1) if pt["quality"] > 1 else None
     if lower is not None:
         assert lower["psnr"] < 30.0 or lower["bytes"] >= pt["bytes"]
+
+
+@pytest.mark.parametrize("name", sorted(Bl.STRONG))
+def test_strong_baselines_roundtrip(name):
+    data = b"abracadabra " * 500 + bytes(range(256))
+    blob, ok = Bl.roundtrip_lossless(name, data)
+    assert ok and len(blob) < len(data) // 4
+
+
+@pytest.mark.parametrize("name", sorted(Bl.IMAGE_LOSSLESS))
+def test_lossless_image_codecs_are_exact(name, img):
+    c = Bl.IMAGE_LOSSLESS[name]
+    blob = c.encode(img)
+    assert np.array_equal(c.decode(blob), img) and len(blob) < img.size
+
+
+def test_missing_tool_is_one_clear_error(monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda _: None)
+    with pytest.raises(Bl.ToolMissing, match="not installed"):
+        Bl.STRONG["bzip3"].encode(b"x")

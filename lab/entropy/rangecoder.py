@@ -277,3 +277,15 @@ def code_cdf_rows(st, buf, cdfs, syms, active, enc):
     for i in range(cdfs.shape[0]):
         if active[i]:
             syms[i] = code_cdf_row(st, buf, cdfs[i], syms[i], enc)
+
+
+@njit(cache=True)
+def encode_ranges(st, buf, lo_hi, active):
+    """Encoder only: code the symbol whose CDF interval is [lo_hi[i, 0], lo_hi[i, 1]) for the active rows (the
+    same bits as code_cdf_row with the whole CDF, when only the two bounds are at hand)."""
+    for i in range(lo_hi.shape[0]):
+        if active[i]:
+            r = st[1] >> 16
+            st[0] += r * lo_hi[i, 0]
+            st[1] = r * (lo_hi[i, 1] - lo_hi[i, 0])
+            _normalize(st, buf, True)

@@ -5,10 +5,11 @@ plain text), every other byte, and any run whose tokens would not give back its 
 byte-level BPE's single-byte tokens (the escape). The token sequence is split into `streams` contiguous parts
 coded as one batch, one token per step, through the model's KV cache; encoder and decoder run the same steps
 (same shapes, one CPU thread), so both see the same probabilities. Each token is coded in two 16-bit steps (the
-range coder's CDFs are 16-bit and a vocabulary is ~49k): its bucket of 256 ids, then the id within the bucket.
+range coder's CDFs are 16-bit and a vocabulary is ~49k): its bucket of 256 ids, then the id within the bucket;
+the CDFs are formed on the model's device and only the entries the coder needs cross to the host.
 Every `context` tokens the cache restarts from the last `keep` tokens of each stream.
 
-.llmz (lab.container): magic b"LLMZ", version 1, header (original length u64, CRC32 u32, streams u16, device
+.llmz (lab.container): magic b"LLMZ", version 2 (1: buckets and ids interleaved per stream), header (original length u64, CRC32 u32, streams u16, device
 class u8, context u32, keep u32, model sha256 32 bytes), sections LENS (tokens per stream, u64) and DATA.
 """
 from __future__ import annotations
@@ -21,10 +22,10 @@ import torch
 
 from lab import FormatError, container
 from lab.streams import one_thread, split
-from lab.entropy.rangecoder import code_cdf_row, dec_buffer, dec_init, enc_flush, new_encoder
+from lab.entropy.rangecoder import code_cdf_rows, dec_buffer, dec_init, enc_flush, encode_ranges, new_encoder
 
 MAGIC = b"LLMZ"
-VERSION = 1
+VERSION = 2
 _HEAD = struct.Struct("<QIHBII32s")
 DEVICES = {"cpu": 0, "cuda": 1}
 TOTAL = 1 << 16
@@ -115,20 +116,37 @@ class Vocab:
         return b"".join(out)
 
 
-def quantise(p: np.ndarray) -> np.ndarray:
-    """Probabilities (K,) -> an integer CDF (K+1,) summing to 2**16 with every symbol >= 1 (deterministic)."""
-    K = len(p)
-    c = np.floor(p.astype(np.float64) / max(float(p.sum()), 1e-30) * (TOTAL - K)).astype(np.int64) + 1
-    c[int(np.argmax(c))] += TOTAL - int(c.sum())
-    return np.concatenate([[0], np.cumsum(c)])
+def quantise(p: torch.Tensor) -> torch.Tensor:
+    """Probabilities (..., K) -> integer CDFs (..., K+1) summing to 2**16, every symbol >= 1; computed where p
+    lives (float64, deterministic: the same input gives the same CDF on the encoder's and the decoder's side)."""
+    K = p.shape[-1]
+    p = p.double()
+    c = torch.floor(p / p.sum(-1, keepdim=True).clamp_min(1e-30) * (TOTAL - K)).long() + 1
+    c.scatter_add_(-1, c.argmax(-1, keepdim=True), (TOTAL - c.sum(-1, keepdim=True)))
+    return torch.cat([torch.zeros_like(c[..., :1]), c.cumsum(-1)], -1)
 
 
 FLAT = np.arange(257, dtype=np.int64) * 256          # 1/256 each: an escaped byte
 
 
+def _code(st, buf, cdfs: torch.Tensor, syms: np.ndarray, active: np.ndarray, enc: bool) -> None:
+    """Code syms[i] under row i of the device's CDFs for the active rows (decoded symbols land in syms). The
+    encoder knows its symbols, so only each row's two bounds cross to the host; the decoder searches, so it takes
+    whole rows (a bucket CDF of ~200 entries, an id CDF of 257), never the vocabulary's distribution."""
+    if enc:
+        s = torch.from_numpy(syms).to(cdfs.device).clamp(0, cdfs.shape[1] - 2).unsqueeze(1)
+        lo_hi = torch.cat([cdfs.gather(1, s), cdfs.gather(1, s + 1)], 1).cpu().numpy()
+        encode_ranges(st, buf, lo_hi, active)
+    else:
+        code_cdf_rows(st, buf, cdfs.cpu().numpy(), syms, active, False)
+
+
 def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start: int, esc: int, context: int,
          keep: int, device) -> np.ndarray:
-    """Code (enc) or decode the token streams; returns the (B, max len) token array (escaped bytes as V + b)."""
+    """Code (enc) or decode the token streams; returns the (B, max len) token array (escaped bytes as V + b).
+
+    Each step codes, in this order: every stream's escaped byte (flat), then every other stream's bucket of 256
+    ids, then its id within the bucket; the decoder needs the buckets before it can form the second CDFs."""
     from transformers import DynamicCache
 
     B, n = len(lens), max(lens)
@@ -143,6 +161,8 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
     else:                       # grown as decoding goes: a corrupt header's lengths allocate nothing up front
         toks = np.zeros((B, min(n, 4096)), np.int64)
     lens_a = np.array(lens)
+    flat = torch.from_numpy(FLAT).to(device).expand(B, -1)
+    rows_b = torch.arange(B, device=device)
     cache, x, pos = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0
     for t in range(n):
         if t >= toks.shape[1]:
@@ -155,24 +175,24 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
             pos = 0
         out = lm(input_ids=x, past_key_values=cache, use_cache=True)
         pos += x.shape[1]
-        p = out.logits[:, -1].float().softmax(-1).cpu().numpy()  # (B, V)
-        p = np.pad(p, ((0, 0), (0, nb * 256 - V)))
-        for b in np.flatnonzero(t < lens_a):
-            sym = int(toks[b, t])
-            if t and toks[b, t - 1] == esc:                     # the byte after an escape: flat
-                raw = code_cdf_row(st, buf, FLAT, sym - V, enc)
-                if not enc:
-                    if st[5]:
-                        raise FormatError("corrupt .llmz file (stream ended early)")
-                    toks[b, t] = V + raw
-                continue
-            row = p[b].reshape(nb, 256)
-            hi = code_cdf_row(st, buf, quantise(row.sum(1)), sym >> 8, enc)
-            lo = code_cdf_row(st, buf, quantise(row[hi]), sym & 255, enc)
+        live = t < lens_a
+        escaped = live & (toks[:, t - 1] == esc) if t else np.zeros(B, bool)
+        if escaped.any():
+            raw = toks[:, t] - V if enc else np.zeros(B, np.int64)
+            _code(st, buf, flat, raw, escaped, enc)
             if not enc:
-                if st[5] or (hi << 8 | lo) >= V:
-                    raise FormatError("corrupt .llmz file (stream ended early or a token out of range)")
-                toks[b, t] = hi << 8 | lo
+                toks[escaped, t] = V + raw[escaped]
+        word = live & ~escaped
+        rows = torch.nn.functional.pad(out.logits[:, -1].float().softmax(-1), (0, nb * 256 - V)).view(B, nb, 256)
+        hi = toks[:, t] >> 8 if enc else np.zeros(B, np.int64)
+        _code(st, buf, quantise(rows.sum(-1)), hi, word, enc)
+        lo = toks[:, t] & 255 if enc else np.zeros(B, np.int64)
+        hi_d = torch.from_numpy(np.clip(hi, 0, nb - 1)).to(device)
+        _code(st, buf, quantise(rows[rows_b, hi_d]), lo, word, enc)
+        if not enc:
+            if st[5] or ((hi << 8 | lo)[word] >= V).any():
+                raise FormatError("corrupt .llmz file (stream ended early or a token out of range)")
+            toks[word, t] = (hi << 8 | lo)[word]
         x = torch.from_numpy(model_in(toks[:, t:t + 1])).to(device)
     return toks
 

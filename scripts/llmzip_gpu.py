@@ -1,0 +1,67 @@
+"""llmzip's GPU figures (reports/shannon.md): SmolLM2 coding whole files on one GPU, round trip verified.
+
+    python scripts/llmzip_gpu.py --out reports/llmzip_gpu/run1.json --runs canterbury-large/bible.txt:1024 \
+        canterbury/alice29.txt:16
+
+Each run: FILE:STREAMS (context 2048, keep 512: the CLI's defaults); compress, decompress, compare, time both ways
+(CUDA synchronised). The JSON is rewritten after every run, so a call cut short keeps what it finished.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    import torch
+
+    from lab import data, models
+    from lab.llmzip import codec
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--runs", nargs="+", default=["canterbury-large/bible.txt:1024", "canterbury/alice29.txt:16"])
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--context", type=int, default=2048)
+    ap.add_argument("--keep", type=int, default=512)
+    a = ap.parse_args()
+    dev = a.device
+    lm, tok = models.load_lm(a.model, dev)
+    sha = models.MODELS[a.model].sha256
+    res = {"command": "python scripts/llmzip_gpu.py " + " ".join(sys.argv[1:]), "model": a.model, "sha256": sha,
+           "device": torch.cuda.get_device_name(0) if dev == "cuda" else platform.processor(),
+           "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": []}
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    for spec in a.runs:
+        rel, streams = spec.rsplit(":", 1)
+        ds, fname = rel.split("/", 1)
+        raw = data.path(ds, fname).read_bytes()
+        if dev == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        sync(); t0 = time.perf_counter()
+        blob = codec.compress(raw, lm, tok, sha, streams=int(streams), device=dev, context=a.context, keep=a.keep)
+        sync(); t1 = time.perf_counter()
+        back = codec.decompress(blob, lm, tok, sha, device=dev)
+        sync(); t2 = time.perf_counter()
+        r = {"file": rel, "bytes": len(raw), "streams": int(streams), "context": a.context, "keep": a.keep,
+             "llmz_bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(raw), "round_trip": back == raw,
+             "encode_s": t1 - t0, "decode_s": t2 - t1, "encode_MBps": len(raw) / (t1 - t0) / 1e6,
+             "decode_MBps": len(raw) / (t2 - t1) / 1e6, "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),
+             "peak_gpu_GiB": torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None}
+        res["runs"].append(r)
+        print(json.dumps(r), flush=True)
+        Path(a.out).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
