@@ -29,9 +29,11 @@ test-browser: setup
 fuzz: setup
 	$(PY) -m lab.fuzz --cases $(FUZZ_CASES) --report reports/fuzz.md
 
+# every report, the fuzz campaign, then the dashboard (reports/README.md) that reads them all
 reports: setup
-	$(PY) scripts/run_reports.py --profile $(PROFILE)
+	$(PY) scripts/run_reports.py --profile $(PROFILE) --skip dashboard
 	$(MAKE) --no-print-directory fuzz
+	$(PY) scripts/run_reports.py --profile $(PROFILE) --only dashboard
 
 bench: setup
 	$(PY) benchmarks/bench_holo.py

@@ -18,6 +18,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--only", nargs="*", help="notebook names to run (default: all in the profile)")
+    ap.add_argument("--skip", nargs="*", default=[], help="notebook names not to run")
     args = ap.parse_args()
     cfg_path = ROOT / "configs" / "reports" / f"{args.profile}.yaml"
     if not cfg_path.exists():
@@ -29,7 +30,7 @@ def main() -> int:
     out_dir = ROOT / "outputs" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, params in cfg["notebooks"].items():
-        if args.only and name not in args.only:
+        if (args.only and name not in args.only) or name in args.skip:
             continue
         params = dict(params or {})
         params.setdefault("command", f"make reports PROFILE={args.profile}")

@@ -1,0 +1,185 @@
+"""The lab's front page: headline numbers and the seed claims' verdicts, read from every report's JSON and markdown.
+
+    reps = load("reports")               # {name: the JSON that reports/data/<name>.json holds}
+    rows = headlines(reps)               # one row per headline number, with its report, machine and date
+    verdicts("reports")                  # each report's verdict section, first lines
+
+Nothing here measures: every number comes from a report's JSON (written by its notebook) or from a GPU run's JSON
+that the report read; a report that is missing is listed as missing, never filled in.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+REPORTS = ["holo", "procedural", "vortex", "optical", "optical_memory", "llm", "shannon", "fuzz"]
+
+
+def _dir(report_dir: str | Path) -> Path:
+    from lab.data import ROOT
+
+    p = Path(report_dir)
+    return p if p.is_absolute() else ROOT / p
+
+
+def load(report_dir: str | Path = "reports") -> dict[str, dict]:
+    out = {}
+    report_dir = _dir(report_dir)
+    for name in REPORTS:
+        p = Path(report_dir) / "data" / f"{name}.json"
+        if p.is_file():
+            out[name] = json.loads(p.read_text())
+    return out
+
+
+def _row(rep: str, d: dict, result: str, value: str, target: str, met: bool | None, machine: str | None = None):
+    m = d.get("meta", {})
+    return {"family": rep, "result": result, "value": value, "goal / anchor": target,
+            "met": "–" if met is None else ("yes" if met else "no"), "report": f"[{rep}.md]({rep}.md)",
+            "machine": machine or m.get("machine", "?"), "date": m.get("date", "?")[:10]}
+
+
+def _first(rows, **match):
+    return next((r for r in rows if all(r.get(k) == v for k, v in match.items())), None)
+
+
+def _holo(d):
+    out = []
+    for r in d.get("bd_psnr", []):
+        if r["mode"] == "holo-pca":
+            out.append(_row("holo", d, "holo-pca BD-rate vs WebP (Kodak, PSNR)", f"{r['vs webp (mean %)']:+.1f}%",
+                            "<= -5% (issue 14)", r["vs webp (mean %)"] <= -5))
+            out.append(_row("holo", d, "holo-pca BD-rate vs JPEG", f"{r['vs jpeg (mean %)']:+.1f}%", "< 0", r["vs jpeg (mean %)"] < 0))
+    vq = [r for r in d.get("seed_table", []) if "VQ" in r["method"]]
+    if vq:
+        best = max(vq, key=lambda r: r["jpeg_ratio"])
+        out.append(_row("holo", d, "seed 'VQ is 16-30x smaller than JPEG': JPEG bytes / VQ bytes at equal PSNR",
+                        f"{best['jpeg_ratio']:.2f}x", "16-30x (seed)", best["jpeg_ratio"] >= 16))
+    return out
+
+
+def _procedural(d):
+    return [_row("procedural", d, f"machine on {g['file']} (bits/char)", f"{g['machine bpc']:.3f}",
+                 f"< bzip2 -9 {g['bzip2 -9 bpc (this run)']:.3f}", g["met"]) for g in d.get("goals", [])]
+
+
+def _vortex(d):
+    runs = [r for r in d.get("gpu_runs", []) if r.get("round-trip")]
+    if not runs:
+        return []
+    b = min(runs, key=lambda r: r["codec bpb"])
+    return [_row("vortex", d, f"vortex run {b['run']} on held-out bible (bits/byte, real codec)", f"{b['codec bpb']:.3f}",
+                 f"<= 1.6 and <= 0.8 x xz ({0.8 * b['xz -9e bpb']:.3f})",
+                 b["codec bpb"] <= min(1.6, 0.8 * b["xz -9e bpb"]), machine="one H100 (reports/vortex_gpu)"),
+            _row("vortex", d, "vortex decode speed", f"{b['dec KB/s']:.0f} KB/s", ">= 200 KB/s", b["dec KB/s"] >= 200,
+                 machine="one H100 (reports/vortex_gpu)")]
+
+
+def _optical(d):
+    out = []
+    rows = [r for r in d.get("fox", []) if r.get("reader") == "lab encoder + reader" and r.get("mode") == "tiny (64)"]
+    for r in rows:
+        if r["text tokens"] in ("600-700", "1000-1100", "1200-1300") and r.get("DeepSeek-OCR precision (quoted)"):
+            q = r["DeepSeek-OCR precision (quoted)"]
+            out.append(_row("optical", d, f"Fox-like pages {r['text tokens']} tokens at 64 vision tokens ({r['ratio']:.1f}x)",
+                            f"{100 * r['precision']:.0f}%", f"DeepSeek-OCR {100 * q:.1f}% (quoted)", r["precision"] >= q))
+    return out
+
+
+def _memory(d):
+    out = []
+    r = _first(d.get("recall", []), ranking="bm25") or (d.get("recall") or [None])[0]
+    if r:
+        out.append(_row("optical_memory", d, f"memory bank recall@1 ({r['ranking']})", f"{100 * r['recall@1']:.1f}%", "–", None))
+    s = max(d.get("scale", []), key=lambda r: r["memories"], default=None)
+    if s:
+        out.append(_row("optical_memory", d, f"search p99 at {s['memories']:,} memories", f"{s['search p99 ms']:.1f} ms",
+                        "–", None))
+    return out
+
+
+def _llm(d):
+    out = []
+    for r in d.get("ratio_at", []):
+        if r.get("within") == "+5%" and r["method"] in ("kivi", "sinks", "h2o"):
+            out.append(_row("llm", d, f"KV cache {r['method']}: compression within +5% bits/byte (worst text)",
+                            f"{r['ratio (worst text)']:.1f}x", ">= 8x at <= +5%", r["ratio (worst text)"] >= 8,
+                            machine="one H100 (reports/llm_gpu)"))
+    return out
+
+
+def _shannon(d):
+    h = d.get("headline", {})
+    out = []
+    if h.get("llmzip_alice29_bpb") is not None:
+        out.append(_row("shannon", d, "llmzip (SmolLM2) on alice29 at default settings (bits/byte)",
+                        f"{h['llmzip_alice29_bpb']:.3f}", "<= 1.15", h["llmzip_alice29_bpb"] <= 1.15,
+                        machine="one H100 (reports/llmzip_gpu)"))
+    if h.get("llmzip_gpu_decode_KBps") is not None:
+        out.append(_row("shannon", d, "llmzip decode speed, whole bible", f"{h['llmzip_gpu_decode_KBps']:.0f} KB/s",
+                        ">= 1 MB/s (ts_zip on a 4090, quoted)", h["llmzip_gpu_decode_KBps"] >= 1000,
+                        machine="one H100 (reports/llmzip_gpu)"))
+    if h.get("best_classic_texts_bpb") is not None:
+        out.append(_row("shannon", d, f"best classic codec on the text corpus ({h['best_classic_texts']})",
+                        f"{h['best_classic_texts_bpb']:.3f}", "–", None))
+    return out
+
+
+def _fuzz(d):
+    s = d.get("summary", [])
+    if not s:
+        return []
+    cases = sum(r["cases"] for r in s)
+    bad = sum(r.get("other exceptions", 0) + r.get("hangs", 0) for r in s) + len(d.get("failures", []))
+    return [_row("fuzz", d, f"mutated inputs over {len(s)} file formats", f"{cases:,}, {bad} unclean",
+                 ">= 10,000 a format, 0 unclean", bad == 0 and min(r["cases"] for r in s) >= 10000)]
+
+
+EXTRACT = {"holo": _holo, "procedural": _procedural, "vortex": _vortex, "optical": _optical,
+           "optical_memory": _memory, "llm": _llm, "shannon": _shannon, "fuzz": _fuzz}
+
+
+def headlines(reps: dict[str, dict]) -> list[dict]:
+    out = []
+    for name in REPORTS:
+        if name in reps:
+            out += EXTRACT[name](reps[name])
+    return out
+
+
+def missing(reps: dict[str, dict]) -> list[str]:
+    return [n for n in REPORTS if n not in reps]
+
+
+_VERDICT = re.compile(r"^## (?:\d+\. )?(.*(?:[Vv]erdict|seed's claims|seed's sentences|seed's table).*)$")
+
+
+def verdicts(report_dir: str | Path = "reports", max_chars: int = 700) -> list[dict]:
+    """Each report's verdict section (its heading and first lines, cut at max_chars)."""
+    out = []
+    for name in REPORTS:
+        p = _dir(report_dir) / f"{name}.md"
+        if not p.is_file():
+            continue
+        lines = p.read_text().splitlines()
+        for i, line in enumerate(lines):
+            m = _VERDICT.match(line)
+            if not m:
+                continue
+            body = []
+            for nxt in lines[i + 1:]:
+                if nxt.startswith("## "):
+                    break
+                if nxt.strip() and not nxt.startswith("|") and not nxt.startswith("!["):
+                    body.append(nxt.strip())
+            text = " ".join(body)
+            if len(text) > max_chars:
+                text = text[:max_chars].rsplit(" ", 1)[0] + " …"
+            out.append({"report": name, "section": m.group(1), "text": text})
+    return out
+
+
+def fmt_value(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)

@@ -1,0 +1,124 @@
+"""The Shannon wall: every lossless codec of the lab and its anchors on one corpus, against the data's entropy.
+
+    files = corpus()                                 # [(name, kind, bytes)]: texts, binaries, random, compressed
+    rows = measure(files, codecs())                  # real bytes, round trip checked, MB/s both ways
+    adjusted_bpb(rate, n, model_bytes); break_even(model_bytes, rate, rate_ref)
+
+Rates are bits per input byte. "Adjusted" adds the bytes a decoder must hold before it can start (the model's
+parameters as shipped), as Delétang et al. (2024) and the Large Text Compression Benchmark do; the programs'
+own sizes (< 1 MB each) are left out for every codec alike.
+"""
+from __future__ import annotations
+
+import lzma
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from lab import baselines as BL
+
+TEXTS = ["alice29.txt", "asyoulik.txt", "lcet10.txt", "plrabn12.txt", "cp.html", "fields.c", "grammar.lsp",
+         "xargs.1"]
+BINARIES = ["kennedy.xls", "ptt5", "sum"]
+
+
+@dataclass(frozen=True)
+class Codec:
+    key: str
+    label: str
+    family: str                     # "classic", "context mixing", "lab"
+    encode: Callable[[bytes], bytes]
+    decode: Callable[[bytes], bytes]
+    model_bytes: int = 0            # what the decoder must hold before the first byte
+
+
+def corpus(random_bytes: int = 1 << 20, seed: int = 0, limit: int | None = None) -> list[tuple[str, str, bytes]]:
+    """(name, kind, data): the Canterbury texts and binaries, held-out bible and TinyStories (each split's test
+    part: never seen by a lab model), seeded random bytes, and already-compressed files (xz output, a PNG)."""
+    from lab import data
+
+    out = [(f, "text", data.path("canterbury", f).read_bytes()) for f in TEXTS]
+    out += [("bible (held-out 10%)", "text", data.read_split("canterbury-large", "test")),
+            ("TinyStories (held-out)", "text", data.read_split("tinystories", "test"))]
+    out += [(f, "binary", data.path("canterbury", f).read_bytes()) for f in BINARIES]
+    out.append((f"random ({random_bytes // 1024} KiB)", "random",
+                np.random.default_rng(seed).integers(0, 256, random_bytes, dtype=np.uint8).tobytes()))
+    out.append(("alice29.txt.xz", "compressed", BL.LOSSLESS["xz"].encode(out[0][2])))
+    out.append(("kodim01.png", "compressed", data.path("kodak", "kodim01.png").read_bytes()))
+    if limit:
+        out = [(n, k, d[:limit]) for n, k, d in out]
+    return out
+
+
+def codecs(include=("gzip", "bzip2", "xz", "zstd", "brotli", "bzip3", "ppmd", "zpaq", "proc")) -> list[Codec]:
+    out = []
+    for key in include:
+        if key == "proc":
+            from lab.procedural import machine
+
+            out.append(Codec("proc", "lab procedural machine (.proc)", "lab", machine.compress, machine.decompress))
+            continue
+        c = BL.lossless(key)
+        fam = "context mixing" if key in ("zpaq", "ppmd") else "classic"
+        out.append(Codec(key, f"{c.name} {c.setting.split(' (')[0]}", fam, c.encode, c.decode))
+    return out
+
+
+def measure(files, cods) -> list[dict]:
+    """One row per (file, codec): compressed bytes, bits/byte, the round trip, MB/s both ways (wall clock)."""
+    rows = []
+    for name, kind, d in files:
+        for c in cods:
+            t0 = time.perf_counter()
+            blob = c.encode(d)
+            t1 = time.perf_counter()
+            back = c.decode(blob)
+            t2 = time.perf_counter()
+            rows.append({"file": name, "kind": kind, "codec": c.key, "bytes": len(d), "compressed": len(blob),
+                         "bpb": 8 * len(blob) / max(len(d), 1), "round_trip": back == d,
+                         "enc_MBps": len(d) / max(t1 - t0, 1e-9) / 1e6, "dec_MBps": len(d) / max(t2 - t1, 1e-9) / 1e6})
+    return rows
+
+
+def adjusted_bpb(rate: float, n: int, model_bytes: int) -> float:
+    """Bits per byte with the model's bytes charged to an input of n bytes."""
+    return rate + 8 * model_bytes / n
+
+
+def break_even(model_bytes: int, rate: float, rate_ref: float) -> float:
+    """Input size (bytes) above which a codec at `rate` that must ship `model_bytes` beats one at `rate_ref` that
+    ships nothing (inf when it is not better per byte)."""
+    return float("inf") if rate >= rate_ref else 8 * model_bytes / (rate_ref - rate)
+
+
+def expansion(rows: list[dict], kind: str) -> list[dict]:
+    """Per codec, on the inputs of one kind: bytes out minus bytes in (the price of incompressible data)."""
+    out = {}
+    for r in rows:
+        if r["kind"] == kind:
+            o = out.setdefault(r["codec"], {"codec": r["codec"], "inputs": 0, "bytes in": 0, "bytes out": 0})
+            o["inputs"] += 1
+            o["bytes in"] += r["bytes"]
+            o["bytes out"] += r["compressed"]
+    for o in out.values():
+        o["expansion (bytes)"] = o["bytes out"] - o["bytes in"]
+        o["expansion %"] = 100 * (o["bytes out"] / o["bytes in"] - 1)
+    return list(out.values())
+
+
+def recompress(data: bytes, cods, rounds: int = 3) -> list[dict]:
+    """Each codec applied to its own output `rounds` times: sizes after each round."""
+    rows = []
+    for c in cods:
+        sizes, d = [], data
+        for _ in range(rounds):
+            d = c.encode(d)
+            sizes.append(len(d))
+        rows.append({"codec": c.key, **{f"round {i + 1}": s for i, s in enumerate(sizes)}})
+    return rows
+
+
+def xz_bytes(d: bytes) -> int:
+    return len(lzma.compress(d, preset=9 | lzma.PRESET_EXTREME))

@@ -1,0 +1,69 @@
+"""Empirical entropies, adjusted rates and break-even, the wall helpers, the dashboard's reading of reports."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lab import dashboard as D
+from lab import shannon as S
+from lab.entropy import empirical as E
+
+
+def test_plugin_entropy_known_values():
+    assert E.plugin_entropy(bytes(range(256)) * 4, 0) == pytest.approx(8.0)
+    assert E.plugin_entropy(b"ab" * 500, 0) == pytest.approx(1.0)
+    assert E.plugin_entropy(b"ab" * 500, 1) == 0.0            # each byte determined by the one before
+    assert E.plugin_entropy(b"", 3) == 0.0
+    with pytest.raises(ValueError):
+        E.plugin_entropy(b"abc", 8)
+
+
+def test_plugin_bias_and_adaptive_rate_on_random_bytes():
+    """The plug-in estimate collapses with the order on random data; the adaptive code length does not go below
+    8 bits a byte by more than a hair (it is a real code)."""
+    r = np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes()
+    h = [E.plugin_entropy(r, k) for k in range(4)]
+    assert h[0] > 7.9 and h[2] < 1.0 and h == sorted(h, reverse=True)
+    assert all(E.adaptive_bits(r, k) / len(r) > 7.95 for k in range(4))
+    # on text the adaptive order-2 model beats order 0 and stays above the plug-in H2
+    t = b"the quick brown fox jumps over the lazy dog. " * 300
+    assert E.adaptive_bits(t, 2) < E.adaptive_bits(t, 0) and E.adaptive_bits(t, 2) / len(t) > E.plugin_entropy(t, 2)
+
+
+def test_adjusted_rate_and_break_even():
+    assert S.adjusted_bpb(1.0, 1000, 125) == pytest.approx(2.0)
+    n = S.break_even(100e6, 1.0, 2.0)
+    assert n == pytest.approx(8e8)
+    assert S.adjusted_bpb(1.0, n, 100e6) == pytest.approx(2.0)        # at break-even both cost the same
+    assert math.isinf(S.break_even(10, 2.0, 2.0))
+
+
+def test_wall_helpers_measure_real_codecs():
+    files = [("r", "random", np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes()),
+             ("t", "text", b"abc " * 2000)]
+    rows = S.measure(files, S.codecs(["gzip", "xz"]))
+    assert all(r["round_trip"] for r in rows) and len(rows) == 4
+    ex = {e["codec"]: e for e in S.expansion(rows, "random")}
+    assert ex["gzip"]["expansion (bytes)"] > 0 and ex["xz"]["expansion (bytes)"] > 0
+    rec = S.recompress(b"abc " * 2000, S.codecs(["xz"]), rounds=2)
+    assert rec[0]["round 2"] > rec[0]["round 1"]
+
+
+def test_dashboard_reads_reports_and_flags_goals(tmp_path):
+    (tmp_path / "data").mkdir()
+    meta = {"machine": "test box", "date": "2026-01-02 03:04 UTC"}
+    (tmp_path / "data" / "procedural.json").write_text(json.dumps({"meta": meta, "goals": [
+        {"file": "a.txt", "machine bpc": 2.0, "bzip2 -9 bpc (this run)": 2.2, "met": True},
+        {"file": "b.txt", "machine bpc": 2.5, "bzip2 -9 bpc (this run)": 2.2, "met": False}]}))
+    (tmp_path / "data" / "shannon.json").write_text(json.dumps({"meta": meta, "headline": {
+        "llmzip_alice29_bpb": 1.2, "llmzip_gpu_decode_KBps": 86.0, "best_classic_texts_bpb": 2.0,
+        "best_classic_texts": "zpaq"}}))
+    (tmp_path / "procedural.md").write_text("# P\n\n## 4. Verdicts\n\n- the machine wins.\n| a | b |\n\n## 5. Other\nx\n")
+    reps = D.load(tmp_path)
+    rows = D.headlines(reps)
+    assert [r["met"] for r in rows] == ["yes", "no", "no", "no", "–"]
+    assert rows[0]["machine"] == "test box" and rows[0]["date"] == "2026-01-02"
+    assert "holo" in D.missing(reps) and "procedural" not in D.missing(reps)
+    v = D.verdicts(tmp_path)
+    assert v == [{"report": "procedural", "section": "Verdicts", "text": "- the machine wins."}]
