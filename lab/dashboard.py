@@ -157,11 +157,17 @@ _VERDICT = re.compile(r"^## (?:\d+\. )?(.*(?:[Vv]erdict|seed's claims|seed's sen
 
 
 def verdicts(report_dir: str | Path = "reports", max_chars: int = 700) -> list[dict]:
-    """Each report's verdict section (its heading and first lines, cut at max_chars)."""
+    """Each report's verdict section (its heading and first lines, those naming a claim first, cut at max_chars);
+    a report whose JSON holds a `verdicts` table ({claim, verdict} rows) gives those rows instead."""
     out = []
     for name in REPORTS:
         p = _dir(report_dir) / f"{name}.md"
         if not p.is_file():
+            continue
+        j = _dir(report_dir) / "data" / f"{name}.json"
+        table = json.loads(j.read_text()).get("verdicts") if j.is_file() else None
+        if table:                              # a report that keeps its verdicts as a table: claim by claim
+            out += [{"report": name, "section": r["claim"], "text": r["verdict"]} for r in table]
             continue
         lines = p.read_text().splitlines()
         for i, line in enumerate(lines):
@@ -172,8 +178,9 @@ def verdicts(report_dir: str | Path = "reports", max_chars: int = 700) -> list[d
             for nxt in lines[i + 1:]:
                 if nxt.startswith("## "):
                     break
-                if nxt.strip() and not nxt.startswith("|") and not nxt.startswith("!["):
+                if nxt.strip() and not nxt.startswith(("|", "![", "Notebook time")):
                     body.append(nxt.strip())
+            body.sort(key=lambda b: "claim" not in b.lower())     # the lines that name a claim first
             text = " ".join(body)
             if len(text) > max_chars:
                 text = text[:max_chars].rsplit(" ", 1)[0] + " …"

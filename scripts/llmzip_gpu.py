@@ -3,7 +3,7 @@
     python scripts/llmzip_gpu.py --out reports/llmzip_gpu/run1.json --runs canterbury-large/bible.txt:1024 \
         canterbury/alice29.txt:16
 
-Each run: FILE:STREAMS (context 2048, keep 512: the CLI's defaults); compress, decompress, compare, time both ways
+Each run: FILE:STREAMS or DATASET@SPLIT:STREAMS (context 2048, keep 512: the CLI's defaults); compress, decompress, compare, time both ways
 (CUDA synchronised). The JSON is rewritten after every run, so a call cut short keeps what it finished.
 """
 from __future__ import annotations
@@ -43,8 +43,10 @@ def main() -> int:
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     for spec in a.runs:
         rel, streams = spec.rsplit(":", 1)
-        ds, fname = rel.split("/", 1)
-        raw = data.path(ds, fname).read_bytes()
+        if "@" in rel:                                       # DATASET@SPLIT: a split of a dataset (e.g. its test part)
+            raw = data.read_split(*rel.split("@", 1))
+        else:
+            raw = data.path(*rel.split("/", 1)).read_bytes()
         if dev == "cuda":
             torch.cuda.reset_peak_memory_stats()
         sync(); t0 = time.perf_counter()

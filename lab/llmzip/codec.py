@@ -173,8 +173,8 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
             prefix = np.concatenate([np.full((B, 1), start), model_in(toks[:, t - k0:t])], 1)
             x = torch.from_numpy(prefix).to(device)
             pos = 0
-        out = lm(input_ids=x, past_key_values=cache, use_cache=True)
-        pos += x.shape[1]
+        out = lm(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)   # a restart's prefix: no
+        pos += x.shape[1]                                                               # (B, keep, V) logits
         live = t < lens_a
         escaped = live & (toks[:, t - 1] == esc) if t else np.zeros(B, bool)
         if escaped.any():

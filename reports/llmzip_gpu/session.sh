@@ -16,7 +16,7 @@ run)
   fi
   echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $M/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c || exit 1
   export PYTHONPATH=/tmp/site:$PWD LAB_DATA=/root/data LAB_MODELS=/root/models PYTHONUNBUFFERED=1
-  python3 scripts/llmzip_gpu.py --out $OUT/${NAME:-run1}.json $ARGS 2>&1 | grep --line-buffered -v -i "warn" > $OUT/${NAME:-run1}.log
+  python3 ${SCRIPT:-scripts/llmzip_gpu.py} --out $OUT/${NAME:-run1}.json $ARGS 2>&1 | grep --line-buffered -v -i "warn" > $OUT/${NAME:-run1}.log
   tail -n 20 $OUT/${NAME:-run1}.log ;;
 *) echo "STEP=setup|run"; exit 2 ;;
 esac
