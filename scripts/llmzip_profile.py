@@ -43,7 +43,7 @@ def main() -> int:
                     torch.cuda.synchronize(); t0 = time.perf_counter()
                     for _ in range(a.steps):
                         out = lm(input_ids=x, past_key_values=cache, use_cache=True)
-                        p = out.logits[:, -1].float().softmax(-1)
+                        out.logits[:, -1].float().softmax(-1)
                     torch.cuda.synchronize(); dt = (time.perf_counter() - t0) / a.steps
                 r = {"dtype": str(dtype), "streams": B, "cache tokens": ctx, "ms/step (forward + softmax)": 1e3 * dt}
                 print(json.dumps(r), flush=True)

@@ -5,20 +5,15 @@
 #   STEP=half  bash reports/llm_gpu/session1.sh     carry .carry/gguf.aa
 #   STEP=run   bash reports/llm_gpu/session1.sh     carry .carry/gguf.ab: join, sha256, scripts/llm_gpu.py $ARGS
 set -o pipefail
+. scripts/device_smollm2.sh
 case "$STEP" in
 setup)
-  mkdir -p /root/data && tar xJf .carry/data.tar.xz -C /root/data || exit 1
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/whl/*.whl || exit 1
+  device_setup || exit 1
   nvidia-smi -L ;;
 half)
   cp .carry/gguf.aa /root/gguf.aa && ls -la /root/gguf.aa ;;
 run)
-  M=/root/models/smollm2-135m-instruct
-  if [ ! -f $M/SmolLM2-135M-Instruct.Q4_1.gguf ]; then
-    mkdir -p $M && cat /root/gguf.aa .carry/gguf.ab > $M/SmolLM2-135M-Instruct.Q4_1.gguf || exit 1
-  fi
-  echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $M/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c || exit 1
-  export PYTHONPATH=/tmp/site:$PWD LAB_DATA=/root/data LAB_MODELS=/root/models PYTHONUNBUFFERED=1
+  device_smollm2_join || exit 1
   python3 scripts/llm_gpu.py --out $OUT/${NAME:-llm_gpu}.json $ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" > $OUT/${NAME:-llm_gpu}.log
   tail -n 20 $OUT/${NAME:-llm_gpu}.log ;;
 *) echo "STEP=setup|half|run"; exit 2 ;;
