@@ -37,6 +37,7 @@ llmzip_random = 128                # random bytes through llmzip (cpu: 400)
 gpu_jsons = ["reports/llmzip_gpu/run1.json", "reports/llmzip_gpu/run2.json", "reports/llmzip_gpu/run3.json"]
 gpu_baselines = False              # cpu: measure xz / PPMd / zpaq on the GPU runs' whole files
 kodak_limit = 1                    # images for lossy-vs-lossless (cpu: 8)
+crop = 192                         # lossless codecs on a top-left crop of each (cpu: 0, whole images)
 holo_json = "reports/data/holo.json"
 optical_json = "reports/data/optical.json"
 vortex_json = "reports/data/vortex.json"
@@ -251,6 +252,9 @@ rep.text("Already-compressed inputs (xz output, a PNG) through every codec: best
 
 # %%
 imgs, img_note = data.load_images("kodak", limit=kodak_limit)
+if crop:
+    imgs = [(n, im[:crop, :crop]) for n, im in imgs]
+    img_note += f", lossless codecs on {crop}x{crop} crops (the lossy curves are the whole images')"
 holo = json.loads(here(holo_json).read_text()) if here(holo_json).is_file() else {"curves": {}}
 lossless = []
 for name, img in imgs:
