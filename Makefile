@@ -14,7 +14,10 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements/cpu.lock pyproject.toml scripts/setup.sh
 	@PYTHON=$(PYTHON) bash scripts/setup.sh
 
-test: setup test-unit test-notebooks test-browser
+# unit tests on both cores, then the notebooks and the browser tests side by side (each is mostly one process)
+test: setup
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-notebooks test-browser
 
 test-unit: setup
 	$(PY) -m pytest tests -m "not browser" -n 2 --dist loadfile

@@ -43,9 +43,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV" || die "cannot create $VENV"
 fi
 say "installing $(grep -c '^[A-Za-z0-9].*==' "$LOCK") Python packages pinned in $LOCK"
-# --no-compile: modules are byte-compiled when first imported (most of torch/transformers never is), ~35 s less
 pipq() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" >>"$LOG" 2>&1; }
-pipq --no-compile -r "$LOCK" || { grep -E "^ERROR" "$LOG" | tail -3 >&2; die "pip could not install $LOCK (log: $LOG)"; }
+pipq -r "$LOCK" || { grep -E "^ERROR" "$LOG" | tail -3 >&2; die "pip could not install $LOCK (log: $LOG)"; }
 say "installing the lab package (editable, no dependencies)"
 pipq --no-deps -e . || die "pip could not install the lab package (log: $LOG)"
 "$VENV/bin/python" scripts/check_env.py "$LOCK" || exit 1

@@ -23,6 +23,16 @@ def test_round_trip_any_bytes(tiny, data, streams):
     assert codec.decompress(blob, lm, tok, sha) == data
 
 
+def test_round_trip_canterbury(tiny):
+    """A slice of every Canterbury file (texts and binaries) in one input, several streams and restarts."""
+    from lab import data
+
+    lm, tok, sha = tiny
+    raw = b"".join(p.read_bytes()[:160] for p in data.files("canterbury"))
+    blob = codec.compress(raw, lm, tok, sha, streams=3, context=64, keep=16)
+    assert len(raw) > 1500 and codec.decompress(blob, lm, tok, sha) == raw
+
+
 def test_refusals(tiny):
     lm, tok, sha = tiny
     blob = codec.compress(TEXT, lm, tok, sha, streams=2)
