@@ -46,3 +46,13 @@ def tiny_lm():
     lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512))
     return lm, tok
+
+
+# The longest test files first (measured: ~150 s, ~90 s, ~60 s, ~50 s, ~50 s on 2 cores): `make test` hands whole
+# files to two workers (--dist loadfile) in collection order, so a long file collected last would run alone at the end.
+LONGEST_FIRST = ["test_optical.py", "test_cli.py", "test_optical_memory.py", "test_vortex.py", "test_llmzip.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))     # stable: each file keeps its own order
