@@ -9,8 +9,9 @@ range coder's CDFs are 16-bit and a vocabulary is ~49k): its bucket of 256 ids, 
 the CDFs are formed on the model's device and only the entries the coder needs cross to the host.
 Every `context` tokens the cache restarts from the last `keep` tokens of each stream.
 
-.llmz (lab.container): magic b"LLMZ", version 2 (1: buckets and ids interleaved per stream), header (original length u64, CRC32 u32, streams u16, device
-class u8, context u32, keep u32, model sha256 32 bytes), sections LENS (tokens per stream, u64) and DATA.
+.llmz (lab.container): magic b"LLMZ", version 2 (version 1 interleaved buckets and ids per stream), header
+(original length u64, CRC32 u32, streams u16, device class u8, context u32, keep u32, model sha256 32 bytes),
+sections LENS (tokens per stream, u64) and DATA.
 """
 from __future__ import annotations
 
