@@ -6,13 +6,17 @@ PROFILE ?= cpu
 FUZZ_CASES ?= 10000
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-unit test-notebooks test-browser fuzz reports bench lab notebooks lock clean
+.PHONY: setup corpora test test-unit test-notebooks test-browser fuzz reports bench lab notebooks lock clean
 
 setup: $(VENV)/.installed
 
 # system packages (apt), then exactly requirements/cpu.lock, then a check of .venv against the lock
 $(VENV)/.installed: requirements/cpu.lock pyproject.toml scripts/setup.sh
 	@PYTHON=$(PYTHON) bash scripts/setup.sh
+
+# English training text for the learned codecs (lab.corpora; Debian dict-gcide, wordnet-base, python3.11-doc)
+corpora:
+	@bash scripts/setup.sh --corpora
 
 # unit tests on both cores, then the notebooks and the browser tests side by side (each is mostly one process)
 test: setup

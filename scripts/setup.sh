@@ -6,6 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(chromium tesseract-ocr tesseract-ocr-eng zpaq 7zip bzip3 libjxl-tools)   # headless Chromium for the browser tests (tests/browser.py); Tesseract for the optical report; zpaq, 7-Zip (PPMd), bzip3 and cjxl as baselines (lab.baselines)
+CORPUS_PACKAGES=(dict-gcide wordnet-base python3.11-doc)   # `make corpora`: English training text for the learned codecs (lab.corpora)
 LOCK=requirements/cpu.lock
 PYTHON=${PYTHON:-python3}
 VENV=.venv
@@ -17,6 +18,7 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' 2>/dev/null \
   || die "Python >= 3.11 is needed; $PYTHON is $("$PYTHON" -V 2>&1 || echo missing) (set PYTHON=...)"
 
+if [ "${1:-}" = "--corpora" ]; then SYSTEM_PACKAGES=("${CORPUS_PACKAGES[@]}"); fi
 missing=()
 for p in "${SYSTEM_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,6 +39,7 @@ if ((${#missing[@]})); then
 else
   say "system packages present: ${SYSTEM_PACKAGES[*]}"
 fi
+if [ "${1:-}" = "--corpora" ]; then rm -f "$LOG"; exit 0; fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV with $("$PYTHON" -V 2>&1)"

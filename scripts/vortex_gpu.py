@@ -11,6 +11,7 @@ Writes <name>.json and prints the log into --out.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -21,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import data  # noqa: E402
+from lab import corpora, data  # noqa: E402
 from lab.vortex import codec  # noqa: E402
 from lab.vortex import study as S  # noqa: E402
 from lab.vortex import train as T  # noqa: E402
@@ -96,8 +97,11 @@ def main() -> int:
     ap.add_argument("--streams", default="128,512")
     ap.add_argument("--text-streams", type=int, default=128)
     ap.add_argument("--texts", type=int, default=4, help="how many Canterbury texts to code")
+    ap.add_argument("--time-limit", type=float, help="seconds for the whole schedule (overrides the config)")
     ap.add_argument("--select-bytes", type=int, default=131072,
-                    help="validation bytes carved from the end of the train split for early stopping (0: none)")
+                    help="validation bytes carved from the end of the training parts for early stopping (0: none)")
+    ap.add_argument("--mix", default="bible", choices=sorted(corpora.MIXES),
+                    help="training text (lab.corpora.MIXES); the held-out texts are in none")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,19 +113,27 @@ def main() -> int:
     if not st["roundtrip"] or st["max_prob_diff_vs_forward"] > 0.02:
         return 3
     mc, tc = T.load_yaml(args.config)
+    if args.time_limit:
+        tc = dataclasses.replace(tc, time_limit=args.time_limit)
     torch.manual_seed(1)
     big = VortexModel(mc).to(dev).eval()
     det0 = determinism(big, data.read_split("canterbury-large", "test"), dev)
     print("determinism (random init)", det0, flush=True)
     del big
-    train, test = data.read_split("canterbury-large", "train"), data.read_split("canterbury-large", "test")
+    test = data.read_split("canterbury-large", "test")
+    fit, select, composition = corpora.mix(args.mix, args.select_bytes)
+    select = select or None
+    t_ov = time.time()
+    seen = corpora.Overlap(fit)
+    overlap = {name: seen(text) for name, text in corpora.held_out().items()}
+    del seen
+    print(f"mix {args.mix}: {len(fit):,} bytes {composition}; 32-byte overlap with held-out texts {overlap} "
+          f"({time.time() - t_ov:.0f} s)", flush=True)
     Path(args.state).parent.mkdir(parents=True, exist_ok=True)
     resumed = Path(args.state).exists()
     torch.manual_seed(tc.seed)
     model = VortexModel(mc)
     t0 = time.time()
-    select = train[-args.select_bytes:] if args.select_bytes else None
-    fit = train[: -args.select_bytes] if args.select_bytes else train
     log, vb = T.train(model, fit, tc, dev, test, progress=False, resume=args.state, save_state=args.state,
                       stop_after=args.stop_after, select=select)
     print(f"trained in this call {time.time() - t0:.0f} s; "
@@ -142,6 +154,7 @@ def main() -> int:
                "torch": torch.__version__, "command": " ".join(sys.argv), "selftest": st,
                "determinism": {"random_init": det0, "trained": det}, "resumed": resumed,
                "config": mc.to_dict(), "train": tc.__dict__, "train_bytes": len(fit),
+               "mix": args.mix, "composition": composition, "overlap_32": overlap,
                "select_bytes": len(select or b""), "params": model.n_params(),
                "train_seconds": max(r["seconds"] for r in log),
                "steps": max(r["step"] for r in log if "train_bpb" in r) + 1,

@@ -203,3 +203,30 @@ def test_ddp_under_torchrun(tmp_path):
     assert r.returncode == 0, r.stderr[:4000]
     model, sha = T.load(str(tmp_path / "ck"))
     assert '"steps": 6' in r.stdout and sha in r.stdout
+
+
+def _run(run, rows, texts, mix="english"):
+    row = lambda b, s, k: {"codec": f"vortex (cuda, {s} streams)", "bpb": b, "dec KB/s": k, "enc KB/s": k,  # noqa: E731
+                           "round-trip": True}
+    return {"run": run, "mix": mix, "codec_rows": [row(*r) for r in rows], "codec": row(*rows[0]),
+            "baselines": [{"codec": "xz -9e", "bpb": 2.16}], "train_seconds": 360.0, "overlap_32": {"alice29.txt": 0.001},
+            "canterbury": [{"file": f, "codec": f"vortex (cuda, {s} streams)", "bpb": b, "xz bpb": x,
+                            "bzip2 bpb": 2.0, "brotli bpb": 2.1, "dec KB/s": 20.0, "round-trip": True}
+                           for f, s, b, x in texts]}
+
+
+def test_issue14_goals_from_run_json():
+    from lab.vortex import study as S
+
+    gpu = [_run("5", [(1.70, 128, 71.0)], [], mix="bible"),
+           _run("6", [(1.47, 64, 70.0), (1.65, 512, 240.0)], [("alice29.txt", 32, 2.63, 2.553)]),
+           _run("7", [(1.55, 512, 210.0)], [("alice29.txt", 16, 2.50, 2.553), ("lcet10.txt", 16, 2.3, 2.24)])]
+    assert [g["run"] for g in S.english_runs(gpu)] == ["6", "7"]
+    goals = {g["goal"].split()[0]: g for g in S.goals(gpu)}
+    assert goals["held-out"]["met"] and "1.470 (run 6, 64 streams)" in goals["held-out"]["value"]
+    # the speed row is the fastest one that also keeps <= 1.6 bits/byte (run 6's 240 KB/s row is at 1.65)
+    assert goals["decode"]["met"] and "210 KB/s at 1.550" in goals["decode"]["value"]
+    assert goals["alice29.txt"]["met"] and "run 7" in goals["alice29.txt"]["value"]
+    assert not goals["lcet10.txt"]["met"]
+    assert "lcet10.txt (never trained on) below xz -9e" in S.verdict(gpu, [{"dec KB/s": 1, "bpb": 2}] * 2)
+    assert S.goals(gpu[:1]) == []

@@ -30,7 +30,12 @@ def cmd_train(args) -> int:
     tc = replace(tc, seed=args.seed)
     dev = _device(args.device)
     torch.manual_seed(args.seed)
-    tr, va = data.read_split(args.data, "train"), data.read_split(args.data, "test")
+    if args.mix:
+        from lab import corpora
+
+        tr, va = corpora.mix(args.mix)[0], data.read_split("canterbury-large", "test")
+    else:
+        tr, va = data.read_split(args.data, "train"), data.read_split(args.data, "test")
     va = va[: args.val_bytes]
     model = VortexModel(mc)
     log, vb = T.train(model, tr, tc, dev, va, progress=not args.quiet, resume=args.resume,
@@ -43,7 +48,7 @@ def cmd_train(args) -> int:
         dist.destroy_process_group()    # (a fresh-clone run saw rank 1 abort: "terminate called ...")
     if rank != 0:
         return 0
-    sha = T.save(model, args.out, {"train_log": log, "val_bpb": vb, "data": args.data, "device": dev})
+    sha = T.save(model, args.out, {"train_log": log, "val_bpb": vb, "data": args.mix or args.data, "device": dev})
     out = {"out": args.out, "sha256": sha, "params": model.n_params(), "val_bpb": vb, "steps": log[-1]["step"] + 1,
            "seconds": log[-1]["seconds"]}
     print(json.dumps(out) if args.json else f"{args.out}: {out['params']:,} parameters, held-out {vb:.3f} bits/byte "
@@ -107,7 +112,9 @@ def add_parser(sub) -> None:
     vs = v.add_subparsers(dest="verb", required=True)
     p = vs.add_parser("train", help="train a model on a registered dataset's train split (torchrun for DDP)")
     p.add_argument("--config", default="configs/vortex/default.yaml")
-    p.add_argument("--data", default="canterbury-large")
+    p.add_argument("--data", default="canterbury-large", help="dataset whose train split trains (test: held out)")
+    p.add_argument("--mix", choices=sorted(__import__("lab.corpora").corpora.MIXES),
+                   help="train on a lab.corpora mix instead (english: `make corpora` first); held out: bible's test split")
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--steps", type=in_range(int, 1))
     p.add_argument("--time-limit", type=in_range(float, 1), help="seconds for the whole schedule")

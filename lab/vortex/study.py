@@ -129,26 +129,87 @@ def telemetry(n: int = 200_000, seed: int = 0) -> bytes:
     return "".join(lines).encode()[:n]
 
 
+SPEED_BAR, BPB_BAR = 200.0, 1.6   # KB/s decode on one H100; bits/byte on held-out bible (issue 14)
+BAR_TEXTS = ("alice29.txt", "lcet10.txt")
+
+
+def english_runs(gpu: list[dict]) -> list[dict]:
+    """GPU runs trained on an English mix (lab.corpora) rather than the bible alone."""
+    return [g for g in gpu if str(g.get("mix", "bible")).startswith("english")]
+
+
+def english_rows(gpu: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(held-out bible codec rows, Canterbury rows) of the English runs, each beside its bars."""
+    bible, texts = [], []
+    for g in english_runs(gpu):
+        for r in g["codec_rows"]:
+            bible.append({"run": g["run"], "mix": g["mix"], "streams": int(r["codec"].split(",")[1].split()[0]),
+                          "bpb": r["bpb"], "dec KB/s": r["dec KB/s"], "enc KB/s": r["enc KB/s"],
+                          "round-trip": r["round-trip"], f"<= {BPB_BAR}": r["bpb"] <= BPB_BAR,
+                          f">= {SPEED_BAR:.0f} KB/s": r["dec KB/s"] >= SPEED_BAR})
+        for t in g.get("canterbury", []):
+            texts.append({"run": g["run"], "file": t["file"], "streams": int(t["codec"].split(",")[1].split()[0]),
+                          "vortex bpb": t["bpb"], "xz -9e bpb": t["xz bpb"], "vs xz %": (t["bpb"] / t["xz bpb"] - 1) * 100,
+                          "bzip2 bpb": t["bzip2 bpb"], "brotli bpb": t["brotli bpb"], "dec KB/s": t["dec KB/s"],
+                          "round-trip": t["round-trip"],
+                          "32-byte strings seen in training %": 100 * g.get("overlap_32", {}).get(t["file"], float("nan"))})
+    return bible, texts
+
+
+def goals(gpu: list[dict]) -> list[dict]:
+    """Issue 14's vortex bars, each from the best measured row (an empty list without English runs)."""
+    bible, texts = english_rows(gpu)
+    if not bible:
+        return []
+    out = []
+    b = min(bible, key=lambda r: r["bpb"])
+    out.append({"goal": "held-out bible through the real codec", "bar": f"<= {BPB_BAR} bits/byte",
+                "value": f"{b['bpb']:.3f} (run {b['run']}, {b['streams']} streams)", "met": b["bpb"] <= BPB_BAR})
+    both = [r for r in bible if r["bpb"] <= BPB_BAR and r["round-trip"]]
+    f = max(both or bible, key=lambda r: r["dec KB/s"])
+    out.append({"goal": "decode on one H100 (held-out bible)", "bar": f">= {SPEED_BAR:.0f} KB/s",
+                "value": f"{f['dec KB/s']:.0f} KB/s at {f['bpb']:.3f} bits/byte (run {f['run']}, {f['streams']} streams)",
+                "met": f["dec KB/s"] >= SPEED_BAR})
+    for name in BAR_TEXTS:
+        rows = [t for t in texts if t["file"] == name]
+        if rows:
+            t = min(rows, key=lambda r: r["vortex bpb"])
+            out.append({"goal": f"{name} (never trained on) below xz -9e", "bar": f"< {t['xz -9e bpb']:.3f}",
+                        "value": f"{t['vortex bpb']:.3f} (run {t['run']}, {t['vs xz %']:+.1f}%)",
+                        "met": t["vortex bpb"] < t["xz -9e bpb"]})
+    return out
+
+
 def verdict(gpu: list[dict], cpu_rows: list[dict]) -> str:
-    """The report's verdict on the issue's bars, from the GPU run JSONs and this run's CPU rows."""
+    """The report's verdict on the bars, from the GPU run JSONs and this run's CPU rows."""
     lines = []
     if gpu:
         best = min(gpu, key=lambda g: g["codec"]["bpb"])
         bpb = best["codec"]["bpb"]
         xzb = next(b for b in best["baselines"] if b["codec"].startswith("xz"))["bpb"]
-        rows = [r for g in gpu for r in g.get("codec_rows", [g["codec"]])]
-        fast = max(rows, key=lambda r: r["dec KB/s"])
-        lines += [
+        lines.append(
             f"- Goal '>= 20% below xz -9e on held-out English, model trained <= 15 min on one H100': best GPU run "
             f"({best['run']}, {best['train_seconds'] / 60:.1f} min) **{bpb:.3f}** bits/byte vs xz -9e {xzb:.3f} "
-            f"({(bpb / xzb - 1) * 100:+.1f}%): **{'met' if bpb <= 0.8 * xzb else 'missed'}**; '<= 1.6 bits/byte': "
-            f"**{'met' if bpb <= 1.6 else f'missed by {bpb - 1.6:.3f}'}**. What limits it is the data: 3.5 MB of "
-            "training text is memorised within minutes (train bits/byte keeps falling while validation turns up), "
-            "and a bible-only model does not transfer to other English (Canterbury rows: worse than gzip).",
-            f"- Decode >= 200 KB/s on the GPU: best **{fast['dec KB/s']:.0f} KB/s** ({fast['codec']}): "
-            f"**{'met' if fast['dec KB/s'] >= 200 else 'missed'}**. A step is a few hundred small kernels in one CUDA "
-            "graph plus a host round trip for the range coder; a fused decode kernel, fewer key/value heads or more "
-            "streams (at a cost in bits/byte) would close it."]
+            f"({(bpb / xzb - 1) * 100:+.1f}%): **{'met' if bpb <= 0.8 * xzb else 'missed'}**.")
+    g14 = goals(gpu)
+    for g in g14:
+        lines.append(f"- {g['goal']}, {g['bar']}: **{g['value']}**: **{'met' if g['met'] else 'missed'}**.")
+    if g14:
+        missed = [g for g in g14 if not g["met"]]
+        lines.append(
+            "- What changed: more English than one book (`lab.corpora`: the GCIDE dictionary, WordNet glosses, the "
+            "Python docs, TinyStories and bible's train split; 67 MB against 3.5 MB) removes the memorisation that "
+            "capped the bible-only runs (validation still falling at the end of the schedule), and a shallower, "
+            "wider model (4 x 512 instead of 8 x 384: half the kernels a step, reports/vortex_gpu/speed.json) "
+            "decodes faster and trains 2.3x faster per byte. "
+            + ("What is left: " + "; ".join(
+                f"{g['goal']} ({g['value']})" for g in missed) + ": the mix holds almost no narrative prose in "
+               "mixed case (TinyStories is lowercased), which is what alice29 is; a fiction corpus that installs "
+               "from a registry, or a longer schedule (validation was still falling), is what would close it."
+               if missed else "Every bar is met."))
+    elif gpu:
+        lines.append("- The bible-only model memorises its 3.5 MB within minutes and does not transfer to other "
+                     "English (Canterbury rows: worse than gzip).")
     lines += [
         f"- CPU: {cpu_rows[0]['dec KB/s']:.1f} KB/s decode with the small CPU model ({cpu_rows[0]['bpb']:.3f} bits/byte), "
         f"{cpu_rows[1]['dec KB/s']:.1f} KB/s online ({cpu_rows[1]['bpb']:.3f} bits/byte, no weights).",
@@ -156,10 +217,6 @@ def verdict(gpu: list[dict], cpu_rows: list[dict]) -> str:
         "(adjusted table): a pretrained codec pays only when its model is amortised over much more data; online mode "
         "pays nothing for weights but starts from nothing and runs at CPU speed."]
     return "\n".join(lines)
-
-
-
-
 
 
 def plot_curve(log, ax=None, label=None):
