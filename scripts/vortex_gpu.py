@@ -95,7 +95,7 @@ def main() -> int:
     ap.add_argument("--stop-after", type=float, help="seconds of training in this call")
     ap.add_argument("--codec-bytes", type=int, default=400_000)
     ap.add_argument("--streams", default="128,512")
-    ap.add_argument("--text-streams", type=int, default=128)
+    ap.add_argument("--text-streams", default="128", help="streams per Canterbury text (one value, or one per text)")
     ap.add_argument("--texts", type=int, default=4, help="how many Canterbury texts to code")
     ap.add_argument("--time-limit", type=float, help="seconds for the whole schedule (overrides the config)")
     ap.add_argument("--select-bytes", type=int, default=131072,
@@ -169,9 +169,10 @@ def main() -> int:
     dump([])
     texts = []
     graph = None if rows[0]["round-trip"] else False
-    for name in CANTERBURY_TEXTS[: args.texts if args.text_streams else 0]:
+    ts = [int(v) for v in args.text_streams.split(",")]
+    for i, name in enumerate(CANTERBURY_TEXTS[: args.texts if ts[0] else 0]):
         t = data.path("canterbury", name).read_bytes()
-        r = S.codec_row(model, sha, t, args.text_streams, dev, graph=graph)
+        r = S.codec_row(model, sha, t, ts[min(i, len(ts) - 1)], dev, graph=graph)
         base = {row["codec"].split()[0]: row["bpb"] for row in S.baseline_rows(t)}
         texts.append({"file": name, **r, **{f"{k} bpb": v for k, v in base.items()}})
         print(texts[-1], flush=True)
