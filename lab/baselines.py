@@ -126,11 +126,32 @@ class ImageCodec:
             return np.asarray(im.convert("RGB"))
 
 
+class JxlCodec(ImageCodec):
+    """JPEG XL through libjxl's cjxl / djxl (Debian libjxl-tools, installed by `make setup`): `-q` quality
+    (remapped by cjxl to a butteraugli distance), effort 7 (the default), one thread."""
+
+    def encode(self, img: np.ndarray, quality: int) -> bytes:
+        import tempfile
+        from pathlib import Path
+
+        from PIL import Image
+
+        with tempfile.TemporaryDirectory() as t:
+            Image.fromarray(np.asarray(img, np.uint8)).save(Path(t, "in.png"), compress_level=1)
+            _tool(["cjxl", "in.png", "out.jxl", "-q", str(int(quality)), "-e", "7", "--num_threads=0", "--quiet"],
+                  cwd=t)
+            return Path(t, "out.jxl").read_bytes()
+
+    def decode(self, blob: bytes) -> np.ndarray:
+        return _jxl_lossless()[1](blob)
+
+
 IMAGE: dict[str, ImageCodec] = {
     # 4:2:0 chroma, optimised Huffman tables: the strongest setting of baseline JPEG in Pillow
     "jpeg": ImageCodec("JPEG", "JPEG", 1, 95, (("subsampling", 2), ("optimize", True))),
     "webp": ImageCodec("WebP", "WEBP", 0, 100, (("method", 6),)),
     "avif": ImageCodec("AVIF", "AVIF", 0, 100, (("speed", 6),)),
+    "jxl": JxlCodec("JPEG XL", "JXL", 5, 100),   # libjxl 0.7: below -q 5 the distance exceeds its limit of 25
 }
 
 

@@ -52,6 +52,10 @@ def _holo(d):
             out.append(_row("holo", d, "holo-pca BD-rate vs WebP (Kodak, PSNR)", f"{r['vs webp (mean %)']:+.1f}%",
                             "<= -5% (issue 14)", r["vs webp (mean %)"] <= -5))
             out.append(_row("holo", d, "holo-pca BD-rate vs JPEG", f"{r['vs jpeg (mean %)']:+.1f}%", "< 0", r["vs jpeg (mean %)"] < 0))
+            for b, name in (("avif", "AVIF"), ("jxl", "JPEG XL")):
+                if f"vs {b} (mean %)" in r:
+                    out.append(_row("holo", d, f"holo-pca BD-rate vs {name}", f"{r[f'vs {b} (mean %)']:+.1f}%",
+                                    "reported (issue 14)", None))
     vq = [r for r in d.get("seed_table", []) if "VQ" in r["method"]]
     if vq:
         best = max(vq, key=lambda r: r["jpeg_ratio"])

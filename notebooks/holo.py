@@ -33,6 +33,7 @@ vq_clusters = [16, 64]
 jpeg_q = [10, 30, 60, 85]
 webp_q = [10, 40, 70, 90]
 avif_q = [10, 40, 60, 85]
+jxl_q = [10, 40, 60, 85]
 with_msssim = True
 seed = 0
 
@@ -47,8 +48,8 @@ from lab.report import Report, table
 if profile in ("cpu", "gpu"):
     seed_clusters = [256, 1024] if seed_clusters == [64, 256] else seed_clusters
 cfg = dict(pca_steps=pca_steps, residual_steps=residual_steps, vq_clusters=vq_clusters, jpeg_q=jpeg_q,
-           webp_q=webp_q, avif_q=avif_q, with_msssim=with_msssim)
-rep = Report("holo", "Holographic image codec (.holo) vs JPEG / WebP / AVIF", report_dir, profile, command)
+           webp_q=webp_q, avif_q=avif_q, jxl_q=jxl_q, with_msssim=with_msssim)
+rep = Report("holo", "Holographic image codec (.holo) vs JPEG / WebP / AVIF / JPEG XL", report_dir, profile, command)
 kodak, kodak_src = data.load_images("kodak", limit=kodak_limit)
 kodak = [(n, S.crop(im, crop)) for n, im in kodak]
 ds, fname = seed_photo.split("/")
@@ -64,7 +65,7 @@ rep.section("Setup", f"""
 - holo modes: `pca` (8x8 DCT transform codec, dead-zone quantiser, context-adaptive range coding, 4:2:0 chroma),
   `vq` (k-means codebook of {16}-D PCA patch vectors, int8 codebook, context-coded labels),
   `residual` (VQ C=64 coarse layer + `pca` residual). Baselines: Pillow JPEG (4:2:0, optimised Huffman),
-  WebP (method 6), AVIF (speed 6).
+  WebP (method 6), AVIF (speed 6), JPEG XL (libjxl 0.7 `cjxl -q Q -e 7`, rate-distortion study only).
 - Sizes are whole-file bytes (headers, codebooks and bases included); PSNR over RGB 8-bit.
 """)
 print(seed_src, kodak_src)
@@ -99,10 +100,17 @@ if with_msssim:
     display(Markdown(rep.table(bdm, key="bd_msssim")))
 mean = S.mean_curves(per_image)
 fig, ax = plt.subplots(1, 2 if with_msssim else 1, figsize=(12 if with_msssim else 6, 4), squeeze=False)
-S.plot_rd(mean, "psnr", ax[0][0])
+refs = S.references()
+S.plot_rd(mean, "psnr", ax[0][0], refs)
 if with_msssim:
     S.plot_rd(mean, "ms_ssim", ax[0][1])
-rep.figure(fig, f"holo_rd_{profile}.png", "Mean over images of bpp and quality at each setting")
+rep.figure(fig, f"holo_rd_{profile}.png", "Mean over images of bpp and quality at each setting; grey dotted: "
+           "CompressAI's published Kodak curves (quoted, not measured here)")
+rep.text(f"Published learned codecs as reference curves: {refs['source']}. {refs['note']} BD-rate of this run's "
+         "mean curves against them (0.1-1.0 bpp; negative = fewer bits than the published model"
+         + ("" if kodak_limit >= 24 and not crop else "; NOT comparable in this profile: the published numbers are "
+            "over the 24 full images") + "):")
+display(Markdown(rep.table(S.reference_rows(mean, refs), key="bd_published")))
 rep.data["curves"] = {n: {m: [{k: v for k, v in p.items()} for p in c] for m, c in cs.items()}
                       for n, cs in per_image.items()}
 mean_rows = [{"codec": n, "setting": i, "bpp": c["bpp"][i], "psnr": c["psnr"][i],

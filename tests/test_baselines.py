@@ -47,3 +47,23 @@ def test_missing_tool_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda _: None)
     with pytest.raises(Bl.ToolMissing, match="not installed"):
         Bl.STRONG["bzip3"].encode(b"x")
+
+
+def test_jxl_quality_orders_size_and_psnr(img):
+    lo, hi = (Bl.image_point(Bl.IMAGE["jxl"], img, q) for q in (20, 80))
+    assert lo["bytes"] < hi["bytes"] and lo["psnr"] < hi["psnr"]
+
+
+def test_published_reference_curves_and_bd_against_them():
+    from lab.holo import study as S
+
+    refs = S.references()
+    assert "128f00397509b9882aaaeea49f43f1714da083b4" in refs["source"]
+    assert set(refs["curves"]) == {"bmshj2018-hyperprior", "mbt2018", "cheng2020-anchor"}
+    hp = refs["curves"]["bmshj2018-hyperprior"]
+    # the published curve against itself is 0%; a curve needing 10% more bits everywhere is ~+10%
+    same = {"bpp": np.array(hp["bpp"]), "psnr": np.array(hp["psnr"])}
+    worse = {"bpp": np.array(hp["bpp"]) * 1.1, "psnr": np.array(hp["psnr"])}
+    rows = {r["codec (this run, mean curve)"]: r for r in S.reference_rows({"same": same, "worse": worse}, refs)}
+    assert abs(rows["same"]["vs bmshj2018-hyperprior %"]) < 1e-6
+    assert abs(rows["worse"]["vs bmshj2018-hyperprior %"] - 10) < 0.5
