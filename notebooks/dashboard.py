@@ -69,7 +69,7 @@ rep.data["verdicts"] = ver
 # ## Key figures
 
 # %%
-figs = [("holo_rd_cpu.png", "holo: rate-distortion on Kodak against JPEG / WebP / AVIF"),
+figs = [("holo_rd_cpu.png", "holo: rate-distortion on Kodak against JPEG / WebP / AVIF / JPEG XL, CompressAI published curves dotted"),
         ("vortex_curve_cpu.png", "vortex: training curve"),
         ("optical_fox.png", "optical: precision against compression ratio, beside DeepSeek-OCR's Fox table"),
         ("optical_memory_year.png", "optical memory: a simulated year under token budgets"),
