@@ -5,7 +5,6 @@ import gzip
 import pytest
 
 from lab import corpora as C
-from lab import data
 from lab.data import DataError
 
 GCIDE = (b"00-database-info\n   licence preamble that must not be trained on\n\n"
@@ -59,16 +58,23 @@ def test_missing_package_names_it(tmp_path, monkeypatch):
         C.mix("klingon")
 
 
-def test_mix_holds_out_selection_and_test_text(pkg_root):
-    fit, sel, comp = C.mix("english", select_bytes=5 * 1000)
-    assert [c["part"] for c in comp] == [p for p, _ in C.MIXES["english"]]
-    bible_train = data.read_split("canterbury-large", "train")
-    assert sel.endswith(bible_train[-1000:]) and bible_train[-1000:] not in fit      # selection never trained on
-    assert fit.count(bible_train[1000:1200]) == 2                                     # bible weighted x2
-    seen = C.Overlap(fit)
-    test = data.read_split("canterbury-large", "test")
-    assert seen(test[:20000]) < 0.1 and seen(bible_train[5000:25000]) == 1.0
-    assert set(C.held_out()) >= {"alice29.txt", "lcet10.txt", "canterbury-large/test"}
+def test_mix_holds_out_selection_and_weights_parts(monkeypatch):
+    rng = __import__("random").Random(0)
+    parts = {n: bytes(rng.randrange(256) for _ in range(5000)) for n in ("a", "b/train")}
+    monkeypatch.setattr(C, "part", parts.__getitem__)
+    monkeypatch.setitem(C.MIXES, "t", (("a", 1), ("b/train", 2)))
+    fit, sel, comp = C.mix("t", select_bytes=2 * 1000)
+    assert [(c["part"], c["bytes"], c["copies"]) for c in comp] == [("a", 4000, 1), ("b/train", 4000, 2)]
+    assert sel == parts["a"][-1000:] + b"\n\n" + parts["b/train"][-1000:]
+    assert parts["a"][-1000:] not in fit and parts["b/train"][-1000:] not in fit     # selection never trained on
+    assert fit.count(parts["b/train"][:4000]) == 2 and fit.count(parts["a"][:4000]) == 1
+    assert C.Overlap(fit)(sel) < 0.05 and C.Overlap(fit)(parts["a"][100:900]) == 1.0
+
+
+def test_english_mix_holds_out_the_test_texts():
+    names = [p for p, _ in C.MIXES["english"]]
+    assert "canterbury-large/train" in names and not any(p.startswith("canterbury/") for p in names)
+    assert set(C.held_out()) >= {"alice29.txt", "lcet10.txt", "canterbury-large/test", "tinystories/test"}
 
 
 def test_overlap_counts_positions():
