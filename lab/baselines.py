@@ -126,24 +126,41 @@ class ImageCodec:
             return np.asarray(im.convert("RGB"))
 
 
+def _cjxl(img: np.ndarray, *flags: str) -> bytes:
+    """libjxl's cjxl on an RGB array (through a PNG), one thread."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as t:
+        Image.fromarray(np.asarray(img, np.uint8)).save(Path(t, "in.png"), compress_level=1)
+        _tool(["cjxl", "in.png", "out.jxl", *flags, "--num_threads=0", "--quiet"], cwd=t)
+        return Path(t, "out.jxl").read_bytes()
+
+
+def _djxl(blob: bytes) -> np.ndarray:
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as t:
+        Path(t, "in.jxl").write_bytes(blob)
+        _tool(["djxl", "in.jxl", "out.png", "--num_threads=0", "--quiet"], cwd=t)
+        with Image.open(Path(t, "out.png")) as im:
+            return np.asarray(im.convert("RGB"))
+
+
 class JxlCodec(ImageCodec):
     """JPEG XL through libjxl's cjxl / djxl (Debian libjxl-tools, installed by `make setup`): `-q` quality
     (remapped by cjxl to a butteraugli distance), effort 7 (the default), one thread."""
 
     def encode(self, img: np.ndarray, quality: int) -> bytes:
-        import tempfile
-        from pathlib import Path
-
-        from PIL import Image
-
-        with tempfile.TemporaryDirectory() as t:
-            Image.fromarray(np.asarray(img, np.uint8)).save(Path(t, "in.png"), compress_level=1)
-            _tool(["cjxl", "in.png", "out.jxl", "-q", str(int(quality)), "-e", "7", "--num_threads=0", "--quiet"],
-                  cwd=t)
-            return Path(t, "out.jxl").read_bytes()
+        return _cjxl(img, "-q", str(int(quality)), "-e", "7")
 
     def decode(self, blob: bytes) -> np.ndarray:
-        return _jxl_lossless()[1](blob)
+        return _djxl(blob)
 
 
 IMAGE: dict[str, ImageCodec] = {
@@ -181,36 +198,13 @@ def _pil_lossless(fmt: str, **options):
     return enc, dec
 
 
-def _jxl_lossless():
-    import tempfile
-    from pathlib import Path
-
-    def enc(img):
-        from PIL import Image
-
-        with tempfile.TemporaryDirectory() as t:
-            Image.fromarray(np.asarray(img, np.uint8)).save(Path(t, "in.png"))
-            _tool(["cjxl", "in.png", "out.jxl", "-d", "0", "-e", "7", "--num_threads=0", "--quiet"], cwd=t)
-            return Path(t, "out.jxl").read_bytes()
-
-    def dec(blob):
-        from PIL import Image
-
-        with tempfile.TemporaryDirectory() as t:
-            Path(t, "in.jxl").write_bytes(blob)
-            _tool(["djxl", "in.jxl", "out.png", "--num_threads=0", "--quiet"], cwd=t)
-            with Image.open(Path(t, "out.png")) as im:
-                return np.asarray(im.convert("RGB"))
-
-    return enc, dec
-
-
 IMAGE_LOSSLESS: dict[str, LosslessImageCodec] = {
     "png": LosslessImageCodec("PNG", "Pillow, optimize, level 9", *_pil_lossless("PNG", optimize=True,
                                                                                    compress_level=9)),
     "webp-lossless": LosslessImageCodec("WebP lossless", "Pillow, lossless, method 6, quality 100",
                                         *_pil_lossless("WEBP", lossless=True, method=6, quality=100)),
-    "jxl-lossless": LosslessImageCodec("JPEG XL lossless", "cjxl -d 0 -e 7 (libjxl 0.7)", *_jxl_lossless()),
+    "jxl-lossless": LosslessImageCodec("JPEG XL lossless", "cjxl -d 0 -e 7 (libjxl 0.7)",
+                                       lambda img: _cjxl(img, "-d", "0", "-e", "7"), _djxl),
 }
 
 

@@ -50,12 +50,10 @@ def package_files(name: str) -> list[Path]:
     if name not in PACKAGES:
         raise DataError(f"no package corpus {name!r} ({', '.join(PACKAGES)})")
     pkg, rels = PACKAGES[name]
-    for root in _roots():
-        paths = []
-        for r in rels:
-            paths += sorted(root.glob(r)) if "*" in r else [root / r] if (root / r).is_file() else []
-        if paths and all(p.is_file() for p in paths) and all("*" in r or root / r in paths for r in rels):
-            return paths
+    for root in _roots():   # the first root where every entry (a path or a glob) finds a file
+        found = [sorted(root.glob(r)) if "*" in r else [root / r] if (root / r).is_file() else [] for r in rels]
+        if all(found):
+            return [p for ps in found for p in ps]
     raise DataError(f"corpus {name!r} needs the Debian package {pkg} (`make corpora` installs it; "
                     f"or unpack its .deb with dpkg -x into a folder named in LAB_PKG_ROOT)")
 
@@ -92,10 +90,13 @@ def python_docs() -> bytes:
     return b"\n".join(p.read_bytes() for p in package_files("python-docs"))
 
 
+_READERS = {"gcide": gcide, "wordnet": wordnet, "python-docs": python_docs}
+
+
 def part(name: str) -> bytes:
     """A mix part's bytes: a package corpus, or 'dataset/split' of lab.data."""
     if name in PACKAGES:
-        return {"gcide": gcide, "wordnet": wordnet, "python-docs": python_docs}[name]()
+        return _READERS[name]()
     ds, split = name.split("/", 1)
     return data.read_split(ds, split)
 

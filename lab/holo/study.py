@@ -135,8 +135,8 @@ def plot_rd(mean, metric="psnr", ax=None, refs: dict | None = None):
     if refs and metric == "psnr":
         for name, r in refs["curves"].items():
             ax.plot(r["bpp"], r["psnr"], ls=":", color="grey", alpha=0.8, lw=1.2)
-            ax.annotate(name, (r["bpp"][-1] if r["bpp"][-1] <= 1.6 else r["bpp"][-2], r["psnr"][-1] if
-                               r["bpp"][-1] <= 1.6 else r["psnr"][-2]), fontsize=6, color="grey")
+            i = max(j for j, b in enumerate(r["bpp"]) if b <= 1.6)      # the last point inside the axes
+            ax.annotate(name, (r["bpp"][i], r["psnr"][i]), fontsize=6, color="grey")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel({"psnr": "PSNR (RGB, dB)", "ms_ssim": "MS-SSIM"}[metric])
     ax.set_xlim(0, 1.6)

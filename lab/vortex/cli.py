@@ -108,12 +108,14 @@ def cmd_decompress(args) -> int:
 
 
 def add_parser(sub) -> None:
+    from lab.corpora import MIXES
+
     v = sub.add_parser("vortex", help="the compressive-transformer lossless codec (.vtx)")
     vs = v.add_subparsers(dest="verb", required=True)
     p = vs.add_parser("train", help="train a model on a registered dataset's train split (torchrun for DDP)")
     p.add_argument("--config", default="configs/vortex/default.yaml")
     p.add_argument("--data", default="canterbury-large", help="dataset whose train split trains (test: held out)")
-    p.add_argument("--mix", choices=sorted(__import__("lab.corpora").corpora.MIXES),
+    p.add_argument("--mix", choices=sorted(MIXES),
                    help="train on a lab.corpora mix instead (english: `make corpora` first); held out: bible's test split")
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--steps", type=in_range(int, 1))

@@ -133,6 +133,11 @@ SPEED_BAR, BPB_BAR = 200.0, 1.6   # KB/s decode on one H100; bits/byte on held-o
 BAR_TEXTS = ("alice29.txt", "lcet10.txt")
 
 
+def _streams(codec_name: str) -> int:
+    """'vortex (cuda, 512 streams)' -> 512."""
+    return int(codec_name.split(",")[1].split()[0])
+
+
 def english_runs(gpu: list[dict]) -> list[dict]:
     """GPU runs trained on an English mix (lab.corpora) rather than the bible alone."""
     return [g for g in gpu if str(g.get("mix", "bible")).startswith("english")]
@@ -143,12 +148,12 @@ def english_rows(gpu: list[dict]) -> tuple[list[dict], list[dict]]:
     bible, texts = [], []
     for g in english_runs(gpu):
         for r in g["codec_rows"]:
-            bible.append({"run": g["run"], "mix": g["mix"], "streams": int(r["codec"].split(",")[1].split()[0]),
+            bible.append({"run": g["run"], "mix": g["mix"], "streams": _streams(r["codec"]),
                           "bpb": r["bpb"], "dec KB/s": r["dec KB/s"], "enc KB/s": r["enc KB/s"],
                           "round-trip": r["round-trip"], f"<= {BPB_BAR}": r["bpb"] <= BPB_BAR,
                           f">= {SPEED_BAR:.0f} KB/s": r["dec KB/s"] >= SPEED_BAR})
         for t in g.get("canterbury", []):
-            texts.append({"run": g["run"], "file": t["file"], "streams": int(t["codec"].split(",")[1].split()[0]),
+            texts.append({"run": g["run"], "file": t["file"], "streams": _streams(t["codec"]),
                           "vortex bpb": t["bpb"], "xz -9e bpb": t["xz bpb"], "vs xz %": (t["bpb"] / t["xz bpb"] - 1) * 100,
                           "bzip2 bpb": t["bzip2 bpb"], "brotli bpb": t["brotli bpb"], "dec KB/s": t["dec KB/s"],
                           "round-trip": t["round-trip"],
