@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from lab import FormatError
 from lab.holo import codec as C
 from lab.holo import render as R
 from lab.metrics import psnr
@@ -14,6 +15,8 @@ MODES = [
     C.HoloParams(mode="pca", step=4, patch=16, k=-1),
     C.HoloParams(mode="vq", clusters=32),
     C.HoloParams(mode="residual", clusters=16, step=12),
+    C.HoloParams(mode="intra", step=8),
+    C.HoloParams(mode="intra", step=20, subsample=False, chroma_step=0.7),
 ]
 
 
@@ -38,7 +41,7 @@ def test_rate_and_quality_fall_with_the_step(img):
 @pytest.mark.parametrize("shape", [(1, 1), (7, 13), (37, 53), (9, 8)])
 def test_odd_sizes(shape):
     im = smooth_image(*shape, seed=1)
-    for p in (C.HoloParams(step=2), C.HoloParams(mode="vq", clusters=4)):
+    for p in (C.HoloParams(step=2), C.HoloParams(mode="vq", clusters=4), C.HoloParams(mode="intra", step=3)):
         rec = C.decode_image(C.encode(im, p))
         assert rec.shape == im.shape
 
@@ -76,6 +79,58 @@ GOLDEN_BYTES = 5055
 GOLDEN_PSNR = 35.45
 
 
+def test_intra_golden_size_and_rate_distortion_on_kodak_crop(kodak23):
+    """intra beats the transform-only codec: fewer bytes than pca at a higher PSNR (same step); golden size."""
+    intra = C.encode(kodak23, C.HoloParams(mode="intra", step=16))
+    pca = C.encode(kodak23, C.HoloParams(mode="pca", step=16))
+    qi, qp = psnr(kodak23, C.decode_image(intra)), psnr(kodak23, C.decode_image(pca))
+    assert len(intra) < 0.85 * len(pca) and qi > qp, (len(intra), len(pca), qi, qp)
+    assert abs(len(intra) - INTRA_BYTES) <= 0.03 * INTRA_BYTES, len(intra)
+    assert abs(qi - INTRA_PSNR) < 0.1, qi
+
+
+INTRA_BYTES = 4013
+INTRA_PSNR = 36.84
+
+
+def test_intra_prediction_codes_a_ramp_in_few_bytes():
+    """A diagonal ramp is what angular / planar prediction exists for: a fraction of the DCT codec's bytes."""
+    y, x = np.mgrid[0:96, 0:128]
+    im = np.clip(np.stack([x + y, 2 * x, 255 - y], -1), 0, 255).astype(np.uint8)
+    a = C.encode(im, C.HoloParams(mode="intra", step=4))
+    b = C.encode(im, C.HoloParams(mode="pca", step=4))
+    assert len(a) < 0.5 * len(b) and psnr(im, C.decode_image(a)) > 44, (len(a), len(b))
+
+
+def test_intra_decoder_rebuilds_the_encoders_planes_and_the_deblocking_pays(kodak23):
+    from lab.holo import intra
+    from lab.holo import patches as P
+
+    ycc = P.rgb_to_ycbcr(kodak23)
+    planes = [ycc[..., 0], P.downsample2(ycc[..., 1]), P.downsample2(ycc[..., 2])]
+    steps = [40.0, 40.0, 40.0]
+    data, filt, outs = intra.encode_planes(planes, steps, 0.1, True)
+    dec = intra.decode_planes(data, filt, [p.shape for p in planes], steps, True)
+    assert all(np.array_equal(a, b) for a, b in zip(outs, dec))
+    assert filt[0] > 0                                   # the encoder switched the luma filter on
+    off = intra.decode_planes(data, bytes(6), [p.shape for p in planes], steps, True)
+    err = lambda a: float(np.mean((a - planes[0]) ** 2))  # noqa: E731
+    assert err(dec[0]) < err(off[0])
+    with pytest.raises(FormatError):
+        intra.decode_planes(data, bytes([9, 0, 0, 0, 0, 0]), [p.shape for p in planes], steps, True)
+
+
+def test_intra_files_have_no_focus_or_zoom(img):
+    blob = C.encode(img, C.HoloParams(mode="intra"))
+    assert C.info(blob)["k"] is None and C.info(blob)["mode"] == "intra"
+    with pytest.raises(ValueError, match="intra"):
+        C.decode_image(blob, k=3)
+    with pytest.raises(ValueError, match="intra"):
+        R.zoom(blob, (0, 0, 8, 8), 2.0)
+    with pytest.raises(ValueError, match="intra"):
+        R.focus_sweep(blob)
+
+
 def test_zoom_at_scale_one_matches_decode(img):
     blob = C.encode(img, C.HoloParams(step=4, subsample=False))
     full = C.decode_image(blob)
@@ -107,5 +162,7 @@ def test_invalid_params():
         C.HoloParams(mode="nope").validate()
     with pytest.raises(ValueError):
         C.HoloParams(k=65).validate()
+    with pytest.raises(ValueError):
+        C.HoloParams(mode="intra", rd_lambda=0).validate()
     with pytest.raises(ValueError):
         C.encode(np.zeros((4, 4, 3), np.float32))

@@ -61,7 +61,7 @@ def _params(args):
     return HoloParams(mode=args.mode, k=_parse_k(args.k), clusters=args.clusters, vq_dims=args.vq_dims,
                       patch=args.patch, step=16.0 if args.step is None else args.step, chroma_step=args.chroma_step,
                       subsample=not args.no_subsample, basis=args.basis, deadzone=args.deadzone,
-                      seed=args.seed).validate()
+                      rd_lambda=args.rd_lambda, seed=args.seed).validate()
 
 
 def cmd_compress(args) -> int:
@@ -88,8 +88,9 @@ def cmd_compress(args) -> int:
     if args.json:
         print(json.dumps(meta))
     elif not args.quiet:
+        k = "" if meta["k"] is None else f", k={meta['k']}"
         print(f"{args.output}: {meta['bytes']:,} bytes, {meta['bpp']:.3f} bpp, PSNR {meta['psnr']:.2f} dB "
-              f"(mode {meta['mode']}, k={meta['k']}, step {meta['step']:.3g})")
+              f"(mode {meta['mode']}{k}, step {meta['step']:.3g})")
     return 0
 
 
@@ -163,8 +164,12 @@ def cmd_info(args) -> int:
         return 0
     print(f"{args.input}: .holo v{meta['version']}, {meta['width']}x{meta['height']}, {meta['bytes']:,} bytes, "
           f"{meta['bpp']:.4f} bpp")
-    print(f"  mode {meta['mode']}, patch {meta['patch']}, k {meta['k']}, clusters {meta['clusters']}, "
-          f"basis {meta['basis']}, step {meta['step']:.4g}, 4:2:0 {meta['subsample']}")
+    if meta["mode"] == "intra":
+        print(f"  mode intra (predicted 32/16/8 DCT blocks, deblocked), step {meta['step']:.4g}, "
+              f"4:2:0 {meta['subsample']}")
+    else:
+        print(f"  mode {meta['mode']}, patch {meta['patch']}, k {meta['k']}, clusters {meta['clusters']}, "
+              f"basis {meta['basis']}, step {meta['step']:.4g}, 4:2:0 {meta['subsample']}")
     print(f"  Df of the patch detail {meta['df']} (each patch's mean removed; `-k auto` keeps 1 + round(Df))")
     print("  sections: " + ", ".join(f"{k} {v:,} B" for k, v in meta["sections"].items()))
     if "psnr" in meta:
@@ -182,7 +187,9 @@ def add_parser(sub) -> None:
     p = hs.add_parser("compress", help="encode an image into a .holo file")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--mode", choices=["vq", "pca", "residual"], default="pca")
+    p.add_argument("--mode", choices=["vq", "pca", "residual", "intra"], default="pca",
+                   help="intra: prediction from decoded neighbours, RD-chosen 32/16/8 blocks, RDOQ, deblocking "
+                        "(the smallest files; no focus or zoom)")
     p.add_argument("-k", "--k", default="all",
                    help="components per patch: an integer, 'all', or 'auto' = 1 + round(Df of the patch detail, "
                         "each patch's mean removed)")
@@ -200,6 +207,8 @@ def add_parser(sub) -> None:
     p.add_argument("--deadzone", type=in_range(float, 0, 0.5), default=0.30,
                    help="rounding offset (0.5 = plain rounding)")
     p.add_argument("--no-subsample", action="store_true", help="code chroma at full resolution")
+    p.add_argument("--rd-lambda", type=in_range(float, 1e-3, 100), default=0.1,
+                   help="intra: rate-distortion multiplier, in step^2 per bit")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     common(p)

@@ -1,9 +1,11 @@
 """The holo codec: modes `pca` (transform codec on a DCT or per-image KLT basis), `vq` (k-means codebook
-of PCA-reduced patches) and `residual` (VQ coarse layer + transform-coded residual).
+of PCA-reduced patches), `residual` (VQ coarse layer + transform-coded residual) and `intra` (prediction
+from decoded neighbours, rate-distortion-chosen 32/16/8 blocks, RDOQ, deblocking: lab.holo.intra).
 
     blob = encode(img, HoloParams(mode="pca", step=12))
     img2 = decode_image(blob)            # full reconstruction
     img3 = decode_image(blob, k=4)       # "focus": only the first 4 components of every patch
+                                         # (pca/vq/residual; intra blocks are predicted, not sums of components)
 """
 from __future__ import annotations
 
@@ -20,14 +22,14 @@ from lab.holo import pca as B
 from lab.holo import vq as V
 from lab.holo.coefcode import Decoder, Encoder
 
-MODES = ("vq", "pca", "residual")
+MODES = ("vq", "pca", "residual", "intra")
 BASES = ("dct", "klt")
 N_GROUPS = 4  # reconstruction-offset groups per channel type (by component index)
 
 
 @dataclass(frozen=True)
 class HoloParams:
-    mode: str = "pca"          # vq | pca | residual
+    mode: str = "pca"          # vq | pca | residual | intra
     k: int = 0                 # coded components per patch (0: all; -1: auto = 1 + round(Df of detail))
     clusters: int = 256        # VQ codebook size C
     vq_dims: int = 16          # PCA dimensions the codebook lives in
@@ -37,6 +39,7 @@ class HoloParams:
     subsample: bool = True     # 4:2:0 chroma for the transform layer
     basis: str = "dct"         # dct | klt | auto (auto: the smaller file)
     deadzone: float = 0.30     # rounding offset of the dead-zone quantiser (0.5 = plain rounding)
+    rd_lambda: float = 0.1     # intra: Lagrange multiplier of D + lambda * R, in units of step^2 per bit
     seed: int = 0
 
     def validate(self) -> "HoloParams":
@@ -48,6 +51,8 @@ class HoloParams:
             raise ValueError("basis must be dct, klt or auto")
         if not (self.step > 0 and self.chroma_step > 0):
             raise ValueError("step sizes must be positive")
+        if not 0 < self.rd_lambda <= 100:
+            raise ValueError("rd_lambda must be in (0, 100]")
         if not 1 <= self.clusters <= 65536:
             raise ValueError("clusters must be in 1..65536")
         if not 1 <= self.vq_dims <= 3 * self.patch ** 2:
@@ -72,7 +77,7 @@ def _unpack_parm(b: bytes) -> dict:
     m, patch, K, clusters, vq_dims, sub, basis, step, chroma, df = _PARM.unpack(b)
     if m >= len(MODES) or patch not in (4, 8, 16) or basis >= len(BASES) or sub > 1:
         raise FormatError("corrupt .holo file (invalid parameters)")
-    if not (1 <= K <= patch * patch) or not (1 <= vq_dims <= 3 * patch * patch) or (clusters < 1 and m != 1):
+    if not (1 <= K <= patch * patch) or not (1 <= vq_dims <= 3 * patch * patch) or (clusters < 1 and m in (0, 2)):
         raise FormatError("corrupt .holo file (invalid parameters)")
     if not (np.isfinite(step) and step > 0 and np.isfinite(chroma) and chroma > 0):
         raise FormatError("corrupt .holo file (invalid step size)")
@@ -257,6 +262,8 @@ def encode(img: np.ndarray, params: HoloParams = HoloParams()) -> bytes:
     img = img[..., :3]
     h, w = img.shape[:2]
     fmt.check_dims(w, h)
+    if params.mode == "intra" and params.basis != "dct":
+        params = replace(params, basis="dct")       # intra's transform is its own DCT of 8, 16 or 32
     if params.basis == "auto":
         a = encode(img, replace(params, basis="dct"))
         b = encode(img, replace(params, basis="klt"))
@@ -267,16 +274,23 @@ def encode(img: np.ndarray, params: HoloParams = HoloParams()) -> bytes:
     enc = Encoder()
     sections: dict[str, bytes] = {}
     basis = params.basis
-    if params.mode in ("vq", "residual"):
+    if params.mode == "intra":
+        from lab.holo import intra
+
+        planes = [p for p, _ in _planes(ycc, params.subsample)]
+        steps = [params.step, params.step * params.chroma_step, params.step * params.chroma_step]
+        data, sections["DBLK"], _ = intra.encode_planes(planes, steps, params.rd_lambda, params.subsample)
+        K = params.patch ** 2
+    elif params.mode in ("vq", "residual"):
         vq_rec = _encode_vq(ycc, params, enc, sections)
         if params.mode == "residual":
             _encode_transform(_planes(ycc - vq_rec, params.subsample), params, basis, K, enc, sections)
     else:
         _encode_transform(_planes(ycc, params.subsample), params, basis, K, enc, sections)
-    clusters = min(params.clusters, 65535) if params.mode != "pca" else 0
+    clusters = min(params.clusters, 65535) if params.mode in ("vq", "residual") else 0
     parm = _pack_parm(params.mode, params.patch, K, clusters, params.vq_dims, params.subsample, basis,
                       params.step, params.chroma_step, df)
-    sections = {"PARM": parm, **sections, "DATA": enc.finish()}
+    sections = {"PARM": parm, **sections, "DATA": data if params.mode == "intra" else enc.finish()}
     return fmt.pack(w, h, sections)
 
 
@@ -287,6 +301,11 @@ def decode_layers(blob: bytes, k: int | None = None):
         raise FormatError("corrupt .holo file (missing sections)")
     hdr = _unpack_parm(c.sections["PARM"])
     hdr.update(width=c.width, height=c.height)
+    if hdr["mode"] == "intra":
+        if k is not None:
+            raise ValueError("an intra-mode file has no components to keep: its blocks are predicted from their "
+                             "neighbours (focus and zoom need a pca, vq or residual file)")
+        return hdr, [_decode_intra(c, hdr)]
     kmax = hdr["vq_dims"] if hdr["mode"] == "vq" else hdr["K"]
     if k is not None and not 1 <= k <= kmax:
         raise ValueError(f"k must be in 1..{kmax} for this file ({hdr['mode']} mode, {kmax} components), not {k}")
@@ -308,9 +327,27 @@ def decode_layers(blob: bytes, k: int | None = None):
     return hdr, layers
 
 
+def _decode_intra(c, hdr: dict) -> list:
+    """-> [(plane, factor)] for Y, Cb, Cr (pixel planes, not blocks)."""
+    from lab.holo import intra
+
+    if "DBLK" not in c.sections:
+        raise FormatError("corrupt .holo file (missing deblocking section)")
+    h, w = hdr["height"], hdr["width"]
+    f = 2 if hdr["subsample"] else 1
+    shapes = [(h, w)] + [(-(-h // f), -(-w // f))] * 2
+    steps = [hdr["step"], hdr["step"] * hdr["chroma"], hdr["step"] * hdr["chroma"]]
+    planes = intra.decode_planes(c.sections["DATA"], c.sections["DBLK"], shapes, steps, hdr["subsample"])
+    return [(p, fc) for p, fc in zip(planes, (1, f, f))]
+
+
 def render_ycc(hdr: dict, layers) -> np.ndarray:
     h, w, p = hdr["height"], hdr["width"], hdr["patch"]
     ycc = np.zeros((h, w, 3))
+    if hdr["mode"] == "intra":
+        for c, (plane, f) in enumerate(layers[0]):
+            ycc[..., c] = plane if f == 1 else P.upsample2(plane, h, w)
+        return ycc
     for layer in layers:
         for c, (bl, f) in enumerate(layer):
             plane = P.from_blocks(bl, -(-h // f), -(-w // f), p)
@@ -333,8 +370,9 @@ def info(blob: bytes) -> dict:
     hdr = _unpack_parm(c.sections.get("PARM", b""))
     out = {"bytes": len(blob), "width": c.width, "height": c.height, "version": c.version,
            "bpp": 8 * len(blob) / (c.width * c.height), "mode": hdr["mode"], "patch": hdr["patch"],
-           "k": hdr["vq_dims"] if hdr["mode"] == "vq" else hdr["K"], "clusters": hdr["clusters"] if hdr["mode"] != "pca" else None,
-           "basis": hdr["basis"] if hdr["mode"] != "vq" else None, "step": hdr["step"],
+           "k": hdr["vq_dims"] if hdr["mode"] == "vq" else (None if hdr["mode"] == "intra" else hdr["K"]),
+           "clusters": hdr["clusters"] if hdr["mode"] in ("vq", "residual") else None,
+           "basis": hdr["basis"] if hdr["mode"] in ("pca", "residual") else None, "step": hdr["step"],
            "subsample": hdr["subsample"], "df": round(hdr["df"], 3), "sections": c.section_sizes()}
     return out
 
@@ -357,6 +395,7 @@ def fuzz_target():
     img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
     params = [HoloParams(step=8), HoloParams(basis="klt", k=12, step=4), HoloParams(mode="vq", clusters=8),
               HoloParams(mode="residual", clusters=4, step=12), HoloParams(patch=4, subsample=False, step=6),
-              HoloParams(patch=16, k=-1, step=20)]
+              HoloParams(patch=16, k=-1, step=20), HoloParams(mode="intra", step=10),
+              HoloParams(mode="intra", step=24, subsample=False)]
     samples = [encode(img[: 17 + 7 * i, : 23 + 5 * i], p) for i, p in enumerate(params)]
     return Target(".holo", fmt.MAGIC, fmt.VERSION, fmt._HEAD, samples, decode_image)

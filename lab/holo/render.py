@@ -18,8 +18,16 @@ def focus(blob: bytes, k: int) -> np.ndarray:
     return C.decode_image(blob, k=k)
 
 
-def focus_sweep(blob: bytes, ks=None) -> list[tuple[int, np.ndarray]]:
+def components(blob: bytes) -> int:
+    """The file's component count (focus and zoom work on sums of components: pca, vq, residual)."""
     kmax = C.info(blob)["k"]
+    if kmax is None:
+        raise ValueError("an intra-mode file has no components: focus and zoom need a pca, vq or residual file")
+    return kmax
+
+
+def focus_sweep(blob: bytes, ks=None) -> list[tuple[int, np.ndarray]]:
+    kmax = components(blob)
     ks = ks or sorted(set(int(round(v)) for v in np.geomspace(1, kmax, num=min(kmax, 8))))
     return [(k, focus(blob, k)) for k in ks]
 
@@ -52,6 +60,7 @@ def _zoom_plane(blocks: np.ndarray, patch: int, f: int, x: float, y: float, w: i
 def zoom(blob: bytes, region: tuple[int, int, int, int], scale: float, k: int | None = None) -> np.ndarray:
     """Render region (x, y, w, h) of the image at `scale` x by resampling the basis functions."""
     x, y, w, h = region
+    components(blob)
     hdr, layers = C.decode_layers(blob, k)
     W, H = hdr["width"], hdr["height"]
     if w < 1 or h < 1 or x < 0 or y < 0 or x + w > W or y + h > H:

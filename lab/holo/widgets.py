@@ -41,7 +41,7 @@ class HoloExplorer:
 
         self.blob = blob
         self.meta = C.info(blob)
-        kmax = self.meta["k"]
+        kmax = R.components(blob)
         w, h = self.meta["width"], self.meta["height"]
         zs = max(8, min(zoom_size, w, h))
         self.focus = W.IntSlider(value=kmax, min=1, max=kmax, description="k")
