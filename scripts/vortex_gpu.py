@@ -4,8 +4,8 @@ several stream counts, on held-out bible and on Canterbury texts never used in t
 compressors on the same bytes.
 
     python scripts/vortex_gpu.py --config configs/vortex/gpu.yaml --out $OUT --name run4 \
-        --state outputs/vortex_state.pt --stop-after 420     # first device call
-    python scripts/vortex_gpu.py ... (same)                  # second call: resumes, trains to time_limit
+        --state outputs/vortex_state.pt --stop-after 420     # first device call: trains, saves the state, exits
+    python scripts/vortex_gpu.py ... (without --stop-after)  # second call: resumes, trains to time_limit, evaluates
 Writes <name>.json and prints the log into --out.
 """
 from __future__ import annotations
@@ -92,7 +92,8 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--name", default="run")
     ap.add_argument("--state", default="outputs/vortex_state.pt", help="training state kept between device calls")
-    ap.add_argument("--stop-after", type=float, help="seconds of training in this call")
+    ap.add_argument("--stop-after", type=float,
+                    help="seconds of training in this call, then save the state and exit (a later call resumes)")
     ap.add_argument("--codec-bytes", type=int, default=400_000)
     ap.add_argument("--streams", default="128,512")
     ap.add_argument("--text-streams", default="128", help="streams per Canterbury text (one value, or one per text)")
@@ -100,6 +101,8 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, help="seconds for the whole schedule (overrides the config)")
     ap.add_argument("--select-bytes", type=int, default=131072,
                     help="validation bytes carved from the end of the training parts for early stopping (0: none)")
+    ap.add_argument("--overlap-from", help="a previous run's JSON: reuse its overlap figures when its mix "
+                                           "composition (parts and sha256s) is the same")
     ap.add_argument("--mix", default="bible", choices=sorted(corpora.MIXES),
                     help="training text (lab.corpora.MIXES); the held-out texts are in none")
     args = ap.parse_args()
@@ -124,9 +127,16 @@ def main() -> int:
     fit, select, composition = corpora.mix(args.mix, args.select_bytes)
     select = select or None
     t_ov = time.time()
-    seen = corpora.Overlap(fit)
-    overlap = {name: seen(text) for name, text in corpora.held_out().items()}
-    del seen
+    overlap = None
+    if args.overlap_from:        # the same mix (every part's sha256 equal) has the same overlap
+        prev = json.loads(Path(args.overlap_from).read_text())
+        if prev.get("composition") == composition:
+            overlap = prev["overlap_32"]
+            print(f"overlap from {args.overlap_from} (same parts, same sha256s)", flush=True)
+    if overlap is None and not args.stop_after:   # an intermediate call writes no results
+        seen = corpora.Overlap(fit)
+        overlap = {name: seen(text) for name, text in corpora.held_out().items()}
+        del seen
     print(f"mix {args.mix}: {len(fit):,} bytes {composition}; 32-byte overlap with held-out texts {overlap} "
           f"({time.time() - t_ov:.0f} s)", flush=True)
     Path(args.state).parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +148,9 @@ def main() -> int:
                       stop_after=args.stop_after, select=select)
     print(f"trained in this call {time.time() - t0:.0f} s; "
           f"teacher-forced held-out {vb:.4f}; log tail {log[-3:]}", flush=True)
+    if args.stop_after:
+        print(f"state saved to {args.state}; the next call (without --stop-after) resumes", flush=True)
+        return 0
     sha = T.save(model, "outputs/vortex_ckpt", {"train_log": log})
     x = test[: args.codec_bytes]
     det = determinism(model, test, dev)
