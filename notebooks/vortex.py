@@ -33,7 +33,7 @@ online_bytes = 1500
 online_streams = 4
 telemetry_bytes = 20000
 gpu_runs = "reports/vortex_gpu"
-gpu_headline = "7"  # the run whose streams and Canterbury tables section 1b shows
+gpu_headline = "10"  # the run whose streams and Canterbury tables section 1b shows
 
 # %%
 import glob, json, os, tempfile
@@ -80,7 +80,7 @@ rep.section("1. Held-out bits per byte and throughput (CPU, this run)",
             f"(lr {codec.ONLINE_DEFAULT['lr']}) per coded segment, replayed by the decoder (CPU, one thread: CUDA "
             "training steps are not bit-reproducible, so online mode refuses CUDA).")
 display(Markdown(rep.table(rows, key="cpu_codec")))
-gpu = [json.load(open(p)) for p in sorted(glob.glob(str(ROOT / gpu_runs / "run*.json")))]
+gpu = S.by_run([json.load(open(p)) for p in glob.glob(str(ROOT / gpu_runs / "run*.json"))])
 if gpu:
     g_rows = []
     for g in gpu:

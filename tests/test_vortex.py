@@ -230,3 +230,5 @@ def test_issue14_goals_from_run_json():
     assert not goals["lcet10.txt"]["met"]
     assert "lcet10.txt (never trained on) below xz -9e" in S.verdict(gpu, [{"dec KB/s": 1, "bpb": 2}] * 2)
     assert S.goals(gpu[:1]) == []
+    runs = [{"run": r} for r in ("10", "9", "4a", "4", "1")]
+    assert [g["run"] for g in S.by_run(runs)] == ["1", "4", "4a", "9", "10"]

@@ -138,6 +138,13 @@ def _streams(codec_name: str) -> int:
     return int(codec_name.split(",")[1].split()[0])
 
 
+def by_run(gpu: list[dict]) -> list[dict]:
+    """GPU run JSONs in run order (run "10" after "9", "4a" after "4")."""
+    import re
+
+    return sorted(gpu, key=lambda g: (int(re.match(r"\d+", str(g["run"])).group()), str(g["run"])))
+
+
 def english_runs(gpu: list[dict]) -> list[dict]:
     """GPU runs trained on an English mix (lab.corpora) rather than the bible alone."""
     return [g for g in gpu if str(g.get("mix", "bible")).startswith("english")]
@@ -201,12 +208,16 @@ def verdict(gpu: list[dict], cpu_rows: list[dict]) -> str:
         lines.append(f"- {g['goal']}, {g['bar']}: **{g['value']}**: **{'met' if g['met'] else 'missed'}**.")
     if g14:
         missed = [g for g in g14 if not g["met"]]
+        longest = max(english_runs(gpu), key=lambda g: g["train_seconds"])
         lines.append(
             "- What changed: more English than one book (`lab.corpora`: the GCIDE dictionary, WordNet glosses, the "
             "Python docs, TinyStories and bible's train split; 67 MB against 3.5 MB) removes the memorisation that "
             "capped the bible-only runs (validation still falling at the end of the schedule), and a shallower, "
             "wider model (4 x 512 instead of 8 x 384: half the kernels a step, reports/vortex_gpu/speed.json) "
-            "decodes faster and trains 2.3x faster per byte. "
+            "decodes faster and trains 2.3x faster per byte; the longest schedule (run "
+            f"{longest['run']}: {longest['train_seconds'] / 60:.1f} min"
+            f"{' over two device calls, the training state kept on the warm machine' if longest.get('resumed') else ''}"
+            ") gives the lowest rates. "
             + ("What is left: " + "; ".join(
                 f"{g['goal']} ({g['value']})" for g in missed) + ": the mix holds almost no narrative prose in "
                "mixed case (TinyStories is lowercased), which is what alice29 is; a fiction corpus that installs "

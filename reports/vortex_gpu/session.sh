@@ -4,6 +4,9 @@
 # .carry/vwhl: zstandard and brotli wheels for the baselines, cp312):
 #   STEP=speed NAME=speed ARGS="--shapes 8x384x6,6x512x8"   bash reports/vortex_gpu/session.sh
 #   STEP=run   NAME=run6  ARGS="--config configs/vortex/gpu_english.yaml --mix english" bash reports/vortex_gpu/session.sh
+# Run 10, two calls on one warm machine (the training state stays in outputs/ between them):
+#   STEP=run NAME=run10a ARGS="--config configs/vortex/gpu_english.yaml --mix english --time-limit 820 --stop-after 470" bash reports/vortex_gpu/session.sh
+#   STEP=run NAME=run10  ARGS="--config configs/vortex/gpu_english.yaml --mix english --time-limit 820 --overlap-from reports/vortex_gpu/run7.json --streams 64,256,512 --text-streams 16 --texts 2" bash reports/vortex_gpu/session.sh
 set -o pipefail
 mkdir -p /root/data && tar xJf .carry/data.tar.xz -C /root/data || exit 1
 mkdir -p /root/pkg && for f in .carry/debs/*.deb; do dpkg -x "$f" /root/pkg || exit 1; done
