@@ -171,7 +171,7 @@ def cm_byte(st, buf, state, out, pos, byte, mode, pstore):
     return byte, bits
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)     # nogil: the procedural machine prices while it learns, on another core
 def _price_all(state, data, pstore):
     st = np.zeros(6, np.int64)
     buf = np.zeros(1, np.uint8)

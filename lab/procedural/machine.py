@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,15 +65,22 @@ def _tables_arrays(tmpl, rules):
             a(r_strip), a(ra_s), a(ra_l), np.frombuffer(bytes(rb) or b"\0", np.uint8).copy(), len(rules))
 
 
+def _timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
 def _shared(data: bytes, params: MachineParams) -> dict:
     """The expensive, parse-independent part: literal prices, matches, learned tables, candidates."""
     mask = params.mask()
     n = len(data)
     arr = np.frombuffer(data, np.uint8)
     timings = {}
-    t0 = time.perf_counter()
-    lit, pstore = parse.literal_costs(data)
-    timings["costs"] = time.perf_counter() - t0
+    # the context-mixing prices (numba, without the GIL) run on a second thread while this one finds matches
+    # and learns the tables (numpy, Python): the same numbers, in about the time of the slower of the two
+    pricer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cm-pricing")
+    pricing = pricer.submit(_timed, parse.literal_costs, data)
     t0 = time.perf_counter()
     z = np.zeros(n, np.int64)
     m_off, m_len = matcher.longest_matches(data) if mask & OP_FLAGS["C"] else (z, z)
@@ -82,6 +90,10 @@ def _shared(data: bytes, params: MachineParams) -> dict:
     tmpl = templates.learn_templates(data) if mask & OP_FLAGS["T"] else []
     rules = templates.learn_rules(data) if mask & OP_FLAGS["X"] else []
     timings["learn"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    (lit, pstore), timings["costs"] = pricing.result()
+    pricer.shutdown()
+    timings["costs (waited)"] = time.perf_counter() - t0
     sh = {"n": n, "arr": arr, "lit": lit, "pstore": pstore, "m_off": m_off, "m_len": m_len, "r_per": r_per,
           "r_len": r_len, "tmpl": tmpl, "rules": rules, "mask": mask, "timings": timings, "data": data}
     sh["transform"] = _transform_candidates(sh, rules, params.op_base)

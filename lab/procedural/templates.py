@@ -26,27 +26,31 @@ def _is_word(t: bytes) -> bool:
 def learn_templates(data: bytes, max_templates: int = MAX_TEMPLATES, min_count: int = 4) -> list[tuple[bytes, bytes]]:
     """Frames (A, B) with len(A) >= 4, A ending and B starting in a non-letter, seen around >= 2 words."""
     toks = tokenize(data[:SAMPLE_TEMPLATES])
-    counts: Counter = Counter()
-    slots: dict = defaultdict(set)
     n = len(toks)
+    word = [t[:1].isalpha() for t in toks]
+    ends_alpha = [t[-1:].isalpha() for t in toks]
+    size = [len(t) for t in toks]
+    keys, words = [], []
     for k in range(4, n - 2):
-        w = toks[k]
-        if not _is_word(w):
+        # a word between a frame A (the 2 or 4 tokens before it, >= 4 bytes, not ending in a letter) and B (the
+        # token after it, not starting with a letter)
+        if not word[k] or word[k + 1] or not size[k + 1] or ends_alpha[k - 1]:
             continue
-        for a in (2, 4):
-            A = b"".join(toks[k - a:k])
-            if len(A) < 4 or A[-1:].isalpha():
-                continue
-            for b in (1,):
-                B = toks[k + 1]
-                if not B or B[:1].isalpha():
-                    continue
-                key = (A, B)
-                counts[key] += 1
-                if len(slots[key]) < 3:
-                    slots[key].add(w)
+        B, w = toks[k + 1], toks[k]
+        n2 = size[k - 2] + size[k - 1]
+        if n2 >= 4:
+            keys.append((toks[k - 2] + toks[k - 1], B))
+            words.append(w)
+        if n2 + size[k - 4] + size[k - 3] >= 4:
+            keys.append((b"".join(toks[k - 4:k]), B))
+            words.append(w)
+    counts = Counter(keys)
+    seen: dict = {}                       # distinct words around each frequent frame
+    for key, w in zip(keys, words):
+        if counts[key] >= min_count:
+            seen.setdefault(key, set()).add(w)
     scored = [(c * (len(A) + len(B)), A, B) for (A, B), c in counts.items()
-              if c >= min_count and len(slots[(A, B)]) >= 2]
+              if c >= min_count and len(seen[(A, B)]) >= 2]
     scored.sort(key=lambda x: (-x[0], x[1], x[2]))
     return [(A, B) for _, A, B in scored[:max_templates]]
 
