@@ -2,8 +2,10 @@
 
 Seven predictors (orders 0, 1, 2, 3, 4, 6 and a word context: the hash of the current word and the one
 before it) each map their hashed context plus the bits of the current byte to an adaptive probability;
-a gated linear mixer in the logistic domain (weights selected by the partial byte) combines them, and an
-APM (secondary estimation) on the order-1 context refines the result.
+a match model (the byte that followed the last occurrence of the current 6-byte context, lpaq-style)
+predicts the next bit with a confidence learned per match length; a gated linear mixer in the logistic
+domain (weights selected by the partial byte) combines them, and an APM (secondary estimation) on the
+order-1 context refines the result.
 
 The model is updated on *every* byte of the output, whichever operator produced it, so the cost of a
 byte under the model depends only on the bytes before it (not on how they were coded). All arithmetic
@@ -21,6 +23,9 @@ from numba import njit
 from lab.entropy.rangecoder import code_bit_p
 
 NM = 7
+NI = NM + 2          # mixer inputs: the context models, the match model, a bias
+MINLEN = 6           # the match model's context length (bytes)
+MBITS = 20           # its hash table: 2**MBITS last positions
 TBITS = 22
 TMASK = (1 << TBITS) - 1
 LIMIT = 255
@@ -29,22 +34,41 @@ _STRETCH = np.array([np.log((i + 0.5) / (4096 - i - 0.5)) for i in range(4096)],
 # squash(x) = 1 / (1 + e^-x) tabulated on [-16, 16) in steps of 1/64 (float64, exact on every machine)
 _SQUASH = np.array([1.0 / (1.0 + np.exp(-((i - 1024) / 64.0))) for i in range(2049)], dtype=np.float64)
 _RECIP = np.array([int(65536 / (n + 1.6)) for n in range(LIMIT + 1)], dtype=np.int64)
+# bits of an event of probability p / 65536 (the same float64 values np.log2 gives, looked up)
+_BITS = np.concatenate([[0.0], -np.log2(np.arange(1, 65536) / 65536.0)])
+
+
+_APM0 = np.clip(np.array([int(65536 / (1 + np.exp(-((j - 16) / 2.0)))) for j in range(33)]), 64, 65536 - 64
+                ).astype(np.int32)
+
+
+@njit(cache=True, nogil=True)
+def _big_tables(apm0):
+    """The large arrays of a fresh state, filled without the GIL (the machine builds them on its pricing thread)."""
+    t = np.full((NM, 1 << TBITS), np.uint32(1 << 31), dtype=np.uint32)
+    apm = np.empty((1 << 16, 33), dtype=np.int32)     # order 1 (c1, partial byte)
+    for i in range(apm.shape[0]):
+        for j in range(33):
+            apm[i, j] = apm0[j]
+    mtab = np.zeros(1 << MBITS, dtype=np.int64)
+    return t, apm, mtab
 
 
 def new_state():
-    """(tables, mixer weights, apm, ctx hashes, slot bases, scratch, word state, stretch, reciprocals)."""
-    # each entry: probability of a 1 in the high 22 bits, a hit count in the low 10 bits
-    t = np.full((NM, 1 << TBITS), (1 << 31), dtype=np.uint32)
-    w = np.full((256, NM + 1), 0.3, dtype=np.float32)
-    apm = np.empty((1 << 16, 33), dtype=np.int32)
-    for j in range(33):
-        apm[:, j] = int(65536 / (1 + np.exp(-((j - 16) / 2.0))))
-    apm = np.clip(apm, 64, 65536 - 64)
+    """(tables, mixer weights, apm, ctx hashes, slot bases, scratch, word state, stretch, reciprocals, squash,
+    match table, match state, match probabilities, bits table)."""
+    # each table entry: probability of a 1 in the high 22 bits, a hit count in the low 10 bits
+    t, apm, mtab = _big_tables(_APM0)
+    w = np.full((256 * 3, NI), 0.3, dtype=np.float32)   # weight sets by partial byte x match state
     h = np.zeros(NM, dtype=np.int64)
     base = np.zeros(NM, dtype=np.int64)
-    sx = np.zeros(NM + 1, dtype=np.float32)
+    sx = np.zeros(NI, dtype=np.float32)
     word = np.zeros(2, dtype=np.int64)  # current word hash, previous word hash
-    return (t, w, apm, h, base, sx, word, _STRETCH, _RECIP, _SQUASH)
+    # match model: last position after each hashed 6-byte context; [pointer, length]; p(bit = 1) per
+    # (length bucket, predicted bit) as in the tables (22-bit probability, 10-bit count)
+    mst = np.zeros(2, dtype=np.int64)
+    mp = np.full(64, (1 << 31), dtype=np.uint32)
+    return (t, w, apm, h, base, sx, word, _STRETCH, _RECIP, _SQUASH, mtab, mst, mp, _BITS)
 
 
 @njit(cache=True)
@@ -85,6 +109,32 @@ def _word_update(word, byte):
 
 
 @njit(cache=True, inline="always")
+def _match_update(out, pos, mtab, mst):
+    """Extend the current match by the byte just coded, or look up the last occurrence of the context."""
+    if pos == 0:
+        return
+    if mst[1] > 0 and out[mst[0]] == out[pos - 1]:
+        mst[1] += 1 if mst[1] < 65535 else 0
+        mst[0] += 1
+    else:
+        mst[1] = 0
+    if pos >= MINLEN:
+        x = np.int64(0)
+        for k in range(pos - MINLEN, pos):
+            x = (x << 8) | np.int64(out[k])
+        hh = _mix64(x) & ((1 << MBITS) - 1)
+        if mst[1] == 0:
+            cand = mtab[hh]
+            if cand > 0:
+                n = 0
+                while n < 32 and cand - n - 1 >= 0 and out[cand - n - 1] == out[pos - n - 1]:
+                    n += 1
+                if n >= MINLEN:
+                    mst[0], mst[1] = cand, n
+        mtab[hh] = pos
+
+
+@njit(cache=True, inline="always")
 def _slots(h, base, c0):
     """Per-nibble slot bases: 16 consecutive entries share a cache line for the bits of one nibble."""
     off = 0 if c0 == 1 else c0 << 4  # first nibble: 1..15; second: (16..31) * 16 + 1..15
@@ -99,8 +149,11 @@ def cm_byte(st, buf, state, out, pos, byte, mode, pstore):
     """Code/decode/update/price out[pos] (= byte for modes 0, 2, 3). Returns (byte, bits).
     Mode 3 also stores the 8 coded probabilities (of a 1 bit, /65536) in pstore[8*pos : 8*pos+8], so an
     encoder can price the whole input once and code literals later without re-running the model."""
-    t, w, apm, h, base, sx, word, STR, RECIP, SQ = state
+    t, w, apm, h, base, sx, word, STR, RECIP, SQ, mtab, mst, mp, LOG2 = state
     _contexts(out, pos, h, word)
+    _match_update(out, pos, mtab, mst)
+    pb = np.int64(out[mst[0]]) + 256 if mst[1] > 0 else 0     # the predicted byte, with a leading 1
+    mlb = mst[1] if mst[1] < 16 else 16 + min(15, (mst[1] - 16) >> 3)
     c1 = np.int64(out[pos - 1]) if pos >= 1 else 0
     c0 = 1
     local = 1
@@ -110,13 +163,22 @@ def cm_byte(st, buf, state, out, pos, byte, mode, pstore):
         if j == 3:
             _slots(h, base, c0)
             local = 1
+        mi = -1
+        ws = c0
+        if pb and (pb >> (j + 1)) == c0:                          # the match still agrees with this byte
+            mi = 2 * mlb + ((pb >> j) & 1)
+            sx[NM] = STR[mp[mi] >> 20]
+            ws = c0 + 256 * (1 + (mlb >= 16))
+        else:
+            sx[NM] = np.float32(0.0)
         dot = np.float32(0.0)
         for m in range(NM):
             s = STR[t[m, base[m] + local] >> 20]
             sx[m] = s
-            dot += w[c0, m] * s
-        sx[NM] = np.float32(0.25)
-        dot += w[c0, NM] * sx[NM]
+            dot += w[ws, m] * s
+        dot += w[ws, NM] * sx[NM]
+        sx[NM + 1] = np.float32(0.25)
+        dot += w[ws, NM + 1] * sx[NM + 1]
         if dot > 15.0:
             dot = np.float32(15.0)
         elif dot < -15.0:
@@ -131,7 +193,7 @@ def cm_byte(st, buf, state, out, pos, byte, mode, pstore):
         fr = sv - lo
         actx = (c1 << 8) | c0
         pa = ((1.0 - fr) * apm[actx, lo] + fr * apm[actx, lo + 1]) / 65536.0
-        pf = 0.25 * p1 + 0.75 * pa
+        pf = 0.5 * p1 + 0.5 * pa
         p1i = int(pf * 65536.0)
         if p1i < 32:
             p1i = 32
@@ -145,11 +207,11 @@ def cm_byte(st, buf, state, out, pos, byte, mode, pstore):
         else:
             bit = (byte >> j) & 1
             if mode == 3:
-                bits += -np.log2(p1i / 65536.0) if bit else -np.log2(1.0 - p1i / 65536.0)
+                bits += LOG2[p1i] if bit else LOG2[65536 - p1i]
                 pstore[8 * pos + 7 - j] = p1i
-        err = np.float32(bit - p1) * np.float32(0.02)
-        for m in range(NM + 1):
-            w[c0, m] += err * sx[m]
+        err = np.float32(bit - p1) * np.float32(0.0025)
+        for m in range(NI):
+            w[ws, m] += err * sx[m]
         target = (1 << 22) - 1 if bit else 0
         for m in range(NM):
             i = base[m] + local
@@ -160,6 +222,14 @@ def cm_byte(st, buf, state, out, pos, byte, mode, pstore):
             if cnt < LIMIT:
                 cnt += 1
             t[m, i] = (p << 10) | cnt
+        if mi >= 0:
+            e = np.int64(mp[mi])
+            cnt = e & 1023
+            p = e >> 10
+            p += ((target - p) * RECIP[cnt]) >> 16
+            if cnt < LIMIT:
+                cnt += 1
+            mp[mi] = (p << 10) | cnt
         ta = 65535 if bit else 0
         k = lo if fr < 0.5 else lo + 1
         apm[actx, k] += ((ta - apm[actx, k]) * 5) >> 6
@@ -183,11 +253,12 @@ def _price_all(state, data, pstore):
     return costs
 
 
-def price(data: bytes, with_probs: bool = False):
+def price(data: bytes, with_probs: bool = False, state=None):
     """Bits each byte costs under a fresh model that has seen the bytes before it (and, if asked, the
-    8 coded probabilities per byte, for `code_with_probs`)."""
-    pstore = np.zeros(8 * len(data) if with_probs else 8 * len(data), np.int32)
-    costs = _price_all(new_state(), np.frombuffer(data, np.uint8), pstore)
+    8 coded probabilities per byte, for `code_with_probs`). `state`: a fresh `new_state()` made beforehand
+    (the pricing itself then runs without the GIL)."""
+    pstore = np.zeros(8 * len(data), np.int32)
+    costs = _price_all(new_state() if state is None else state, np.frombuffer(data, np.uint8), pstore)
     return (costs, pstore) if with_probs else costs
 
 

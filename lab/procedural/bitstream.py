@@ -106,7 +106,7 @@ def _bits_now(st):
     return 8.0 * (st[4] + st[3]) - np.log2(np.float64(st[1]))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)     # nogil: the encoder codes the program and the literal-only one at once
 def run_program(st, buf, probs, cm, out, n, opos, okind, oa, ob, nops,
                 ta_s, ta_l, tb_s, tb_l, tbytes, ntmpl, r_strip, ra_s, ra_l, rbytes, nrules, enc, marks, log,
                 pstore):

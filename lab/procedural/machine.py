@@ -177,16 +177,23 @@ def plan(data: bytes, params: MachineParams = MachineParams()) -> dict:
     p = _finalise(p, tmpl, rules)
     sh["timings"]["parse"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    stream, _ = _run(data, {**p, "pstore": sh["pstore"]}, True)
+    empty = np.zeros(0, np.int64)
+    literal = {"opos": empty, "okind": empty, "oa": empty, "ob": empty, "templates": [], "rules": [],
+               "estimate_bits": float(sh["lit"].sum())}
+    # the program and the literal-only program are coded at once, on two threads (the coder runs without the
+    # GIL), and the smaller real stream is kept
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        lit_job = (ex.submit(_run, data, {**literal, "pstore": sh["pstore"]}, True)
+                   if params.fallback and p["opos"].size else None)
+        stream, _ = _run(data, {**p, "pstore": sh["pstore"]}, True)
+        lit_stream = lit_job.result()[0] if lit_job else None
     size = len(stream) + sum(map(len, templates.pack_tables(p["templates"], p["rules"])))
-    lit_only_size = float(sh["lit"].sum()) / 8 + 8
+    lit_only_size = (len(lit_stream) + sum(map(len, templates.pack_tables([], []))) if lit_stream is not None
+                     else float(sh["lit"].sum()) / 8 + 8)
     sh["timings"]["code"] = time.perf_counter() - t0
-    fell_back = bool(params.fallback and lit_only_size < size and p["opos"].size)
+    fell_back = bool(lit_stream is not None and lit_only_size < size)
     if fell_back:
-        empty = np.zeros(0, np.int64)
-        p = {"opos": empty, "okind": empty, "oa": empty, "ob": empty, "templates": [], "rules": [],
-             "estimate_bits": float(sh["lit"].sum())}
-        stream = None
+        p, stream = literal, lit_stream
     p.update(mask=sh["mask"], pstore=sh["pstore"], prices=sh["lit"], timings=sh["timings"], stream=stream,
              learned=(len(sh["tmpl"]), len(sh["rules"])), program_bytes=size, literal_only_bytes=lit_only_size,
              fell_back=fell_back)
