@@ -73,8 +73,16 @@ def _holo(d):
 
 
 def _procedural(d):
-    return [_row("procedural", d, f"machine on {g['file']} (bits/char)", f"{g['machine bpc']:.3f}",
-                 f"< bzip2 -9 {g['bzip2 -9 bpc (this run)']:.3f}", g["met"]) for g in d.get("goals", [])]
+    out = [_row("procedural", d, f"machine on {g['file']} (bits/char)", f"{g['machine bpc']:.3f}",
+                f"< bzip2 -9 {g['bzip2 -9 bpc (this run)']:.3f}", g["met"]) for g in d.get("goals", [])]
+    out += [_row("procedural", d, f"machine on {g['file']} vs 7-Zip PPMd (bits/char)", f"{g['machine bpc']:.3f}",
+                 f"< PPMd {g['PPMd bpc']:.3f} (issue 14)", g["below PPMd"]) for g in d.get("ppmd_goals", [])]
+    sp = [r for r in d.get("baselines", []) if r["codec"] == "machine" and r["bytes"] >= 100_000]
+    if sp:
+        enc, dec = min(r["enc MB/s"] for r in sp), min(r["dec MB/s"] for r in sp)
+        out.append(_row("procedural", d, "machine encode / decode, slowest file >= 100 KB (MB/s)",
+                        f"{enc:.2f} / {dec:.2f}", ">= 0.5 both (issue 14)", min(enc, dec) >= 0.5))
+    return out
 
 
 def _vortex(d):

@@ -128,3 +128,20 @@ def test_malformed(blob, case):
     with pytest.raises(FormatError) as e:
         M.decompress(bad)
     assert "\n" not in str(e.value)
+
+
+def test_ppmd_rows_compare_english_texts_of_100_kb():
+    from lab.procedural import study as S
+
+    def row(f, c, b, n=200_000):
+        return {"file": f, "codec": c, "bpc": b, "bytes": n, "enc MB/s": 1.0, "dec MB/s": 1.0}
+
+    rows = [row("alice29.txt", "machine", 2.04), row("alice29.txt", "ppmd -m0=PPMd", 2.05),
+            row("alice29.txt", "zpaq -m5", 1.98), row("bible.txt", "machine", 1.50),
+            row("bible.txt", "ppmd -m0=PPMd", 1.45), row("xargs.1", "machine", 3.0, 4000),
+            row("sum", "machine", 2.0), row("sum", "ppmd -m0=PPMd", 2.5)]
+    pp = {r["file"]: r for r in S.ppmd_rows(rows)}
+    assert set(pp) == {"alice29.txt", "bible.txt"}          # English, >= 100 KB, PPMd measured
+    assert pp["alice29.txt"]["below PPMd"] and not pp["alice29.txt"]["below zpaq"]
+    assert not pp["bible.txt"]["below PPMd"]
+    assert "**missed**" in " ".join(S.verdicts([], [], rows))
