@@ -544,6 +544,17 @@ def _write(rec, avail, mode_map, depth_map, levels, y, x, n, depth, mode, pred, 
 
 
 @njit(cache=True)
+def _screen(orig, y, x, n, mode, top, left, pred, lblk, lm_a, lm_b, sl, probs, base, mpm, chroma, cost):
+    """SAD of a mode's prediction + sqrt(lambda) * its mode bits (the cheap first pass of the mode search)."""
+    _predict(mode, n, top, left, pred, lblk, lm_a, lm_b)
+    s = 0.0
+    for r in range(n):
+        for c in range(n):
+            s += abs(orig[y + r, x + c] - pred[r, c])
+    return s + sl * _mode_bits(probs, base, mode, mpm, chroma, cost)
+
+
+@njit(cache=True)
 def _evaluate(orig, rec, avail, mode_map, luma, y, x, n, sc, chroma, q, lam, probs, base, cost, mats, scans,
               best_pred, best_lv, top, left, pred, resid, coef, lv, tmp, work):
     """Best mode of one block by D + lambda * R; fills best_pred / best_lv; returns (cost, mode)."""
@@ -561,24 +572,16 @@ def _evaluate(orig, rec, avail, mode_map, luma, y, x, n, sc, chroma, q, lam, pro
     for mode in range(nmodes):
         if 2 < mode < N_ANG and mode % 2 == 1:
             continue
-        _predict(mode, n, top, left, pred, lblk, lm_a, lm_b)
-        s = 0.0
-        for r in range(n):
-            for c in range(n):
-                s += abs(orig[y + r, x + c] - pred[r, c])
-        sad[mode] = s + sl * _mode_bits(probs, base, mode, mpm, chroma, cost)
+        sad[mode] = _screen(orig, y, x, n, mode, top, left, pred, lblk, lm_a, lm_b, sl, probs, base, mpm, chroma,
+                            cost)
     order = np.argsort(sad)
     for t in range(2):
         m0 = order[t]
         if 2 <= m0 < N_ANG:
             for mode in (m0 - 1, m0 + 1):
                 if 2 <= mode < N_ANG and sad[mode] >= 1e300:
-                    _predict(mode, n, top, left, pred, lblk, lm_a, lm_b)
-                    s = 0.0
-                    for r in range(n):
-                        for c in range(n):
-                            s += abs(orig[y + r, x + c] - pred[r, c])
-                    sad[mode] = s + sl * _mode_bits(probs, base, mode, mpm, chroma, cost)
+                    sad[mode] = _screen(orig, y, x, n, mode, top, left, pred, lblk, lm_a, lm_b, sl, probs, base,
+                                        mpm, chroma, cost)
     order = np.argsort(sad)
     cands = np.empty(7, np.int64)
     nc = 0
