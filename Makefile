@@ -24,6 +24,7 @@ test: setup
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-notebooks test-browser
 
 test-unit: setup
+	$(PY) scripts/warm_kernels.py
 	$(PY) -m pytest tests -m "not browser" -n 2 --dist loadfile
 
 test-notebooks: setup

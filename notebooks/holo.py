@@ -36,7 +36,7 @@ webp_q = [10, 40, 70, 90]
 avif_q = [10, 40, 60, 85]
 jxl_q = [10, 40, 60, 85]
 with_msssim = True
-rd_workers = 2                     # processes for the rate-distortion study (one image each at a time)
+rd_workers = 1                     # processes for the rate-distortion study (cpu profile: 2, one image each)
 seed = 0
 
 # %%
