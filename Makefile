@@ -23,9 +23,9 @@ test: setup
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-notebooks test-browser
 
+# one thread per worker: two workers on two cores, without OpenMP threads spinning against each other
 test-unit: setup
-	$(PY) scripts/warm_kernels.py
-	$(PY) -m pytest tests -m "not browser" -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest tests -m "not browser" -n 2 --dist loadfile
 
 test-notebooks: setup
 	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax notebooks/ -p no:randomly
