@@ -253,12 +253,11 @@ def _price_all(state, data, pstore):
     return costs
 
 
-def price(data: bytes, with_probs: bool = False, state=None):
+def price(data: bytes, with_probs: bool = False):
     """Bits each byte costs under a fresh model that has seen the bytes before it (and, if asked, the
-    8 coded probabilities per byte, for `code_with_probs`). `state`: a fresh `new_state()` made beforehand
-    (the pricing itself then runs without the GIL)."""
+    8 coded probabilities per byte, for `code_with_probs`)."""
     pstore = np.zeros(8 * len(data), np.int32)
-    costs = _price_all(new_state() if state is None else state, np.frombuffer(data, np.uint8), pstore)
+    costs = _price_all(new_state(), np.frombuffer(data, np.uint8), pstore)
     return (costs, pstore) if with_probs else costs
 
 

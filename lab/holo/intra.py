@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from lab import FormatError
+from lab.holo.pca import dct_matrix
 from lab.entropy.rangecoder import (PROB_ONE, ST_LEN, code_bit, code_bypass, code_eg, code_tree, dec_buffer,
                                     dec_init, enc_flush, new_encoder, new_probs)
 
@@ -64,13 +65,6 @@ for _m in range(2, 35):
 _COST = -np.log2((np.arange(4096) + 0.5) / 4096)
 
 
-def _dct(n: int) -> np.ndarray:
-    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
-    c = np.sqrt(2.0 / n) * np.cos(np.pi * (2 * i + 1) * k / (2 * n))
-    c[0] /= np.sqrt(2.0)
-    return c
-
-
 def _scan(n: int) -> np.ndarray:
     """Up-right diagonal scan: raster indices ordered by r + c, bottom-left first within a diagonal."""
     order = sorted(((r, c) for r in range(n) for c in range(n)), key=lambda t: (t[0] + t[1], -t[0]))
@@ -80,8 +74,8 @@ def _scan(n: int) -> np.ndarray:
 MATS = np.zeros((6, CTU, CTU))          # the DCT of 8, 16, 32, then their transposes
 SCANS = np.zeros((3, CTU * CTU), np.int64)
 for _s, _n in enumerate((8, 16, 32)):
-    MATS[_s, :_n, :_n] = _dct(_n)
-    MATS[3 + _s, :_n, :_n] = _dct(_n).T
+    MATS[_s, :_n, :_n] = dct_matrix(_n)
+    MATS[3 + _s, :_n, :_n] = dct_matrix(_n).T
     SCANS[_s, :_n * _n] = _scan(_n)
 
 
@@ -124,7 +118,6 @@ def _refs(rec, avail, y, x, n, top, left):
     for k in range(2 * n + 1):
         left[k] = vals[2 * n - k]
         top[k] = vals[2 * n + k]
-    return first >= 0
 
 
 @njit(cache=True)

@@ -42,13 +42,12 @@ def _order2_costs(data):
     return costs
 
 
-def literal_costs(data: bytes, state=None):
+def literal_costs(data: bytes):
     """Exact bits of each byte under the context-mixing model (parse-independent: the model learns every
-    byte, whichever operator produced it), plus the stored probabilities the encoder codes literals with.
-    `state`: a fresh cm.new_state() (made by the caller's thread)."""
+    byte, whichever operator produced it), plus the stored probabilities the encoder codes literals with."""
     from lab.entropy import cm
 
-    return cm.price(data, with_probs=True, state=state)
+    return cm.price(data, with_probs=True)
 
 
 @njit(cache=True)
