@@ -34,46 +34,65 @@ def _gauss(size: int = 11, sigma: float = 1.5) -> np.ndarray:
 
 
 def _filt(x, g):
-    # 'valid' separable gaussian filtering
+    # 'valid' separable gaussian filtering over the first two axes (float32: the images are 8-bit)
     y = convolve1d(x, g, axis=0, mode="constant")
     y = convolve1d(y, g, axis=1, mode="constant")
     r = len(g) // 2
     return y[r:-r or None, r:-r or None]
 
 
-def _ssim_cs(x, y, peak=255.0):
-    g = _gauss()
-    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
-    mx, my = _filt(x, g), _filt(y, g)
-    sxx = _filt(x * x, g) - mx * mx
-    syy = _filt(y * y, g) - my * my
-    sxy = _filt(x * y, g) - mx * my
-    cs = (2 * sxy + c2) / (sxx + syy + c2)
-    ssim = ((2 * mx * my + c1) / (mx * mx + my * my + c1)) * cs
-    return float(ssim.mean()), float(cs.mean())
-
-
+_G32 = None
 _MS_W = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+_REF: dict = {}          # the last reference's per-scale statistics (an RD curve scores many images against one)
+
+
+def _half(x):
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    return x[:h, :w].reshape(h // 2, 2, w // 2, 2, *x.shape[2:]).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _ref_stats(a: np.ndarray) -> list:
+    """Per scale: (x, mean, variance) of the reference, all channels at once; cached for the last reference."""
+    import hashlib
+
+    key = (a.shape, a.dtype.str, hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest())
+    if _REF.get("key") != key:
+        x = np.asarray(a, np.float32)
+        stats = []
+        for s in range(len(_MS_W)):
+            mx = _filt(x, _G32)
+            stats.append((x, mx, _filt(x * x, _G32) - mx * mx))
+            x = _half(x)
+        _REF.clear()
+        _REF.update(key=key, stats=stats)
+    return _REF["stats"]
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
-    """MS-SSIM (Wang et al. 2003), 5 scales, mean over RGB channels; images must be >= 176 px a side."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
+    """MS-SSIM (Wang et al. 2003), 5 scales, mean over RGB channels; images must be >= 176 px a side.
+    Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03; statistics in float32 (8-bit inputs)."""
+    global _G32
+    if _G32 is None:
+        _G32 = _gauss().astype(np.float32)
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"ms_ssim: shapes differ {a.shape} vs {b.shape}")
     if a.ndim == 2:
         a, b = a[..., None], b[..., None]
-    vals = []
-    for c in range(a.shape[2]):
-        x, y = a[..., c], b[..., c]
-        mcs = []
-        for s in range(len(_MS_W)):
-            ssim, cs = _ssim_cs(x, y, peak)
-            if s < len(_MS_W) - 1:
-                mcs.append(max(cs, 1e-12))
-                h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-                x = x[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-                y = y[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-        vals.append(float(np.prod(np.array(mcs) ** _MS_W[:-1]) * max(ssim, 1e-12) ** _MS_W[-1]))
+    c1, c2 = np.float32((0.01 * peak) ** 2), np.float32((0.03 * peak) ** 2)
+    y = np.asarray(b, np.float32)
+    mcs = []
+    for s, (x, mx, sxx) in enumerate(_ref_stats(a)):
+        my = _filt(y, _G32)
+        syy = _filt(y * y, _G32) - my * my
+        sxy = _filt(x * y, _G32) - mx * my
+        cs = (2 * sxy + c2) / (sxx + syy + c2)
+        if s < len(_MS_W) - 1:
+            mcs.append(np.maximum(cs.mean(axis=(0, 1), dtype=np.float64), 1e-12))
+            y = _half(y)
+        else:
+            ssim = (((2 * mx * my + c1) / (mx * mx + my * my + c1)) * cs).mean(axis=(0, 1), dtype=np.float64)
+    vals = np.prod(np.array(mcs) ** _MS_W[:-1, None], axis=0) * np.maximum(ssim, 1e-12) ** _MS_W[-1]
     return float(np.mean(vals))
 
 

@@ -38,6 +38,8 @@ qa_budgets = [100]                   # vision tokens per page (also the text tok
 qa_page_counts = [1]                 # pages of context
 qa_bank_budget = 200                 # the bank end to end: vision tokens retrieved per question (0: skipped)
 qa_policies = ["fade"]               # forgetting policies, each cutting the bank to half its tokens
+probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
+               "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
           "reports/optical_gpu/qa_study_vision.json", "reports/optical_gpu/qa_study_bank.json"]   # (GPU), when present
 
@@ -314,6 +316,23 @@ def qa_verdict(rows, where):
 
 lines.append("Answering from vision tokens (section 5): the seed's vision path (projector + LoRA) is **not built to a "
              "working state** — no stage-2 reader reads. As storage, read back into text:")
+probe = {r["condition"] + (" full" if r.get("full") else "") + f" {r['steps']}": r
+         for f in probe_jsons if Path(f).is_file() for r in json.loads(Path(f).read_text())["runs"]}
+if probe:
+    best = max(probe.values(), key=lambda r: r["precision"])
+    floor = next((r for k, r in probe.items() if k.startswith("shuffled")), None)
+    first = next((r for k, r in probe.items() if k.startswith("oracle ")), None)
+    probe_line = ("Why no stage-2 reader reads (GPU probes, `scripts/optical_probe.py`, `reports/optical_gpu/probe_*.json`): "
+                  f"given a *perfect* code of {best['chars']} characters in one {best.get('dim', 384)}-number vector "
+                  "(one fixed random block per character and position: linearly decodable), SmolLM2 + LoRA reads "
+                  + (f"{first['precision']:.0%} of it after {first['steps'] * first['batch']:,} examples, " if first else "")
+                  + f"{best['precision']:.0%} (exact {best['exact']:.0%}) after {best['steps'] * best['batch']:,}"
+                  + (" with every LM weight trained" if best.get("full") else "")
+                  + (f", against {floor['precision']:.0%} from the code of another snippet (its prior)" if floor else "")
+                  + ". The training loop works, but the LM learns to unpack a vector slowly; a page's token holds ~30 "
+                  "characters, not linearly, and DeepSeek-OCR trains its decoder on tens of millions of pages. At this "
+                  "lab's ~30 GPU-minutes a session the stage-2 reader is out of reach: issue 9 is blocked on it.")
+    lines.append(probe_line)
 if qa_rows:
     lines += qa_verdict(qa_rows, "this run")
 if gpu_qa:

@@ -183,3 +183,27 @@ def test_committed_adapters_load_and_refuse_bad_files(tmp_path):
     save_file({"0.k.A": torch.zeros(2, 2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(FormatError, match="not adapters for this model"):
         adapters.load(lm, tmp_path / "other.safetensors")
+
+
+def test_encoder_capture_and_cross_model_similarity():
+    """capture_encoder: a BERT-style model's hidden states on windows of the text, [CLS]/[SEP] dropped; the
+    seed's spectrum correlation is 1 for a spectrum with itself and symmetric."""
+    from transformers import BertConfig, BertModel
+
+    class Tok:                                   # a character-level stand-in with BERT's special ids
+        cls_token_id, sep_token_id = 1, 2
+
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [3 + (ord(c) % 60) for c in text]}
+
+    torch.manual_seed(0)
+    enc = BertModel(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=64)).eval()
+    h = A.capture_encoder(enc, Tok(), "in the beginning was the word " * 8, tokens=100, window=40)
+    assert h.shape == (3, 100, 32)                # embeddings + 2 layers, every token once
+    with pytest.raises(ValueError):
+        A.capture_encoder(enc, Tok(), "a")
+    from lab.df import spectrum
+    a, b = spectrum(h[1]), spectrum(h[2])
+    assert A.spectrum_similarity(a, a) == pytest.approx(1.0)
+    assert A.spectrum_similarity(a, b) == pytest.approx(A.spectrum_similarity(b, a))

@@ -76,6 +76,13 @@ def rd_image(img: np.ndarray, cfg: dict, seed: int = 0) -> dict[str, list[dict]]
     return curves
 
 
+def _one_thread() -> None:
+    """Pool initializer: one BLAS/OpenMP thread per worker (one worker per core; no oversubscription)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def _rd_one(args):
     name, img, cfg, seed = args
     return name, rd_image(img, cfg, seed)
@@ -90,7 +97,7 @@ def rd_images(images, cfg: dict, seed: int = 0, workers: int = 1) -> dict[str, d
     import multiprocessing as mp
 
     # spawn, not fork: a forked child inherits the locks of encoder thread pools (libaom, BLAS) mid-use
-    with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+    with mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_one_thread) as pool:
         return dict(pool.imap(_rd_one, jobs))
 
 

@@ -54,6 +54,23 @@ def capture(lm, tok, text: str, tokens: int = 2048, window: int = 512) -> dict:
             **{n: torch.stack([torch.cat(x, 1) for x in v]).numpy() for n, v in got.items()}, "tokens": len(ids)}
 
 
+@torch.no_grad()
+def capture_encoder(model, tok, text: str, tokens: int = 2048, window: int = 256) -> np.ndarray:
+    """Hidden states (layers+1, N, hidden) of a BERT-style encoder (e.g. all-MiniLM-L6-v2) on the first
+    `tokens` tokens of `text`, in windows of `window` tokens (its own tokenizer; [CLS]/[SEP] dropped)."""
+    ids = tok(text, add_special_tokens=False)["input_ids"][:tokens]
+    if len(ids) < 2:
+        raise ValueError("capture_encoder needs at least 2 tokens of text")
+    dev = next(model.parameters()).device
+    step = window - 2
+    out = []
+    for s in range(0, len(ids), step):
+        x = torch.tensor([[tok.cls_token_id, *ids[s:s + step], tok.sep_token_id]], device=dev)
+        hs = model(input_ids=x, output_hidden_states=True).hidden_states
+        out.append(torch.stack([h[0, 1:-1].float().cpu() for h in hs]))
+    return torch.cat(out, 1).numpy()
+
+
 def outlier_dims(x: np.ndarray, ratio: float = OUTLIER_RMS) -> np.ndarray:
     """Indices of the dimensions of x (N, d) whose RMS is > ratio x the median dimension's."""
     rms = np.sqrt((x.astype(np.float64) ** 2).mean(0))
