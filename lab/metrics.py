@@ -1,6 +1,8 @@
 """Distortion and rate metrics: PSNR, MS-SSIM, bpp, bpc, compression ratio, BD-rate."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from scipy.ndimage import convolve1d
 
@@ -41,7 +43,7 @@ def _filt(x, g):
     return y[r:-r or None, r:-r or None]
 
 
-_G32 = None
+_G32 = _gauss().astype(np.float32)
 _MS_W = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
 _REF: dict = {}          # the last reference's per-scale statistics (an RD curve scores many images against one)
 
@@ -52,9 +54,8 @@ def _half(x):
 
 
 def _ref_stats(a: np.ndarray) -> list:
-    """Per scale: (x, mean, variance) of the reference, all channels at once; cached for the last reference."""
-    import hashlib
-
+    """Per scale: (x, mean, variance) of the reference, all channels at once; cached for the last reference
+    (one per process: not for threads sharing references)."""
     key = (a.shape, a.dtype.str, hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest())
     if _REF.get("key") != key:
         x = np.asarray(a, np.float32)
@@ -71,9 +72,6 @@ def _ref_stats(a: np.ndarray) -> list:
 def ms_ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """MS-SSIM (Wang et al. 2003), 5 scales, mean over RGB channels; images must be >= 176 px a side.
     Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03; statistics in float32 (8-bit inputs)."""
-    global _G32
-    if _G32 is None:
-        _G32 = _gauss().astype(np.float32)
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"ms_ssim: shapes differ {a.shape} vs {b.shape}")
