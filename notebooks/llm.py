@@ -36,6 +36,7 @@ gpu_json3 = "reports/llm_gpu/llm_gpu_kv3.json"           # H2O-256 on bible-test
 gpu_df_json = "reports/llm_gpu/llm_gpu_try1.json"        # Df on 8,192 calibration tokens
 gpu_adapt_json = "reports/llm_gpu/llm_gpu_adapt.json"    # learned low-rank K/V adapters, distilled on bible
 gpu_adapt_mixed_json = "reports/llm_gpu/llm_gpu_adapt_mixed.json"   # rank 48 on mixed English (models/llm-latent-r48)
+gpu_adapt_long_json = "reports/llm_gpu/llm_gpu_adapt_mixed2.json"   # the same, distilled 420 s instead of 150
 gpu_rest_json = "reports/llm_gpu/llm_gpu_rest.json"      # weights sweep, generation speed
 latent_ranks = [96, 48]                                  # this run: the pre-rotary low-rank init, untrained
 other_model = None               # a second, unrelated model for section 6 (cpu: all-minilm-l6-v2)
@@ -167,16 +168,19 @@ if gpu:
 # %%
 adapt = json.loads(Path(gpu_adapt_json).read_text()) if Path(gpu_adapt_json).is_file() else None
 mixed = json.loads(Path(gpu_adapt_mixed_json).read_text()) if Path(gpu_adapt_mixed_json).is_file() else None
+longer = json.loads(Path(gpu_adapt_long_json).read_text()) if Path(gpu_adapt_long_json).is_file() else None
 if adapt:
     gb = {r["text"]: r["bpb"] for r in gpu["kv"] if r["method"] == "full"} if gpu else {}
     arows = []
-    for row in adapt["adapt"] + (mixed["adapt"] if mixed else []):
-        row["label_text"] = row.get("adapt_text", "bible")
-        arows.append({"method": f"latent r{row['rank']} (pre-rotary PCA, untrained)", "ratio": 192 / row["rank"],
-                      **{t: v for t, v in row["init"].items()}})
-        for label, per in row["trained"].items():
-            arows.append({"method": f"{label} (distilled, {row['label_text']})", "ratio": next(iter(per.values()))["ratio"],
-                          **{t: v["bpb"] for t, v in per.items()}})
+    for run in [adapt] + [r for r in (mixed, longer) if r]:
+        for row in run["adapt"]:
+            row["label_text"] = row.get("adapt_text", "bible") + (f", {run['args']['adapt_seconds']:.0f} s" if run is longer else "")
+            if run is not longer:                            # the longer run starts from the same untrained factors
+                arows.append({"method": f"latent r{row['rank']} (pre-rotary PCA, untrained)", "ratio": 192 / row["rank"],
+                              **{t: v for t, v in row["init"].items()}})
+            for label, per in row["trained"].items():
+                arows.append({"method": f"{label} (distilled, {row['label_text']})", "ratio": next(iter(per.values()))["ratio"],
+                              **{t: v["bpb"] for t, v in per.items()}})
     arows.append({"method": "full cache", "ratio": 1.0, **gb})
     steps = [row["log"][-1]["step"] + 1 for row in adapt["adapt"]]
     rep.section("2c. Learned adapters: low-rank K/V distilled (Palu-style), the 85x question",
@@ -191,6 +195,15 @@ if adapt:
                 f"steps in {mixed['args']['adapt_seconds']:.0f} s on bible's train split, TinyStories' train split, asyoulik "
                 "and plrabn12 (never alice29 or lcet10); it is the committed `models/llm-latent-r48`." if mixed else ""))
     display(Markdown(rep.table(arows, ["method", "ratio", "alice29", "lcet10", "bible-test"], key="adapters", digits=3)))
+    if mixed and longer:
+        a, b = mixed["adapt"][0], longer["adapt"][0]
+        moves = [(b["trained"][k][t]["bpb"] / a["trained"][k][t]["bpb"] - 1) * 100 for k in b["trained"] for t in b["trained"][k]]
+        rep.text(f"Longer distillation (`{longer['command']}`: {b['log'][-1]['step'] + 1} steps in "
+                 f"{longer['args']['adapt_seconds']:.0f} s, {longer['args']['adapt_seconds'] / mixed['args']['adapt_seconds']:.1f}x "
+                 f"the committed run's) lowers the training KL from {np.mean([e['kl'] for e in a['log'][-4:]]):.3f} to "
+                 f"{np.mean([e['kl'] for e in b['log'][-4:]]):.3f} (mean of the last 4 logs) but moves the held-out rates "
+                 f"by only {min(moves):+.1f}% to {max(moves):+.1f}%: training time is not what limits the rank-48 latents "
+                 "off their training text; the committed adapters stay the 150-s ones.")
 
 # %% [markdown]
 # ## 3. Weights: INT-b against low rank at equal bytes
