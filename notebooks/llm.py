@@ -308,15 +308,11 @@ if other_model:
     H2 = A.capture_encoder(enc, etok, study.calibration_text(), df_tokens)
     del enc
 
-    def cut(x):                                   # the outlier ("massive activation") dimensions removed
-        return np.delete(x, A.outlier_dims(x), axis=1)
-
     for name, x, y in [("middle layers", H[len(H) // 2], H2[len(H2) // 2]), ("last layers", H[-1], H2[-1])]:
         sim.append({"pair": f"{model} vs {other_model}, {name}", "corr": A.spectrum_similarity(spectrum(x), spectrum(y))})
         sim.append({"pair": f"{model} vs {other_model}, {name}, outlier dimensions removed",
-                    "corr": A.spectrum_similarity(spectrum(cut(x)), spectrum(cut(y)))})
-    other_rows = [{"layer": i, "hidden_df": A.df(h), "hidden_df_no_outliers": A.df(cut(h)),
-                   "outlier_dims": len(A.outlier_dims(h))} for i, h in enumerate(H2)]
+                    "corr": A.spectrum_similarity(spectrum(A.without_outliers(x)), spectrum(A.without_outliers(y)))})
+    other_rows = A.hidden_df_rows(H2)
 rep.section("6. Spectrum similarity (the seed's 0.994)",
             "Pearson correlation of two spectra sorted descending and normalised (top 64 values): the seed's "
             "comparison. Any two decreasing spectra correlate strongly, so a high number alone is weak evidence."
@@ -325,9 +321,10 @@ rep.section("6. Spectrum similarity (the seed's 0.994)",
 display(Markdown(rep.table(sim, key="similarity", digits=3)))
 if other_rows:
     rep.text(f"Df of `{other_model}`'s hidden states per layer (the same definitions as section 1):")
-    display(Markdown(rep.table(other_rows, key="df_other", digits=2)))
+    display(Markdown(rep.table(other_rows, ["layer", "hidden_df", "hidden_df_no_outliers", "outlier_dims"],
+                               key="df_other", digits=2)))
     cross = [r["corr"] for r in sim if " vs " in r["pair"] and other_model in r["pair"]]
-    mid = [A.df(h) for h in H[len(H) // 3: 2 * len(H) // 3]]
+    mid = [r["hidden_df"] for r in df_rows[len(df_rows) // 3: 2 * len(df_rows) // 3]]
     rep.text(f"Verdict on \"different models converge to the same eigenvalue structure (0.994)\": "
              f"{'**not reproduced.**' if max(cross) < 0.99 else '**matched.**'} "
              f"`{model}` and `{other_model}` on the same text: sorted-spectrum correlation {min(cross):.3f}-"

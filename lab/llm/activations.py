@@ -84,14 +84,8 @@ def df(x: np.ndarray) -> float:
 def df_rows(acts: dict) -> list[dict]:
     """Per layer: Df of the hidden state (raw, outlier dimensions removed, their count), and the mean over heads
     of Df of Q, K before and after rotary, and V (each head's 64 dimensions), plus the per-head values."""
-    rows = []
-    H = acts["hidden"]
-    for i in range(H.shape[0]):
-        x = H[i]
-        out = outlier_dims(x)
-        keep = np.setdiff1d(np.arange(x.shape[1]), out)
-        row = {"layer": i, "hidden_df": df(x), "hidden_df_no_outliers": df(x[:, keep]), "outlier_dims": len(out),
-               "outliers": out.tolist()[:8]}
+    rows = hidden_df_rows(acts["hidden"])
+    for i, row in enumerate(rows):
         if i > 0:                        # hidden_states[0] is the embedding; attention layer i-1 feeds layer i
             for name in ("q", "k_pre", "k", "v"):
                 per = [df(acts[name][i - 1, h]) for h in range(acts[name].shape[1])]
@@ -99,7 +93,21 @@ def df_rows(acts: dict) -> list[dict]:
                 row[f"{name}_df_heads"] = [round(p, 2) for p in per]
                 a = acts[name][i - 1]                              # all heads side by side (heads x head_dim)
                 row[f"{name}_df_layer"] = df(a.transpose(1, 0, 2).reshape(a.shape[1], -1))
-        rows.append(row)
+    return rows
+
+
+def without_outliers(x: np.ndarray) -> np.ndarray:
+    """x (N, d) with its outlier ("massive activation") dimensions removed."""
+    return np.delete(x, outlier_dims(x), axis=1)
+
+
+def hidden_df_rows(H: np.ndarray) -> list[dict]:
+    """Per layer of hidden states H (layers, N, d): Df raw, Df with the outlier dimensions removed, their count."""
+    rows = []
+    for i, x in enumerate(H):
+        out = outlier_dims(x)
+        rows.append({"layer": i, "hidden_df": df(x), "hidden_df_no_outliers": df(np.delete(x, out, axis=1)),
+                     "outlier_dims": len(out), "outliers": out.tolist()[:8]})
     return rows
 
 
