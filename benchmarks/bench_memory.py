@@ -1,6 +1,6 @@
 """Memory bank benchmark on this machine: search latency (p50/p99, hybrid ranking) and size on disk at 1k, 10k
 and 100k memories (bar: p99 <= 50 ms at 100k on 2 cores). The memories are synthetic as the issue allows
-(`lab.optical.memory_study.scale`: real page-sized text windows of the train corpora with their hashing
+(`lab.optical.bank.study.scale`: real page-sized text windows of the train corpora with their hashing
 embeddings at MiniLM's width, one shared .vtok blob); reports/optical_memory.md runs the same measurement.
 
     make bench        (or: python benchmarks/bench_memory.py --sizes 1000 10000 100000 --queries 200)
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from lab.optical.memory_study import scale
+from lab.optical.bank.study import scale
 from lab.report import table
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from lab import data
-from lab.optical import train as T
+from lab.optical import model as M, train_ctc as T
 from lab.optical.corpus import PageSampler
 from lab.optical.encoder import MODES, tokens_for
 from lab.report import table
@@ -27,7 +27,7 @@ def main() -> int:
     args = ap.parse_args()
     enc, rd, _ = T.load_yaml(args.config)
     torch.manual_seed(0)
-    model = T.OpticalModel(enc, rd).eval()
+    model = M.OpticalModel(enc, rd).eval()
     sampler = PageSampler(data.page_documents("train"))
     rows = []
     for mode, res in MODES.items():

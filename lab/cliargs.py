@@ -7,8 +7,22 @@ from __future__ import annotations
 import argparse
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default (argparse's defaults formatter), except where it has none."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2): `lab holo compress: error: ... (see --help)`."""
+    """argparse with one-line errors (exit 2): `lab holo compress: error: ... (see --help)`; every --help shows
+    the defaults."""
+
+    def __init__(self, *a, **kw):
+        kw.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*a, **kw)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

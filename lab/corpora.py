@@ -18,8 +18,6 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
-
 from lab import data
 from lab.data import DataError
 
@@ -129,10 +127,12 @@ def held_out() -> dict[str, bytes]:
     return out
 
 
-_P = np.uint64(0x100000001B3)
+_P = 0x100000001B3       # FNV-1a's 64-bit prime
 
 
-def _kgram_hashes(b: bytes, k: int) -> np.ndarray:
+def _kgram_hashes(b: bytes, k: int):
+    import numpy as np
+
     a = np.frombuffer(b, np.uint8).astype(np.uint64)
     n = len(a) - k + 1
     if n <= 0:
@@ -140,7 +140,7 @@ def _kgram_hashes(b: bytes, k: int) -> np.ndarray:
     h = np.zeros(n, np.uint64)
     with np.errstate(over="ignore"):
         for j in range(k):
-            h = h * _P + a[j:j + n] + np.uint64(1)
+            h = h * np.uint64(_P) + a[j:j + n] + np.uint64(1)
     return h
 
 
@@ -149,10 +149,14 @@ class Overlap:
     a k-byte string occurring anywhere in the mix (64-bit hashes; a collision can only overstate it)."""
 
     def __init__(self, train: bytes, k: int = 32):
+        import numpy as np
+
         self.k = k
         self.seen = np.unique(_kgram_hashes(train, k))
 
     def __call__(self, text: bytes) -> float:
+        import numpy as np
+
         h = _kgram_hashes(text, self.k)
         if not len(h):
             return 0.0

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
-from lab import UsageError
+from lab import FormatError, UsageError
 
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                  ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF"}
@@ -79,3 +80,15 @@ def coded_summary(output: str, n_in: int, n_out: int, seconds: float, note: str 
     size = (f"empty input: {n_out} bytes (the container only)" if not n_in else
             f"{n_in:,} -> {n_out:,} bytes, {8 * n_out / n_in:.3f} bits/byte")
     return f"{output}: {size}, {n_in / max(seconds, 1e-9) / 1e3:.2f} KB/s{note}"
+
+
+@contextmanager
+def about(path: str | os.PathLike):
+    """Errors about a damaged input name it: a FormatError raised inside gets the path in front of its message."""
+    try:
+        yield
+    except FormatError as e:
+        msg = str(e)
+        if msg.startswith(str(path)):
+            raise
+        raise FormatError(f"{path}: {msg}") from None

@@ -18,8 +18,8 @@ REGISTRY = {
     "vtx": "lab.vortex.codec",         # .vtx neural-coded bytes
     "llmz": "lab.llmzip.codec",        # .llmz pretrained-LM-coded bytes
     "vtok": "lab.optical.vtok",        # .vtok encoded pages (vision tokens)
-    "bank": "lab.optical.memory",      # memory banks (bank.sqlite; its blobs are .vtok and PNG)
-    "qa": "lab.optical.qa",            # question-answer JSONL (lab optical qa-data)
+    "bank": "lab.optical.bank.store",      # memory banks (bank.sqlite; its blobs are .vtok and PNG)
+    "qa": "lab.optical.qa.questions",            # question-answer JSONL (lab optical qa-data)
 }
 
 

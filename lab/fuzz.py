@@ -6,8 +6,9 @@ another format's header, sections swapped / dropped / duplicated, a payload over
 another sample, the version byte changed) and, most of the time, given a correct CRC32 so that the
 mutation reaches the parsers behind the checksum. Case i of a seed is the same mutant on every machine.
 
-Cases run in worker processes with a per-case time cap (a case that does not finish is a hang: the
-worker is killed and restarted) and an address-space cap (an allocation beyond it is a failure). Every
+Cases run in worker processes with a per-case cap on CPU time (RLIMIT_CPU: a case that exceeds it is a
+hang, however busy the machine; the worker is killed and restarted, and the case retried once alone before
+it counts) and an address-space cap (an allocation beyond it is a failure). Every
 case must end in `lab.FormatError` or decode; anything else is a failure.
 
     python -m lab.fuzz --cases 10000 --report reports/fuzz.md      # what `make fuzz` runs
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import struct
+import signal
 import sys
 import time
 import zlib
@@ -194,7 +196,7 @@ def run_case(t, blob: bytes) -> tuple[str, str]:
         return "error", f"{e.__class__.__name__}: {e}"
 
 
-def _worker(conn, name: str, seed: int, ids: list[int], foreign: list[bytes], mem_cap: int):
+def _worker(conn, name: str, seed: int, ids: list[int], foreign: list[bytes], mem_cap: int, cpu_cap: float):
     import resource
 
     import torch
@@ -207,8 +209,12 @@ def _worker(conn, name: str, seed: int, ids: list[int], foreign: list[bytes], me
         run_case(t, s)
     limit = _address_space() + mem_cap
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
     for i in ids:
         op, blob = case(t, seed, i, foreign)
+        ru = resource.getrusage(resource.RUSAGE_SELF)     # the cap is CPU time: a busy machine is no hang
+        soft = int(ru.ru_utime + ru.ru_stime + cpu_cap) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
         conn.send(("start", i))
         t0 = time.perf_counter()
         res, msg = run_case(t, blob)
@@ -220,10 +226,10 @@ def _worker(conn, name: str, seed: int, ids: list[int], foreign: list[bytes], me
 class _Worker:
     """A worker process over a list of case ids; `pos` is the index of the next case to complete."""
 
-    def __init__(self, ctx, name, seed, ids, foreign, mem_cap):
+    def __init__(self, ctx, name, seed, ids, foreign, mem_cap, cpu_cap):
         self.ids, self.pos, self.started, self.ready, self.born = ids, 0, None, False, time.perf_counter()
         self.conn, child = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_worker, args=(child, name, seed, ids, foreign, mem_cap), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(child, name, seed, ids, foreign, mem_cap, cpu_cap), daemon=True)
         self.proc.start()
         child.close()
 
@@ -241,6 +247,9 @@ def _record(out: dict, i: int, op: str, res: str, text: str, seconds: float = 0.
         out[res] += 1
     else:
         out["failures"].append({"case": i, "op": op, "kind": res, "message": text[:300]})
+
+
+WALL_BACKSTOP = 20     # x the CPU cap: a case whose worker makes no progress at all for this long is a hang
 
 
 def campaign(name: str, cases: int, seed: int = 0, workers: int = 2, time_cap: float = 10.0,
@@ -267,7 +276,8 @@ def campaign(name: str, cases: int, seed: int = 0, workers: int = 2, time_cap: f
         out["seconds"] = time.perf_counter() - t0
         out["ops"] = dict(sorted(out["ops"].items()))
         return out
-    spawn = lambda ids: _Worker(ctx, name, seed, ids, foreign, mem_cap_mb << 20)  # noqa: E731
+    spawn = lambda ids: _Worker(ctx, name, seed, ids, foreign, mem_cap_mb << 20, time_cap)  # noqa: E731
+    retried = set()
     pool = [spawn(list(range(w, cases, workers))) for w in range(min(workers, cases))]
     bar = tqdm(total=cases, desc=f"fuzz {t.name}", disable=not progress, mininterval=2)
     while pool:
@@ -291,15 +301,20 @@ def campaign(name: str, cases: int, seed: int = 0, workers: int = 2, time_cap: f
             elif not w.ready and (not w.proc.is_alive() or time.perf_counter() - w.born > warmup_cap):
                 w.kill()
                 raise RuntimeError(f"fuzz worker for {t.name} failed to start (exit {w.proc.exitcode})")
-            else:
-                hung = w.started is not None and time.perf_counter() - w.started > time_cap
-                if hung or (not w.proc.is_alive() and not w.conn.poll(0)):
+            else:      # the cap is on CPU time (RLIMIT_CPU, SIGXCPU); the wall clock only as a far backstop
+                stuck = w.started is not None and time.perf_counter() - w.started > WALL_BACKSTOP * time_cap
+                if stuck or (not w.proc.is_alive() and not w.conn.poll(0)):
                     w.kill()
                     i = w.ids[w.pos]
+                    pool.remove(w)
+                    hung = stuck or w.proc.exitcode == -signal.SIGXCPU
+                    if i not in retried:          # a hang or crash is retried once, alone, before it counts
+                        retried.add(i)
+                        pool.append(spawn(w.ids[w.pos:]))
+                        continue
                     op, _ = case(t, seed, i, foreign)
                     _record(out, i, op, "hang" if hung else f"crash (exit {w.proc.exitcode})", "")
                     bar.update(1)
-                    pool.remove(w)
                     if w.pos + 1 < len(w.ids):
                         pool.append(spawn(w.ids[w.pos + 1:]))
     bar.close()
@@ -333,7 +348,7 @@ def write_report(results: list[dict], path: str, command: str) -> None:
   files from each format's `fuzz_target()` (several modes and contents).
 - {r0['cases']:,} mutants per format, seed {r0['seed']}; one structure-aware mutation per case ({', '.join(OPS)}),
   then the CRC32 recomputed in 80% of cases so that the mutation reaches the parsers behind the checksum.
-- Each case runs in a worker process with a {r0['time_cap_s']:g} s time cap (a case that does not finish is a
+- Each case runs in a worker process with a {r0['time_cap_s']:g} s cap on CPU time (retried once alone; a case over it is a
   hang) and an address-space cap of {r0['mem_cap_mb']:,} MB above the worker's size after warm-up (an
   allocation beyond it is a failure). Pass: every case ends in `lab.FormatError` or decodes.
 """)

@@ -60,6 +60,9 @@ TRAINED = {t.name: t for t in [
     Trained("optical-reader", "5e3460e1a7b3433d73b5d9d3886690f74819913af4f3fce3df18012a8f33de21",
             "reports/optical_gpu/ run 21 (one H100, 2026-11-24; runs 14-21 chained, ~60 min)",
             "optical encoder (res stem, 17.2 M) + grid CTC reader (2.8 M), stage 1 (no language model)"),
+    Trained("optical-lm-reader", "52e2e9db54cf1dfb0c2a4032f137945ba7c444b7e312b4e85fdceb2d7c690722",
+            "reports/optical_gpu/campaign/ runs c1-c2 (one H200, 2026-12-03; the stage-2 campaign, 155k examples)",
+            "optical stage-2 reader: slot projector (2.4 M) + LoRA r32 on SmolLM2-135M (9.8 M), reads optical-reader's tokens"),
     Trained("llm-latent-r48", "ca88ba99391385fcf9c4dfd6c426c87c7da85135e8995a92b70af0c9b9992184",
             "reports/llm_gpu/llm_gpu_adapt_mixed.json (one H100, 2026-11-24, 150 s of distillation on mixed English)",
             "SmolLM2-135M K/V latent adapters, rank 48 of 192 per layer (lab/llm/adapters.py; 4x smaller KV cache)"),
@@ -74,9 +77,10 @@ def trained_path(name: str) -> Path:
     if name not in TRAINED:
         raise DataError(f"unknown trained model {name!r} (known: {', '.join(TRAINED)})")
     for d in _candidates(name)[:-1]:
-        if (d / "config.json").is_file():
+        meta = next((d / f for f in ("config.json", "reader.json") if (d / f).is_file()), None)
+        if meta is not None:
             try:
-                sha = json.loads((d / "config.json").read_text()).get("sha256")
+                sha = json.loads(meta.read_text()).get("sha256")
             except ValueError:
                 sha = None
             if sha != TRAINED[name].sha256:
@@ -201,3 +205,59 @@ def load_embedder(name: str = "all-minilm-l6-v2", device: str = "cpu"):
     p = path(name).parent
     hf_logging.disable_progress_bar()
     return AutoModel.from_pretrained(p).to(device).eval(), AutoTokenizer.from_pretrained(p)
+
+
+# -- tiny random models: every family's tests and smoke runs (no download) ----------------------------------
+TINY = "tiny-random"          # a 2-layer random LLaMA on bytes (llmzip, llm studies)
+TINY_CHAT = "tiny-random-chat"  # the same shape on a byte-level tokenizer with SmolLM2's chat markers (optical)
+CHAT_MARKERS = ("<|im_start|>", "<|im_end|>")
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as token ids (256): the tokenizer of the tiny random model."""
+    eos_token_id = 0
+
+    def __call__(self, text, add_special_tokens=False, **kw):
+        return {"input_ids": list(text.encode("utf-8"))}
+
+    def decode(self, ids, **kw):
+        return bytes(int(i) for i in ids).decode("utf-8", "replace")
+
+    def byte_table(self) -> list[bytes]:
+        """Token id -> its bytes (llmzip's vocabulary)."""
+        return [bytes([i]) for i in range(256)]
+
+
+def chat_byte_tokenizer():
+    """A transformers tokenizer over bytes (any text) with SmolLM2's two chat markers as ids 256 and 257."""
+    from tokenizers import Tokenizer, decoders, models as tm, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    tk = Tokenizer(tm.BPE({c: i for i, c in enumerate(sorted(alphabet))}, [], unk_token=None))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tk.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk)
+    tok.add_special_tokens({"additional_special_tokens": list(CHAT_MARKERS)})
+    return tok
+
+
+def tiny_lm(name: str = TINY, device: str = "cpu", seed: int = 0):
+    """(lm, tok) of a tiny random model by name (TINY or TINY_CHAT): the same numbers for the same seed."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if name not in (TINY, TINY_CHAT):
+        raise DataError(f"unknown tiny model {name!r} ({TINY}, {TINY_CHAT})")
+    tok = ByteTokenizer() if name == TINY else chat_byte_tokenizer()
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=256 if name == TINY else len(tok), hidden_size=64, intermediate_size=128,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192)
+    return LlamaForCausalLM(cfg).to(device).eval(), tok
+
+
+def load_any_lm(name: str, device: str = "cpu", dtype=None):
+    """(lm, tok): a registered LM by name, or one of the tiny random ones (tests, smoke runs)."""
+    if name in (TINY, TINY_CHAT):
+        return tiny_lm(name, device)
+    return load_lm(name, device, dtype)

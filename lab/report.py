@@ -13,6 +13,17 @@ from lab.data import ROOT
 from lab.files import atomic_write
 
 
+def machine() -> dict:
+    """The machine a run ran on, for GPU scripts' JSON: host, Python, torch, CPU cores and the GPUs (name, count)."""
+    import torch
+
+    d = {"host": platform.node(), "python": platform.python_version(), "torch": torch.__version__,
+         "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    if torch.cuda.is_available():
+        d.update(gpu=torch.cuda.get_device_name(0), gpus=torch.cuda.device_count())
+    return d
+
+
 def run_metadata(profile: str = "smoke", command: str | None = None) -> dict:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,

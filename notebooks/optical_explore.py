@@ -31,7 +31,7 @@ question = "What did the Rabbit take out of its waistcoat-pocket?"
 import tempfile
 
 from lab import data, models
-from lab.optical.memory import MemoryBank
+from lab.optical.bank.store import MemoryBank
 from lab.optical.render import Layout, render_text
 from lab.optical.widgets import AskExplorer
 
@@ -46,7 +46,7 @@ print(f"{folder}: {added} pages added ({tokens} vision tokens), {dup} already th
 
 qa = None
 if lm and models.locate(lm) is not None:
-    from lab.optical.ask import OpticalQA
+    from lab.optical.qa.ask import OpticalQA
     qa = OpticalQA.load(bank, model, lm_name=lm)
 print("answering:", f"{lm} via {qa.via}" if qa else "retrieval only (no language model fetched)")
 explorer = AskExplorer(bank, qa, budget=budget)

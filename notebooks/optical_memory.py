@@ -16,7 +16,7 @@
 # %% [markdown]
 # # The optical memory bank: what a token budget keeps over a year
 #
-# A real bank (`lab/optical/memory.py`: SQLite + blobs) fed a simulated year of held-out documents, queried by a drifting Zipfian stream, and held within a token budget by each forgetting policy. A query is answered when its page comes back from search; the fidelity is what the optical reader reads back from the memory's *stored* tokens (faded or pooled ones included). Then retrieval quality and the bank at scale.
+# A real bank (`lab/optical/bank/store.py`: SQLite + blobs) fed a simulated year of held-out documents, queried by a drifting Zipfian stream, and held within a token budget by each forgetting policy. A query is answered when its page comes back from search; the fidelity is what the optical reader reads back from the memory's *stored* tokens (faded or pooled ones included). Then retrieval quality and the bank at scale.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -40,12 +40,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from lab.optical import embed, memory_study as M, vision
-from lab.optical.memory import MemoryBank, Weights
+from lab.optical import vision
+from lab.optical.bank import embed, study as M
+from lab.optical.bank.store import MemoryBank, Weights
 from lab.report import Report
 
 rep = Report("optical_memory", "Optical memory bank: retrieval and forgetting over a simulated year", report_dir,
@@ -94,7 +96,8 @@ for p in policies:
     ax.plot([r["budget"] for r in sel], [r[metric] for r in sel], "o-", label=p)
 ax.axhline(rows[0][metric], color="k", ls="--", lw=0.8, label=f"keep all ({100 * n_pages:,} tokens)")
 ax.set_xscale("log")
-ax.set_xticks(budgets, [str(b) for b in budgets])
+ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())      # only the budgets as ticks (no "6x10^2")
+ax.set_xticks(budgets, [f"{b:,}" for b in budgets])
 ax.set_xlabel("bank budget (vision tokens)")
 ax.set_ylabel(metric)
 ax.legend(fontsize=7)

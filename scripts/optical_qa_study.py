@@ -1,4 +1,4 @@
-"""Answering from vision tokens at full size (lab/optical/qa_study.py), on the GPU or the CPU: JSON for the
+"""Answering from vision tokens at full size (lab/optical/qa/study.py), on the GPU or the CPU: JSON for the
 report (notebooks/optical.ipynb reads reports/optical_gpu/qa_study.json when present).
 
     python3 scripts/optical_qa_study.py --out reports/optical_gpu/qa_study.json --device cuda \
@@ -37,19 +37,20 @@ def main() -> int:
     import torch
 
     from lab import models
-    from lab.optical import qa_study as S
-    from lab.optical import train as T
-    from lab.optical.answer import TextAnswerer
+    from lab.optical.qa import study as S
+    from lab.optical.model import load
+    from lab.optical.train_lm import load_reader
+    from lab.optical.qa.answer import TextAnswerer
 
     t0 = time.time()
     if args.device == "cuda":     # cuDNN's attention failed on a long left-padded batch (H100, torch 2.11; try 1)
         torch.backends.cuda.enable_cudnn_sdp(False)
     path = models.trained_path(args.model) if args.model in models.TRAINED else Path(args.model)
-    ocr, meta = T.load(path, args.device)
+    ocr, meta = load(path, args.device)
     lm, tok = models.load_lm(device=args.device)
     lm = lm.to(torch.bfloat16) if args.device == "cuda" else lm
     answerer = TextAnswerer(lm.eval(), tok, batch=args.batch)
-    lm_reader = T.load_lm(args.lm_reader, ocr.enc_cfg.dim, args.device, stage1=ocr.reader)[0] if args.lm_reader else None
+    lm_reader = load_reader(args.lm_reader, ocr, args.device)[0] if args.lm_reader else None
     pages = S.study_pages(per_doc=args.per_doc)
     qas = S.study_questions(pages, per_page=args.per_page)
     print(f"{len(pages)} pages, {len(qas)} questions", flush=True)

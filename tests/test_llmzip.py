@@ -97,7 +97,7 @@ def test_cli_round_trip_and_errors(tmp_path, capsys):
     for args, msg in ((["decompress", str(tmp_path / "junk.llmz"), "-o", str(tmp_path / "j.bin")], "bad magic"),
                       (["compress", str(tmp_path / "none"), "-o", str(tmp_path / "n.llmz"), "--model", "tiny-random"], "No such file"),
                       (["compress", str(src), "-o", str(tmp_path / "k.llmz"), "--model", "tiny-random", "--keep", "4096",
-                        "--context", "64"], "keep < context")):
+                        "--context", "64"], "below the context")):
         rc, err = _lab(capsys, *args)
         assert rc == 2 and msg in err and "Traceback" not in err, (args, err)
     assert not (tmp_path / "j.bin").exists() and not (tmp_path / "k.llmz").exists()

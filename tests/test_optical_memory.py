@@ -1,4 +1,4 @@
-"""The memory bank (lab/optical/memory.py): store, search, forget, durability, concurrency, bad input.
+"""The memory bank (lab/optical/bank/store.py): store, search, forget, durability, concurrency, bad input.
 An untrained tiny encoder (random:0) and the hashing embedder keep these fast and offline."""
 import json
 import os
@@ -12,7 +12,7 @@ import pytest
 
 from lab import FormatError, data
 from lab.optical import render as R
-from lab.optical.memory import MemoryBank
+from lab.optical.bank.store import MemoryBank
 
 ENC, EMB = "random:0", "hashing-256"
 DAY = 86400.0
@@ -37,7 +37,7 @@ def _lab(*args, **kw):
 
 def test_add_dedups_reports_failures_and_search_fits_the_budget(tmp_path):
     d = _docs(tmp_path)
-    (d / "junk.xyz").write_text("?")
+    (d / "junk.xyz").write_bytes(b"\x00\xff" * 20)             # not text (UTF-8 text of any suffix is)
     (d / "empty.txt").write_text("")
     with _bank(tmp_path) as b:
         rep = b.add([d], importance=6, mode="small", now=0.0)
@@ -148,7 +148,7 @@ def test_cli_add_search_forget_stats(tmp_path):
 _CHILD = """
 import sys
 from pathlib import Path
-from lab.optical.memory import MemoryBank
+from lab.optical.bank.store import MemoryBank
 b = MemoryBank.open(sys.argv[1], create=True, encoder="random:0", embedder="hashing-256")
 for f in sys.argv[2:]:
     rep = b.add([f], mode="tiny")
@@ -188,7 +188,7 @@ def test_sigkill_mid_add_leaves_a_whole_bank(tmp_path):
 
 _FORGET = """
 import sys
-from lab.optical.memory import MemoryBank
+from lab.optical.bank.store import MemoryBank
 b = MemoryBank.open(sys.argv[1])
 print("go", flush=True)
 b.forget(0, policy="fade")
@@ -233,14 +233,14 @@ def test_two_processes_adding_at_once_lose_nothing(tmp_path):
 
 
 def test_committed_search_weights_are_the_defaults():
-    from lab.optical.memory import Weights
+    from lab.optical.bank.store import Weights
 
     assert Weights.from_yaml("configs/optical/memory.yaml") == Weights()
 
 
 def test_hashing_embedder_and_minilm_when_present():
     from lab import models
-    from lab.optical import embed
+    from lab.optical.bank import embed
 
     h = embed.HashingEmbedder(64)
     v = h.embed(["the white rabbit", "The White Rabbit!", "a grinning cat", ""])
@@ -255,7 +255,8 @@ def test_hashing_embedder_and_minilm_when_present():
 
 
 def test_simulated_year_is_seeded_and_forgetting_costs_answers(tmp_path):
-    from lab.optical import embed, memory_study as M, vision
+    from lab.optical import vision
+    from lab.optical.bank import embed, study as M
 
     docs = M.year_documents(4, 1)
     qs = M.query_stream(docs, per_day=1)

@@ -1,11 +1,11 @@
-"""Phase 2 of the optical QA issue: question-answer pairs from page text (lab/optical/qa.py, `lab optical qa-data`)."""
+"""Phase 2 of the optical QA issue: question-answer pairs from page text (lab/optical/qa/questions.py, `lab optical qa-data`)."""
 import json
 import subprocess
 import sys
 
-from lab import data
-from lab.optical import qa
-from lab.optical.memory import MemoryBank
+from lab import data, models
+from lab.optical.qa import questions as qa
+from lab.optical.bank.store import MemoryBank
 
 
 def _pages():
@@ -90,14 +90,15 @@ def test_ask_answers_from_retrieved_memories_and_refuses_bad_input(tmp_path, tin
     import torch
 
     from lab import FormatError, UsageError
-    from lab.optical import train as T
-    from lab.optical.ask import OpticalQA
-    from lab.optical.decoder import LMReader, LoraSpec
+    from lab.optical import model as M, vision
+    from lab.optical.qa.ask import OpticalQA
+    from lab.optical.decoder import LMReader, ReaderSpec
     from lab.optical.encoder import EncoderConfig
 
-    lm, tok = tiny_lm
+    lm, tok = models.tiny_lm(models.TINY_CHAT)
+    enc = vision.load("random:0").model
     with MemoryBank.open(tmp_path / "bank", create=True, encoder="random:0", embedder="hashing-64") as bank:
-        qa_ = OpticalQA(bank, LMReader(lm, tok, vision_dim=32, lora=LoraSpec(r=2, alpha=4)).eval())
+        qa_ = OpticalQA(bank, LMReader(lm, tok, enc.reader, 32, ReaderSpec(r=2, alpha=4)).eval())
         with pytest.raises(FormatError, match="no memory fits"):
             qa_.ask("the cat")
         doc = tmp_path / "a.txt"
@@ -115,31 +116,29 @@ def test_ask_answers_from_retrieved_memories_and_refuses_bad_input(tmp_path, tin
         with pytest.raises(FormatError, match="no checkpoint"):
             OpticalQA.load(bank, tmp_path / "nope")
         torch.manual_seed(1)               # not random:0's weights (ask() seeds 0 before generating)
-        m = T.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
-                                         global_heads=2), T.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
-        T.save(m, tmp_path / "ck")
-        with pytest.raises(FormatError, match="no language-model reader"):
-            OpticalQA.load(bank, tmp_path / "ck", via="vision")
+        m = M.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
+                                         global_heads=2), M.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
+        M.save(m, tmp_path / "ck")
         with pytest.raises(FormatError, match="refused"):
             OpticalQA.load(bank, tmp_path / "ck")                       # auto -> ocr: the bank's encoder differs
         with pytest.raises(UsageError, match="via"):
             OpticalQA.load(bank, tmp_path / "ck", via="telepathy")
-        T.save_lm(LMReader(lm, tok, vision_dim=32, lora=LoraSpec(r=2, alpha=4)), tmp_path / "ck")
-        with pytest.raises(FormatError, match="refused"):
-            OpticalQA.load(bank, tmp_path / "ck")
+        M.save(enc, tmp_path / "ck0")                                   # the bank's own encoder
+        with pytest.raises(FormatError, match="not a language-model reader"):
+            OpticalQA.load(bank, tmp_path / "ck0", via="vision", lm_reader=tmp_path / "nolm")
 
 
 def _tiny_checkpoint(path):
     """A tiny encoder + grid reader saved as a checkpoint (seeded): a bank's encoder and the ocr path's reader."""
     import torch
 
-    from lab.optical import train as T
+    from lab.optical import model as M
     from lab.optical.encoder import EncoderConfig
 
     torch.manual_seed(1)
-    m = T.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
-                                     global_heads=2), T.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
-    T.save(m, path)
+    m = M.OpticalModel(EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global_layers=1,
+                                     global_heads=2), M.ReaderConfig(kind="grid", emb=4, frame_hidden=8))
+    M.save(m, path)
     return m
 
 
@@ -148,9 +147,9 @@ def test_ocr_path_reads_memories_into_text_for_the_language_model(tmp_path, tiny
     the (unadapted) LM answers from it; the answer records the path and its context length."""
     import torch
 
-    from lab.optical import train as T
-    from lab.optical.answer import TextAnswerer, prompt
-    from lab.optical.ask import OpticalQA
+    from lab.optical import model as M
+    from lab.optical.qa.answer import TextAnswerer, prompt
+    from lab.optical.qa.ask import OpticalQA
 
     m = _tiny_checkpoint(tmp_path / "ck")
     lm, tok = tiny_lm
@@ -158,7 +157,7 @@ def test_ocr_path_reads_memories_into_text_for_the_language_model(tmp_path, tiny
         doc = tmp_path / "a.txt"
         doc.write_text(_pages()[0][2][:500])
         assert bank.add([doc], mode="tiny").added == 1
-        qa_ = OpticalQA(bank, ocr=T.load(tmp_path / "ck")[0], answerer=TextAnswerer(lm.eval(), tok))
+        qa_ = OpticalQA(bank, ocr=M.load(tmp_path / "ck")[0], answerer=TextAnswerer(lm.eval(), tok))
         ans = qa_.ask("Alice rabbit", budget=64, max_new_tokens=3)
         assert ans.via == "ocr" and ans.tokens == 64 and len(ans.memories) == 1 and isinstance(ans.text, str)
         assert ans.context_tokens == TextAnswerer(lm, tok).context_tokens(
@@ -170,17 +169,18 @@ def test_ocr_path_reads_memories_into_text_for_the_language_model(tmp_path, tiny
 
 
 def test_cli_ask_refusals_are_one_line(tmp_path):
-    with MemoryBank.open(tmp_path / "bank", create=True, encoder="random:0", embedder="hashing-64"):
+    _tiny_checkpoint(tmp_path / "ck")
+    with MemoryBank.open(tmp_path / "bank", create=True, encoder=str(tmp_path / "ck"), embedder="hashing-64"):
         pass
-    b = str(tmp_path / "bank")
-    r = subprocess.run([sys.executable, "-m", "lab", "optical", "ask", b, "who?", "--via", "vision"],
-                       capture_output=True, text=True)
+    b, ck, nolm = str(tmp_path / "bank"), str(tmp_path / "ck"), str(tmp_path / "nolm")
+    r = subprocess.run([sys.executable, "-m", "lab", "optical", "ask", b, "who?", "--model", ck, "--via", "vision",
+                        "--lm-reader", nolm], capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "language-model reader" in r.stderr
     r = subprocess.run([sys.executable, "-m", "lab", "optical", "ask", b, "who?"], capture_output=True, text=True)
     assert r.returncode == 2 and "refused" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    r = subprocess.run([sys.executable, "-m", "lab", "optical", "chat", b, "--via", "vision"], input="who?\nquit\n",
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "lab", "optical", "chat", b, "--model", ck, "--via", "vision",
+                        "--lm-reader", nolm], input="who?\nquit\n", capture_output=True, text=True)
     assert r.returncode == 2 and "language-model reader" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -188,9 +188,9 @@ def test_ask_explorer_shows_answer_and_pages_and_one_line_errors(tmp_path, tiny_
     """The notebook widget: Enter in the question box asks; the answer and one card (page image + label) per
     memory used appear; an empty question or a budget nothing fits is a message, not an exception; without
     an LM it shows what retrieval finds."""
-    from lab.optical import train as T
-    from lab.optical.answer import TextAnswerer
-    from lab.optical.ask import OpticalQA
+    from lab.optical import model as M
+    from lab.optical.qa.answer import TextAnswerer
+    from lab.optical.qa.ask import OpticalQA
     from lab.optical.widgets import AskExplorer
 
     _tiny_checkpoint(tmp_path / "ck")
@@ -199,7 +199,7 @@ def test_ask_explorer_shows_answer_and_pages_and_one_line_errors(tmp_path, tiny_
         doc = tmp_path / "a.txt"
         doc.write_text(_pages()[0][2][:500] + "\n\n\n" + _pages()[6][2][:500])
         assert bank.add([doc], mode="tiny").added >= 1
-        ex = AskExplorer(bank, OpticalQA(bank, ocr=T.load(tmp_path / "ck")[0], answerer=TextAnswerer(lm.eval(), tok)),
+        ex = AskExplorer(bank, OpticalQA(bank, ocr=M.load(tmp_path / "ck")[0], answerer=TextAnswerer(lm.eval(), tok)),
                          budget=64, max_new_tokens=2)
         ex.question.value = "Alice rabbit"
         assert ex.asked == 1 and "via ocr" in ex.answer.value and len(ex.pages.children) == 1

@@ -4,14 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from lab import UsageError
 from lab.cliargs import in_range
-from lab.files import IMAGE_FORMATS, atomic_write, check_output, image_bytes, image_format
+from lab.files import IMAGE_FORMATS, about, atomic_write, check_output, image_bytes, image_format
 
 
-def read_image(path: str) -> np.ndarray:
+def read_image(path: str):
     from PIL import Image, UnidentifiedImageError
 
     from lab.holo.format import MAX_PIXELS, check_dims
@@ -21,6 +19,8 @@ def read_image(path: str) -> np.ndarray:
         with Image.open(path) as im:
             w, h = im.size
             check_dims(w, h)
+            import numpy as np
+
             return np.asarray(im.convert("RGB"))
     except UnidentifiedImageError:
         raise UsageError(f"{path}: not an image Pillow can read") from None
@@ -37,6 +37,14 @@ def image_output(args, default_suffix: str) -> str:
 
 def write_image(img, path: str) -> None:
     atomic_write(path, image_bytes(img, image_format(path)))
+
+
+def _naming(cmd):
+    """A verb that reads a .holo file: its format errors name the file."""
+    def run(args):
+        with about(args.input):
+            return cmd(args)
+    return run
 
 
 def read_holo(path: str) -> bytes:
@@ -118,7 +126,7 @@ def cmd_focus(args) -> int:
         frames = R.focus_sweep(blob)
         ims = [im for _, im in frames]
         atomic_write(out, image_bytes(ims) if out.lower().endswith(".gif") else
-                     image_bytes(np.concatenate(ims, axis=1)))
+                     image_bytes(__import__("numpy").concatenate(ims, axis=1)))
         if not args.quiet:
             print(f"{out}: k = {', '.join(str(k) for k, _ in frames)}")
         return 0
@@ -219,7 +227,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("-k", "--k", type=in_range(int, 1), help="render with the first K components only")
     common(p)
-    p.set_defaults(func=cmd_view)
+    p.set_defaults(func=_naming(cmd_view))
 
     p = hs.add_parser("focus", help="render with the first K components (or a sweep over K)")
     p.add_argument("input")
@@ -227,7 +235,7 @@ def add_parser(sub) -> None:
     p.add_argument("--sweep", action="store_true", help="write a strip (.png) or animation (.gif) over k")
     p.add_argument("-o", "--output")
     common(p)
-    p.set_defaults(func=cmd_focus)
+    p.set_defaults(func=_naming(cmd_focus))
 
     p = hs.add_parser("zoom", help="render a region at S x by resampling the basis functions")
     p.add_argument("input")
@@ -236,10 +244,10 @@ def add_parser(sub) -> None:
     p.add_argument("-k", "--k", type=in_range(int, 1), help="components to keep (1..the file's k)")
     p.add_argument("-o", "--output")
     common(p)
-    p.set_defaults(func=cmd_zoom)
+    p.set_defaults(func=_naming(cmd_zoom))
 
     p = hs.add_parser("info", help="size, bpp, mode, k, C, Df, section sizes (PSNR with --reference)")
     p.add_argument("input")
     p.add_argument("--reference", help="original image, to report PSNR / MS-SSIM")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_info)
+    p.set_defaults(func=_naming(cmd_info))

@@ -129,7 +129,7 @@ def cmd_generate(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from lab.llm.kv import METHODS
+    from lab.llm import METHOD_NAMES as METHODS
 
     v = sub.add_parser("llm", help="a real LM's activations (Df) and KV-cache compression")
     vs = v.add_subparsers(dest="verb", required=True)

@@ -476,7 +476,7 @@ class Method:
         return MeasuredCache([self.layer(i) for i in range(n)], self)
 
 
-METHODS = ("full", "kivi", "eigen", "sinks", "h2o", "latent")
+from lab.llm import METHOD_NAMES as METHODS  # noqa: E402
 
 
 def make(name: str, **kw) -> Method:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from lab.cliargs import device as _device, in_range
-from lab.files import atomic_write, check_output, coded_summary
+from lab.files import about, atomic_write, check_output, coded_summary
 
 
 def _model(name: str, dev: str):
@@ -20,9 +20,34 @@ def _model(name: str, dev: str):
     return lm, tok, models.MODELS[name].sha256
 
 
+def _sha_of(name: str) -> str:
+    """A model's identity without loading it: the registered file sha256, or the tiny model's weights' sha."""
+    if name == "tiny-random":
+        from lab.llmzip import codec
+
+        return codec.tiny_model()[2]
+    from lab import models
+
+    return models._spec(name).sha256
+
+
+def _name_of(sha: str) -> str:
+    from lab import models
+
+    names = [m.name for m in models.MODELS.values() if m.sha256 == sha]
+    if not names and sha == _sha_of("tiny-random"):
+        names = ["tiny-random"]
+    return f"{names[0]} ({sha[:12]}...)" if names else f"an unknown model ({sha[:12]}...)"
+
+
 def cmd_compress(args) -> int:
+    from lab import UsageError
     from lab.llmzip import codec
 
+    try:
+        codec.check_settings(args.streams, args.context, args.keep)
+    except ValueError as e:
+        raise UsageError(f"--{e}") from None
     check_output(args.output, inputs=[args.input], suffixes=(".llmz",))
     dev = _device(args.device)
     data = open(args.input, "rb").read()
@@ -37,15 +62,21 @@ def cmd_compress(args) -> int:
 
 
 def cmd_decompress(args) -> int:
+    from lab import UsageError
     from lab.llmzip import codec
 
     check_output(args.output, inputs=[args.input])
     dev = _device(args.device)
     blob = open(args.input, "rb").read()
-    codec.read_header(blob)                       # a malformed file is refused before the model loads
+    with about(args.input):
+        written = codec.model_of(blob)            # a malformed file or another model is refused before loading
+    if written != _sha_of(args.model):
+        raise UsageError(f"{args.input} was written with model {_name_of(written)}, not {args.model}: decompress "
+                         "with the same --model")
     lm, tok, sha = _model(args.model, dev)
     t0 = time.perf_counter()
-    data = codec.decompress(blob, lm, tok, sha, device=dev)
+    with about(args.input):
+        data = codec.decompress(blob, lm, tok, sha, device=dev)
     dt = time.perf_counter() - t0
     atomic_write(args.output, data)
     if not args.quiet:

@@ -206,8 +206,7 @@ def _devclass(device) -> int:
 def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", context: int = 2048,
              keep: int = 512) -> bytes:
     """`lm`/`tok` a causal LM and its byte-level tokenizer, `sha` the model's identity (sha256 hex)."""
-    if not (1 <= streams <= MAX_STREAMS and 2 <= context <= 1 << 20 and 0 <= keep < context):
-        raise ValueError("streams 1..4096, context >= 2 and 0 <= keep < context")
+    check_settings(streams, context, keep)
     vocab = Vocab(tok, _start(tok))
     ids = np.array(vocab.encode(data), np.int64)
     lens = split(len(ids), streams)
@@ -226,6 +225,21 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
     head = (len(data), zlib.crc32(data), len(lens), _devclass(device), context, keep, bytes.fromhex(sha))
     return container.pack(MAGIC, VERSION, _HEAD, head, {"LENS": np.array(lens, np.uint64).tobytes(),
                                                          "DATA": buf[: st[4]].tobytes()})
+
+
+def check_settings(streams: int, context: int, keep: int) -> None:
+    """ValueError naming the setting that is out of range."""
+    if not 1 <= streams <= MAX_STREAMS:
+        raise ValueError(f"streams {streams}: must be 1..{MAX_STREAMS}")
+    if not 2 <= context <= 1 << 20:
+        raise ValueError(f"context {context}: must be 2..{1 << 20} tokens")
+    if not 0 <= keep < context:
+        raise ValueError(f"keep {keep}: must be at least 0 and below the context ({context} tokens)")
+
+
+def model_of(blob: bytes) -> str:
+    """The sha256 (hex) of the model a .llmz file was written with (FormatError if the file is malformed)."""
+    return read_header(blob)[0][6].hex()
 
 
 def read_header(blob: bytes):

@@ -1,4 +1,4 @@
-"""`lab optical render | encode | ocr | train`, and the memory bank's verbs (bank_cli.py)."""
+"""`lab optical render | encode | ocr | train`, and the memory bank's verbs (bank/cli.py)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lab import UsageError
 from lab.cliargs import in_range
-from lab.files import atomic_write, check_output, image_bytes
+from lab.files import about, atomic_write, check_output, image_bytes
 
 DEFAULT_MODEL = "optical-reader"       # lab.models.TRAINED: models/optical-reader/
 
@@ -44,11 +44,10 @@ def cmd_render(args) -> int:
 
 
 def _model(args):
-    from lab.optical import train as T
-
     from lab import models
+    from lab.optical import model as M
 
-    return T.load(args.model or models.trained_path(DEFAULT_MODEL))
+    return M.load(args.model or models.trained_path(DEFAULT_MODEL))
 
 
 def _page_image(args):
@@ -76,26 +75,54 @@ def cmd_encode(args) -> int:
 
 
 def cmd_ocr(args) -> int:
+    import sys
+
     import torch
 
     from lab.optical import vtok
 
     model, meta = _model(args)
+    ref = None
+    if args.reference:
+        try:
+            ref = Path(args.reference).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--reference {args.reference}: not a readable UTF-8 text file ({e.__class__.__name__})") from None
     if args.input.lower().endswith(".vtok"):
-        tokens, head = vtok.decode(Path(args.input).read_bytes())
+        with about(args.input):
+            tokens, head = vtok.decode(Path(args.input).read_bytes())
         if head["encoder_sha"] != meta["sha256"]:
             raise UsageError(f"{args.input} was encoded by encoder {head['encoder_sha'][:12]}..., not this model's "
                              f"{meta['sha256'][:12]}...")
-        text = model.reader.read(torch.from_numpy(tokens)[None])[0]
+        vt = torch.from_numpy(tokens)[None].float()
     else:
         img, _ = _page_image(args)
-        text = model.ocr([img], args.mode)[0]
+        if min(img.shape[:2]) < 64:
+            raise UsageError(f"{args.input}: a {img.shape[1]}x{img.shape[0]}-pixel page is too small to read "
+                             "(at least 64 pixels a side)")
+        vt = model.encode([img], args.mode)
+    if args.reader == "lm":
+        from lab import models
+        from lab.optical.train_lm import load_reader
+
+        name = args.lm_reader or "optical-lm-reader"
+        reader, _ = load_reader(models.trained_path(name) if name in models.TRAINED else Path(name), model)
+        text = reader.generate(vt, max_new_tokens=args.max_new_tokens)[0]
+    else:
+        text = model.reader.read(vt)[0]
     print(text)
+    if not text.strip():
+        print(f"{args.input}: no text found on the page ({args.reader} reader, mode {args.mode})", file=sys.stderr)
+    if ref is not None:
+        from lab.optical.metrics import precision
+
+        print(f"precision {precision(text, ref):.4f} against {args.reference} ({args.reader} reader, mode {args.mode})",
+              file=sys.stderr)
     return 0
 
 
 def cmd_train(args) -> int:
-    from lab.optical import train as T
+    from lab.optical import model as M, train_ctc as T
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -110,10 +137,10 @@ def cmd_train(args) -> int:
     dev = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
     if dev == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device here")
-    model = T.load(args.init, dev)[0] if args.init else T.OpticalModel(enc, rd)
+    model = M.load(args.init, dev)[0] if args.init else M.OpticalModel(enc, rd)
     log = T.train(model, tc, dev, progress=not args.quiet, resume=args.resume, save_state=args.save_state)
     evals = [T.evaluate(model, m, 8, split="test") for m in tc.modes]
-    sha = T.save(model, out, {"train_log": log, "config": args.config, "device": dev, "test_sampled": evals})
+    sha = M.save(model, out, {"train_log": log, "config": args.config, "device": dev, "test_sampled": evals})
     res = {"out": str(out), "sha256": sha, "params": model.n_params(), "steps": log[-1]["step"] if log else 0,
            "precision": {e["mode"]: e["precision"] for e in evals}}
     print(json.dumps(res) if args.json else f"{out}: {res['params']:,} parameters, {res['steps']} steps, precision on "
@@ -122,26 +149,27 @@ def cmd_train(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from lab.optical.encoder import MODES
-    from lab.optical.render import FONTS
+    from lab.optical.modes import MODES
+    from lab.optical.fonts import FONTS
 
     o = sub.add_parser("optical", help="optical context compression: pages -> vision tokens -> text")
     os_ = o.add_subparsers(dest="verb", required=True)
 
-    def layout(p):
-        p.add_argument("--width", type=in_range(int, 64, 8192), default=1024, help="page width in pixels")
-        p.add_argument("--height", type=in_range(int, 64, 8192), default=1024)
-        p.add_argument("--margin", type=in_range(int, 0, 2048), default=48)
-        p.add_argument("--font", choices=sorted(FONTS), default="DejaVuSans")
-        p.add_argument("--size", type=in_range(int, 4, 200), default=20, help="font size in pixels")
+    def layout(p):      # the defaults: a small-mode page at a size the reader reads (92% on unseen text)
+        p.add_argument("--width", type=in_range(int, 64, 8192), default=640, help="page width in pixels (documents "
+                       "that are not images)")
+        p.add_argument("--height", type=in_range(int, 64, 8192), default=640, help="page height in pixels")
+        p.add_argument("--margin", type=in_range(int, 0, 2048), default=48, help="page margin in pixels")
+        p.add_argument("--font", choices=sorted(FONTS), default="DejaVuSans", help="font family")
+        p.add_argument("--size", type=in_range(int, 4, 200), default=14, help="font size in pixels")
 
     p = os_.add_parser("render", help="render a document (text, markdown, code, PDF, Word, image) to page images")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True, help="folder for the pages (PNG + the text as .txt)")
     layout(p)
     p.add_argument("--dpi", type=in_range(int, 36, 600), default=200, help="PDF rendering resolution")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the pages written as JSON")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=cmd_render)
 
     for verb, fn, what in (("encode", cmd_encode, "encode one page into a .vtok file of vision tokens"),
@@ -150,16 +178,24 @@ def add_parser(sub) -> None:
         p.add_argument("input")
         if verb == "encode":
             p.add_argument("-o", "--output", required=True)
-            p.add_argument("--dtype", choices=["fp16", "int8"], default="fp16")
-            p.add_argument("--quiet", action="store_true")
+            p.add_argument("--dtype", choices=["fp16", "int8"], default="fp16", help="how the tokens are stored")
+            p.add_argument("--quiet", action="store_true", help="print nothing on success")
         p.add_argument("--model", help="checkpoint folder from `lab optical train` (default: the committed "
                        f"{DEFAULT_MODEL}, models/{DEFAULT_MODEL}/)")
         p.add_argument("--mode", choices=list(MODES), default="small", help="resolution mode (token budget)")
-        p.add_argument("--page", type=in_range(int, 1), default=1)
+        p.add_argument("--page", type=in_range(int, 1), default=1, help="which page of a multi-page document")
+        if verb == "ocr":
+            p.add_argument("--reader", choices=("ctc", "lm"), default="ctc",
+                           help="ctc: the stage-1 reader; lm: the stage-2 language-model reader (SmolLM2 + LoRA; slower)")
+            p.add_argument("--lm-reader", help="--reader lm: the stage-2 reader folder (default: the committed "
+                           "optical-lm-reader)")
+            p.add_argument("--max-new-tokens", type=in_range(int, 1, 8192), default=1600,
+                           help="--reader lm: the most text tokens written")
+            p.add_argument("--reference", help="a text file with the page's true text: print the precision (stderr)")
         layout(p)
         p.set_defaults(func=fn)
 
-    from lab.optical import bank_cli
+    from lab.optical.bank import cli as bank_cli
 
     bank_cli.add_parsers(os_)
 

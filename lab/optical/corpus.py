@@ -9,14 +9,14 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from lab import data
 from lab.optical import render as R
 from lab.optical.encoder import CELL, MODES
-from lab.optical.reader import cell_texts, targets
+from lab.optical.reader import band_lines, targets
 
 FOX_BUCKETS = tuple(range(600, 1300, 100))
 FOX_DOCS = ("canterbury/alice29.txt", "canterbury/lcet10.txt")
@@ -47,14 +47,16 @@ class Sample:
     image: np.ndarray       # (R, R) uint8
     targets: np.ndarray     # (grid * LINES, MAXLEN + grid * FRAMES) int8, one row per band (reader.targets)
     text: str
-    cells: list | None = None   # each token's cell text (reader.cell_texts), for stage 2's cell task
+    bands: list | None = None   # the text line of each 8-pixel band, row-major (reader.band_lines): stage 2's targets
 
 
 class PageSampler:
     """Training pages for a mode: `sampler.page(rng, mode)`."""
 
-    def __init__(self, docs: list[tuple[str, str, str]], fonts=R.TRAIN_FONTS, size_range=(9, 24)):
-        self.fonts, self.size_range = fonts, size_range
+    def __init__(self, docs: list[tuple[str, str, str]], fonts=R.TRAIN_FONTS, size_range=(9, 24), shuffled: float = 0.0):
+        """shuffled: the share of prose pages whose words are shuffled (text a language model cannot predict, so
+        a reader must read it: stage 2's answer to memorising the training documents)."""
+        self.fonts, self.size_range, self.shuffled = fonts, size_range, shuffled
         self.prose = [paragraphs(t) for _, t, k in docs if k == "text"]
         self.code = [R.normalise(t).split("\n") for _, t, k in docs if k == "code"]
         self.prose_w = np.array([len(p) for p in self.prose], float) ** 0.5
@@ -70,15 +72,14 @@ class PageSampler:
                         spacing=max(float(rng.uniform(1.05, 1.6)), 8.5 / size), indent=int(rng.choice([0, 0, 2 * size])),
                         ink=int(rng.integers(0, 90)), paper=int(rng.integers(215, 256)))
 
-    def page(self, rng: np.random.Generator, mode: str, max_lines: int | None = None) -> Sample:
-        """A training page; with `max_lines`, only its first lines are kept (the rest painted over with paper):
-        stage 2's curriculum starts the language model on a few lines per page."""
+    def page(self, rng: np.random.Generator, mode: str) -> Sample:
+        """A training page at a mode's resolution, with its stage-1 targets and band texts."""
         res = MODES[mode]
         code = bool(self.code) and rng.random() < 0.15
         lay = self.layout(rng, res, code)
         per_line = (res - 2 * lay.margin) / (0.5 * lay.size)
         n_lines = (res - 2 * lay.margin) / (lay.size * lay.spacing)
-        need = int(per_line * min(n_lines, max_lines or n_lines) * 1.3) + 50   # (cut pages: render no more)
+        need = int(per_line * n_lines * 1.3) + 50
         if code:
             lines = self.code[rng.integers(len(self.code))]
             i = int(rng.integers(max(1, len(lines) - 5)))
@@ -96,19 +97,23 @@ class PageSampler:
                 j += 1
             if rng.random() < 0.3:          # a short page now and then
                 text = text[: max(1, len(text) // 3)]
+            if self.shuffled and rng.random() < self.shuffled:
+                words = " ".join(text).split(" ")
+                order = rng.permutation(len(words))
+                words = [words[k] for k in order]
+                text = [" ".join(words[k:k + 60]) for k in range(0, len(words), 60)]
             page = R.render_text("\n".join(text), lay)[0]
-        if max_lines is not None and len(page.lines) > max_lines:
-            page = keep_lines(page, max_lines, lay.paper)
         grid = res // CELL
-        return Sample(page.image, targets(page.lines, res, grid), page.text, cell_texts(page.lines, res, grid))
+        return Sample(page.image, targets(page.lines, res, grid), page.text, band_lines(page.lines, res, grid))
 
 
-def keep_lines(page: R.Page, n: int, paper: int) -> R.Page:
-    """The page with only its first n text lines: the image below them is paper."""
-    cut = (page.lines[n - 1].y1 + page.lines[n].y0 + 1) // 2
-    image = page.image.copy()
-    image[cut:] = paper
-    return R.Page(image, page.lines[:n], page.source, page.number, page.kind)
+def fresh_pages(mode: str, pages: int, seed: int, split: str, scale: tuple) -> tuple[list[Sample], np.random.Generator]:
+    """Freshly rendered pages of a split for evaluation (fonts at `scale` of the mode's resolution) and the
+    generator that drew them."""
+    res = MODES[mode]
+    s = PageSampler(data.page_documents(split), size_range=(int(res * scale[0]), int(res * scale[1])))
+    rng = np.random.default_rng(seed)
+    return [s.page(rng, mode) for _ in range(pages)], rng
 
 
 @dataclass
@@ -120,6 +125,11 @@ class EvalPage:
     font: str
     size: int
     source: str
+    lines: list = field(default_factory=list)   # render.Line geometry on the 1280-pixel page
+
+    def bands(self, mode: str) -> list[str]:
+        """Each 8-pixel band's text line at a mode's resolution (reader.band_lines): windows' references."""
+        return band_lines(self.lines, self.image.shape[0], MODES[mode] // CELL)
 
 
 def fit_page(text: str, lay: R.Layout, sizes=range(28, 9, -1)) -> tuple[R.Page, int] | None:
@@ -159,7 +169,7 @@ def fox_pages(count_tokens, per_bucket: int = 15, buckets=FOX_BUCKETS, font: str
                 continue
             pg, size = fit
             # text tokens of the document text on the page (its wrap points are the renderer's, not the text's)
-            out.append(EvalPage(pg.image, pg.text, count_tokens(text), b, font, size, "/".join(docs)))
+            out.append(EvalPage(pg.image, pg.text, count_tokens(text), b, font, size, "/".join(docs), pg.lines))
     return out
 
 

@@ -1,110 +1,171 @@
-"""Stage 2: a language model reads the vision tokens. SmolLM2-135M-Instruct, unmodified, adapted with LoRA
-(peft), reads `[projected vision tokens; prompt]` in its chat format and writes the page's text.
+"""Stage 2: a language model reads the vision tokens in its context. SmolLM2-135M-Instruct, unmodified and
+adapted with LoRA (peft), reads in its chat format
 
-    reader = LMReader(lm, tok, vision_dim=384, lora=LoraSpec(r=16, alpha=32, targets=("q_proj", "v_proj")))
-    loss = reader.loss(vision_tokens, texts)          # training (labels only on the answer)
-    texts = reader.generate(vision_tokens)            # greedy
+    <|im_start|>user\\n [slot vectors of the page(s)] \\n{prompt}<|im_end|>\\n<|im_start|>assistant\\n  -> the text
+
+The vision positions come after a text prefix, never at position 0 (the attention sink, which the oracle
+probe found is never read). `projector.SlotProjector` turns each token into its inked band slots in reading
+order; `rows` restricts a page to a window of cell rows (the curriculum's short examples).
+
+    reader = LMReader(lm, tok, head, vision_dim=384, spec=ReaderSpec())
+    loss, n = reader.loss(tokens, texts, rows=[(0, 2), ...])   # mean cross-entropy over the n answer tokens
+    texts = reader.generate(tokens)                             # greedy
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
-from lab.optical.projector import Projector
+from lab.optical.projector import SlotProjector
 
 PROMPT = "Read the page."
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+CE_CHUNK = 8192               # answer positions whose vocabulary logits are formed at once
 
 
 @dataclass(frozen=True)
-class LoraSpec:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    targets: tuple = ("q_proj", "v_proj")
-    projector: str = "linear"
+class ReaderSpec:
+    r: int = 32                         # LoRA rank, on every linear layer of `targets`
+    alpha: int = 64
+    targets: tuple = ALL_LINEAR
+    threshold: float = 0.3              # a band slot is kept when some frame is non-blank with this probability
+    train_head: bool = False            # the stage-1 head inside the projector learns too (else frozen)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "targets": list(self.targets)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "ReaderSpec":
+        return cls(**{**d, "targets": tuple(d.get("targets", ALL_LINEAR))})
+
 
 class LMReader(nn.Module):
-    def __init__(self, lm, tok, vision_dim: int, lora: LoraSpec = LoraSpec(), stage1=None):
-        """stage1: the checkpoint's stage-1 reader, which a "bands" projector reads through (frozen)."""
+    def __init__(self, lm, tok, head, vision_dim: int, spec: ReaderSpec = ReaderSpec()):
+        """lm, tok: a causal LM and its tokenizer (with <|im_start|>/<|im_end|>); head: the stage-1 reader
+        whose posteriors the projector reads (this module owns it: pass a copy to keep the original)."""
         super().__init__()
         from peft import LoraConfig, get_peft_model
 
-        self.tok, self.spec = tok, lora
-        self.projector = Projector(vision_dim, lm.config.hidden_size, lora.projector, stage1)
-        if lora.projector in ("linear", "bands"):      # vision tokens start at the scale of the LM's own input embeddings
-            with torch.no_grad():           # (SmolLM2: RMS 0.14 per dimension; LayerNorm's default is 1.0)
-                self.projector.net[1].weight.fill_(float(lm.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt()))
+        self.tok, self.spec = tok, spec
+        rms = float(lm.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt())
+        self.projector = SlotProjector(head, vision_dim, lm.config.hidden_size, spec.threshold, rms)
+        for p in head.parameters():
+            p.requires_grad_(spec.train_head)
         for p in lm.parameters():
             p.requires_grad_(False)
-        self.lm = get_peft_model(lm, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                                target_modules=list(lora.targets), task_type="CAUSAL_LM"))
-        pre = tok("<|im_start|>user\n", add_special_tokens=False)["input_ids"]
-        post = tok(f"\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
-        self.register_buffer("pre", torch.tensor(pre), persistent=False)
-        self.register_buffer("post", torch.tensor(post), persistent=False)
+        self.lm = get_peft_model(lm, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=0.0,
+                                                target_modules=list(spec.targets), task_type="CAUSAL_LM"))
+        self.register_buffer("pre", self._ids("<|im_start|>user\n"), persistent=False)
+        self.register_buffer("post", self._ids(f"\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n"), persistent=False)
         self.eos = tok.convert_tokens_to_ids("<|im_end|>")
 
+    def _ids(self, s: str) -> torch.Tensor:
+        return torch.tensor(self.tok(s, add_special_tokens=False)["input_ids"], dtype=torch.long)
+
+    # -- weights ------------------------------------------------------------------------------------------
     def trainable_state(self) -> dict:
+        """What this reader adds to the LM and the stage-1 model: the projector (with the head when it trains)
+        and the LoRA weights."""
         from peft import get_peft_model_state_dict
 
-        return {**{f"projector.{k}": v for k, v in self.projector.state_dict().items()},
-                **{f"lora.{k}": v for k, v in get_peft_model_state_dict(self.lm).items()}}
+        proj = {f"projector.{k}": v for k, v in self.projector.state_dict().items()
+                if self.spec.train_head or not k.startswith("head.")}
+        return {**proj, **{f"lora.{k}": v for k, v in get_peft_model_state_dict(self.lm).items()}}
 
     def load_trainable(self, state: dict) -> None:
         from peft import set_peft_model_state_dict
 
-        self.projector.load_state_dict({k[10:]: v for k, v in state.items() if k.startswith("projector.")})
+        proj = {k[10:]: v for k, v in state.items() if k.startswith("projector.")}
+        missing, unexpected = self.projector.load_state_dict(proj, strict=False)
+        if unexpected or any(not k.startswith("head.") for k in missing):
+            raise ValueError(f"projector weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]}")
         set_peft_model_state_dict(self.lm, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
 
-    def post_ids(self, prompt: str | None = None) -> torch.Tensor:
-        """The chat template's tokens after the vision tokens: the prompt (default PROMPT), then the answer's start."""
-        if prompt is None:
-            return self.post
-        ids = self.tok(f"\n{prompt}<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
-        return torch.tensor(ids, device=self.post.device)
+    # -- contexts -----------------------------------------------------------------------------------------
+    def slots(self, vision: torch.Tensor, rows=None) -> list[torch.Tensor]:
+        """Kept slot vectors per page of (B, N, D) tokens; rows: None (whole pages), one (r0, r1) for every
+        page, or one per page (all of one height)."""
+        if rows is not None and isinstance(rows[0], int):
+            rows = [tuple(rows)] * vision.shape[0]
+        return self.projector(vision, rows)
 
-    def _prefix(self, vision, prompt: str | None = None) -> torch.Tensor:
-        """[chat start; projected vision tokens; prompt]; vision (B, N, D), or a list of them (pages of their
-        own grids, projected one by one and joined)."""
+    def contexts(self, vision, rows=None, prompt: str | None = None) -> list[torch.Tensor]:
+        """[chat start; slots; prompt and the answer's start] as input embeddings, one (L_i, H) per batch row;
+        vision (B, N, D), or a list of them (several pages, each its own grid, joined in order)."""
         emb = self.lm.get_input_embeddings()
         pages = vision if isinstance(vision, (list, tuple)) else [vision]
-        B = pages[0].shape[0]
-        v = torch.cat([self.projector(p.to(self.projector.dtype)) for p in pages], 1)
-        return torch.cat([emb(self.pre)[None].expand(B, -1, -1), v.to(emb.weight.dtype),
-                          emb(self.post_ids(prompt))[None].expand(B, -1, -1)], 1)
+        per_page = [self.slots(p, rows if len(pages) == 1 else None) for p in pages]
+        post = self.post if prompt is None else self._ids(f"\n{prompt}<|im_end|>\n<|im_start|>assistant\n").to(self.post.device)
+        pre_e, post_e = emb(self.pre), emb(post)
+        return [torch.cat([pre_e, *[s[b].to(pre_e.dtype) for s in per_page], post_e]) for b in range(len(per_page[0]))]
 
-    def loss(self, vision: torch.Tensor, texts: list[str], max_tokens: int = 2048) -> torch.Tensor:
+    def positions(self, vision, rows=None) -> list[int]:
+        """LM positions the vision tokens take in each batch row's context (the LM-context cost)."""
+        return [int(c.shape[0]) - len(self.pre) - len(self.post) for c in self.contexts(vision, rows)]
+
+    def answer_ids(self, texts: list[str], max_tokens: int = 2048) -> list[list[int]]:
+        return [self.tok(t, add_special_tokens=False)["input_ids"][:max_tokens] + [self.eos] for t in texts]
+
+    # -- training -----------------------------------------------------------------------------------------
+    def loss(self, vision, texts: list[str], rows=None, max_tokens: int = 2048) -> tuple[torch.Tensor, int]:
+        ctx = self.contexts(vision, rows)
+        return self.loss_on(ctx, self.answer_ids(texts, max_tokens))
+
+    def loss_on(self, ctx: list[torch.Tensor], answers: list[list[int]]) -> tuple[torch.Tensor, int]:
+        """Mean cross-entropy of the answers (each ending in <|im_end|>) after their contexts, teacher-forced.
+        Right-padded, so causal attention needs no mask; the vocabulary logits are formed only at the answer
+        positions, CE_CHUNK at a time and recomputed in the backward pass."""
         emb = self.lm.get_input_embeddings()
-        ids = [self.tok(t, add_special_tokens=False)["input_ids"][:max_tokens] + [self.eos] for t in texts]
-        L = max(map(len, ids))
-        tgt = torch.full((len(ids), L), -100, dtype=torch.long)
-        inp = torch.full((len(ids), L), self.eos, dtype=torch.long)
-        for i, t in enumerate(ids):
-            tgt[i, :len(t)] = torch.tensor(t)
-            inp[i, :len(t)] = torch.tensor(t)
-        pre = self._prefix(vision)
-        dev = pre.device
-        x = torch.cat([pre, emb(inp.to(dev))], 1)
-        tgt = tgt.to(dev)
-        labels = torch.cat([torch.full(pre.shape[:2], -100, dtype=torch.long, device=dev), tgt], 1)
-        mask = torch.cat([torch.ones(pre.shape[:2], dtype=torch.long, device=dev), (tgt != -100).long()], 1)
-        return self.lm(inputs_embeds=x, attention_mask=mask, labels=labels).loss
+        dev = ctx[0].device
+        lens = [c.shape[0] + len(a) - 1 for c, a in zip(ctx, answers)]
+        x = ctx[0].new_zeros(len(ctx), max(lens), ctx[0].shape[1])
+        ids = torch.tensor([t for a in answers for t in a[:-1]], dtype=torch.long, device=dev)
+        ans_e = emb(ids).to(x.dtype) if len(ids) else None
+        rows, cols, tgt, k = [], [], [], 0
+        for b, (c, a) in enumerate(zip(ctx, answers)):
+            n = len(a) - 1
+            x[b, :c.shape[0]] = c
+            if n:
+                x[b, c.shape[0]:c.shape[0] + n] = ans_e[k:k + n]
+                k += n
+            rows.append(torch.full((len(a),), b, dtype=torch.long))
+            cols.append(torch.arange(c.shape[0] - 1, c.shape[0] - 1 + len(a)))
+            tgt += a
+        base = self.lm.get_base_model()
+        h = base.model(inputs_embeds=x).last_hidden_state
+        h = h[torch.cat(rows).to(dev), torch.cat(cols).to(dev)]
+        y = torch.tensor(tgt, dtype=torch.long, device=dev)
+        total = sum(checkpoint(_ce, base.lm_head, h[i:i + CE_CHUNK], y[i:i + CE_CHUNK], use_reentrant=False)
+                    for i in range(0, len(y), CE_CHUNK))
+        return total / len(y), len(y)
+
+    # -- reading ------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, vision, max_new_tokens: int = 1600, temperature: float = 0.0, top_p: float = 1.0,
+                 prompt: str | None = None, rows=None) -> list[str]:
+        """Greedy (temperature 0) or sampled text after [vision; prompt], one per batch row."""
+        return self.generate_from(self.contexts(vision, rows, prompt), max_new_tokens, temperature, top_p)
 
     @torch.no_grad()
-    def generate(self, vision: torch.Tensor, max_new_tokens: int = 1600, temperature: float = 0.0,
-                 top_p: float = 1.0, prompt: str | None = None) -> list[str]:
-        """Greedy (temperature 0) or sampled text after [vision tokens; prompt], one per batch row."""
-        pre = self._prefix(vision, prompt)
-        kw = dict(do_sample=temperature > 0, max_new_tokens=max_new_tokens, eos_token_id=self.eos,
-                  pad_token_id=self.eos)
+    def generate_from(self, ctx: list[torch.Tensor], max_new_tokens: int = 1600, temperature: float = 0.0,
+                      top_p: float = 1.0) -> list[str]:
+        """Generation after contexts of different lengths (left-padded, masked)."""
+        L = max(c.shape[0] for c in ctx)
+        x = ctx[0].new_zeros(len(ctx), L, ctx[0].shape[1])
+        mask = torch.zeros(len(ctx), L, dtype=torch.long, device=ctx[0].device)
+        for b, c in enumerate(ctx):
+            x[b, L - c.shape[0]:] = c
+            mask[b, L - c.shape[0]:] = 1
+        kw = dict(do_sample=temperature > 0, max_new_tokens=max_new_tokens, eos_token_id=self.eos, pad_token_id=self.eos)
         if temperature > 0:
             kw.update(temperature=temperature, top_p=top_p)
-        out = self.lm.generate(inputs_embeds=pre, attention_mask=torch.ones(pre.shape[:2], dtype=torch.long,
-                                                                             device=pre.device), **kw)
+        out = self.lm.generate(inputs_embeds=x, attention_mask=mask, **kw)
         return [self.tok.decode(o, skip_special_tokens=True) for o in out]
+
+
+def _ce(head: nn.Module, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(head(h).float(), y, reduction="sum")

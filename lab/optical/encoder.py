@@ -20,13 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODES = {"tiny": 512, "small": 640, "base": 1024, "large": 1280}
-CELL = 64          # pixels per vision token, each way
-PATCH = 16         # pixels per patch, each way
-
-
-def tokens_for(mode: str) -> int:
-    return (MODES[mode] // CELL) ** 2
+from lab.optical.modes import CELL, MODES, PATCH, tokens_for  # noqa: F401  (the encoder's modes, re-exported)
 
 
 @dataclass(frozen=True)

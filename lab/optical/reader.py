@@ -46,24 +46,6 @@ def band_lines(lines, page_size: int, grid: int) -> list[str]:
     return out
 
 
-def cell_texts(lines, page_size: int, grid: int) -> list[str]:
-    """The text inside each token's 64x64 cell, (grid * grid) strings row-major: for each band of the cell, the
-    characters of its line whose centres fall in the cell's columns, bands joined by newlines ("" if none):
-    stage 2's cell task (one vision token in, its cell's text out)."""
-    out = [[] for _ in range(grid * grid)]
-    cell = page_size / grid
-    for ln in lines:
-        if not ln.text:
-            continue
-        r = _band(ln, page_size, grid) // LINES
-        cols = np.clip((np.asarray(ln.xs) / cell).astype(np.int64), 0, grid - 1)
-        for c in range(grid):
-            piece = "".join(ch for ch, k in zip(ln.text, cols) if k == c).strip()
-            if piece:
-                out[r * grid + c].append(piece)
-    return ["\n".join(x) for x in out]
-
-
 def _band(line, page_size: int, grid: int) -> int:
     """The band (row-major over cell rows) that holds a text line's centre."""
     y = (line.y0 + line.y1) / 2 / (page_size / (grid * 64))
@@ -133,11 +115,17 @@ class LineReader(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, N, D), N = grid^2 row-major -> (B * grid * LINES, grid * FRAMES, VOCAB) logits: one sequence
         per band of each cell row, its frames running left to right across the row's cells."""
-        B, N, _ = tokens.shape
+        B, N, D = tokens.shape
         g = int(round(N ** 0.5))
-        h = self.up(tokens).view(B, g, g, LINES, 1, self.emb) + self.pos.view(1, 1, 1, 1, FRAMES, self.emb)
+        y = self.grid_logits(tokens.view(B, g, g, D))
+        return y.permute(0, 2, 3, 1).reshape(B * g * LINES, g * FRAMES, VOCAB)
+
+    def grid_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, R, C, D) tokens of R cell rows x C columns -> (B, VOCAB, R * LINES, C * FRAMES) logits."""
+        B, R, C, _ = tokens.shape
+        h = self.up(tokens).view(B, R, C, LINES, 1, self.emb) + self.pos.view(1, 1, 1, 1, FRAMES, self.emb)
         y = self.frame(h)                                        # (B, row, col, band, frame, V)
-        return y.permute(0, 1, 3, 2, 4, 5).reshape(B * g * LINES, g * FRAMES, VOCAB)
+        return y.permute(0, 5, 1, 3, 2, 4).reshape(B, VOCAB, R * LINES, C * FRAMES)
 
     def loss(self, tokens: torch.Tensor, targets: torch.Tensor, frame_weight: float = 0.5,
              ctc_weight: float = 1.0) -> torch.Tensor:
@@ -196,12 +184,10 @@ class GridReader(LineReader):
                                   nn.Conv2d(hidden, hidden, (1, 5), padding=(0, 2)), nn.GELU(),
                                   nn.Conv2d(hidden, VOCAB, 1))
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        B, N, _ = tokens.shape
-        g = int(round(N ** 0.5))
-        h = self.up(tokens).view(B, g, g, LINES, FRAMES, self.ch).permute(0, 5, 1, 3, 2, 4)
-        y = self.conv(h.reshape(B, self.ch, g * LINES, g * FRAMES))       # (B, V, bands, frames)
-        return y.permute(0, 2, 3, 1).reshape(B * g * LINES, g * FRAMES, VOCAB)
+    def grid_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        B, R, C, _ = tokens.shape
+        h = self.up(tokens).view(B, R, C, LINES, FRAMES, self.ch).permute(0, 5, 1, 3, 2, 4)
+        return self.conv(h.reshape(B, self.ch, R * LINES, C * FRAMES))     # (B, V, bands, frames)
 
 
 def make_reader(kind: str, dim: int, hidden: int, emb: int, frame_hidden: int) -> LineReader:

@@ -29,19 +29,7 @@ CODE_EXT = {".py", ".c", ".h", ".cpp", ".js", ".ts", ".java", ".rs", ".go", ".sh
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 PDF_EXT, DOCX_EXT = {".pdf"}, {".docx"}
 MAX_PAGES = 2000
-FONTS = {  # family -> (regular, bold) files in matplotlib's font folder
-    "DejaVuSans": ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
-    "DejaVuSerif": ("DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf"),
-    "DejaVuSansMono": ("DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf"),
-    "STIXGeneral": ("STIXGeneral.ttf", "STIXGeneralBol.ttf"),
-    "DejaVuSans-Oblique": ("DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf"),
-    "DejaVuSerif-Italic": ("DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf"),
-    "cmr10": ("cmr10.ttf", "cmb10.ttf"),      # Computer Modern: held out of training (robustness)
-    "cmss10": ("cmss10.ttf", "cmss10.ttf"),
-}
-TRAIN_FONTS = ("DejaVuSans", "DejaVuSerif", "DejaVuSansMono", "STIXGeneral", "DejaVuSans-Oblique",
-               "DejaVuSerif-Italic")
-UNSEEN_FONTS = ("cmr10", "cmss10")
+from lab.optical.fonts import FONTS, TRAIN_FONTS, UNSEEN_FONTS, font_dir  # noqa: E402,F401
 
 
 @dataclass(frozen=True)
@@ -109,12 +97,6 @@ def normalise(text: str) -> str:
 
 
 # -- fonts ------------------------------------------------------------------------------------------------
-def font_dir() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-
-
 @lru_cache(maxsize=256)
 def font(name: str, size: int, bold: bool = False):
     from PIL import ImageFont
@@ -372,6 +354,23 @@ def render_file(path: str | Path, lay: Layout = Layout(), dpi: int = 200) -> lis
         return render_markdown(read_text_file(p), lay, str(p))
     if ext in CODE_EXT:
         return render_code(read_text_file(p), lay, str(p))
-    if ext in TEXT_EXT:
+    if ext in TEXT_EXT or is_utf8_text(p):      # a file that decodes as UTF-8 text is text, whatever its suffix
         return render_text(read_text_file(p), lay, str(p))
-    raise FormatError(f"{path}: unsupported file type {ext!r} (text, markdown, code, PDF, Word or image)")
+    raise FormatError(f"{path}: unsupported file type {ext!r} (text, markdown, code, PDF, Word or image; "
+                      "not UTF-8 text either)")
+
+
+def is_utf8_text(path: Path, probe: int = 1 << 16) -> bool:
+    """Do the file's first bytes decode as UTF-8 text (no NUL, few control characters)?"""
+    with open(path, "rb") as f:
+        head = f.read(probe)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:             # (a character cut by the probe's end is fine)
+            return False
+        text = head[:e.start].decode("utf-8")
+    if "\0" in text:
+        return False
+    ctrl = sum(1 for c in text if ord(c) < 32 and c not in "\n\r\t\f")
+    return ctrl <= len(text) // 100

@@ -152,3 +152,26 @@ def robustness_rows(sets: dict, readers: dict, mode: str = "small") -> list[dict
             rows.append({"pages": label, "reader": name, "mode": f"{mode} ({tokens_for(mode)})", "n": len(prec),
                          "precision": float(np.mean(prec)) if prec else float("nan")})
     return rows
+
+
+# -- stage 2: the language-model reader's campaign ----------------------------------------------------------
+def campaign(state: str | Path, logs: str | Path | None = None) -> dict:
+    """The stage-2 campaign as tables: its runs (command, resumption, seconds, examples, rate, machine), its
+    evaluations (precision through the LM per mode, the other-page control, train pages, the stage-1 reader on
+    the same pages, window reads) by cumulative examples and GPU-minutes, and the training loss of every
+    logged step (from the run logs in `logs`, if given) -- read from the state's reader.json."""
+    import json
+
+    meta = json.loads((Path(state) / "reader.json").read_text())
+    runs = [{"run": r["run"], "resumed": r["resumed"], "gpu": r["machine"].get("gpu", "cpu"), "seconds": r["seconds"],
+             "steps": r["steps"], "examples": f"{r['examples_from']:,}-{r['examples_to']:,}",
+             "examples/s": r["examples_per_s"], "examples/GPU-min": r["examples_per_gpu_minute"],
+             "command": r["command"].split("train_lm.py ")[-1]} for r in meta["runs"]]
+    keys = [k for k in ("lm_tiny", "lm_small", "lm_base", "lm_control", "reads_gap", "lm_train", "ctc_tiny",
+                        "ctc_small", "ctc_base", "lm_win2_small", "lm_win2_control", "nll_win2_small", "nll_win2_control")]
+    curve = [{"run": c["run"], "examples": c["examples"], "GPU-min": c["gpu_minutes"],
+              **{k: c[k] for k in keys if k in c}} for c in meta["curve"]]
+    loss = [(row["examples"], row["loss"], r["run"]) for r in meta["runs"] for row in r["log"]]
+    return {"runs": runs, "curve": curve, "loss": loss, "examples": meta["examples"], "steps": meta["step"],
+            "gpu_minutes": meta["gpu_seconds"] / 60, "spec": meta["spec"], "config": meta["config"],
+            "sha256": meta["sha256"]}

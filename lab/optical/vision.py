@@ -18,9 +18,9 @@ TINY = EncoderConfig(local_dim=32, local_layers=1, local_heads=2, dim=32, global
 
 class CheckpointEncoder:
     def __init__(self, path: str, device: str = "cpu"):
-        from lab.optical import train as T
+        from lab.optical.model import load
 
-        self.model, meta = T.load(path, device)
+        self.model, meta = load(path, device)
         self.sha, self.dim, self.spec = meta["sha256"], self.model.enc_cfg.dim, str(path)
 
     def encode(self, images, mode: str, batch: int = 8) -> np.ndarray:
@@ -40,7 +40,7 @@ class RandomEncoder(CheckpointEncoder):
         import torch
 
         from lab.models import state_sha
-        from lab.optical.train import OpticalModel, ReaderConfig
+        from lab.optical.model import OpticalModel, ReaderConfig
 
         torch.manual_seed(seed)
         self.model = OpticalModel(TINY, ReaderConfig(kind="grid", emb=4, frame_hidden=8)).eval()

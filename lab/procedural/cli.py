@@ -5,7 +5,7 @@ import json
 import time
 
 from lab.cliargs import in_range
-from lab.files import atomic_write, check_output
+from lab.files import about, atomic_write, check_output
 
 
 def _read(path: str) -> bytes:
@@ -58,7 +58,8 @@ def cmd_decompress(args) -> int:
 
     check_output(args.output, inputs=[args.input])
     t0 = time.perf_counter()
-    data = M.decompress(_read(args.input))
+    with about(args.input):
+        data = M.decompress(_read(args.input))
     dt = time.perf_counter() - t0
     atomic_write(args.output, data)
     if args.json:

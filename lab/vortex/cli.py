@@ -6,7 +6,7 @@ import time
 
 from lab import UsageError
 from lab.cliargs import device as _device, in_range
-from lab.files import atomic_write, check_output, coded_summary
+from lab.files import about, atomic_write, check_output, coded_summary
 
 
 def cmd_train(args) -> int:
@@ -97,9 +97,10 @@ def cmd_decompress(args) -> int:
     check_output(args.output, inputs=[args.input])
     dev = _device(args.device)
     blob = open(args.input, "rb").read()
-    model, sha = (None, None) if codec.is_online(blob) else _model(args, dev)
-    t0 = time.perf_counter()
-    data = codec.decompress(blob, model, sha, device=dev)
+    with about(args.input):
+        model, sha = (None, None) if codec.is_online(blob) else _model(args, dev)
+        t0 = time.perf_counter()
+        data = codec.decompress(blob, model, sha, device=dev)
     dt = time.perf_counter() - t0
     atomic_write(args.output, data)
     if not args.quiet:

@@ -1,17 +1,18 @@
 """Answering from vision-token memories (the seed's Phase 5): retrieve what fits the budget from a memory bank,
 give it to the language model, generate, and count the access. Two ways to give it:
 
-- `vision`: the memories' tokens, projected into SmolLM2 (projector + LoRA of a checkpoint's lm/ folder,
-  `scripts/optical_gpu.py stage2`), the seed's design; the context is the vision tokens themselves;
+- `vision`: the memories' tokens read by the stage-2 LM reader (`lab.optical.train_lm`: slot projector + LoRA
+  on SmolLM2, a folder of its own such as models/optical-lm-reader), the seed's design; the context is the
+  vision tokens' slots, the question after them;
 - `ocr`: the stage-1 reader of the same checkpoint reads each memory's tokens back into text, and SmolLM2
   (unadapted) answers from that text; storage stays at the vision tokens, the context is the text read.
   The lab's default while no stage-2 reader reads (GPU runs 20-23, reports/optical_gpu/README.md).
 
-    qa = OpticalQA.load(bank, "optical-reader")     # via="auto": vision if the checkpoint has lm/, else ocr
+    qa = OpticalQA.load(bank, "optical-reader")     # via="auto": ocr (until the stage-2 reader answers)
     ans = qa.ask("Who poured the tea?", budget=400) # -> Answer(text, memories, tokens, seconds, via, ...)
 
-`load` refuses a checkpoint whose encoder is not the one that made the bank's tokens (sha256), and `vision`
-without a language-model reader. The bank's search is the hybrid ranking; the retrieved memories are joined in
+`load` refuses a checkpoint whose encoder is not the one that made the bank's tokens (sha256), and an LM
+reader trained on another encoder. The bank's search is the hybrid ranking; the retrieved memories are joined in
 rank order into one context.
 """
 from __future__ import annotations
@@ -54,27 +55,28 @@ class OpticalQA:
 
     @classmethod
     def load(cls, bank, model: str | Path, device: str = "cpu", lm_name: str = "smollm2-135m-instruct",
-             via: str = "auto") -> "OpticalQA":
+             via: str = "auto", lm_reader: str | Path | None = None) -> "OpticalQA":
+        """model: the stage-1 checkpoint (name or folder); lm_reader: the stage-2 reader folder (name or path;
+        default the committed optical-lm-reader) for --via vision."""
         from lab import models
-        from lab.optical import train as T
+        from lab.optical.model import load
 
         if via not in VIAS:
             raise UsageError(f"via must be one of {', '.join(VIAS)}")
         path = models.trained_path(str(model)) if str(model) in models.TRAINED else Path(model)
         if not (Path(path) / "config.json").is_file():
             raise FormatError(f"{model}: no checkpoint there (config.json missing)")
-        has_lm = (Path(path) / "lm" / "config.json").is_file()
-        if via == "vision" and not has_lm:
-            raise FormatError(f"{model}: this checkpoint has no language-model reader (lm/); train one with "
-                              "`scripts/optical_gpu.py stage2`, or answer --via ocr")
-        enc, meta = T.load(path, device)
+        enc, meta = load(path, device)
         if meta["sha256"] != bank.meta["encoder_sha"]:
             raise FormatError(f"{model}: its readers read encoder {meta['sha256'][:12]}..., but the bank's tokens come "
                               f"from {bank.meta['encoder_sha'][:12]}... (refused)")
-        if via == "vision" or (via == "auto" and has_lm):
-            reader, _ = T.load_lm(path, enc.enc_cfg.dim, device, lm_name, enc.reader)
+        if via == "vision":
+            from lab.optical.train_lm import load_reader
+
+            name = str(lm_reader or "optical-lm-reader")
+            reader, _ = load_reader(models.trained_path(name) if name in models.TRAINED else Path(name), enc, device)
             return cls(bank, reader)
-        from lab.optical.answer import TextAnswerer
+        from lab.optical.qa.answer import TextAnswerer
 
         lm, tok = models.load_lm(lm_name, device)
         return cls(bank, ocr=enc, answerer=TextAnswerer(lm.eval(), tok))
@@ -114,4 +116,4 @@ class OpticalQA:
         dev = next(self.reader.parameters()).device
         vt = [torch.from_numpy(self.bank.tokens(h.id)[0]).float()[None].to(dev) for h in hits]
         text = self.reader.generate(vt, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, prompt=q)[0]
-        return Answer(text.strip(), hits, tokens, time.perf_counter() - t0, "vision", tokens * self.reader.projector.slots)
+        return Answer(text.strip(), hits, tokens, time.perf_counter() - t0, "vision", sum(self.reader.positions(vt)))

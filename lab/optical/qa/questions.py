@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.optical.memory import STOP_WORDS, query_words
+from lab.optical.bank.store import STOP_WORDS, query_words
 
 NO_ANSWER = "The answer is not in these pages."
 KINDS = ("cloze", "follows", "who", "number", "summary", "unanswerable")

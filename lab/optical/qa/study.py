@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.optical import qa as Q
+from lab.optical.qa import questions as Q
 
 CONDITIONS = ("none", "full", "first", "bm25", "ocr", "vision")
 BUDGETED = ("first", "bm25", "ocr", "vision")
@@ -221,10 +221,10 @@ def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answe
     import shutil
     from pathlib import Path
 
-    from lab.optical.ask import OpticalQA
-    from lab.optical.memory import MemoryBank
+    from lab.optical.qa.ask import OpticalQA
+    from lab.optical.bank.store import MemoryBank
 
-    from lab.optical.ask import MAX_QUESTION_TOKENS
+    from lab.optical.qa.ask import MAX_QUESTION_TOKENS
 
     qas = [q for q in qas if q.kind != "unanswerable"      # in a bank of every page, those have answers
            and answerer.context_tokens(q.question) <= MAX_QUESTION_TOKENS]   # `ask` refuses longer questions

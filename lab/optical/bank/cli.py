@@ -1,5 +1,5 @@
 """`lab optical add | search | forget | merge | qa-data | ask | chat | stats | list | set-importance | check`: the memory bank
-(lab/optical/memory.py) from the command line. Errors about the bank itself are one line, exit 2; `add`
+(lab/optical/bank/store.py) from the command line. Errors about the bank itself are one line, exit 2; `add`
 reports files it could not read one per line, commits the rest, and exits 2 if any failed."""
 from __future__ import annotations
 
@@ -13,15 +13,11 @@ DEFAULT_ENCODER = "model:optical-reader"
 
 
 def _open(args, create: bool = False):
-    from lab.optical.memory import MemoryBank, Weights
+    from lab.optical.bank.store import MemoryBank, Weights
 
     w = Weights.from_yaml(args.config) if getattr(args, "config", None) else Weights()
     if create:      # --encoder/--embedder choose them for a new bank; an existing one keeps its own
-        from pathlib import Path
-
-        from lab.optical.memory import DB
-
-        new = not (Path(args.bank) / DB).exists()
+        new = not MemoryBank.holds_bank(args.bank)
         return MemoryBank.open(args.bank, create=True, weights=w,
                                encoder=args.encoder or (DEFAULT_ENCODER if new else None),
                                embedder=args.embedder or ("all-minilm-l6-v2" if new else None))
@@ -105,8 +101,11 @@ def cmd_list(args) -> int:
         df = bank.list()
     if args.json:
         print(df.to_json(orient="records"))
-    else:
-        print(df.to_string(index=False) if len(df) else "(empty bank)")
+        return 0
+    for col in ("created", "last_access"):       # epoch seconds -> local date and time
+        if col in df:
+            df[col] = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-" for t in df[col]]
+    print(df.to_string(index=False) if len(df) else "(empty bank)")
     return 0
 
 
@@ -130,7 +129,7 @@ def cmd_check(args) -> int:
 
 def cmd_qa_data(args) -> int:
     from lab import FormatError
-    from lab.optical import qa
+    from lab.optical.qa import questions as qa
 
     with _open(args) as bank:
         rows = bank.con.execute("SELECT source, page, text FROM memories ORDER BY source, page").fetchall()
@@ -158,10 +157,13 @@ def _answer(qa, question: str, args) -> None:
 
 
 def cmd_ask(args) -> int:
-    from lab.optical.ask import OpticalQA
+    from lab import UsageError
+    from lab.optical.qa.ask import OpticalQA
 
+    if not " ".join(args.question.split()):          # before any model loads
+        raise UsageError("the question is empty")
     with _open(args) as bank:
-        _answer(OpticalQA.load(bank, args.model, args.device, via=args.via), args.question, args)
+        _answer(OpticalQA.load(bank, args.model, args.device, via=args.via, lm_reader=args.lm_reader), args.question, args)
     return 0
 
 
@@ -169,10 +171,10 @@ def cmd_chat(args) -> int:
     """The seed's loop: question after question until `quit` (or end of input); a bad question is one line
     on stderr and the loop goes on."""
     from lab import FormatError, UsageError
-    from lab.optical.ask import OpticalQA
+    from lab.optical.qa.ask import OpticalQA
 
     with _open(args) as bank:
-        qa = OpticalQA.load(bank, args.model, args.device, via=args.via)
+        qa = OpticalQA.load(bank, args.model, args.device, via=args.via, lm_reader=args.lm_reader)
         for line in sys.stdin:
             q = line.strip()
             if q in ("quit", "exit"):
@@ -187,8 +189,8 @@ def cmd_chat(args) -> int:
 
 
 def add_parsers(os_) -> None:
-    from lab.optical.encoder import MODES
-    from lab.optical.memory import POLICIES
+    from lab.optical.modes import MODES
+    from lab.optical.bank import POLICIES
 
     def bank(p, config=False):
         p.add_argument("bank", help="memory bank folder")
@@ -247,11 +249,13 @@ def add_parsers(os_) -> None:
         bank(p)
         if name == "ask":
             p.add_argument("question")
-        p.add_argument("--model", default="optical-reader", help="a checkpoint (its lm/ reader for --via vision), or a "
-                       "lab.models trained model")
+        p.add_argument("--model", default="optical-reader", help="the stage-1 checkpoint (folder, or a lab.models "
+                       "trained model) whose encoder made the bank's tokens")
         p.add_argument("--via", choices=("auto", "vision", "ocr"), default="auto",
-                       help="vision: the LM reads the projected tokens (needs lm/); ocr: the stage-1 reader reads them "
-                       "into text for the LM; auto: vision when the checkpoint has lm/")
+                       help="vision: the stage-2 LM reader reads the tokens with the question after them; ocr: the "
+                       "stage-1 reader reads them into text for SmolLM2; auto: ocr (the better path measured)")
+        p.add_argument("--lm-reader", help="--via vision: the stage-2 reader folder (default: the committed "
+                       "optical-lm-reader)")
         p.add_argument("--budget", type=in_range(int, 1), default=400, help="vision tokens of context")
         p.add_argument("-k", type=in_range(int, 1, 64), default=8, help="at most this many memories")
         p.add_argument("--max-new-tokens", type=in_range(int, 1, 4096), default=64)

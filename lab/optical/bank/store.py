@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from lab import FormatError
-from lab.optical.encoder import MODES, tokens_for
+from lab.optical.modes import MODES, tokens_for
 
 SCHEMA_VERSION = 1
 DB = "bank.sqlite"
 MODE_ORDER = ("tiny", "small", "base", "large")        # 64, 100, 256, 400 tokens
-POLICIES = ("seed", "lru", "fifo", "importance", "fade")
+from lab.optical.bank import POLICIES  # noqa: E402  (seed, lru, fifo, importance, fade)
 DAY = 86400.0
 STOP_WORDS = frozenset("""a about all also an and any are as at be been but by can did do does for from had has have he
 her him his how i if in into is it its me my no not of on or our she so than that the their them then there these
@@ -205,20 +205,33 @@ class MemoryBank:
         an existing bank keeps its own and refuses different ones."""
         p = Path(path)
         db = p / DB
+        if p.exists() and not p.is_dir():
+            raise FormatError(f"{path}: exists and is not a folder (a memory bank is a folder)")
+        if db.is_dir():
+            raise FormatError(f"{path}: {DB} is a folder, not a memory bank's database")
         if not db.exists():
             if not create:
                 raise FormatError(f"{path}: not a memory bank (no {DB}; `lab optical add` creates one)")
-            if p.exists() and not p.is_dir():
-                raise FormatError(f"{path}: exists and is not a folder")
             (p / "blobs").mkdir(parents=True, exist_ok=True)
+        con = None
         try:
             con = sqlite3.connect(str(db), timeout=timeout, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
             con.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            if not cls._is_bank(con):        # nothing is written to a file that is not (yet) a bank ...
+                if not create:
+                    raise FormatError(f"{path}: {DB} holds no memory bank (empty, or its creation was interrupted); "
+                                      "`lab optical add` completes it")
+                (p / "blobs").mkdir(parents=True, exist_ok=True)
+            con.execute("PRAGMA journal_mode=WAL")     # ... unless it is to be created, with the options asked for
+            con.execute("PRAGMA synchronous=NORMAL")
             meta = cls._init(con, encoder or "model:optical-reader", embedder or "all-minilm-l6-v2")
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
+            if con is not None:
+                con.close()
             raise FormatError(f"{path}: corrupt memory bank ({e.__class__.__name__}: {str(e)[:80]})") from None
+        except FormatError:
+            con.close()
+            raise
         try:
             version = int(meta.get("schema_version", -1))
         except ValueError:
@@ -247,6 +260,26 @@ class MemoryBank:
         bank = cls(p, con, meta["encoder"], meta["embedder"], weights)
         bank.meta = meta
         return bank
+
+    @classmethod
+    def holds_bank(cls, path) -> bool:
+        """Is there a bank at path already (its database with the meta table)? Read only."""
+        db = Path(path) / DB
+        if not db.is_file():
+            return False
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                return cls._is_bank(con)
+            finally:
+                con.close()
+        except sqlite3.DatabaseError:
+            return True                      # a damaged file: let open() say what it is
+
+    @staticmethod
+    def _is_bank(con) -> bool:
+        """Does the database hold a bank's meta table (read only; DatabaseError if it is not SQLite)?"""
+        return con.execute("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()[0] > 0
 
     @staticmethod
     def _init(con, encoder: str, embedder: str) -> dict:
@@ -291,7 +324,7 @@ class MemoryBank:
     @property
     def embedder(self):
         if isinstance(self._embedder, str):
-            from lab.optical import embed
+            from lab.optical.bank import embed
 
             try:
                 self._embedder = embed.by_name(self._embedder)
@@ -354,29 +387,42 @@ class MemoryBank:
                 files.append(p)
             else:
                 rep.failed.append((str(p), "no such file or folder"))
-        for f in tqdm(files, disable=not progress, desc="adding", unit="file"):
+        bar = tqdm(total=0, disable=not progress, desc="adding", unit="page")     # pages, as each file is rendered
+        for k, f in enumerate(files):
+            bar.set_postfix_str(f"file {k + 1}/{len(files)}: {f.name}", refresh=True)
             try:
                 pages = R.render_file(f, layout or R.Layout())
-                a, d, t = self.add_pages(pages, str(f), importance, mode, now)
+                bar.total += len(pages)
+                bar.refresh()
+                a, d, t = self.add_pages(pages, str(f), importance, mode, now, on_pages=bar.update)
             except (FormatError, ValueError, OSError) as e:
                 rep.failed.append((str(f), str(e).splitlines()[0] if str(e) else e.__class__.__name__))
                 continue
             rep.files += 1
             rep.added, rep.duplicates, rep.tokens = rep.added + a, rep.duplicates + d, rep.tokens + t
+        bar.close()
         return rep
 
     @_bank_errors
     def add_pages(self, pages, source: str, importance: float = 5.0, mode: str = "small",
-                  now: float | None = None) -> tuple[int, int, int]:
-        """Rendered pages (render.Page) of one source, in one transaction -> (added, duplicates, tokens)."""
+                  now: float | None = None, on_pages=None) -> tuple[int, int, int]:
+        """Rendered pages (render.Page) of one source, in one transaction -> (added, duplicates, tokens);
+        on_pages(n) is told as each batch of n pages is encoded (progress)."""
         now = time.time() if now is None else now
         greys = [p.grey() for p in pages]
         shas = [page_sha(g) for g in greys]
         have = self._existing(shas)
         todo = [i for i, s in enumerate(shas) if s not in have and s not in shas[:i]]
+        if on_pages and len(pages) > len(todo):
+            on_pages(len(pages) - len(todo))
         if not todo:
             return 0, len(pages), 0
-        toks = self.encoder.encode([greys[i] for i in todo], mode)
+        toks = []
+        for c in range(0, len(todo), 8):
+            toks.append(self.encoder.encode([greys[i] for i in todo[c:c + 8]], mode))
+            if on_pages:
+                on_pages(len(todo[c:c + 8]))
+        toks = np.concatenate(toks)
         embs = self.embedder.embed([pages[i].text for i in todo]).astype(np.float16)
         rows = []
         for j, i in enumerate(todo):
@@ -447,6 +493,10 @@ class MemoryBank:
         """The best memories for a query that fit in `budget` vision tokens (greedy by score; at most k).
         ranking: hybrid | bm25 | embedding. Retrieved memories get their access count and last-access time
         updated in one transaction (touch=False: a read-only look)."""
+        from lab import UsageError
+
+        if not query or not query.strip():
+            raise UsageError("the query is empty")
         now = time.time() if now is None else now
         w = self.weights
         cand: dict[int, list[float]] = {}

@@ -20,7 +20,7 @@ import numpy as np
 
 from lab import data
 from lab.optical import render as R
-from lab.optical.memory import DAY, MemoryBank, query_words
+from lab.optical.bank.store import DAY, MemoryBank, query_words
 from lab.optical.metrics import precision
 
 LAYOUT = R.Layout(width=640, height=640, size=14, margin=32)    # small mode's own resolution (100 tokens)
@@ -213,7 +213,7 @@ def scale(sizes, queries: int = 200, seed: int = 0, workdir: str | Path | None =
     tokens); timings include embedding the query with the hashing embedder (well under 1 ms)."""
     import tempfile
 
-    from lab.optical.embed import HashingEmbedder
+    from lab.optical.bank.embed import HashingEmbedder
 
     corpus = " ".join(t for _, t, k in data.page_documents("train") if k == "text").split()
     rng = np.random.default_rng(seed)

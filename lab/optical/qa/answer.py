@@ -9,7 +9,7 @@ model writes, without the chat markers.
 """
 from __future__ import annotations
 
-from lab.optical.qa import NO_ANSWER
+from lab.optical.qa.questions import NO_ANSWER
 
 PROMPT = ("Read the text and answer the question with words from the text. If the text does not say, reply: "
           f"{NO_ANSWER}\n\nText: {{context}}\n\nQuestion: {{question}}")

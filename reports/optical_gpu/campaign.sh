@@ -1,0 +1,43 @@
+#!/bin/bash
+# The stage-2 reader's campaign on one H200 (lab/optical/train_lm.py; configs/optical/campaign.yaml), one
+# session's chain of device calls made back to back on one warm machine. What travels (<= 64 MiB a call):
+# the tree without models/ (taken out of the index for the session), and in carry:
+#   STEP=a  .carry/a (data.tar.xz: canterbury, canterbury-large, tinystories; whl/: rapidfuzz, gguf; gguf.aa)
+#           and models/optical-reader (the stage-1 model)
+#   STEP=b  .carry/b (gguf.ab) and models/optical-lm-reader (the campaign's state, once it exists)
+#   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>]  .carry/c (gguf.ac) on the first run of a machine
+# .carry/*/gguf.a?: lab.models' SmolLM2-135M-Instruct.Q4_1.gguf cut at 14 MiB and 50 MiB (session 1's first
+# machine: 12 and 70 MiB, before there was a state to carry). SEED (step a): the page seed, new for each machine.
+# Step a starts the page renderer in its own session (setsid): it keeps rendering into /root/spool through
+# the calls that follow. Every run resumes /root/state (the exact fp32 state within the session; the first
+# run of a session starts from models/optical-lm-reader, its moments re-estimated) and copies the state's
+# fp16 adapter shards, reader.json and its log to $OUT (-> models/optical-lm-reader/ and reports/optical_gpu/).
+set -o pipefail
+export PYTHONPATH=/tmp/site:$PWD LAB_DATA=/root/data LAB_MODELS=/root/models PYTHONUNBUFFERED=1 \
+  OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
+M=/root/models/smollm2-135m-instruct
+case "$STEP" in
+a)
+  mkdir -p /root/data /root/models $M && tar xJf .carry/a/data.tar.xz -C /root/data || exit 1
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/a/whl/*.whl || exit 1
+  cp -r models/optical-reader /root/models/ && cp .carry/a/gguf.aa /root/gguf.aa || exit 1
+  setsid nohup python3 -m lab.optical.train_lm render --spool /root/spool --pages 400000 --seed "${SEED:-1}" \
+    --workers 13 --max-pending 2500 --config configs/optical/campaign.yaml > /root/render.log 2>&1 < /dev/null &
+  sleep 40; nproc; nvidia-smi --query-gpu=name,memory.total --format=csv; ls /root/spool | wc -l; tail -3 /root/render.log ;;
+b)
+  cp .carry/b/gguf.ab /root/gguf.ab || exit 1
+  if [ -f models/optical-lm-reader/reader.json ]; then mkdir -p /root/state && cp models/optical-lm-reader/* /root/state/; fi
+  ls /root/spool | wc -l && tail -2 /root/render.log ;;
+run)
+  if [ ! -f $M/SmolLM2-135M-Instruct.Q4_1.gguf ]; then
+    cat /root/gguf.aa /root/gguf.ab .carry/c/gguf.ac > $M/SmolLM2-135M-Instruct.Q4_1.gguf || exit 1
+  fi
+  echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $M/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c || exit 1
+  echo "spool: $(ls /root/spool | wc -l) files"; tail -1 /root/render.log
+  python3 -m lab.optical.train_lm train --state /root/state --spool /root/spool --seconds "$TRAIN_S" --run "$RUN" \
+    --config configs/optical/campaign.yaml $ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/$RUN.log
+  rc=$?
+  cp /root/state/reader.json /root/state/adapter-*.safetensors $OUT/ 2>/dev/null
+  exit $rc ;;
+*) echo "STEP=a|b|run"; exit 2 ;;
+esac

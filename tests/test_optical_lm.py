@@ -1,0 +1,126 @@
+"""Stage 2 of the optical reader: the slot projector, the LM reader and the campaign that trains it
+(lab/optical/projector.py, decoder.py, train_lm.py), on the tiny random chat model and a random encoder."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lab import FormatError, models
+from lab.optical import reader as Rd, train_lm as L, vision
+from lab.optical.decoder import LMReader, ReaderSpec
+from lab.optical.projector import SlotProjector
+
+
+@pytest.fixture(scope="module")
+def stage1():
+    return vision.load("random:0").model
+
+
+def _reader(stage1, **kw):
+    import copy
+
+    lm, tok = models.tiny_lm(models.TINY_CHAT)
+    return LMReader(lm, tok, copy.deepcopy(stage1.reader), stage1.enc_cfg.dim, ReaderSpec(r=2, alpha=4, **kw))
+
+
+def test_window_slots_are_the_whole_pages_slots_of_those_rows():
+    """A window's slots (the head run on the window and one cell row either side) are exactly the whole page's
+    slots of those rows, in reading order (line, then column); empty bands are left out; heights must agree."""
+    torch.manual_seed(0)
+    head = Rd.GridReader(16, 4, 8).eval()
+    proj = SlotProjector(head, 16, 24, threshold=0.0).eval()
+    tok = torch.randn(3, 64, 16)                                   # 8x8 cells
+    with torch.no_grad():
+        whole = proj(tok)
+        assert [w.shape for w in whole] == [(8 * Rd.LINES * 8, 24)] * 3       # threshold 0: every slot kept
+        for r0 in (0, 3, 6):
+            win = proj(tok, [(r0, r0 + 2)] * 3)
+            a, b = r0 * Rd.LINES * 8, (r0 + 2) * Rd.LINES * 8
+            for w, full in zip(win, whole):
+                assert torch.allclose(w, full[a:b], atol=1e-5)
+        mixed = proj(tok, [(0, 2), (6, 8), (3, 5)])
+        assert torch.allclose(mixed[1], whole[1][6 * Rd.LINES * 8:], atol=1e-5)
+        assert proj.kept(tok, [(0, 2)] * 3).tolist() == [2 * Rd.LINES * 8] * 3
+        proj.threshold = 1.1                                       # nothing is ever that sure: every slot left out
+        assert [w.shape[0] for w in proj(tok)] == [0, 0, 0] and proj.kept(tok).tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="equal runs"):
+        proj(tok, [(0, 2), (0, 3), (0, 2)])
+
+
+def test_lm_reader_learns_a_page_and_keeps_only_its_own_weights(stage1):
+    """The LM reader on the tiny chat model: the loss over the answer falls, generation returns text, only the
+    LoRA and projector weights train (the stage-1 head is frozen by default) and they round-trip."""
+    r = _reader(stage1)
+    trainable = {n for n, p in r.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or (n.startswith("projector.") and ".head." not in n) for n in trainable)
+    assert not any(".head." in k for k in r.trainable_state())
+    torch.manual_seed(0)
+    v = torch.randn(2, 64, stage1.enc_cfg.dim)
+    opt = torch.optim.Adam([p for p in r.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(20):
+        loss, n = r.loss(v, ["the cat sat", "a dog ran"], rows=(0, 2))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert n == len("the cat sat") + len("a dog ran") + 2 and losses[-1] < losses[0] - 0.5
+    out = r.generate(v, max_new_tokens=4, rows=(0, 2))
+    assert len(out) == 2 and all(isinstance(o, str) for o in out)
+    assert r.positions(v, (0, 2)) == [c.shape[0] for c in r.slots(v, (0, 2))]
+    r2 = _reader(stage1)
+    r2.load_trainable(r.trainable_state())
+    with torch.no_grad():
+        assert torch.allclose(r2.loss(v, ["the cat sat", "a dog ran"], rows=(0, 2))[0],
+                              r.loss(v, ["the cat sat", "a dog ran"], rows=(0, 2))[0], atol=1e-5)
+    head = _reader(stage1, train_head=True)
+    assert any(".head." in k for k in head.trainable_state())
+
+
+def test_schedule_curriculum_and_window_text_follow_the_campaign():
+    cfg = L.CampaignConfig(examples=1000, warmup=100, rows_start=1, rows_full=0.5, min_lr=0.1)
+    assert L.lr_factor(cfg, 0) == pytest.approx(0.01) and L.lr_factor(cfg, 100) == pytest.approx(1.0)
+    assert L.lr_factor(cfg, 1000) == pytest.approx(0.1) and L.lr_factor(cfg, 5000) == pytest.approx(0.1)
+    assert [L.window_cap(cfg, e, 10) for e in (0, 250, 500, 900)] == [1, 5, 10, 10]
+    bands = [""] * 16
+    bands[1], bands[9], bands[10] = "one", "two", "  "
+    assert L.window_text(bands, 0, 1) == "one" and L.window_text(bands, 0, 2) == "one\ntwo" and L.window_text(bands, 1, 2) == "two"
+
+
+def test_campaign_trains_resumes_on_one_schedule_and_checks_its_state(tmp_path, stage1):
+    """Two runs of a campaign: pages rendered into a spool and banked; each run appends to the state (steps,
+    examples, GPU-seconds, runs, the evaluated curve with its other-page control); the second run resumes the
+    exact state; without it, the weights with re-estimated moments; a damaged state is refused."""
+    cfg = L.CampaignConfig(examples=5000, warmup=5, tokens=1500, modes={"tiny": 1.0}, min_bank=4, eval_pages=2,
+                           eval_modes=("tiny",), eval_every=1e9, eval_max_new=8)
+    assert L.render(tmp_path / "spool", 8, cfg.modes, seed=1, per_job=4) == 8
+    assert len(list((tmp_path / "spool").glob("*.pkl"))) == 2
+    spec = ReaderSpec(r=2, alpha=4)
+    camp = L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT)
+    bank = L.PageBank(stage1, 100, "cpu")
+    steps = iter(range(4))
+    fox = L.eval_set(camp.reader.tok, 2)
+    rec = camp.train(bank, tmp_path / "spool", 1e9, "r1", fox=fox, train_pages=2, progress=False,
+                     stop=lambda: next(steps, None) is None)
+    assert bank.size("tiny") == 8 and not list((tmp_path / "spool").glob("*.pkl"))
+    assert rec["steps"] == 4 and rec["resumed"] == "fresh" and camp.meta["step"] == 4
+    meta = json.loads((tmp_path / "st" / "reader.json").read_text())
+    row = meta["curve"][-1]
+    assert meta["examples"] == rec["examples_to"] > 0 and meta["gpu_seconds"] > 0 and len(meta["runs"]) == 1
+    assert {"lm_tiny", "lm_control", "lm_train", "ctc_tiny", "reads_gap"} <= set(row) and row["run"] == "r1"
+    ex1 = meta["examples"]
+    again = L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT)
+    assert again.resumed == "exact" and again.meta["examples"] == ex1
+    steps = iter(range(2))
+    again.train(bank, tmp_path / "spool", 1e9, "r2", progress=False, stop=lambda: next(steps, None) is None)
+    meta = json.loads((tmp_path / "st" / "reader.json").read_text())
+    assert [r["run"] for r in meta["runs"]] == ["r1", "r2"] and meta["step"] == 6 and meta["examples"] > ex1
+    (tmp_path / "st" / "exact.pt").unlink()
+    assert L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT).resumed == "weights"
+    with pytest.raises(FormatError, match="reads encoder"):
+        L.load_reader(tmp_path / "st", vision.load("random:1").model)
+    shard = sorted((tmp_path / "st").glob("adapter-*.safetensors"))[0]
+    shard.write_bytes(shard.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(FormatError, match="sha256|unreadable"):
+        L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT)
