@@ -112,6 +112,30 @@ def _optical(d):
     return out
 
 
+def _optical_lm(d):
+    """Issue optical IV's bars, from the stage-2 campaign's last evaluation (reports/optical.md, "Stage 2")."""
+    curve = d.get("lm_curve", [])
+    if not curve:
+        return []
+    c, gpu = curve[-1], "one H200 (reports/optical_gpu/campaign)"
+    at = f" after {c['examples']:,} examples, {c['GPU-min']:.0f} GPU-min"
+    out = []
+    if "lm_base" in c:
+        out.append(_row("optical", d, "stage-2 LM reader, held-out Fox-like pages, base mode" + at,
+                        f"{100 * c['lm_base']:.0f}%", ">= 90% (issue optical IV)", c["lm_base"] >= 0.9, machine=gpu))
+    if "reads_gap" in c:
+        out.append(_row("optical", d, "stage-2 'it reads' gap: own tokens - another page's" + at,
+                        f"{100 * c['reads_gap']:+.1f} points", ">= 40 points", c["reads_gap"] >= 0.4, machine=gpu))
+    pairs = [(m, c[f"lm_{m}"], c[f"ctc_{m}"]) for m in ("tiny", "small", "base") if f"lm_{m}" in c and f"ctc_{m}" in c]
+    if pairs:
+        m, lm, ctc = max(pairs, key=lambda t: t[1] - t[2])
+        out.append(_row("optical", d, f"stage-2 LM reader vs stage-1 CTC reader (best mode: {m})",
+                        f"{100 * lm:.0f}% vs {100 * ctc:.0f}%", "LM >= CTC in one mode", lm >= ctc, machine=gpu))
+    out.append(_row("optical", d, "better reader on held-out real PDF pages, small mode", "not measured yet",
+                    ">= 85% (Tesseract beside it)", False))
+    return out
+
+
 def _memory(d):
     out = []
     r = _first(d.get("recall", []), ranking="bm25") or (d.get("recall") or [None])[0]
@@ -161,7 +185,8 @@ def _fuzz(d):
                  ">= 10,000 a format, 0 unclean", bad == 0 and min(r["cases"] for r in s) >= 10000)]
 
 
-EXTRACT = {"holo": _holo, "procedural": _procedural, "vortex": _vortex, "optical": _optical,
+EXTRACT = {"holo": _holo, "procedural": _procedural, "vortex": _vortex,
+           "optical": lambda d: _optical(d) + _optical_lm(d),
            "optical_memory": _memory, "llm": _llm, "shannon": _shannon, "fuzz": _fuzz}
 
 

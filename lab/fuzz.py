@@ -228,6 +228,7 @@ class _Worker:
 
     def __init__(self, ctx, name, seed, ids, foreign, mem_cap, cpu_cap):
         self.ids, self.pos, self.started, self.ready, self.born = ids, 0, None, False, time.perf_counter()
+        self.eof = False
         self.conn, child = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(target=_worker, args=(child, name, seed, ids, foreign, mem_cap, cpu_cap), daemon=True)
         self.proc.start()
@@ -283,11 +284,11 @@ def campaign(name: str, cases: int, seed: int = 0, workers: int = 2, time_cap: f
     while pool:
         for w in list(pool):
             msg = None
-            if w.conn.poll(0.02):
+            if not w.eof and w.conn.poll(0.02):
                 try:
                     msg = w.conn.recv()
-                except EOFError:
-                    pass
+                except EOFError:          # the worker is gone (a crash, or SIGXCPU at the CPU cap)
+                    w.eof = True
             if msg and msg[0] == "start":
                 w.started, w.ready = time.perf_counter(), True
             elif msg and msg[0] == "done":
@@ -303,7 +304,7 @@ def campaign(name: str, cases: int, seed: int = 0, workers: int = 2, time_cap: f
                 raise RuntimeError(f"fuzz worker for {t.name} failed to start (exit {w.proc.exitcode})")
             else:      # the cap is on CPU time (RLIMIT_CPU, SIGXCPU); the wall clock only as a far backstop
                 stuck = w.started is not None and time.perf_counter() - w.started > WALL_BACKSTOP * time_cap
-                if stuck or (not w.proc.is_alive() and not w.conn.poll(0)):
+                if stuck or (not w.proc.is_alive() and (w.eof or not w.conn.poll(0))):
                     w.kill()
                     i = w.ids[w.pos]
                     pool.remove(w)

@@ -252,7 +252,7 @@ def tiny_lm(name: str = TINY, device: str = "cpu", seed: int = 0):
     tok = ByteTokenizer() if name == TINY else chat_byte_tokenizer()
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=256 if name == TINY else len(tok), hidden_size=64, intermediate_size=128,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192)
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096)
     return LlamaForCausalLM(cfg).to(device).eval(), tok
 
 

@@ -136,6 +136,8 @@ if camp:
         a2.axhline(camp["curve"][-1][k], ls=":", lw=0.8, color="grey")
         a2.annotate(f"stage-1 {k[4:]}", (ex[0], camp["curve"][-1][k]), fontsize=6, va="bottom")
     a2.set_xlabel("examples seen")
+    for a in (a1, a2):
+        a.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x / 1e3:,.0f}k"))
     a2.set_ylabel("precision, held-out Fox-like pages")
     a2.set_ylim(0, 1)
     a2.legend(fontsize=6, ncol=2)

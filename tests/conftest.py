@@ -32,20 +32,11 @@ def kodak23():
 
 @pytest.fixture
 def tiny_lm():
-    """A tiny random LLaMA-style LM and a word-level tokenizer with SmolLM2's chat markers (stage-2 plumbing
-    without the 98 MB model)."""
-    import torch
-    from tokenizers import Regex, Tokenizer, models as tm, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    """lab.models' tiny random chat model: a 2-layer LLaMA on bytes with SmolLM2's chat markers (stage-2 and
+    answering plumbing without the 98 MB model)."""
+    from lab import models
 
-    words = ["[UNK]", "<|im_start|>", "<|im_end|>", "user", "assistant", "Read", "the", "page", ".", "cat", "sat"]
-    tk = Tokenizer(tm.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Split(pattern=Regex(r"<\|im_(start|end)\|>|\w+|[^\w\s]"), behavior="isolated")
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]")
-    torch.manual_seed(0)
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512))
-    return lm, tok
+    return models.tiny_lm(models.TINY_CHAT)
 
 
 # The longest test files first (measured: ~150 s, ~90 s, ~60 s, ~50 s, ~50 s on 2 cores): `make test` hands whole

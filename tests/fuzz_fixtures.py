@@ -19,7 +19,7 @@ def broken_target():
         kind = zlib.adler32(blob) % 8
         if kind == 0:
             raise KeyError("an exception that is not a FormatError")
-        if kind == 1:
+        if kind == 1 and zlib.adler32(blob) % 24 == 1:     # (one case in 60: each hang costs a worker restart)
             t0 = time.process_time()             # a hang: spinning on the CPU (the cap is CPU time)
             while time.process_time() - t0 < 60:
                 pass

@@ -100,7 +100,7 @@ def test_ocr_of_a_tiny_image_says_why(tmp_path):
                                          (["proc", "decompress"], ".proc"), (["vortex", "decompress"], ".vtx"),
                                          (["llmzip", "decompress"], ".llmz")])
 def test_every_format_error_names_the_file(tmp_path, verb, suffix):
-    for name, data in (("empty", b""), ("magic", b"NOPE" * 8), ("cut", b"\x00" * 3)):
+    for name, data in (("empty", b""), ("magic", b"NOPE" * 8)):
         f = tmp_path / f"{name}{suffix}"
         f.write_bytes(data)
         out = ["-o", tmp_path / f"{name}.out"] if verb[1] == "decompress" else []

@@ -110,6 +110,7 @@ def test_campaign_trains_resumes_on_one_schedule_and_checks_its_state(tmp_path, 
     assert meta["examples"] == rec["examples_to"] > 0 and meta["gpu_seconds"] > 0 and len(meta["runs"]) == 1
     assert {"lm_tiny", "lm_control", "lm_train", "ctc_tiny", "reads_gap"} <= set(row) and row["run"] == "r1"
     ex1 = meta["examples"]
+    _ocr_reads_through_the_lm_reader(tmp_path, stage1)
     again = L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT)
     assert again.resumed == "exact" and again.meta["examples"] == ex1
     steps = iter(range(2))
@@ -124,3 +125,29 @@ def test_campaign_trains_resumes_on_one_schedule_and_checks_its_state(tmp_path, 
     shard.write_bytes(shard.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(FormatError, match="sha256|unreadable"):
         L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT)
+
+
+def _ocr_reads_through_the_lm_reader(tmp_path, stage1):
+    """`lab optical ocr --reader lm` with a campaign's state folder (the CPU path a fresh clone uses), and
+    --reference printing the precision; a reader trained on another encoder is refused in one line."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from lab.optical import model as M, render as R
+
+    M.save(stage1, tmp_path / "ck")
+    page = R.render_text("the cat sat on the mat", R.Layout(width=512, height=512, size=16))[0]
+    Image.fromarray(page.grey()).save(tmp_path / "p.png")
+    (tmp_path / "ref.txt").write_text(page.text)
+    cmd = [sys.executable, "-m", "lab", "optical", "ocr", str(tmp_path / "p.png"), "--model", str(tmp_path / "ck"),
+           "--mode", "tiny", "--reader", "lm", "--lm-reader", str(tmp_path / "st"), "--max-new-tokens", "4",
+           "--reference", str(tmp_path / "ref.txt")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "precision" in r.stderr and "lm reader" in r.stderr
+    M.save(vision.load("random:1").model, tmp_path / "ck1")
+    cmd[cmd.index(str(tmp_path / "ck"))] = str(tmp_path / "ck1")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "reads encoder" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -161,7 +161,7 @@ def test_ocr_path_reads_memories_into_text_for_the_language_model(tmp_path, tiny
         ans = qa_.ask("Alice rabbit", budget=64, max_new_tokens=3)
         assert ans.via == "ocr" and ans.tokens == 64 and len(ans.memories) == 1 and isinstance(ans.text, str)
         assert ans.context_tokens == TextAnswerer(lm, tok).context_tokens(
-            m.reader.read(torch.from_numpy(bank.tokens(ans.memories[0].id)[0])[None])[0])
+            M.load(tmp_path / "ck")[0].reader.read(torch.from_numpy(bank.tokens(ans.memories[0].id)[0])[None])[0])
         assert ans.to_dict()["via"] == "ocr"
     assert prompt(None, "who?").startswith("<|im_start|>user\n") and "Question: who?" in prompt("ctx", "who?")
     assert TextAnswerer(lm.eval(), tok, batch=2).answer([(None, "the cat"), ("the cat sat .", "the cat"),

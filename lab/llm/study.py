@@ -157,30 +157,8 @@ def generation_speed(lm, tok, method, context: int, new_tokens: int = 32, text: 
             "cuda_peak_bytes": torch.cuda.max_memory_allocated() if dev.type == "cuda" else None}
 
 
-class ByteTokenizer:
-    """UTF-8 bytes as token ids (256): the tokenizer of the tiny random model the smoke runs use."""
-    eos_token_id = 0
-
-    def __call__(self, text, add_special_tokens=False, **kw):
-        return {"input_ids": list(text.encode("utf-8"))}
-
-    def decode(self, ids, **kw):
-        return bytes(int(i) for i in ids).decode("utf-8", "replace")
-
-    def byte_table(self) -> list[bytes]:
-        """Token id -> its bytes (llmzip's vocabulary)."""
-        return [bytes([i]) for i in range(256)]
-
-
 def load(name: str, device: str = "cpu"):
-    """(lm, tok): a `lab.models` LM by name, or "tiny-random" (a 2-layer random LLaMA on bytes, no download)."""
-    if name == "tiny-random":
-        from transformers import LlamaConfig, LlamaForCausalLM
-
-        torch.manual_seed(0)
-        cfg = LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096)
-        return LlamaForCausalLM(cfg).to(device).eval(), ByteTokenizer()
+    """(lm, tok): a `lab.models` LM by name, or "tiny-random" (lab.models' 2-layer random LLaMA on bytes)."""
     from lab import models
 
-    return models.load_lm(name, device)
+    return models.load_any_lm(name, device)

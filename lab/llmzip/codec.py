@@ -283,10 +283,9 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
 
 def tiny_model():
     """A tiny random LLaMA on bytes and its sha: the tests' and the fuzz campaign's model (no download)."""
-    from lab.llm.study import load
-    from lab.models import state_sha
+    from lab.models import TINY, state_sha, tiny_lm
 
-    lm, tok = load("tiny-random")
+    lm, tok = tiny_lm(TINY)
     return lm, tok, state_sha(lm.state_dict())
 
 

@@ -67,32 +67,36 @@ def autocast(device):
 
 
 # -- checkpoints ------------------------------------------------------------------------------------------
-def save(model: OpticalModel, out: str | Path, extra: dict | None = None) -> str:
-    """fp16 safetensors shards + config.json; -> sha256 of the fp16 weights."""
+def write_shards(state: dict, d: str | Path, prefix: str) -> tuple[str, list[str]]:
+    """A state dict as fp16 safetensors shards (<= SHARD_BYTES each, written atomically) named
+    <prefix>-NN-of-MM.safetensors in d, older shards of that prefix removed; -> (sha256 of the fp16 state, names)."""
     from safetensors.torch import save_file
 
-    d = Path(out)
+    d = Path(d)
     d.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in model.state_dict().items()}
-    sha = state_sha(state)
+    state = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in state.items()}
     shards, cur, size = [], {}, 0
     for k in sorted(state):
         n = state[k].numel() * 2
         if cur and size + n > SHARD_BYTES:
             shards.append(cur)
             cur, size = {}, 0
-        cur[k] = state[k]
-        size += n
+        cur[k], size = state[k], size + n
     shards.append(cur)
-    for old in d.glob("weights-*.safetensors"):
-        old.unlink()
-    names = []
-    for i, sh in enumerate(shards):
-        name = f"weights-{i + 1:02d}-of-{len(shards):02d}.safetensors"
-        tmp = d / (name + ".tmp")
-        save_file(sh, str(tmp))
-        os.replace(tmp, d / name)
-        names.append(name)
+    names = [f"{prefix}-{i + 1:02d}-of-{len(shards):02d}.safetensors" for i in range(len(shards))]
+    for name, sh in zip(names, shards):
+        save_file(sh, str(d / (name + ".tmp")))
+        os.replace(d / (name + ".tmp"), d / name)
+    for old in d.glob(f"{prefix}-*.safetensors"):
+        if old.name not in names:
+            old.unlink()
+    return state_sha(state), names
+
+
+def save(model: OpticalModel, out: str | Path, extra: dict | None = None) -> str:
+    """fp16 safetensors shards + config.json; -> sha256 of the fp16 weights."""
+    d = Path(out)
+    sha, names = write_shards(model.state_dict(), d, "weights")
     meta = {"encoder": model.enc_cfg.to_dict(), "reader": asdict(model.rd_cfg), "sha256": sha,
             "params": model.n_params(), "shards": names, **(extra or {})}
     tmp = d / "config.json.tmp"

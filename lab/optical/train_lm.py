@@ -41,7 +41,7 @@ from lab.models import state_sha
 from lab.report import machine
 from lab.optical.decoder import LMReader, ReaderSpec
 from lab.optical.encoder import MODES, to_tensor
-from lab.optical.model import SHARD_BYTES, OpticalModel, autocast
+from lab.optical.model import OpticalModel, autocast, write_shards
 from lab.optical.reader import LINES
 
 STATE_VERSION = 1
@@ -217,27 +217,7 @@ class PageBank:
 # -- the campaign's state ------------------------------------------------------------------------------------
 def save_weights(reader: LMReader, d: Path) -> tuple[str, list[str]]:
     """The reader's trainable weights as fp16 safetensors shards in d; -> (sha256, shard names)."""
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in reader.trainable_state().items()}
-    sha = state_sha(state)
-    shards, cur, size = [], {}, 0
-    for k in sorted(state):
-        b = state[k].numel() * 2
-        if cur and size + b > SHARD_BYTES:
-            shards.append(cur)
-            cur, size = {}, 0
-        cur[k], size = state[k], size + b
-    shards.append(cur)
-    names = [f"adapter-{i + 1:02d}-of-{len(shards):02d}.safetensors" for i in range(len(shards))]
-    d.mkdir(parents=True, exist_ok=True)
-    for name, sh in zip(names, shards):
-        save_file(sh, str(d / (name + ".tmp")))
-        os.replace(d / (name + ".tmp"), d / name)
-    for old in d.glob("adapter-*.safetensors"):
-        if old.name not in names:
-            old.unlink()
-    return sha, names
+    return write_shards(reader.trainable_state(), d, "adapter")
 
 
 def read_meta(d: str | Path) -> dict:
