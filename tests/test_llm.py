@@ -39,8 +39,13 @@ def test_methods_hold_what_they_claim(lm_tok):
     # eviction with room for everything changes nothing; with 64 tokens it holds 64 tokens' worth
     for name in ("sinks", "h2o"):
         assert score.bits_per_byte(lm, tok, TEXT, kv.make(name, budget=1000), window=256, chunk=16)["bpb"] == pytest.approx(ref, rel=1e-4)
-        r = score.bits_per_byte(lm, tok, TEXT, kv.make(name, budget=64, recent=16), window=256, chunk=16)
+        r = score.bits_per_byte(lm, tok, TEXT, kv.make(name, budget=64, **({"recent": 16} if name == "h2o" else {})), window=256, chunk=16)
         assert r["kv_bytes_per_token"] == pytest.approx(full * 64 / 256)
+    with pytest.raises(ValueError, match="recent"):          # a setting sinks does not have is named
+        kv.make("sinks", budget=64, recent=16)
+    assert [kv.make(*a, **k).label for a, k in [(("kivi",), {"bits": 2}), (("sinks",), {"budget": 512}),
+            (("h2o",), {"budget": 512, "store": "eigen", "keep": 0.25, "bits": 4})]] == \
+        ["kivi 2b", "sinks 512 tok", "h2o keep 0.25 512 tok 4b"]
     # KIVI: 8 bits is near-lossless, 2 bits costs more; bytes shrink with bits
     b8 = score.bits_per_byte(lm, tok, TEXT, kv.make("kivi", bits=8), window=256, chunk=16)
     b2 = score.bits_per_byte(lm, tok, TEXT, kv.make("kivi", bits=2), window=256, chunk=16)

@@ -1,41 +1,19 @@
 """Properties every codec of the lab must have, over arbitrary inputs (hypothesis).
 
-- Lossless codecs (.proc, .vtx with a model, .vtx online) round-trip any bytes bit-exactly: empty, one byte,
-  runs, random, UTF-8 text and invalid UTF-8.
+- Every lossless codec in `lab.codecs` (.proc and its literal model, .vtx with a model and online, .llmz with
+  the tiny LM) round-trips any bytes bit-exactly: empty, one byte, runs, random, UTF-8 text and invalid UTF-8.
 - The lossy codec (.holo) decodes what it encodes, at the size it reports, deterministically, and at the
   quality its step promises.
 """
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from lab import codecs
 from lab.holo import codec as C
 from lab.metrics import psnr
-from lab.procedural import machine as M
-from lab.vortex import codec as V
-from lab.vortex.model import VortexConfig, VortexModel
-from lab.vortex.train import _sha
-
-TINY = dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, segment=8, recent=8, longterm=4, rate=2)
-
-
-def _tiny_model():
-    torch.manual_seed(0)
-    m = VortexModel(VortexConfig(**TINY)).eval()
-    return m, _sha(m.state_dict())
-
-
-MODEL, SHA = _tiny_model()
-LOSSLESS = {   # name: (encode, decode, longest input tried)
-    "proc": (M.compress, M.decompress, None),
-    "proc-literal-only": (lambda b: M.compress(b, M.MachineParams(ops="")), M.decompress, None),
-    "vtx": (lambda b: V.compress(b, MODEL, SHA, streams=3), lambda b: V.decompress(b, MODEL, SHA), None),
-    "vtx-online": (lambda b: V.compress(b, None, None, streams=2, online={"config": TINY, "seed": 1, "lr": 3e-3}),
-                   V.decompress, 120),   # one training step per segment: keep it short
-}
 
 any_bytes = st.one_of(
     st.binary(max_size=400),
@@ -47,13 +25,20 @@ any_bytes = st.one_of(
 )
 
 
-@pytest.mark.parametrize("codec", list(LOSSLESS))
+@pytest.mark.parametrize("name", codecs.names())
 @given(data=any_bytes)
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_lossless_roundtrip(codec, data):
-    enc, dec, longest = LOSSLESS[codec]
-    data = data[:longest]
-    assert dec(enc(data)) == data
+def test_lossless_roundtrip(name, data):
+    """One test over every lossless codec in lab.codecs (each also in lab.formats, so in `make fuzz`)."""
+    c = codecs.get(name)
+    data = data[:c.longest]
+    assert c.decompress(c.compress(data)) == data
+
+
+def test_every_codec_has_a_fuzzed_format():
+    from lab import formats
+
+    assert {codecs.get(n).format for n in codecs.names()} <= set(formats.names())
 
 
 images = st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2 ** 32 - 1)).map(

@@ -43,7 +43,8 @@ def _method(args, lm, tok):
         kw["bits"] = args.bits
     if args.method in ("sinks", "h2o"):
         kw["budget"] = args.budget
-        kw["recent"] = max(1, args.budget // 4)
+        if args.method == "h2o":
+            kw["recent"] = max(1, args.budget // 4)
         if args.keep < 1.0:
             kw["store"] = "eigen"
     if args.method == "latent":
@@ -115,7 +116,7 @@ def cmd_generate(args) -> int:
     msgs = [{"role": "user", "content": args.prompt}]
     ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
     cache = m.cache(lm.config)
-    handles = kv.attach(lm, cache) if m.name == "h2o" else []
+    handles = kv.attach(lm, cache) if m.scores_attention else []
     try:
         with torch.no_grad():
             out = lm.generate(ids.to(lm.device), past_key_values=cache, max_new_tokens=args.max_new_tokens,

@@ -415,74 +415,157 @@ class MeasuredCache(Cache):
 
 
 # -- methods ---------------------------------------------------------------------------------------------------
-@dataclass
 class Method:
-    name: str
-    bits: int | None = None          # kivi; the store of eigen / sinks / h2o (None: fp16)
-    group: int = 32                  # kivi
-    window: int = 32                 # kivi: fp16 recent tokens
-    keep: float = 1.0                # eigen: share of all K and V dimensions kept (global budget)
-    budget: int = 0                  # sinks / h2o: tokens kept
-    sinks: int = 4
-    recent: int = 64                 # h2o
-    store: str = "fp16"              # sinks / h2o: fp16 or eigen
-    bases: list | None = None        # eigen: one LayerBasis per layer (`fit_bases`)
-    model: object = None             # latent: the LM whose k_proj / v_proj are `adapters.LatentProj`
+    """A KV-cache method (kvpress's "press" shape): a small object holding only its own settings, whose
+    `layer(i)` is the cache layer generation uses for layer i; `cache(config)` builds the whole cache and
+    `label` names it in reports. `scores_attention`: it needs the queries (H2O; `attach` installs the hooks)."""
+    name = "?"
+    scores_attention = False
 
     @property
     def label(self) -> str:
-        parts = [self.name]
-        if self.name == "kivi":
-            parts.append(f"{self.bits}b")
-        if self.name == "eigen" or self.store == "eigen":
-            parts.append(f"keep {self.keep:g}")
-        if self.name == "latent" and self.model is not None:
-            from lab.llm import adapters
-
-            k, v = adapters.latents(self.model)[0]
-            parts.append(f"r{k.rank}/{v.rank}")
-        if self.name in ("sinks", "h2o") or (self.name == "latent" and self.budget):
-            parts.append(f"{self.budget} tok")
-        if self.bits and self.name != "kivi":
-            parts.append(f"{self.bits}b")
-        return " ".join(parts)
-
-    def _store(self, i):
-        if self.name == "eigen" or self.store == "eigen":
-            if self.bases is None:
-                raise ValueError(f"{self.label}: fit the bases first (kv.fit_bases)")
-            return EigenStore(self.bases[i], self.bits)
-        if self.bits:
-            raise ValueError(f"{self.name}: bits need store='eigen' (fp16 rows otherwise)")
-        return Fp16Store()
+        return self.name
 
     def layer(self, i: int):
-        if self.name in ("full", "eigen"):
-            return StoreLayer(self._store(i))
-        if self.name == "kivi":
-            return KiviLayer(self.bits, self.group, self.window)
-        if self.name in ("sinks", "h2o"):
-            return EvictLayer(self._store(i), self.budget, self.name, self.sinks, self.recent)
-        if self.name == "latent":
-            from lab.llm import adapters
-
-            k, v = adapters.latents(self.model)[i]
-            return LatentLayer(k, v, self.model.model.rotary_emb, self.model.config.head_dim, self.bits, self.budget,
-                               self.sinks)
-        raise ValueError(f"unknown KV method {self.name!r} ({', '.join(METHODS)})")
+        raise NotImplementedError
 
     def cache(self, config) -> MeasuredCache:
         n = config.get_text_config(decoder=True).num_hidden_layers
         return MeasuredCache([self.layer(i) for i in range(n)], self)
 
 
+def _store(label: str, eigen: bool, bases, bits, i: int):
+    """The per-token store of a method: fp16 rows, or eigen coefficients (optionally quantised to `bits`)."""
+    if eigen:
+        if bases is None:
+            raise ValueError(f"{label}: fit the bases first (kv.fit_bases)")
+        return EigenStore(bases[i], bits)
+    if bits:
+        raise ValueError(f"{label}: bits need store='eigen' (fp16 rows otherwise)")
+    return Fp16Store()
+
+
+@dataclass
+class Full(Method):
+    """Every key and value in fp16: the reference."""
+    name = "full"
+
+    def layer(self, i):
+        return StoreLayer(Fp16Store())
+
+
+@dataclass
+class Kivi(Method):
+    """KIVI: keys per channel, values per token, quantised to `bits` in groups; the newest `window` in fp16."""
+    bits: int = 2
+    group: int = 32
+    window: int = 32
+    name = "kivi"
+
+    @property
+    def label(self):
+        return f"kivi {self.bits}b"
+
+    def layer(self, i):
+        return KiviLayer(self.bits, self.group, self.window)
+
+
+@dataclass
+class Eigen(Method):
+    """Keys and values projected on their calibrated eigenbases, `keep` of the dimensions (optionally `bits`)."""
+    keep: float = 1.0
+    bases: list | None = None
+    bits: int | None = None
+    name = "eigen"
+
+    @property
+    def label(self):
+        return f"eigen keep {self.keep:g}" + (f" {self.bits}b" if self.bits else "")
+
+    def layer(self, i):
+        return StoreLayer(_store(self.label, True, self.bases, self.bits, i))
+
+
+@dataclass
+class Sinks(Method):
+    """StreamingLLM: the first `sinks` tokens and the newest, `budget` in all; rows in fp16 or eigen coefficients."""
+    budget: int = 0
+    sinks: int = 4
+    store: str = "fp16"
+    keep: float = 1.0                # store="eigen": share of dimensions kept
+    bases: list | None = None
+    bits: int | None = None
+    name = "sinks"
+
+    @property
+    def label(self):
+        return " ".join([self.name] + ([f"keep {self.keep:g}"] if self.store == "eigen" else []) + [f"{self.budget} tok"]
+                        + ([f"{self.bits}b"] if self.bits else []))
+
+    def _evict(self, i, recent):
+        return EvictLayer(_store(self.name, self.store == "eigen", self.bases, self.bits, i), self.budget, self.name,
+                          self.sinks, recent)
+
+    def layer(self, i):
+        return self._evict(i, 0)
+
+
+@dataclass
+class H2O(Sinks):
+    """H2O: the `recent` newest tokens plus the heavy hitters by accumulated attention, `budget` in all."""
+    recent: int = 64
+    name = "h2o"
+    scores_attention = True
+
+    def layer(self, i):
+        return self._evict(i, self.recent)
+
+
+@dataclass
+class Latent(Method):
+    """Keys and values cached as the latents of trained low-rank adapters (`lab.llm.adapters`) of `model`."""
+    model: object = None
+    bits: int | None = None
+    budget: int = 0
+    sinks: int = 4
+    name = "latent"
+
+    @property
+    def label(self):
+        parts = [self.name]
+        if self.model is not None:
+            from lab.llm import adapters
+
+            k, v = adapters.latents(self.model)[0]
+            parts.append(f"r{k.rank}/{v.rank}")
+        if self.budget:
+            parts.append(f"{self.budget} tok")
+        if self.bits:
+            parts.append(f"{self.bits}b")
+        return " ".join(parts)
+
+    def layer(self, i):
+        from lab.llm import adapters
+
+        k, v = adapters.latents(self.model)[i]
+        return LatentLayer(k, v, self.model.model.rotary_emb, self.model.config.head_dim, self.bits, self.budget,
+                           self.sinks)
+
+
+CLASSES = {c.name: c for c in (Full, Kivi, Eigen, Sinks, H2O, Latent)}
 from lab.llm import METHOD_NAMES as METHODS  # noqa: E402
+
+assert tuple(CLASSES) == METHODS, "lab.llm.METHOD_NAMES must list kv's methods"
 
 
 def make(name: str, **kw) -> Method:
-    if name not in METHODS:
+    """A method by name with its settings; a setting the method does not have is a ValueError."""
+    if name not in CLASSES:
         raise ValueError(f"unknown KV method {name!r} ({', '.join(METHODS)})")
-    return Method(name, **kw)
+    try:
+        return CLASSES[name](**kw)
+    except TypeError as e:
+        raise ValueError(f"KV method {name}: {e}") from None
 
 
 def full_bytes_per_token(config, dtype_bytes: int = 2) -> int:

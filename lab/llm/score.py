@@ -36,7 +36,7 @@ def bits_per_byte(lm, tok, text: str, method=None, window: int = 1024, chunk: in
     handles = []
     for w in windows(ids, window, count):
         cache = method.cache(lm.config) if method is not None else None
-        if method is not None and method.name == "h2o":
+        if method is not None and method.scores_attention:
             from lab.llm import kv
 
             handles = kv.attach(lm, cache)

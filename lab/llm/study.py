@@ -134,7 +134,7 @@ def generation_speed(lm, tok, method, context: int, new_tokens: int = 32, text: 
     ids = tok(text, add_special_tokens=False)["input_ids"][:context]
     x = torch.tensor([ids], device=dev)
     cache = method.cache(lm.config)
-    handles = kv.attach(lm, cache) if method.name == "h2o" else []
+    handles = kv.attach(lm, cache) if method.scores_attention else []
     if dev.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -224,16 +224,24 @@ def decompress(blob: bytes, model: VortexModel | None = None, sha: str | None = 
     return out
 
 
+TINY = dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, segment=8, recent=8, longterm=4, rate=2)
+
+
+def tiny_model() -> tuple[VortexModel, str]:
+    """A tiny seeded vortex model and its sha: the tests', the fuzz campaign's and lab.codecs' model."""
+    from lab.vortex.train import _sha
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = VortexModel(VortexConfig(**TINY)).eval()
+    return model, _sha(model.state_dict())
+
+
 def fuzz_target():
     """Small .vtx files from a tiny seeded model (several stream counts, empty) and online files (lab.formats)."""
     from lab.formats import Target
-    from lab.vortex.train import _sha
 
-    cfg = VortexConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, segment=8, recent=8, longterm=4, rate=2)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = VortexModel(cfg).eval()
-    sha = _sha(model.state_dict())
+    model, sha = tiny_model()
     text = b"In the beginning God created the heaven and the earth. And the earth was without form.\n"
     online = {"config": dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, segment=8, recent=8, longterm=4, rate=2),
               "seed": 0, "lr": 3e-3}
