@@ -72,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
         p.set_defaults(func=fetching)
 
+    from lab.codecs import FILES
+
+    for verb, what in (("compress", "compress a file with a lossless codec: --codec, or the output's suffix"),
+                       ("decompress", "decompress a .proc, .vtx or .llmz file (the codec read from its magic)")):
+        p = sub.add_parser(verb, help=what, description=f"{what}. Any further option goes to the family's own "
+                           f"verb: {', '.join(f'lab {f} {verb} --help' for f, _ in FILES.values())}.")
+        p.add_argument("input")
+        p.add_argument("-o", "--output", required=True)
+        if verb == "compress":
+            p.add_argument("--codec", help="proc, vtx or llmz (or a family name); default: from the output's suffix")
+
     from lab.holo import cli as holo_cli
     from lab.llm import cli as llm_cli
     from lab.llmzip import cli as llmzip_cli
@@ -88,7 +99,42 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def routed(argv: list[str]) -> list[str]:
+    """`lab [--debug] compress|decompress IN -o OUT [--codec C] [options]` as the family's own verb
+    (`lab llmzip decompress IN -o OUT [options]`); any other command line unchanged."""
+    from lab import codecs
+
+    i = next((k for k, a in enumerate(argv) if not a.startswith("-")), None)
+    if i is None or argv[i] not in ("compress", "decompress") or {"-h", "--help"} & set(argv[i + 1:]):
+        return argv
+    verb = argv[i]
+    p = argparse.ArgumentParser(prog=f"lab {verb}", add_help=False)
+    p.add_argument("input")
+    p.add_argument("-o", "--output")
+    p.add_argument("--codec")
+    ns, rest = p.parse_known_args(argv[i + 1:])
+    if verb == "decompress" and ns.codec:
+        raise UsageError("decompress reads the codec from the file: leave out --codec")
+    family = codecs.family_for(verb, ns.input, ns.output, ns.codec)
+    return argv[:i] + [family, verb, ns.input] + (["-o", ns.output] if ns.output else []) + rest
+
+
+def _error(e: Exception) -> str:
+    msg = str(e) or e.__class__.__name__
+    if isinstance(e, OSError) and e.filename:
+        msg = f"{e.strerror or 'cannot open'}: {e.filename}"
+    return f"lab: error: {msg}"
+
+
 def main(argv=None) -> int:
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    try:
+        argv = routed(argv)
+    except (FormatError, UsageError, OSError) as e:
+        if "--debug" in argv:
+            raise
+        print(_error(e), file=sys.stderr)
+        return 2
     ap = build_parser()
     args = ap.parse_args(argv)
     try:
@@ -101,10 +147,7 @@ def main(argv=None) -> int:
     except (FormatError, UsageError, DataError, ValueError, OSError) as e:
         if args.debug:
             raise
-        msg = str(e) or e.__class__.__name__
-        if isinstance(e, OSError) and e.filename:
-            msg = f"{e.strerror or 'cannot open'}: {e.filename}"
-        print(f"lab: error: {msg}", file=sys.stderr)
+        print(_error(e), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lab: interrupted", file=sys.stderr)

@@ -71,6 +71,43 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
+# The files `lab compress` / `lab decompress` route to each family's own verbs: suffix -> (family, magic).
+# (Constants, so that routing imports no codec; tests/test_codecs_cli.py checks them against the modules' MAGIC.)
+FILES = {".proc": ("proc", b"PROC"), ".vtx": ("vortex", b"VRTX"), ".llmz": ("llmzip", b"LLMZ")}
+OTHER_FILES = {b"HOLO": "a .holo image: `lab holo view` decodes it", b"VTOK": "a .vtok page: `lab optical ocr` reads it"}
+
+
+def family_for(verb: str, input: str, output: str | None, codec: str | None) -> str:
+    """The family whose `verb` codes this file: for compress, --codec (a suffix or family name) or the
+    output's suffix; for decompress, the input's magic. A UsageError or FormatError otherwise, one line."""
+    from pathlib import Path
+
+    from lab import FormatError, UsageError
+
+    known = ", ".join(f"{s} ({f})" for s, (f, _) in FILES.items())
+    if verb == "compress":
+        if codec is not None:
+            for suffix, (family, _) in FILES.items():
+                if codec in (suffix, suffix[1:], family):
+                    return family
+            raise UsageError(f"--codec {codec}: not a lossless codec of the lab (known: {known})")
+        suffix = Path(output or "").suffix.lower()
+        if suffix not in FILES:
+            raise UsageError(f"{output}: name the codec with --codec or by the output's suffix ({known})")
+        return FILES[suffix][0]
+    with open(input, "rb") as f:
+        head = f.read(4)
+    for family, magic in FILES.values():
+        if head == magic:
+            return family
+    if not head:
+        raise FormatError(f"{input}: empty file, not a compressed file")
+    if head in OTHER_FILES:
+        raise UsageError(f"{input}: {OTHER_FILES[head]}, not a lossless codec's file")
+    raise FormatError(f"{input}: not a file of the lab's lossless codecs (it starts {head!r}; "
+                      + ", ".join(f"{s} starts {m.decode()}" for s, (_, m) in FILES.items()) + ")")
+
+
 @lru_cache(maxsize=None)
 def get(name: str) -> Codec:
     if name not in REGISTRY:

@@ -82,6 +82,31 @@ def coded_summary(output: str, n_in: int, n_out: int, seconds: float, note: str 
     return f"{output}: {size}, {n_in / max(seconds, 1e-9) / 1e3:.2f} KB/s{note}"
 
 
+def code_file(input: str, output: str, fn, suffixes: tuple[str, ...] | None = None, name_errors: bool = False):
+    """One file through a codec, as every compress / decompress verb does it: the output checked before any
+    work, the input read, `fn(bytes) -> bytes` timed, the result written atomically. Returns (bytes in, bytes
+    out, seconds). `name_errors`: a FormatError from `fn` names the input (decoding a damaged file)."""
+    import time
+
+    check_output(output, inputs=[input], suffixes=suffixes)
+    with open(input, "rb") as f:
+        data = f.read()
+    t0 = time.perf_counter()
+    if name_errors:
+        with about(input):
+            out = fn(data)
+    else:
+        out = fn(data)
+    dt = time.perf_counter() - t0
+    atomic_write(output, out)
+    return len(data), len(out), dt
+
+
+def decoded_summary(output: str, n_out: int, seconds: float) -> str:
+    """The line a codec CLI prints after decompressing."""
+    return f"{output}: {n_out:,} bytes, {n_out / max(seconds, 1e-9) / 1e3:.2f} KB/s"
+
+
 @contextmanager
 def about(path: str | os.PathLike):
     """Errors about a damaged input name it: a FormatError raised inside gets the path in front of its message."""

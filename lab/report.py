@@ -14,13 +14,15 @@ from lab.files import atomic_write
 
 
 def machine() -> dict:
-    """The machine a run ran on, for GPU scripts' JSON: host, Python, torch, CPU cores and the GPUs (name, count)."""
+    """The machine a run ran on, for every script's JSON (one helper, not one per script): host, Python, torch,
+    CPU cores, the GPUs (name, count) and `device`, the GPU's name or else the CPU's."""
     import torch
 
     d = {"host": platform.node(), "python": platform.python_version(), "torch": torch.__version__,
          "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
     if torch.cuda.is_available():
         d.update(gpu=torch.cuda.get_device_name(0), gpus=torch.cuda.device_count())
+    d["device"] = d.get("gpu", d["cpu"])
     return d
 
 

@@ -52,6 +52,7 @@ import torch
 from IPython.display import Markdown, display
 
 from lab.llm import activations as A
+from lab.llm import findings as F
 from lab.llm import kv, study
 from lab.report import Report
 
@@ -79,12 +80,7 @@ rep.section("1. Df of activations and weights",
             f"dimensions removed (RMS > {A.OUTLIER_RMS:g}x the median dimension's); Q, K before and after rotary, V: "
             "Df per head (mean over heads, of head_dim) and of the layer's KV heads side by side (`_layer`).")
 display(Markdown(rep.table([{c: r.get(c) for c in cols} for r in df_rows], key="df", digits=2)))
-wd = {}
-for r in w_rows:
-    wd.setdefault(r["matrix"], []).append(r["df"])
-wtab = [{"matrix": m, "shape": next(r["shape"] for r in w_rows if r["matrix"] == m), "df_min": min(v), "df_median": float(np.median(v)),
-         "df_max": max(v)} for m, v in wd.items()]
-display(Markdown(rep.table(wtab, key="weights_df", digits=1)))
+display(Markdown(rep.table(F.weight_df_table(w_rows), key="weights_df", digits=1)))
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
 L = [r["layer"] for r in df_rows]
 ax[0].plot(L, [r["hidden_df"] for r in df_rows], "o-", label="hidden")
@@ -114,9 +110,7 @@ for r_ in [min(r, kv_dim) for r in latent_ranks]:
         rows += study.kv_sweep(lm, tok, ev, [kv.make("latent", model=lm)], window, chunk, windows)
     finally:
         adapters.remove(lm)
-base = {r["text"]: r["bpb"] for r in rows if r["method"] == "full"}
-for r in rows:
-    r["delta_%"] = (r["bpb"] / base[r["text"]] - 1) * 100
+F.with_delta(rows)
 rep.section("2. KV-cache compression (this run)",
             "Bits per byte through each cache; `ratio` = full fp16 bytes per token / the bytes the cache holds at the "
             "window's end per window token (codes, scales, coefficients as stored). Methods: KIVI (keys per channel "
@@ -128,17 +122,9 @@ rep.section("2. KV-cache compression (this run)",
 display(Markdown(rep.table(rows, ["label", "text", "bpb", "delta_%", "kv_bytes_per_token", "ratio", "seconds"], key="kv_cpu", digits=3)))
 
 # %%
-gpu = json.loads(Path(gpu_json).read_text()) if Path(gpu_json).is_file() else None
-if gpu and Path(gpu_json2).is_file():
-    gpu["kv"] += [r for r in json.loads(Path(gpu_json2).read_text())["kv"] if r["method"] != "full"]
-if gpu and Path(gpu_json3).is_file():
-    have = {(r["label"], r["text"]) for r in gpu["kv"]}
-    gpu["kv"] += [r for r in json.loads(Path(gpu_json3).read_text())["kv"] if (r["label"], r["text"]) not in have]
+gpu = F.merge_gpu_kv([gpu_json, gpu_json2, gpu_json3])
 if gpu:
     g = gpu["kv"]
-    gb = {r["text"]: r["bpb"] for r in g if r["method"] == "full"}
-    for r in g:
-        r["delta_%"] = (r["bpb"] / gb[r["text"]] - 1) * 100
     a = gpu["args"]
     rep.section("2b. KV-cache compression on the GPU (SmolLM2, every text)",
                 f"`{gpu['command']}` on {gpu['machine']['gpu']}: {a['windows']} windows of {a['window']} tokens per text, "
@@ -147,11 +133,7 @@ if gpu:
                 f"(`{gpu_json2}`, same arguments, `--methods`), and H2O-256 on bible-test from a third (`{gpu_json3}`, "
                 "which also re-measured its alice29 and lcet10 rows: the same numbers).")
     display(Markdown(rep.table(g, ["label", "text", "bpb", "delta_%", "ratio"], key="kv_gpu", digits=3)))
-    tol = [x for t in (0.01, 0.05, 0.10) for x in study.ratio_at(g, t)]
-    summary = {}
-    for x in tol:
-        summary.setdefault((x["method"], x["tolerance"]), []).append(x["ratio"])
-    tab = [{"method": m, "within": f"+{t * 100:.0f}%", "ratio (worst text)": min(v), "ratio (best text)": max(v)} for (m, t), v in summary.items()]
+    tab = F.ratio_table(g)
     rep.text("The largest ratio each method reaches within +1%, +5% and +10% bits/byte of the full cache (GPU rows):")
     display(Markdown(rep.table(tab, key="ratio_at", digits=1)))
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -171,17 +153,7 @@ mixed = json.loads(Path(gpu_adapt_mixed_json).read_text()) if Path(gpu_adapt_mix
 longer = json.loads(Path(gpu_adapt_long_json).read_text()) if Path(gpu_adapt_long_json).is_file() else None
 if adapt:
     gb = {r["text"]: r["bpb"] for r in gpu["kv"] if r["method"] == "full"} if gpu else {}
-    arows = []
-    for run in [adapt] + [r for r in (mixed, longer) if r]:
-        for row in run["adapt"]:
-            row["label_text"] = row.get("adapt_text", "bible") + (f", {run['args']['adapt_seconds']:.0f} s" if run is longer else "")
-            if run is not longer:                            # the longer run starts from the same untrained factors
-                arows.append({"method": f"latent r{row['rank']} (pre-rotary PCA, untrained)", "ratio": 192 / row["rank"],
-                              **{t: v for t, v in row["init"].items()}})
-            for label, per in row["trained"].items():
-                arows.append({"method": f"{label} (distilled, {row['label_text']})", "ratio": next(iter(per.values()))["ratio"],
-                              **{t: v["bpb"] for t, v in per.items()}})
-    arows.append({"method": "full cache", "ratio": 1.0, **gb})
+    arows = F.adapter_rows(adapt, [{"run": r, "longer": r is longer} for r in (mixed, longer) if r], gb)
     steps = [row["log"][-1]["step"] + 1 for row in adapt["adapt"]]
     rep.section("2c. Learned adapters: low-rank K/V distilled (Palu-style), the 85x question",
                 f"`{adapt['command']}` on {adapt['machine']['gpu']}: each layer's W_k and W_v factored as B A through an "
@@ -196,14 +168,7 @@ if adapt:
                 "and plrabn12 (never alice29 or lcet10); it is the committed `models/llm-latent-r48`." if mixed else ""))
     display(Markdown(rep.table(arows, ["method", "ratio", "alice29", "lcet10", "bible-test"], key="adapters", digits=3)))
     if mixed and longer:
-        a, b = mixed["adapt"][0], longer["adapt"][0]
-        moves = [(b["trained"][k][t]["bpb"] / a["trained"][k][t]["bpb"] - 1) * 100 for k in b["trained"] for t in b["trained"][k]]
-        rep.text(f"Longer distillation (`{longer['command']}`: {b['log'][-1]['step'] + 1} steps in "
-                 f"{longer['args']['adapt_seconds']:.0f} s, {longer['args']['adapt_seconds'] / mixed['args']['adapt_seconds']:.1f}x "
-                 f"the committed run's) lowers the training KL from {np.mean([e['kl'] for e in a['log'][-4:]]):.3f} to "
-                 f"{np.mean([e['kl'] for e in b['log'][-4:]]):.3f} (mean of the last 4 logs) but moves the held-out rates "
-                 f"by only {min(moves):+.1f}% to {max(moves):+.1f}%: training time is not what limits the rank-48 latents "
-                 "off their training text; the committed adapters stay the 150-s ones.")
+        rep.text(F.distillation_note(mixed, longer))
 
 # %% [markdown]
 # ## 3. Weights: INT-b against low rank at equal bytes
@@ -243,49 +208,10 @@ if rest:
 # %%
 dfg = json.loads(Path(gpu_df_json).read_text()) if Path(gpu_df_json).is_file() else None
 d_rows = dfg["df"] if dfg else df_rows
-mid = [r for r in d_rows if 0 < r["layer"] < len(d_rows) - 1]
-hid = np.median([r["hidden_df"] for r in mid]); hid_no = np.median([r["hidden_df_no_outliers"] for r in mid])
-kd = (min(r["k_df_layer"] for r in mid), max(r["k_df_layer"] for r in mid))
-vd = (min(r["v_df_layer"] for r in mid), max(r["v_df_layer"] for r in mid))
-wr = dfg["weights_df"] if dfg else w_rows
-lines = [f"Df figures from {'the GPU run (' + str(dfg['args']['calib_tokens']) + ' calibration tokens)' if dfg else 'this run'}.",
-         f"- \"Hidden states Df ≈ 2: meaning lives in 2 dimensions\": median over the middle layers **{hid:.2f}**, but "
-         f"**{hid_no:.1f}** once the few outlier dimensions are removed: a handful of massive-activation dimensions "
-         "dominate the variance; this is not a 2-dimensional meaning space. **Refuted as stated.**",
-         f"- \"K/V projections Df 160-460\": keys (post-rotary, a layer's 192 numbers) Df {kd[0]:.0f}-{kd[1]:.0f}, values "
-         f"{vd[0]:.0f}-{vd[1]:.0f}: far below 160 (192 is the maximum here). **Not reproduced** (a 576-wide model).",
-         f"- \"Weights Df 500+, use INT4\": weight Df {min(r['df'] for r in wr):.0f}-{max(r['df'] for r in wr):.0f} "
-         "(of at most 192-576); INT-b against low rank at equal bytes: section 3.",
-         "- \"Different models converge to the same eigenvalue structure (0.994)\": see section 6 (SmolLM2 against "
-         "an unrelated model, and what the statistic gives for unrelated spectra)."]
-def pct(rs, digits=1):
-    return ", ".join(f"{r['delta_%']:+.{digits}f}%" for r in rs)
-
-
+lines = F.df_lines(d_rows, dfg["weights_df"] if dfg else w_rows,
+                  f"the GPU run ({dfg['args']['calib_tokens']} calibration tokens)" if dfg else "this run")
 if gpu:
-    k3 = [r for r in gpu["kv"] if r["label"] == "kivi 3b"]
-    h8 = [r for r in gpu["kv"] if r["label"] == "h2o 256 tok"]
-    e4 = [r for r in gpu["kv"] if r["label"] == "eigen keep 0.25"]
-    lines += [f"- \"4-8x practical\": KIVI 3-bit {k3[0]['ratio']:.1f}x at "
-              f"{pct(k3)} bits/byte (alice29, lcet10, bible-test); H2O at 8x "
-              f"{pct(h8)}. **Holds for quantisation and eviction.** Low Df does "
-              f"*not* make truncation cheap: eigen-KV at 4x costs {pct(e4, 0)}.",
-              "- Goal \">= 8x at <= 5% more bits/byte\": **met** by eviction at 8x (StreamingLLM "
-              f"{pct([r for r in gpu['kv'] if r['label'] == 'sinks 256 tok'])}; H2O {pct(h8)}), not by quantisation "
-              "(KIVI 2-bit is 5.4x at +7-9%) nor by post-rotary low rank."]
-if gpu and adapt:
-    best = [(f"{lab_} ({row.get('adapt_text', 'bible')})", per) for row in adapt["adapt"] + (mixed["adapt"] if mixed else [])
-            for lab_, per in row["trained"].items() if next(iter(per.values()))["ratio"] >= 85]
-    if best:
-        lab_, per = min(best, key=lambda x: sum(v["bpb"] for v in x[1].values()))
-        gfull = {r["text"]: r["bpb"] for r in gpu["kv"] if r["method"] == "full"}
-        no_ad = [r for r in gpu["kv"] if r["label"] == "h2o keep 0.25 256 tok 4b"]
-        lines.append(f"- \"85x requires learned adapters\": the best at >= 85x is `{lab_}` "
-                     f"({next(iter(per.values()))['ratio']:.0f}x): " + ", ".join(
-                         f"{t} {v['bpb']:.3f} ({(v['bpb'] / gfull[t] - 1) * 100:+.0f}%)" for t, v in per.items())
-                     + f". Without the adapters (H2O x 4-bit post-rotary eigen, 76x): {pct(no_ad, 0)}. **Adapters are "
-                     "what makes 85x usable at all; after 80-150 s of distillation: about +9% on bible (in the training "
-                     "domain), +30-56% on alice29 / lcet10 (broader training text narrows it).**")
+    lines += F.kv_lines(gpu, [r for r in (adapt, mixed) if r])
 rep.section("5. The seed's sentences, measured", "\n".join(lines))
 display(Markdown("\n".join(lines)))
 
@@ -293,48 +219,26 @@ display(Markdown("\n".join(lines)))
 # ## 6. "The same eigenvalue structure": how much a correlation of sorted spectra says
 
 # %%
-from lab.df import spectrum
 H = acts["hidden"]
-a = spectrum(H[len(H) // 2]); b = spectrum(H[len(H) // 2 + 1])
-rng = np.random.default_rng(0)
-noise = spectrum(rng.standard_normal((2000, H.shape[2])) * np.linspace(1, 3, H.shape[2]))
-sim = [{"pair": "two neighbouring layers of this model", "corr": A.spectrum_similarity(a, b)},
-       {"pair": "this model's middle layer vs scaled Gaussian noise", "corr": A.spectrum_similarity(a, noise)},
-       {"pair": "Gaussian noise vs a power law 1/i", "corr": A.spectrum_similarity(noise, 1 / np.arange(1, 65))}]
-other_rows = []
+sim = F.similarity_rows(H)
+cross, other_rows = [], []
 if other_model:
     from lab import models as M
     enc, etok = M.load_embedder(other_model)
     H2 = A.capture_encoder(enc, etok, study.calibration_text(), df_tokens)
     del enc
-
-    for name, x, y in [("middle layers", H[len(H) // 2], H2[len(H2) // 2]), ("last layers", H[-1], H2[-1])]:
-        sim.append({"pair": f"{model} vs {other_model}, {name}", "corr": A.spectrum_similarity(spectrum(x), spectrum(y))})
-        sim.append({"pair": f"{model} vs {other_model}, {name}, outlier dimensions removed",
-                    "corr": A.spectrum_similarity(spectrum(A.without_outliers(x)), spectrum(A.without_outliers(y)))})
+    cross = F.cross_model_rows(H, H2, model, other_model)
     other_rows = A.hidden_df_rows(H2)
 rep.section("6. Spectrum similarity (the seed's 0.994)",
             "Pearson correlation of two spectra sorted descending and normalised (top 64 values): the seed's "
             "comparison. Any two decreasing spectra correlate strongly, so a high number alone is weak evidence."
             + (f" The second model is `{other_model}` (a 6-layer sentence encoder with its own tokenizer and "
                "training; bidirectional, 384 wide), on the same calibration text." if other_model else ""))
-display(Markdown(rep.table(sim, key="similarity", digits=3)))
+display(Markdown(rep.table(sim + cross, key="similarity", digits=3)))
 if other_rows:
     rep.text(f"Df of `{other_model}`'s hidden states per layer (the same definitions as section 1):")
     display(Markdown(rep.table(other_rows, ["layer", "hidden_df", "hidden_df_no_outliers", "outlier_dims"],
                                key="df_other", digits=2)))
-    cross = [r["corr"] for r in sim if " vs " in r["pair"] and other_model in r["pair"]]
-    mid = [r["hidden_df"] for r in df_rows[len(df_rows) // 3: 2 * len(df_rows) // 3]]
-    rep.text(f"Verdict on \"different models converge to the same eigenvalue structure (0.994)\": "
-             f"{'**not reproduced.**' if max(cross) < 0.99 else '**matched.**'} "
-             f"`{model}` and `{other_model}` on the same text: sorted-spectrum correlation {min(cross):.3f}-"
-             f"{max(cross):.3f}, {'inside' if min(cross) <= 0.994 <= max(cross) else 'below'} the seed's 0.994. Their "
-             f"structure differs where it matters: `{model}`'s middle layers have a median Df of {np.median(mid):.1f} "
-             f"(a few massive-activation dimensions), `{other_model}`'s layers Df "
-             f"{min(r['hidden_df'] for r in other_rows):.0f}-{max(r['hidden_df'] for r in other_rows):.0f} with "
-             + (f"at most {mo} outlier dimensions" if (mo := max(r['outlier_dims'] for r in other_rows)) else
-                "no outlier dimension") + ". And the statistic itself says "
-             "little: two neighbouring layers of one model give "
-             f"{sim[0]['corr']:.3f}, noise against a 1/i power law {sim[2]['corr']:.3f}.")
+    rep.text(F.similarity_verdict(sim, cross, df_rows, other_rows, model, other_model))
 rep.text(f"Notebook time: {time.time() - t0:.0f} s.")
 print("wrote", rep.write())

@@ -39,7 +39,8 @@ qa_page_counts = [1]                 # pages of context
 qa_bank_budget = 200                 # the bank end to end: vision tokens retrieved per question (0: skipped)
 qa_policies = ["fade"]               # forgetting policies, each cutting the bank to half its tokens
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
-lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json"]   # window reads of the committed state
+lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4
+              "reports/optical_gpu/campaign/c4_windows_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
@@ -120,7 +121,7 @@ plt.close(fig)
 display(Markdown(rep.table(evals, key="training")))
 
 # %%
-camp = S.campaign(lm_state) if lm_state and Path(lm_state, "reader.json").is_file() else None
+camp = S.campaign(lm_state, lm_windows) if lm_state and Path(lm_state, "reader.json").is_file() else None
 if camp:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
     for run in dict.fromkeys(r for _, _, r in camp["loss"]):
@@ -141,9 +142,6 @@ if camp:
     a2.set_ylabel("precision, held-out Fox-like pages")
     a2.set_ylim(0, 1)
     a2.legend(fontsize=6, ncol=2)
-    wins = [json.loads(Path(f).read_text()) for f in lm_windows if Path(f).is_file()]
-    win_rows = [{"examples": w["examples"], "GPU-min": w["gpu_minutes"], "mode": w["mode"],
-                 **{k: v for k, v in w.items() if k.startswith(("lm_win", "nll_win"))}} for w in wins]
     rep.section("Stage 2: the language-model reader (a campaign across device runs)", (
         f"SmolLM2-135M + LoRA r{camp['spec']['r']} on every linear layer, reading the stage-1 model's tokens through "
         "the slot projector (`lab/optical/projector.py`: each token -> its inked 8-pixel band slots in reading order, "
@@ -156,7 +154,7 @@ if camp:
         f"`{lm_state}`):\n\n" + rep.table(camp["runs"], key="lm_runs") + "\n\nEvaluations:\n\n"
         + rep.table(camp["curve"], key="lm_curve")
         + ("\n\nWindows of held-out pages (the curriculum's examples; teacher-forced nats/token beside greedy "
-           "precision, own tokens against another page's):\n\n" + rep.table(win_rows, key="lm_windows") if win_rows else "")))
+           "precision, own tokens against another page's):\n\n" + rep.table(camp["windows"], key="lm_windows") if camp["windows"] else "")))
     rep.figure(fig, "optical_lm_campaign.png", "The stage-2 campaign: training loss and held-out precision against "
                "examples seen, across runs.")
     plt.close(fig)
@@ -231,28 +229,7 @@ if qa_lm:
         with tempfile.TemporaryDirectory() as d:
             bank_rows = QS.bank_study(qpages, qas, str(models.trained_path(model) if model in models.TRAINED else model),
                                       answerer, lab_model, d, budget=qa_bank_budget, policies=tuple(qa_policies), progress=print)
-    qa_note = (f"{len(qpages)} pages of the test documents ({', '.join(sorted({p.document for p in qpages}))}; 1024² at "
-               f"20 px, {np.mean([answerer.context_tokens(p.text) for p in qpages]):.0f} text tokens a page on average), "
-               f"{len(qas)} questions ({', '.join(f'{k} {sum(q.kind == k for q in qas)}' for k in QS.STUDY_KINDS)}), "
-               f"answered greedily by {qa_lm} (no adaptation) in this run on the CPU.")
-
-
-def qa_table(rows):
-    t = QS.table(rows)
-    return [{"pages": int(r.pages), "context": r.condition, "budget / page": int(r.budget) or "-",
-             "questions": int(r.questions), "exact match": round(r.em, 3), "token F1": round(r.f1, 3),
-             "answer contained": round(r.contains, 3), "gold answer NLL (nats/token)": round(r.answer_nll, 2),
-             "LM context tokens": round(r.context_tokens),
-             "s / question": round(r.seconds, 2)} for r in t.itertuples()]
-
-
-def bank_table(rows):
-    import pandas as pd
-    df = pd.DataFrame(rows)
-    return [{"bank": p, "questions": len(g), "bank tokens": int(g.bank_tokens.iloc[0]), "gold page retrieved": round(g.retrieved_gold.mean(), 3),
-             "exact match": round(g.em.mean(), 3), "token F1": round(g.f1.mean(), 3), "answer contained": round(g.contains.mean(), 3),
-             "LM context tokens": round(g.context_tokens.mean()), "s / question": round(g.seconds.mean(), 2)}
-            for p, g in df.groupby("policy", sort=False)]
+    qa_note = QS.note(qpages, qas, answerer, qa_lm)
 
 
 gpu_qa = QS.merge_runs([json.loads(Path(f).read_text()) for f in qa_gpu if Path(f).exists()]) if qa_gpu else None
@@ -276,117 +253,40 @@ else:
     body += "**This run**: not measured (no answering LM in this profile; `make reports` runs it)."
 rep.section("5. Answering from vision tokens", body)
 if qa_rows:
-    display(Markdown(rep.table(qa_table(qa_rows), key="qa")))
+    display(Markdown(rep.table(QS.report_rows(qa_rows), key="qa")))
 if bank_rows:
     rep.section("5b. The memory bank end to end", (
         f"Every page above added to one memory bank (small mode, 100 vision tokens a page, hashing embeddings), each "
         f"answerable question asked through `OpticalQA` (`lab optical ask --via ocr`) with {qa_bank_budget} vision tokens "
         "of retrieval budget, so retrieval errors count; then the bank cut to half its tokens by each forgetting policy "
         "(on copies) and the questions asked again."))
-    display(Markdown(rep.table(bank_table(bank_rows), key="qa_bank")))
+    display(Markdown(rep.table(QS.bank_rows(bank_rows), key="qa_bank")))
 if gpu_qa:
     rep.section("5c. The full-size study (GPU)", (
         f"On {gpu_qa['machine']['device']}: {gpu_qa['pages']} pages (4 per test document), {gpu_qa['questions']} questions, "
         "budgets of 64/100/256/400 tokens a page, 1 and 4 pages of context; `vision` = GPU run 22's projector + LoRA "
         "(trained to transcribe pages, not to answer; it does not read, section 'Training'), one page. Commands "
         "(`reports/optical_gpu/qa_study*.json`, logs beside them):\n" + "\n".join(f"- `{c}`" for c in gpu_qa["commands"])))
-    display(Markdown(rep.table(qa_table(gpu_qa["rows"]), key="qa_gpu")))
+    display(Markdown(rep.table(QS.report_rows(gpu_qa["rows"]), key="qa_gpu")))
     if gpu_qa.get("bank"):
-        display(Markdown(rep.table(bank_table(gpu_qa["bank"]), key="qa_gpu_bank")))
+        display(Markdown(rep.table(QS.bank_rows(gpu_qa["bank"]), key="qa_gpu_bank")))
 
 # %%
-def best(name, mode):
-    sel = [r for r in table if r["reader"] == name and r["mode"].startswith(mode)]
-    return {r["text tokens"]: r["precision"] for r in sel}
-
 lines = ["The seed claims \"20x compression at ~60% fidelity, 10x at ~90%\"; DeepSeek-OCR reports 59.1% at 19.7x (64 "
          "tokens) and 91.5% at 10.6x (100 tokens) on Fox (quoted)."]
-if lab_model is None:
-    lines.append("- **Untested by the lab's own encoder** (no model given).")
-else:
-    for mode in modes:
-        b = best("lab encoder + reader", mode)
-        if not b:
-            continue
-        line = (f"- The lab's encoder + reader at {tokens_for(mode)} tokens: precision "
-                + ", ".join(f"{k}: {v:.0%}" for k, v in b.items()) + ".")
-        vs = S.versus_anchor(table, "lab encoder + reader", mode)
-        if vs:
-            line += (" Against DeepSeek-OCR at the same buckets: "
-                     + ", ".join(f"{v['points']:+.0f} points at {v['ratio']:.1f}x" for v in vs) + ".")
-        at10 = [r for r in table if r["reader"] == "lab encoder + reader" and r["mode"].startswith(mode)
-                and 9.5 <= r["ratio"] <= 10.5]
-        if at10:
-            line += f" At ~10x: {at10[0]['precision']:.0%} (the issue's bar: >= 90% at 10x with 64 tokens)."
-        lines.append(line)
-for e in engines:
-    for mode in modes:
-        b = best(e, mode)
-        if b:
-            lines.append(f"- {e} at the {mode} budget ({tokens_for(mode)} tokens' pixels): precision "
-                         + ", ".join(f"{k}: {v:.0%}" for k, v in b.items())
-                         + " — what a conventional OCR engine reads from the same pixels.")
-def qa_verdict(rows, where):
-    t = {(r["pages"], r["context"], r["budget / page"]): r for r in qa_table(rows)}
-    out = []
-    for (n, c, b), r in t.items():
-        if c != "ocr":
-            continue
-        full, first, bm = t.get((n, "full", "-")), t.get((n, "first", b)), t.get((n, "bm25", b))
-        if not (full and first and bm):
-            continue
-        ratio = full["LM context tokens"] / max(1, n * b)
-        out.append(f"- {where}, {n} page(s), {b} vision tokens stored a page (~{ratio:.1f}x fewer than the text; the LM "
-                   f"reads the {r['LM context tokens']:,} text tokens read back from them): answer "
-                   f"contained {r['answer contained']:.0%} (EM {r['exact match']:.0%}) from the tokens read back, against "
-                   f"{first['answer contained']:.0%} from the first {b} text tokens, {bm['answer contained']:.0%} from BM25's "
-                   f"{b} and {full['answer contained']:.0%} from the full text: "
-                   f"{r['answer contained'] / max(full['answer contained'], 1e-9):.0%} of full text "
-                   "(the bar: vision beats text of the same length; >= 90% of full text at 10x).")
-    for (n, c, b), r in t.items():
-        if c == "vision":
-            out.append(f"- {where}, the seed's path (run 22's projector + LoRA, {b} vision tokens in the LM's context): "
-                       f"answer contained {r['answer contained']:.0%}, EM {r['exact match']:.0%}.")
-    full = [r for (n, c, b), r in t.items() if c == "full" and n == 1]
-    if full:
-        p, q = full[0]["answer contained"], full[0]["questions"]
-        out.append(f"  - With {q} questions one standard error is ~{100 * (max(p, 0.05) * (1 - p) / q) ** 0.5:.0f} points: "
-                   "these differences are mostly within noise. The answering model is the limit: SmolLM2-135M, "
-                   "unadapted, finds the answer in the *full* page text only "
-                   f"{p:.0%} of the time (and its gold-answer likelihood is no better with the page than without).")
-    return out
-
-
+lines += S.fox_verdict(table, modes, engines) if lab_model is not None else \
+    ["- **Untested by the lab's own encoder** (no model given)."]
 if camp:
-    last = camp["curve"][-1]
-    lines.append(f"- The stage-2 LM reader after {camp['examples']:,} examples ({camp['gpu_minutes']:.0f} GPU-minutes): "
-                 f"{last.get('lm_small', float('nan')):.0%} in small mode against {last.get('lm_control', float('nan')):.0%} "
-                 f"from another page's tokens (the \"it reads\" gap: {100 * last.get('reads_gap', float('nan')):+.1f} points); "
-                 "**it does not read yet**: its loss fell by memorising the training documents (it writes *As You Like "
-                 "It* and the bible where it cannot read). The bar (>= 90% in base, 40 points above the control) is far; "
-                 "the campaign continues with word-shuffled pages that memory cannot predict.")
+    lines.append(S.campaign_verdict(camp))
 lines.append("Answering from vision tokens (section 5): the seed's vision path is **not working yet** (no stage-2 "
-             "reader reads). As storage, read back into text:")
-probe = {r["condition"] + (" full" if r.get("full") else "") + f" {r['steps']}": r
-         for f in probe_jsons if Path(f).is_file() for r in json.loads(Path(f).read_text())["runs"]}
+             "reader reads pages). As storage, read back into text:")
+probe = S.probe_verdict([r for f in probe_jsons if Path(f).is_file() for r in json.loads(Path(f).read_text())["runs"]])
 if probe:
-    best = max(probe.values(), key=lambda r: r["precision"])
-    floor = next((r for k, r in probe.items() if k.startswith("shuffled")), None)
-    first = next((r for k, r in probe.items() if k.startswith("oracle ")), None)
-    probe_line = ("Why no stage-2 reader reads (GPU probes, `scripts/optical_probe.py`, `reports/optical_gpu/probe_*.json`): "
-                  f"given a *perfect* code of {best['chars']} characters in one {best.get('dim', 384)}-number vector "
-                  "(one fixed random block per character and position: linearly decodable), SmolLM2 + LoRA reads "
-                  + (f"{first['precision']:.0%} of it after {first['steps'] * first['batch']:,} examples, " if first else "")
-                  + f"{best['precision']:.0%} (exact {best['exact']:.0%}) after {best['steps'] * best['batch']:,}"
-                  + (" with every LM weight trained" if best.get("full") else "")
-                  + (f", against {floor['precision']:.0%} from the code of another snippet (its prior)" if floor else "")
-                  + ". So the LM can learn to read a dense code, given ~10^6 examples and a high learning rate (DESIGN.md); "
-                  "the stage-2 reader is now trained as a campaign across sessions (section \"Stage 2\").")
-    lines.append(probe_line)
+    lines.append(probe)
 if qa_rows:
-    lines += qa_verdict(qa_rows, "this run")
+    lines += QS.verdict(qa_rows, "this run")
 if gpu_qa:
-    lines += qa_verdict(gpu_qa["rows"], "the GPU study")
+    lines += QS.verdict(gpu_qa["rows"], "the GPU study")
 if not (qa_rows or gpu_qa):
     lines.append("- not measured in this profile.")
 rep.section("6. Verdict", "\n".join(lines))

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
+from lab.report import machine  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
@@ -40,8 +39,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.manual_seed(0)
     lm, tok = models.load_lm(device=args.device)
-    res = {"command": " ".join(sys.argv), "machine": {"gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-           "torch": torch.__version__, "python": platform.python_version()}, "args": vars(args) | {"out": str(args.out)}}
+    res = {"command": " ".join(sys.argv), "machine": machine(), "args": vars(args) | {"out": str(args.out)}}
 
     def save():
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
+from lab.report import machine  # noqa: E402
 
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
@@ -38,7 +37,7 @@ def main() -> int:
     lm, tok = models.load_lm(a.model, dev)
     sha = models.MODELS[a.model].sha256
     res = {"command": "python scripts/llmzip_gpu.py " + " ".join(sys.argv[1:]), "model": a.model, "sha256": sha,
-           "device": torch.cuda.get_device_name(0) if dev == "cuda" else platform.processor(),
+           "device": machine()["device"], "machine": machine(),
            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": []}
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     for spec in a.runs:

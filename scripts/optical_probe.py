@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lab.report import machine  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def edit_precision(p: str, r: str) -> float:
@@ -113,7 +113,7 @@ def run(cond: str, lm_name: str, text_train: str, text_test: str, a) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--text", required=True, help="English text: the first 90% trains, the last 10% tests")
+    ap.add_argument("--text", required=True, help="English text: the first 90%% trains, the last 10%% tests")
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--conditions", default="oracle,shuffled,oracle-mlp")
@@ -129,7 +129,7 @@ def main() -> int:
     a = ap.parse_args()
     t = Path(a.text).read_text(encoding="utf-8", errors="replace")
     cut = int(len(t) * 0.9)
-    res = {"command": " ".join(sys.argv), "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
+    res = {"command": " ".join(sys.argv), "device": machine()["device"] if a.device == "cuda" else "cpu", "machine": machine(),
            "runs": []}
     for cond in a.conditions.split(","):
         res["runs"].append(run(cond, a.model, t[:cut], t[cut:], a))

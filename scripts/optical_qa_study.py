@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+from lab.report import machine  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
@@ -65,8 +64,7 @@ def main() -> int:
         tmp.replace(args.out)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    out.update({"command": " ".join(sys.argv), "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                                                      "device": torch.cuda.get_device_name(0) if args.device == "cuda" else platform.processor()},
+    out.update({"command": " ".join(sys.argv), "machine": machine(),
            "encoder_sha256": meta["sha256"], "lm_reader": args.lm_reader, "pages": len(pages), "questions": len(qas)})
     rows = S.run(pages, qas, conds, tuple(args.budgets), tuple(args.pages), answerer, ocr, lm_reader,
                  progress=lambda s: print(s, flush=True), vision_budgets=args.vision_budgets, on_rows=save)

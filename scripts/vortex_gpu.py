@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab import corpora, data  # noqa: E402
 from lab.vortex import codec  # noqa: E402
@@ -28,6 +26,7 @@ from lab.vortex import study as S  # noqa: E402
 from lab.vortex import train as T  # noqa: E402
 from lab.vortex.model import VortexConfig, VortexModel  # noqa: E402
 from lab.vortex.stepper import Stepper  # noqa: E402
+from lab.report import machine  # noqa: E402
 
 CANTERBURY_TEXTS = ["alice29.txt", "lcet10.txt", "asyoulik.txt", "plrabn12.txt"]
 
@@ -163,7 +162,7 @@ def main() -> int:
             rows.append(S.codec_row(model, sha, x, b, dev, graph=False))
             print(rows[-1], flush=True)
     def dump(texts):
-        res = {"device": torch.cuda.get_device_name(0) if dev == "cuda" else platform.processor(),
+        res = {"device": machine()["device"], "machine": machine(),
                "torch": torch.__version__, "command": " ".join(sys.argv), "selftest": st,
                "determinism": {"random_init": det0, "trained": det}, "resumed": resumed,
                "config": mc.to_dict(), "train": tc.__dict__, "train_bytes": len(fit),

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab import data  # noqa: E402
 from lab.vortex import study as S  # noqa: E402
 from lab.vortex import train as T  # noqa: E402
 from lab.vortex.model import VortexModel  # noqa: E402
+from lab.report import machine  # noqa: E402
 
 
 def train_speed(m, batch: int, x: bytes, dev: str, steps: int = 12) -> dict:
@@ -84,8 +84,7 @@ def main() -> int:
             print(rows[-1], flush=True)
         del m
         torch.cuda.empty_cache() if dev == "cuda" else None
-    dev_name = torch.cuda.get_device_name(0) if dev == "cuda" else "cpu"
-    Path(args.out).write_text(json.dumps({"device": dev_name, "torch": torch.__version__,
+    Path(args.out).write_text(json.dumps({"device": machine()["device"] if dev == "cuda" else "cpu", "machine": machine(), "torch": torch.__version__,
                                           "command": " ".join(sys.argv), "rows": rows}, indent=1))
     return 0
 

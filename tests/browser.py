@@ -169,6 +169,22 @@ class Notebook:
                 timeout=self.ms)
             self.page.wait_for_timeout(settle * 1000)
 
+    def settle(self, action, ceiling: float = 900) -> None:
+        """Do `action` (a key press, a click), then wait until the kernel has been busy with it and is idle
+        again: the wait follows the kernel's state, so a loaded machine only takes longer; `ceiling` only
+        catches a hung kernel, it is not a speed requirement."""
+        self.page.evaluate("""() => {
+            const s = document.querySelector('#jp-main-statusbar');
+            window.__labBusy = false;
+            if (window.__labObs) window.__labObs.disconnect();
+            window.__labObs = new MutationObserver(() => { if (/\\| Busy/.test(s.textContent)) window.__labBusy = true; });
+            window.__labObs.observe(s, {subtree: true, childList: true, characterData: true});
+        }""")
+        action()
+        self._wait("() => window.__labBusy && /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')",
+                   None, ceiling, "the kernel did not go busy and back to idle")
+        self.page.wait_for_timeout(200)        # the last outputs render after the idle status
+
     def command(self, command_id: str):
         """Run a JupyterLab command through its main-menu entry (what a user clicks)."""
         menu = {"runmenu:run-all": "Run", "runmenu:restart-and-run-all": "Run",

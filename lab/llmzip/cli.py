@@ -1,10 +1,8 @@
 """`lab llmzip compress | decompress`: lossless coding with a pretrained LM's probabilities (.llmz)."""
 from __future__ import annotations
 
-import time
-
 from lab.cliargs import device as _device, in_range
-from lab.files import about, atomic_write, check_output, coded_summary
+from lab.files import about, check_output, code_file, coded_summary, decoded_summary
 
 
 def _model(name: str, dev: str):
@@ -48,16 +46,13 @@ def cmd_compress(args) -> int:
         codec.check_settings(args.streams, args.context, args.keep)
     except ValueError as e:
         raise UsageError(f"--{e}") from None
-    check_output(args.output, inputs=[args.input], suffixes=(".llmz",))
+    check_output(args.output, inputs=[args.input], suffixes=(".llmz",))   # before the model loads
     dev = _device(args.device)
-    data = open(args.input, "rb").read()
     lm, tok, sha = _model(args.model, dev)
-    t0 = time.perf_counter()
-    blob = codec.compress(data, lm, tok, sha, streams=args.streams, device=dev, context=args.context, keep=args.keep)
-    dt = time.perf_counter() - t0
-    atomic_write(args.output, blob)
+    n_in, n_out, dt = code_file(args.input, args.output, lambda data: codec.compress(
+        data, lm, tok, sha, streams=args.streams, device=dev, context=args.context, keep=args.keep), (".llmz",))
     if not args.quiet:
-        print(coded_summary(args.output, len(data), len(blob), dt))
+        print(coded_summary(args.output, n_in, n_out, dt))
     return 0
 
 
@@ -67,20 +62,16 @@ def cmd_decompress(args) -> int:
 
     check_output(args.output, inputs=[args.input])
     dev = _device(args.device)
-    blob = open(args.input, "rb").read()
-    with about(args.input):
-        written = codec.model_of(blob)            # a malformed file or another model is refused before loading
+    with open(args.input, "rb") as f, about(args.input):
+        written = codec.model_of(f.read())         # a malformed file or another model is refused before loading
     if args.model != "tiny-random" and written != _sha_of(args.model):   # (the tiny model is checked as it loads)
         raise UsageError(f"{args.input} was written with model {_name_of(written)}, not {args.model}: decompress "
                          "with the same --model")
     lm, tok, sha = _model(args.model, dev)
-    t0 = time.perf_counter()
-    with about(args.input):
-        data = codec.decompress(blob, lm, tok, sha, device=dev)
-    dt = time.perf_counter() - t0
-    atomic_write(args.output, data)
+    _, n_out, dt = code_file(args.input, args.output, lambda blob: codec.decompress(blob, lm, tok, sha, device=dev),
+                             name_errors=True)
     if not args.quiet:
-        print(f"{args.output}: {len(data):,} bytes, {len(data) / dt / 1e3:.2f} KB/s")
+        print(decoded_summary(args.output, n_out, dt))
     return 0
 
 

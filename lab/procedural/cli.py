@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import json
-import time
 
 from lab.cliargs import in_range
-from lab.files import about, atomic_write, check_output
+from lab.files import code_file
 
 
 def _read(path: str) -> bytes:
@@ -29,43 +28,40 @@ def _summary(n_in: int, n_out: int, what: str) -> str:
 
 def cmd_compress(args) -> int:
     from lab.procedural import machine as M
+    from lab.procedural.bitstream import KIND_NAMES
 
-    check_output(args.output, inputs=[args.input], suffixes=(".proc",))
-    data = _read(args.input)
-    t0 = time.perf_counter()
-    blob, plan = M.compress(data, _params(args), return_plan=True)
-    dt = time.perf_counter() - t0
-    atomic_write(args.output, blob)
+    plans = []
+
+    def code(data):
+        blob, plan = M.compress(data, _params(args), return_plan=True)
+        plans.append(plan)
+        return blob
+
+    n_in, n_out, dt = code_file(args.input, args.output, code, (".proc",))
+    plan = plans[0]
     kinds = {}
     for k in plan["okind"].tolist():
         kinds[k] = kinds.get(k, 0) + 1
-    from lab.procedural.bitstream import KIND_NAMES
-
-    stats = {"input": args.input, "output": args.output, "bytes_in": len(data), "bytes_out": len(blob),
-             "bpc": 8 * len(blob) / max(1, len(data)), "seconds": dt,
+    stats = {"input": args.input, "output": args.output, "bytes_in": n_in, "bytes_out": n_out,
+             "bpc": 8 * n_out / max(1, n_in), "seconds": dt,
              "ops": {KIND_NAMES[k]: v for k, v in sorted(kinds.items())},
              "templates": len(plan["templates"]), "rules": len(plan["rules"])}
     if args.json:
         print(json.dumps(stats))
     elif not args.quiet:
-        print(f"{args.output}: {_summary(len(data), len(blob), 'the container')}, "
-              f"{len(data) / max(dt, 1e-9) / 1e6:.2f} MB/s, ops {stats['ops'] or 'literal only'}")
+        print(f"{args.output}: {_summary(n_in, n_out, 'the container')}, "
+              f"{n_in / max(dt, 1e-9) / 1e6:.2f} MB/s, ops {stats['ops'] or 'literal only'}")
     return 0
 
 
 def cmd_decompress(args) -> int:
     from lab.procedural import machine as M
 
-    check_output(args.output, inputs=[args.input])
-    t0 = time.perf_counter()
-    with about(args.input):
-        data = M.decompress(_read(args.input))
-    dt = time.perf_counter() - t0
-    atomic_write(args.output, data)
+    _, n_out, dt = code_file(args.input, args.output, M.decompress, name_errors=True)
     if args.json:
-        print(json.dumps({"output": args.output, "bytes": len(data), "seconds": dt}))
+        print(json.dumps({"output": args.output, "bytes": n_out, "seconds": dt}))
     elif not args.quiet:
-        print(f"{args.output}: {len(data):,} bytes ({len(data) / max(dt, 1e-9) / 1e6:.2f} MB/s)")
+        print(f"{args.output}: {n_out:,} bytes ({n_out / max(dt, 1e-9) / 1e6:.2f} MB/s)")
     return 0
 
 

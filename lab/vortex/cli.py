@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import time
 
 from lab import UsageError
 from lab.cliargs import device as _device, in_range
-from lab.files import about, atomic_write, check_output, coded_summary
+from lab.files import check_output, code_file, coded_summary, decoded_summary
 
 
 def cmd_train(args) -> int:
@@ -67,9 +66,8 @@ def _model(args, dev):
 def cmd_compress(args) -> int:
     from lab.vortex import codec
 
-    check_output(args.output, inputs=[args.input], suffixes=(".vtx",))
+    check_output(args.output, inputs=[args.input], suffixes=(".vtx",))   # before the model loads
     dev = _device(args.device)
-    data = open(args.input, "rb").read()
     if args.online:
         if args.model:
             raise UsageError("--online trains its own model: leave out --model")
@@ -82,29 +80,25 @@ def cmd_compress(args) -> int:
     else:
         model, sha = _model(args, dev)
         conf = None
-    t0 = time.perf_counter()
-    blob = codec.compress(data, model, sha, streams=args.streams, device=dev, online=conf)
-    dt = time.perf_counter() - t0
-    atomic_write(args.output, blob)
+    n_in, n_out, dt = code_file(args.input, args.output, lambda data: codec.compress(
+        data, model, sha, streams=args.streams, device=dev, online=conf), (".vtx",))
     if not args.quiet:
-        print(coded_summary(args.output, len(data), len(blob), dt, " (online)" if args.online else ""))
+        print(coded_summary(args.output, n_in, n_out, dt, " (online)" if args.online else ""))
     return 0
 
 
 def cmd_decompress(args) -> int:
     from lab.vortex import codec
 
+    def decode(blob):
+        model, sha = (None, None) if codec.is_online(blob) else _model(args, dev)
+        return codec.decompress(blob, model, sha, device=dev)
+
     check_output(args.output, inputs=[args.input])
     dev = _device(args.device)
-    blob = open(args.input, "rb").read()
-    with about(args.input):
-        model, sha = (None, None) if codec.is_online(blob) else _model(args, dev)
-        t0 = time.perf_counter()
-        data = codec.decompress(blob, model, sha, device=dev)
-    dt = time.perf_counter() - t0
-    atomic_write(args.output, data)
+    _, n_out, dt = code_file(args.input, args.output, decode, name_errors=True)
     if not args.quiet:
-        print(f"{args.output}: {len(data):,} bytes, {len(data) / dt / 1e3:.1f} KB/s")
+        print(decoded_summary(args.output, n_out, dt))
     return 0
 
 

@@ -5,6 +5,7 @@
 #   STEP=half  bash reports/llm_gpu/session1.sh     carry .carry/gguf.aa
 #   STEP=run   bash reports/llm_gpu/session1.sh     carry .carry/gguf.ab: join, sha256, scripts/llm_gpu.py $ARGS
 set -o pipefail
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}   # scripts/ import lab from the tree (no sys.path edits in scripts)
 . scripts/device_smollm2.sh
 case "$STEP" in
 setup)

@@ -4,6 +4,7 @@
 #   STEP=setup bash reports/llmzip_gpu/session.sh   carry .carry/data.tar.xz .carry/whl .carry/gguf.aa
 #   STEP=run   bash reports/llmzip_gpu/session.sh   carry .carry/gguf.ab: join, sha256, scripts/llmzip_gpu.py $ARGS
 set -o pipefail
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}   # scripts/ import lab from the tree (no sys.path edits in scripts)
 . scripts/device_smollm2.sh
 case "$STEP" in
 setup)

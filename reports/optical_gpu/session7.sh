@@ -6,6 +6,7 @@
 #   PROBE=2: oracle-mlp, LoRA 2e-3, projector 3e-3, 1000 steps
 #   PROBE=3: oracle-mlp with every LM weight trained too (--full), LM 1e-4, projector 3e-3, 1000 steps
 set -o pipefail
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}   # scripts/ import lab from the tree (no sys.path edits in scripts)
 source scripts/device_smollm2.sh && device_smollm2_join || exit 1
 T=/root/data/canterbury-large/bible.txt
 case "$PROBE" in

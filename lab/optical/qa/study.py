@@ -212,6 +212,69 @@ def table(rows: list[dict]):
     return out
 
 
+def report_rows(rows: list[dict]) -> list[dict]:
+    """`table` as the report prints it: one row per (pages, condition, budget), rounded, named for readers."""
+    return [{"pages": int(r.pages), "context": r.condition, "budget / page": int(r.budget) or "-",
+             "questions": int(r.questions), "exact match": round(r.em, 3), "token F1": round(r.f1, 3),
+             "answer contained": round(r.contains, 3), "gold answer NLL (nats/token)": round(r.answer_nll, 2),
+             "LM context tokens": round(r.context_tokens),
+             "s / question": round(r.seconds, 2)} for r in table(rows).itertuples()]
+
+
+def bank_rows(rows: list[dict]) -> list[dict]:
+    """`bank_study`'s rows as the report prints them: one row per policy (the full bank first)."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    return [{"bank": p, "questions": len(g), "bank tokens": int(g.bank_tokens.iloc[0]),
+             "gold page retrieved": round(g.retrieved_gold.mean(), 3), "exact match": round(g.em.mean(), 3),
+             "token F1": round(g.f1.mean(), 3), "answer contained": round(g.contains.mean(), 3),
+             "LM context tokens": round(g.context_tokens.mean()), "s / question": round(g.seconds.mean(), 2)}
+            for p, g in df.groupby("policy", sort=False)]
+
+
+def note(pages: list[StudyPage], qas: list[Q.QA], answerer, lm_name: str) -> str:
+    """What a CPU run of the study measured, in a sentence: pages, documents, text tokens, questions by kind."""
+    return (f"{len(pages)} pages of the test documents ({', '.join(sorted({p.document for p in pages}))}; 1024² at "
+            f"20 px, {np.mean([answerer.context_tokens(p.text) for p in pages]):.0f} text tokens a page on average), "
+            f"{len(qas)} questions ({', '.join(f'{k} {sum(q.kind == k for q in qas)}' for k in STUDY_KINDS)}), "
+            f"answered greedily by {lm_name} (no adaptation) in this run on the CPU.")
+
+
+def verdict(rows: list[dict], where: str) -> list[str]:
+    """The verdict's lines for one study (`where`: "this run", "the GPU study"): for every page count and budget,
+    the tokens read back (`ocr`) against the first and BM25's text tokens of the same length and the full text;
+    the seed's vision path where it was measured; and one standard error at this many questions."""
+    t = {(r["pages"], r["context"], r["budget / page"]): r for r in report_rows(rows)}
+    out = []
+    for (n, c, b), r in t.items():
+        if c != "ocr":
+            continue
+        full, first, bm = t.get((n, "full", "-")), t.get((n, "first", b)), t.get((n, "bm25", b))
+        if not (full and first and bm):
+            continue
+        ratio = full["LM context tokens"] / max(1, n * b)
+        out.append(f"- {where}, {n} page(s), {b} vision tokens stored a page (~{ratio:.1f}x fewer than the text; the LM "
+                   f"reads the {r['LM context tokens']:,} text tokens read back from them): answer "
+                   f"contained {r['answer contained']:.0%} (EM {r['exact match']:.0%}) from the tokens read back, against "
+                   f"{first['answer contained']:.0%} from the first {b} text tokens, {bm['answer contained']:.0%} from BM25's "
+                   f"{b} and {full['answer contained']:.0%} from the full text: "
+                   f"{r['answer contained'] / max(full['answer contained'], 1e-9):.0%} of full text "
+                   "(the bar: vision beats text of the same length; >= 90% of full text at 10x).")
+    for (n, c, b), r in t.items():
+        if c == "vision":
+            out.append(f"- {where}, the seed's path (run 22's projector + LoRA, {b} vision tokens in the LM's context): "
+                       f"answer contained {r['answer contained']:.0%}, EM {r['exact match']:.0%}.")
+    full = [r for (n, c, b), r in t.items() if c == "full" and n == 1]
+    if full:
+        p, q = full[0]["answer contained"], full[0]["questions"]
+        out.append(f"  - With {q} questions one standard error is ~{100 * (max(p, 0.05) * (1 - p) / q) ** 0.5:.0f} points: "
+                   "these differences are mostly within noise. The answering model is the limit: SmolLM2-135M, "
+                   "unadapted, finds the answer in the *full* page text only "
+                   f"{p:.0%} of the time (and its gold-answer likelihood is no better with the page than without).")
+    return out
+
+
 def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answerer, ocr, folder, budget: int = 200,
                mode: str = "small", policies=("lru", "fade"), keep: float = 0.5, max_new_tokens: int = 24,
                progress=None) -> list[dict]:
