@@ -169,10 +169,11 @@ class Notebook:
                 timeout=self.ms)
             self.page.wait_for_timeout(settle * 1000)
 
-    def settle(self, action, ceiling: float = 900) -> None:
-        """Do `action` (a key press, a click), then wait until the kernel has been busy with it and is idle
-        again: the wait follows the kernel's state, so a loaded machine only takes longer; `ceiling` only
-        catches a hung kernel, it is not a speed requirement."""
+    def settle(self, action, done: str | None = None, arg=None, ceiling: float = 900) -> None:
+        """Do `action` (a key press, a click), then wait until the kernel has been busy and is idle again and,
+        if given, the JS predicate `done(arg)` holds (the widget shows the result). The wait follows the
+        kernel's state and the page's, so a loaded machine only takes longer; `ceiling` only catches a hung
+        kernel, it is not a speed requirement."""
         self.page.evaluate("""() => {
             const s = document.querySelector('#jp-main-statusbar');
             window.__labBusy = false;
@@ -181,9 +182,9 @@ class Notebook:
             window.__labObs.observe(s, {subtree: true, childList: true, characterData: true});
         }""")
         action()
-        self._wait("() => window.__labBusy && /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')",
-                   None, ceiling, "the kernel did not go busy and back to idle")
-        self.page.wait_for_timeout(200)        # the last outputs render after the idle status
+        idle = "window.__labBusy && /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')"
+        js = f"(arg) => ({idle}) && ({done})(arg)" if done else f"() => {idle}"
+        self._wait(js, arg, ceiling, "the kernel did not finish" + (" with the expected result" if done else ""))
 
     def command(self, command_id: str):
         """Run a JupyterLab command through its main-menu entry (what a user clicks)."""
