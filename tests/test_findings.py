@@ -79,10 +79,12 @@ def test_fox_and_campaign_verdicts(tmp_path):
     lines = S.fox_verdict(table, ["tiny"], ["tesseract"])
     assert "600-700: 80%" in lines[0] and "-16 points at 10.0x" in lines[0] and "At ~10x: 80%" in lines[0] and lines[1].startswith("- tesseract")
     camp = S.campaign("models/optical-lm-reader", ["reports/optical_gpu/campaign/c2_windows_cpu.json",
-                                                   "reports/optical_gpu/campaign/c4_windows_cpu.json"])
-    assert [w["examples"] for w in camp["windows"]] == [154724, camp["examples"]]
-    w = json.loads(open("reports/optical_gpu/campaign/c4_windows_cpu.json").read())
+                                                   "reports/optical_gpu/campaign/c4_windows_cpu.json",
+                                                   "reports/optical_gpu/campaign/c6_windows_cpu.json"])
+    assert [w["examples"] for w in camp["windows"]] == [154724, 287707, camp["examples"]]
+    w = json.loads(open("reports/optical_gpu/campaign/c6_windows_cpu.json").read())
     assert camp["window_gap"] == pytest.approx(w["nll_win1_control"] - w["nll_win1_small"])
     v = S.campaign_verdict(camp)
     assert f"{camp['examples']:,} examples" in v and f"{w['nll_win1_small']:.2f}" in v
-    assert ("begins to read" in v) == (camp["window_gap"] > 0.2)
+    assert ("begins to read" in v or "reads single rows" in v) == (camp["window_gap"] > 0.2)
+    assert f"{w['lm_win1_small']:.0%} of a row against {w['lm_win1_control']:.0%}" in v

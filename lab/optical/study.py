@@ -220,10 +220,12 @@ def fox_verdict(table: list[dict], modes, engines, reader: str = "lab encoder + 
 
 def campaign_verdict(camp: dict) -> str:
     """The verdict's line on the stage-2 campaign: greedy whole pages against the other-page control (the
-    "it reads" gap) and, where measured, held-out single rows teacher-forced, own tokens against another page's."""
+    "it reads" gap) at the last whole-page evaluation and, where measured, held-out single rows (teacher-forced
+    nats/token and greedy precision), own tokens against another page's."""
     last = camp["curve"][-1]
-    line = (f"- The stage-2 LM reader after {camp['examples']:,} examples ({camp['gpu_minutes']:.0f} GPU-minutes): "
-            f"{last.get('lm_small', float('nan')):.0%} of whole held-out pages in small mode against "
+    line = (f"- The stage-2 LM reader after {camp['examples']:,} examples ({camp['gpu_minutes']:.0f} GPU-minutes). "
+            f"Whole held-out pages (last evaluated at {last['examples']:,} examples, run {last['run']}): "
+            f"{last.get('lm_small', float('nan')):.0%} in small mode against "
             f"{last.get('lm_control', float('nan')):.0%} from another page's tokens (the \"it reads\" gap: "
             f"{100 * last.get('reads_gap', float('nan')):+.1f} points; the bar: >= 90% in base mode, 40 points above "
             "the control).")
@@ -233,12 +235,19 @@ def campaign_verdict(camp: dict) -> str:
             return w["nll_win1_control"] - w[f"nll_win1_{w['mode']}"]
 
         w = wins[-1]
-        own = w[f"nll_win1_{w['mode']}"]
-        line += (f" On held-out single rows, teacher-forced, the page's own tokens give {own:.2f} "
-                 f"nats/token against {w['nll_win1_control']:.2f} from another page's (a gap of {gap(w):.2f} nats"
-                 + (f"; {gap(wins[0]):.2f} after {wins[0]['examples']:,} examples" if len(wins) > 1 else "") + ").")
-        line += (" **It begins to read single rows; it does not read pages yet.**" if gap(w) > 0.2 else
-                 " **It does not read yet.**")
+        own, m = w[f"nll_win1_{w['mode']}"], w["mode"]
+        points = 100 * (w[f"lm_win1_{m}"] - w["lm_win1_control"])
+        line += (f" On held-out single rows at {w['examples']:,} examples, teacher-forced, the page's own tokens give "
+                 f"{own:.2f} nats/token against {w['nll_win1_control']:.2f} from another page's (a gap of {gap(w):.2f} "
+                 "nats" + (f"; {gap(wins[0]):.2f} after {wins[0]['examples']:,} examples" if len(wins) > 1 else "")
+                 + f"), and greedy reading gets {w[f'lm_win1_{m}']:.0%} of a row against {w['lm_win1_control']:.0%} "
+                 f"({points:+.0f} points).")
+        if gap(w) > 1.0 and points >= 15:
+            line += " **It reads single rows (far from the bar); whole pages are the next step of the curriculum.**"
+        elif gap(w) > 0.2:
+            line += " **It begins to read single rows; it does not read pages yet.**"
+        else:
+            line += " **It does not read yet.**"
     return line
 
 

@@ -475,7 +475,7 @@ class Campaign:
     def train(self, bank: PageBank, spool: Path, seconds: float, run: str, command: str = "", fox=None,
               train_pages: int = 7, progress: bool = True, stop=None) -> dict:
         """Train for `seconds` (ingesting the spool as it fills), evaluating every `eval_every` seconds and at
-        the end; save the state; -> this run's record."""
+        the end; save the state before that last evaluation and again after it; -> this run's record."""
         cfg, r, meta = self.cfg, self.reader, self.meta
         rng = np.random.default_rng([cfg.seed, len(meta["runs"]), 17])
         names = list(cfg.modes)
@@ -539,9 +539,10 @@ class Campaign:
                        examples_per_gpu_minute=round(60 * (meta["examples"] - ex0) / max(el, 1e-9)),
                        pages_ingested=bank.ingested - ingested0)
         meta["runs"].append(run_rec)
+        self.save()  # the training is kept even if the device call ends during the evaluation (run c6's loss)
         if fox is not None:
             self._evaluate(fox, run, None, train_pages)
-        self.save()
+            self.save()
         return run_rec
 
     def _evaluate(self, fox, run, t0, train_pages):
