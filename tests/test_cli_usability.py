@@ -114,6 +114,11 @@ def test_llmzip_says_which_setting_is_wrong_and_which_model_wrote_a_file(tmp_pat
     src.write_text("hello hello hello\n")
     one_line_error(lab("llmzip", "compress", src, "-o", tmp_path / "a.llmz", "--keep", "5000", "--context", "100",
                        "--model", "tiny-random"), "--keep 5000", "below the context")
+    one_line_error(lab("llmzip", "compress", src, "-o", tmp_path / "a.llmz", "--mix", "bias,ppm",
+                       "--model", "tiny-random"), "--mix", "'ppm'", "bias, ngram, match")
+    assert lab("llmzip", "compress", src, "-o", tmp_path / "m.llmz", "--mix", "all", "--model", "tiny-random").returncode == 0
+    assert lab("llmzip", "decompress", tmp_path / "m.llmz", "-o", tmp_path / "m.txt", "--model",
+               "tiny-random").returncode == 0 and (tmp_path / "m.txt").read_bytes() == src.read_bytes()
     assert lab("llmzip", "compress", src, "-o", tmp_path / "a.llmz", "--model", "tiny-random").returncode == 0
     secs, r = cpu_seconds("llmzip", "decompress", tmp_path / "a.llmz", "-o", tmp_path / "b.txt")
     one_line_error(r, "tiny-random", "not smollm2-135m-instruct")

@@ -40,17 +40,18 @@ def _name_of(sha: str) -> str:
 
 def cmd_compress(args) -> int:
     from lab import UsageError
-    from lab.llmzip import codec
+    from lab.llmzip import codec, mixing
 
     try:
         codec.check_settings(args.streams, args.context, args.keep)
+        mix = mixing.flags_of(x.strip() for x in args.mix.split(","))
     except ValueError as e:
-        raise UsageError(f"--{e}") from None
+        raise UsageError(f"--{e}" if not str(e).startswith("unknown") else f"--mix: {e}") from None
     check_output(args.output, inputs=[args.input], suffixes=(".llmz",))   # before the model loads
     dev = _device(args.device)
     lm, tok, sha = _model(args.model, dev)
     n_in, n_out, dt = code_file(args.input, args.output, lambda data: codec.compress(
-        data, lm, tok, sha, streams=args.streams, device=dev, context=args.context, keep=args.keep), (".llmz",))
+        data, lm, tok, sha, streams=args.streams, device=dev, context=args.context, keep=args.keep, mix=mix), (".llmz",))
     if not args.quiet:
         print(coded_summary(args.output, n_in, n_out, dt))
     return 0
@@ -89,4 +90,7 @@ def add_parser(sub) -> None:
             p.add_argument("--streams", type=in_range(int, 1, 4096), default=16, help="token streams coded as one batch")
             p.add_argument("--context", type=in_range(int, 2, 8192), default=2048, help="tokens before the cache restarts")
             p.add_argument("--keep", type=in_range(int, 0, 8191), default=512, help="tokens a restart keeps")
+            p.add_argument("--mix", default="none", help="online models mixed with the LM while coding, comma-"
+                           "separated: bias (adaptive log-space bias), ngram (token 2-gram), match (8-token match "
+                           "model); all; none (the LM alone)")
         p.set_defaults(func=fn)

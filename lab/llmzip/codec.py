@@ -7,11 +7,13 @@ coded as one batch, one token per step, through the model's KV cache; encoder an
 (same shapes, one CPU thread), so both see the same probabilities. Each token is coded in two 16-bit steps (the
 range coder's CDFs are 16-bit and a vocabulary is ~49k): its bucket of 256 ids, then the id within the bucket;
 the CDFs are formed on the model's device and only the entries the coder needs cross to the host.
-Every `context` tokens the cache restarts from the last `keep` tokens of each stream.
+Every `context` tokens the cache restarts from the last `keep` tokens of each stream. With `mix` flags
+(lab.llmzip.mixing) the LM's distribution is mixed with online models learned from the tokens already coded.
 
-.llmz (lab.container): magic b"LLMZ", version 2 (version 1 interleaved buckets and ids per stream), header
-(original length u64, CRC32 u32, streams u16, device class u8, context u32, keep u32, model sha256 32 bytes),
-sections LENS (tokens per stream, u64) and DATA.
+.llmz (lab.container): magic b"LLMZ", version 3, header (original length u64, CRC32 u32, streams u16, device
+class u8, context u32, keep u32, model sha256 32 bytes, online models u8: lab.llmzip.mixing's flags), sections
+LENS (tokens per stream, u64) and DATA. Version 2 (the same header without the last byte: the LM alone) still
+decodes; version 1 interleaved buckets and ids per stream.
 """
 from __future__ import annotations
 
@@ -24,10 +26,12 @@ import torch
 from lab import FormatError, container
 from lab.streams import one_thread, split
 from lab.entropy.rangecoder import code_cdf_rows, dec_buffer, dec_init, enc_flush, encode_ranges, new_encoder
+from lab.llmzip.mixing import ALL as MIX_ALL, OnlineMix
 
 MAGIC = b"LLMZ"
-VERSION = 2
-_HEAD = struct.Struct("<QIHBII32s")
+VERSION = 3
+_HEAD = struct.Struct("<QIHBII32sB")
+_HEADS = {2: struct.Struct("<QIHBII32s"), 3: _HEAD}      # version -> header (2: no online models)
 DEVICES = {"cpu": 0, "cuda": 1}
 TOTAL = 1 << 16
 MAX_STREAMS = 4096
@@ -143,7 +147,7 @@ def _code(st, buf, cdfs: torch.Tensor, syms: np.ndarray, active: np.ndarray, enc
 
 
 def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start: int, esc: int, context: int,
-         keep: int, device) -> np.ndarray:
+         keep: int, device, mix: int = 0) -> np.ndarray:
     """Code (enc) or decode the token streams; returns the (B, max len) token array (escaped bytes as V + b).
 
     Each step codes, in this order: every stream's escaped byte (flat), then every other stream's bucket of 256
@@ -164,6 +168,7 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
     lens_a = np.array(lens)
     flat = torch.from_numpy(FLAT).to(device).expand(B, -1)
     rows_b = torch.arange(B, device=device)
+    mixer = OnlineMix(mix, B, V, device) if mix else None
     cache, x, pos = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0
     for t in range(n):
         if t >= toks.shape[1]:
@@ -184,7 +189,8 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
             if not enc:
                 toks[escaped, t] = V + raw[escaped]
         word = live & ~escaped
-        rows = torch.nn.functional.pad(out.logits[:, -1].float().softmax(-1), (0, nb * 256 - V)).view(B, nb, 256)
+        p = mixer.probs(out.logits[:, -1], toks, t) if mixer else out.logits[:, -1].float().softmax(-1)
+        rows = torch.nn.functional.pad(p, (0, nb * 256 - V)).view(B, nb, 256)
         hi = toks[:, t] >> 8 if enc else np.zeros(B, np.int64)
         _code(st, buf, quantise(rows.sum(-1)), hi, word, enc)
         lo = toks[:, t] & 255 if enc else np.zeros(B, np.int64)
@@ -194,6 +200,8 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
             if st[5] or ((hi << 8 | lo)[word] >= V).any():
                 raise FormatError("corrupt .llmz file (stream ended early or a token out of range)")
             toks[word, t] = (hi << 8 | lo)[word]
+        if mixer:
+            mixer.update(toks, t, word)
         x = torch.from_numpy(model_in(toks[:, t:t + 1])).to(device)
     return toks
 
@@ -204,9 +212,12 @@ def _devclass(device) -> int:
 
 @torch.no_grad()
 def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", context: int = 2048,
-             keep: int = 512) -> bytes:
-    """`lm`/`tok` a causal LM and its byte-level tokenizer, `sha` the model's identity (sha256 hex)."""
+             keep: int = 512, mix: int = 0) -> bytes:
+    """`lm`/`tok` a causal LM and its byte-level tokenizer, `sha` the model's identity (sha256 hex); `mix` the
+    online models mixed in (lab.llmzip.mixing flags; 0: the LM alone)."""
     check_settings(streams, context, keep)
+    if not 0 <= mix <= MIX_ALL:
+        raise ValueError(f"mix {mix}: must be 0..{MIX_ALL} (lab.llmzip.mixing flags)")
     vocab = Vocab(tok, _start(tok))
     ids = np.array(vocab.encode(data), np.int64)
     lens = split(len(ids), streams)
@@ -218,11 +229,11 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
     st, buf = new_encoder(), np.empty(len(data) * 3 + 1024, np.uint8)
     if len(ids):
         with one_thread():
-            _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device)
+            _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device, mix)
     enc_flush(st, buf)
     if st[5]:
         raise RuntimeError("encoder buffer overflow")
-    head = (len(data), zlib.crc32(data), len(lens), _devclass(device), context, keep, bytes.fromhex(sha))
+    head = (len(data), zlib.crc32(data), len(lens), _devclass(device), context, keep, bytes.fromhex(sha), mix)
     return container.pack(MAGIC, VERSION, _HEAD, head, {"LENS": np.array(lens, np.uint64).tobytes(),
                                                          "DATA": buf[: st[4]].tobytes()})
 
@@ -243,7 +254,12 @@ def model_of(blob: bytes) -> str:
 
 
 def read_header(blob: bytes):
-    return container.unpack(blob, MAGIC, VERSION, _HEAD, ".llmz")
+    """-> ((n, crc, streams, device class, context, keep, model sha, online models), sections), any version."""
+    v = blob[len(MAGIC)] if len(blob) > len(MAGIC) and blob[:len(MAGIC)] == MAGIC else VERSION
+    if v not in _HEADS:
+        v = VERSION                                                  # unpack names the unsupported version
+    fields, sec = container.unpack(blob, MAGIC, v, _HEADS[v], ".llmz")
+    return (fields + (0,) if v == 2 else fields), sec
 
 
 def _start(tok) -> int:
@@ -253,14 +269,14 @@ def _start(tok) -> int:
 
 @torch.no_grad()
 def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
-    (n, crc, B, dev, context, keep, msha), sec = read_header(blob)
+    (n, crc, B, dev, context, keep, msha, mix), sec = read_header(blob)
     if msha.hex() != sha:
         raise FormatError(f"this .llmz file was written with model {msha.hex()[:12]}..., not {sha[:12]}...: "
                           "decompress with the same model")
     if dev != _devclass(device):
         raise FormatError(f"this .llmz file was encoded on {'cuda' if dev else 'cpu'}; decode on the same device class")
     if set(sec) != {"LENS", "DATA"} or len(sec["LENS"]) != 8 * B or not 1 <= B <= MAX_STREAMS \
-            or not (2 <= context <= 1 << 20 and keep < context):
+            or not (2 <= context <= 1 << 20 and keep < context) or mix > MIX_ALL:
         raise FormatError("corrupt .llmz file (bad header or sections)")
     lens = np.frombuffer(sec["LENS"], np.uint64).astype(np.int64).tolist()
     if n == 0:
@@ -274,7 +290,7 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
     dec_init(st, buf)
     vocab = Vocab(tok, _start(tok))
     with one_thread():
-        toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device)
+        toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device, mix)
     out = b"".join(vocab.decode(toks[b, :lens[b]].tolist()) for b in range(B))
     if len(out) != n or zlib.crc32(out) != crc:
         raise FormatError("corrupt .llmz file (decoded data fails its length or CRC32)")
@@ -295,6 +311,6 @@ def fuzz_target():
 
     lm, tok, sha = tiny_model()
     text = b"In the beginning God created the heaven and the earth.\n"
-    samples = [compress(text, lm, tok, sha, streams=1), compress(text, lm, tok, sha, streams=3),
+    samples = [compress(text, lm, tok, sha, streams=1), compress(text * 2, lm, tok, sha, streams=3, mix=MIX_ALL),
                compress(b"\xff\xfe" + text[:9], lm, tok, sha, streams=2), compress(b"", lm, tok, sha)]
     return Target(".llmz", MAGIC, VERSION, _HEAD, samples, lambda b: decompress(b, lm, tok, sha))

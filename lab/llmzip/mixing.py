@@ -1,0 +1,147 @@
+"""Online models mixed with the LM's next-token distribution while coding (llmzip's `mix` mode, .llmz v3).
+
+What the LM cannot know about *this* document, learned from the tokens already coded, the same on the encoder's
+and the decoder's side (every update uses only coded tokens, in the same order, on the same device class):
+
+- `BIAS`: an adaptive log-space bias over the vocabulary, one per stream, added to the LM's logits and moved by
+  online gradient descent on each coded token's log-loss (d/d bias = onehot(y) - p): the document's own word
+  frequencies (Nacrith's "adaptive bias head", arXiv 2602.19626);
+- `NGRAM`: a token 2-gram successor model: the token that last followed the previous two tokens (hashed, the
+  context verified), with a confirmation count;
+- `MATCH`: a match model over the already-coded text: the token that followed the last occurrence of the last 8
+  tokens, with the length of the current run of correct predictions.
+
+The three are mixed by a small online mixing layer: p = w0 * softmax(logits + bias) + w1 * onehot(ngram) +
+w2 * onehot(match), w = softmax(0, a[ngram confidence], a[match confidence]), the weight tables `a` (shared by the
+streams) trained by gradient descent on each coded token's log-loss. All of it vectorised across streams (numpy on
+the host for the tables, torch where the logits live for the bias).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+BIAS, NGRAM, MATCH = 1, 2, 4
+ALL = BIAS | NGRAM | MATCH
+NAMES = {BIAS: "bias", NGRAM: "ngram", MATCH: "match"}
+BUCKETS = 16
+
+
+def flags_of(names) -> int:
+    """{"bias", "match"} (or "all", "none") -> the header's flag byte; ValueError naming an unknown model."""
+    names = set(names)
+    if names & {"all"}:
+        return ALL
+    out = 0
+    for n in names - {"none"}:
+        f = next((k for k, v in NAMES.items() if v == n), None)
+        if f is None:
+            raise ValueError(f"unknown online model {n!r}: choose from bias, ngram, match, all, none")
+        out |= f
+    return out
+
+
+def describe(flags: int) -> str:
+    return "+".join(v for k, v in NAMES.items() if flags & k) or "none"
+
+
+class _Successor:
+    """The token that followed the last occurrence of the last `k` tokens, per stream (hashed table of positions,
+    the context checked against the history), and a confidence bucket 0..15."""
+
+    def __init__(self, B: int, k: int, bits: int = 14, run: bool = False):
+        self.k, self.mask, self.run = k, (1 << bits) - 1, run
+        self.pos = np.full((B, 1 << bits), -1, np.int64)
+        self.conf = np.zeros((B, 1 << bits), np.int64)     # the entry's confirmations (n-gram)
+        self.streak = np.zeros(B, np.int64)                # correct predictions in a row (match)
+        self.h = np.zeros(B, np.int64)
+        self.pred = np.full(B, -1, np.int64)
+
+    def _hash(self, toks, t):
+        h = np.zeros(toks.shape[0], np.int64)
+        for i in range(self.k):
+            h = (h * 0x9E3779B1 + toks[:, t - self.k + i] + 1) & 0x7FFFFFFF
+        return h & self.mask
+
+    def predict(self, toks: np.ndarray, t: int, V: int) -> tuple[np.ndarray, np.ndarray]:
+        """-> (predicted token or -1, confidence bucket) per stream, for token t."""
+        B = toks.shape[0]
+        self.pred[:] = -1
+        if t < self.k:
+            return self.pred, np.zeros(B, np.int64)
+        self.h = self._hash(toks, t)
+        p = self.pos[np.arange(B), self.h]
+        ok = p >= self.k
+        if ok.any():
+            rows = np.nonzero(ok)[0]
+            ctx_then = toks[rows[:, None], p[rows, None] - self.k + np.arange(self.k)]
+            same = (ctx_then == toks[rows, t - self.k:t]).all(1)
+            nxt = toks[rows, p[rows]]
+            good = rows[same & (nxt < V)]
+            self.pred[good] = toks[good, p[good]]
+        conf = self.streak if self.run else self.conf[np.arange(B), self.h]
+        return self.pred, np.minimum(conf, BUCKETS - 1)
+
+    def update(self, toks: np.ndarray, t: int, live: np.ndarray) -> None:
+        if t < self.k:
+            return
+        B, y = toks.shape[0], toks[:, t]
+        hit = (self.pred == y) & (self.pred >= 0)
+        rows = np.nonzero(live)[0]
+        h = self.h[rows]
+        self.conf[rows, h] = np.where(hit[rows], self.conf[rows, h] + 1, 0)
+        self.streak[rows] = np.where(hit[rows], self.streak[rows] + 1, 0)
+        self.pos[rows, h] = t
+
+
+class OnlineMix:
+    """The online models of `flags` for B streams over a vocabulary of V (the LM's logits are (B, V))."""
+
+    def __init__(self, flags: int, B: int, V: int, device, bias_lr: float = 0.02, mix_lr: float = 0.02):
+        self.flags, self.B, self.V, self.device = flags, B, V, device
+        self.bias = torch.zeros(B, V, device=device) if flags & BIAS else None
+        self.models = ([_Successor(B, 2)] if flags & NGRAM else []) + ([_Successor(B, 8, run=True)] if flags & MATCH else [])
+        self.a = np.tile(-4.0 + 0.4 * np.arange(BUCKETS), (len(self.models), 1))     # mixing weights by confidence
+        self.bias_lr, self.mix_lr = bias_lr, mix_lr
+        self._p = self._w = self._preds = self._conf = None
+
+    def probs(self, logits: torch.Tensor, toks: np.ndarray, t: int) -> torch.Tensor:
+        """The mixed next-token distribution (B, V) for token t, given the coded history toks[:, :t]."""
+        z = logits.float()
+        if self.bias is not None:
+            z = z + self.bias
+        p = z.softmax(-1)
+        self._p = p
+        if not self.models:
+            return p
+        preds, conf = zip(*(m.predict(toks, t, self.V) for m in self.models))
+        self._preds, self._conf = np.stack(preds, 1), np.stack(conf, 1)              # (B, M)
+        logit_w = np.concatenate([np.zeros((self.B, 1)), np.where(
+            self._preds >= 0, self.a[np.arange(len(self.models)), self._conf], -np.inf)], 1)
+        w = np.exp(logit_w - logit_w.max(1, keepdims=True))
+        w /= w.sum(1, keepdims=True)
+        self._w = w
+        if not (self._preds >= 0).any():
+            return p
+        out = p * torch.from_numpy(w[:, :1]).to(p)
+        idx = torch.from_numpy(np.maximum(self._preds, 0)).to(p.device)
+        return out.scatter_add(1, idx, torch.from_numpy(w[:, 1:]).to(p))
+
+    def update(self, toks: np.ndarray, t: int, live: np.ndarray) -> None:
+        """After token t of every `live` stream is coded (rows not live: unchanged)."""
+        y = toks[:, t]
+        if self.bias is not None and live.any():
+            rows = torch.from_numpy(np.nonzero(live)[0]).to(self.device)
+            g = -self._p[rows]
+            g[torch.arange(len(rows), device=self.device), torch.from_numpy(y[live]).to(self.device)] += 1.0
+            self.bias[rows] += self.bias_lr * g
+        if self.models:
+            q0 = self._p.gather(1, torch.from_numpy(np.minimum(y, self.V - 1)).to(self._p.device)[:, None]).double().cpu().numpy()[:, 0]
+            q = np.concatenate([q0[:, None], (self._preds == y[:, None]).astype(float)], 1)      # (B, 1 + M)
+            pf = np.maximum((self._w * q).sum(1), 1e-12)
+            grad = self._w[:, 1:] * (q[:, 1:] - pf[:, None]) / pf[:, None]                       # d log pf / d a
+            for j in range(len(self.models)):
+                m = live & (self._preds[:, j] >= 0)
+                np.add.at(self.a[j], self._conf[m, j], self.mix_lr * grad[m, j])
+            for mdl in self.models:
+                mdl.update(toks, t, live)
