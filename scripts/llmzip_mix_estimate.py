@@ -10,7 +10,6 @@ lm, tok = models.load_lm("smollm2-135m-instruct", "cpu")
 def logits_of(raw, W=1024, S=512):
     v = codec.Vocab(tok, codec._start(tok)); ids = np.array(v.encode(raw))
     x = [codec._start(tok)] + ids.tolist()
-    out = np.zeros((len(ids),), object)
     zs = []
     with torch.no_grad():
         pos = 0

@@ -46,7 +46,7 @@ def cmd_compress(args) -> int:
         codec.check_settings(args.streams, args.context, args.keep)
         mix = mixing.flags_of(x.strip() for x in args.mix.split(","))
     except ValueError as e:
-        raise UsageError(f"--{e}" if not str(e).startswith("unknown") else f"--mix: {e}") from None
+        raise UsageError(f"--{e}") from None
     check_output(args.output, inputs=[args.input], suffixes=(".llmz",))   # before the model loads
     dev = _device(args.device)
     lm, tok, sha = _model(args.model, dev)

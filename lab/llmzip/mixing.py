@@ -36,13 +36,9 @@ def flags_of(names) -> int:
     for n in names - {"none"}:
         f = next((k for k, v in NAMES.items() if v == n), None)
         if f is None:
-            raise ValueError(f"unknown online model {n!r}: choose from bias, ngram, match, all, none")
+            raise ValueError(f"mix {n!r}: unknown online model; choose from bias, ngram, match, all, none")
         out |= f
     return out
-
-
-def describe(flags: int) -> str:
-    return "+".join(v for k, v in NAMES.items() if flags & k) or "none"
 
 
 class _Successor:
@@ -85,7 +81,7 @@ class _Successor:
     def update(self, toks: np.ndarray, t: int, live: np.ndarray) -> None:
         if t < self.k:
             return
-        B, y = toks.shape[0], toks[:, t]
+        y = toks[:, t]
         hit = (self.pred == y) & (self.pred >= 0)
         rows = np.nonzero(live)[0]
         h = self.h[rows]
@@ -98,7 +94,7 @@ class OnlineMix:
     """The online models of `flags` for B streams over a vocabulary of V (the LM's logits are (B, V))."""
 
     def __init__(self, flags: int, B: int, V: int, device, bias_lr: float = 0.02, mix_lr: float = 0.02):
-        self.flags, self.B, self.V, self.device = flags, B, V, device
+        self.B, self.V, self.device = B, V, device
         self.bias = torch.zeros(B, V, device=device) if flags & BIAS else None
         self.models = ([_Successor(B, 2)] if flags & NGRAM else []) + ([_Successor(B, 8, run=True)] if flags & MATCH else [])
         self.a = np.tile(-4.0 + 0.4 * np.arange(BUCKETS), (len(self.models), 1))     # mixing weights by confidence
