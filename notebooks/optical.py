@@ -38,10 +38,12 @@ qa_budgets = [100]                   # vision tokens per page (also the text tok
 qa_page_counts = [1]                 # pages of context
 qa_bank_budget = 200                 # the bank end to end: vision tokens retrieved per question (0: skipped)
 qa_policies = ["fade"]               # forgetting policies, each cutting the bank to half its tokens
+pdf_per_doc = 0                      # held-out real PDF pages per document (cpu profile: 4; needs `make documents`)
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
-lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6
+lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9
               "reports/optical_gpu/campaign/c4_windows_cpu.json",
-              "reports/optical_gpu/campaign/c6_windows_cpu.json"]
+              "reports/optical_gpu/campaign/c6_windows_cpu.json",
+              "reports/optical_gpu/campaign/c9_windows_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
@@ -183,6 +185,27 @@ rep.figure(fig, "optical_fox.png", "Precision against compression ratio, one poi
 plt.close(fig)
 
 # %%
+from lab.optical import pdfdocs
+
+pdf_table = []
+if pdf_per_doc and pdfdocs.available("test"):
+    pdf_pages = pdfdocs.eval_pages("test", count, per_doc=pdf_per_doc)
+    pdf_rows = S.fox_rows(pdf_pages, {k: r for k, r in readers.items() if k not in engines}, modes) \
+        + S.fox_rows(pdf_pages, {e: readers[e] for e in engines}, engine_modes or modes)
+    pdf_table = S.pdf_table(pdf_rows)
+    rep.section("1b. Real PDF pages (held-out documents)", (
+        f"{len(pdf_pages)} body pages ({pdf_per_doc} a document, seeded) of the held-out Debian documentation PDFs "
+        f"({', '.join(pdfdocs.names('test'))}; `lab/optical/pdfdocs.py`: package, version, file and sha256 of each), "
+        "each rendered by pypdfium2 on a white 1280-pixel square (its longer side fitting) and resampled to each mode's "
+        "resolution; the reference is the PDF's own text layer. Every reader sees the same pixels. The lab's readers "
+        "never trained on a real PDF page (nor on these documents)."))
+    display(Markdown(rep.table(pdf_table, key="pdf")))
+else:
+    rep.section("1b. Real PDF pages (held-out documents)", "Not measured in this run: " + (
+        "`pdf_per_doc` is 0." if not pdf_per_doc else
+        "the Debian documentation packages that hold the PDFs are not installed (`make documents`)."))
+
+# %%
 enc = lab_model.encoder if lab_model is not None else VisionEncoder()
 enc_sha = meta["sha256"] if lab_model is not None else "0" * 64
 token_bytes = {}
@@ -277,6 +300,7 @@ lines = ["The seed claims \"20x compression at ~60% fidelity, 10x at ~90%\"; Dee
          "tokens) and 91.5% at 10.6x (100 tokens) on Fox (quoted)."]
 lines += S.fox_verdict(table, modes, engines) if lab_model is not None else \
     ["- **Untested by the lab's own encoder** (no model given)."]
+lines.append(S.pdf_verdict(pdf_table))
 if camp:
     lines.append(S.campaign_verdict(camp))
 lines.append("Answering from vision tokens (section 5): the seed's vision path is **not working yet** (no stage-2 "
