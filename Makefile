@@ -6,7 +6,7 @@ PROFILE ?= cpu
 FUZZ_CASES ?= 10000
 export PYTHONHASHSEED := 0
 
-.PHONY: setup corpora test test-unit test-notebooks test-browser fuzz reports bench lab notebooks lock clean
+.PHONY: setup corpora documents test test-unit test-notebooks test-browser fuzz reports bench lab notebooks lock clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,10 @@ $(VENV)/.installed: requirements/cpu.lock pyproject.toml scripts/setup.sh
 # English training text for the learned codecs (lab.corpora; Debian dict-gcide, wordnet-base, python3.11-doc)
 corpora:
 	@bash scripts/setup.sh --corpora
+
+# real PDFs for the optical family (lab.optical.pdfdocs; Debian documentation packages, ~60 MB installed)
+documents:
+	@bash scripts/setup.sh --documents
 
 # unit tests on both cores, then the notebooks and the browser tests side by side (each is mostly one process)
 test: setup
@@ -38,7 +42,7 @@ fuzz: setup
 	$(PY) -m lab.fuzz --cases $(FUZZ_CASES) --report reports/fuzz.md
 
 # every report, the fuzz campaign, then the dashboard (reports/README.md) that reads them all
-reports: setup
+reports: setup documents
 	$(PY) scripts/run_reports.py --profile $(PROFILE) --skip dashboard
 	$(MAKE) --no-print-directory fuzz
 	$(PY) scripts/run_reports.py --profile $(PROFILE) --only dashboard

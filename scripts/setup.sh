@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(chromium tesseract-ocr tesseract-ocr-eng zpaq 7zip bzip3 libjxl-tools)   # headless Chromium for the browser tests (tests/browser.py); Tesseract for the optical report; zpaq, 7-Zip (PPMd), bzip3 and cjxl as baselines (lab.baselines)
 CORPUS_PACKAGES=(dict-gcide wordnet-base python3.11-doc)   # `make corpora`: English training text for the learned codecs (lab.corpora)
+DOCUMENT_PACKAGES=(blends-doc debian-faq debian-history debian-reference-en debmake-doc developers-reference installation-guide-amd64 live-manual-pdf maint-guide)   # `make documents`: real PDFs for the optical family (lab.optical.pdfdocs)
 LOCK=requirements/cpu.lock
 PYTHON=${PYTHON:-python3}
 VENV=.venv
@@ -19,6 +20,8 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
   || die "Python >= 3.11 is needed; $PYTHON is $("$PYTHON" -V 2>&1 || echo missing) (set PYTHON=...)"
 
 if [ "${1:-}" = "--corpora" ]; then SYSTEM_PACKAGES=("${CORPUS_PACKAGES[@]}"); fi
+APT_OPTS=()
+if [ "${1:-}" = "--documents" ]; then SYSTEM_PACKAGES=("${DOCUMENT_PACKAGES[@]}"); APT_OPTS=(--no-install-recommends); fi
 missing=()
 for p in "${SYSTEM_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,13 +36,13 @@ if ((${#missing[@]})); then
   say "installing system packages: ${missing[*]} (apt-get)"
   $sudo apt-get update -qq >"$LOG" 2>&1 || die "apt-get update failed (log: $LOG)"
   for p in "${missing[@]}"; do
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$p" >>"$LOG" 2>&1 \
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${APT_OPTS[@]}" "$p" >>"$LOG" 2>&1 \
       || die "cannot install system package '$p' with apt-get (log: $LOG)"
   done
 else
   say "system packages present: ${SYSTEM_PACKAGES[*]}"
 fi
-if [ "${1:-}" = "--corpora" ]; then rm -f "$LOG"; exit 0; fi
+if [ "${1:-}" = "--corpora" ] || [ "${1:-}" = "--documents" ]; then rm -f "$LOG"; exit 0; fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV with $("$PYTHON" -V 2>&1)"

@@ -68,6 +68,31 @@ def fox_table(rows: list[dict]) -> list[dict]:
     return out
 
 
+def pdf_table(rows: list[dict]) -> list[dict]:
+    """Real PDF pages (fox_rows over pdfdocs.eval_pages): mean precision per (reader, mode) over every page, with
+    the pages' mean text tokens and ratio (real pages are not cut to a bucket)."""
+    out = []
+    keys = sorted({(r["reader"], r["mode"]) for r in rows}, key=lambda k: (k[0], MODES[k[1]]))
+    for reader, mode in keys:
+        sel = [r for r in rows if (r["reader"], r["mode"]) == (reader, mode)]
+        out.append({"reader": reader, "mode": f"{mode} ({tokens_for(mode)})", "pages": len(sel),
+                    "text tokens": np.mean([r["text_tokens"] for r in sel]), "ratio": np.mean([r["ratio"] for r in sel]),
+                    "precision": np.mean([r["precision"] for r in sel]),
+                    "word acc.": np.mean([r["word_acc"] for r in sel]), "s/page": np.mean([r["seconds"] for r in sel])})
+    return out
+
+
+def pdf_verdict(table: list[dict], mode: str = "small", bar: float = 0.85) -> str:
+    """The verdict's line on real PDF pages: each reader in `mode`, the best against the bar."""
+    sel = [r for r in table if r["mode"].startswith(mode)]
+    if not sel:
+        return "- Real PDF pages: not measured (the documentation packages are not installed: `make documents`)."
+    best = max(sel, key=lambda r: r["precision"])
+    return (f"- Held-out real PDF pages ({sel[0]['pages']} pages of Debian documentation, {mode} mode, the same pixels "
+            "for every reader): " + ", ".join(f"{r['reader']} {r['precision']:.0%}" for r in sel)
+            + f". Best: {best['reader']} ({best['precision']:.0%}; the bar for the lab's readers: >= {bar:.0%}).")
+
+
 def versus_anchor(table: list[dict], reader: str, mode: str) -> list[dict]:
     """The reader's precision per bucket where DeepSeek-OCR published one for the mode: the difference in points."""
     out = []

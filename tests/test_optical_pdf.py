@@ -1,0 +1,82 @@
+"""Real PDF pages (lab.optical.pdfdocs): a page's text layer becomes lines with geometry, as the renderer's pages
+have, so the stage-1 targets and the stage-2 band texts follow; the registry refuses a file that is not the
+registered one and names the package to install."""
+import io
+
+import numpy as np
+import pytest
+
+from lab import DataError
+from lab.optical import pdfdocs as P
+from lab.optical.reader import band_lines
+
+LINES = ["The first line of a real page.", "A second line, lower down.", "Third: with digits 12345 and a tab"]
+
+
+def _pdf() -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context({"pdf.fonttype": 42}):     # TrueType: a text layer pdfium can read
+        fig = plt.figure(figsize=(6, 8))                   # 432 x 576 points, portrait
+        for i, t in enumerate(LINES):
+            fig.text(0.1, 0.9 - 0.1 * i, t, fontsize=12)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="pdf")
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def test_a_pdf_page_becomes_lines_with_geometry():
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(_pdf())
+    image, lines = P.render_page(doc[0], 640)
+    assert image.shape == (640, 640) and image.dtype == np.uint8
+    assert [ln.text for ln in lines] == LINES
+    tops = [ln.y0 for ln in lines]
+    assert tops == sorted(tops) and all(ln.y1 > ln.y0 for ln in lines)
+    # 576 points -> 640 px: the first line's baseline sits 10% down the page, centred canvas offsets x by ~64 px
+    assert abs(lines[0].y1 - 0.1 * 640) < 12
+    assert all(len(ln.xs) == len(ln.text) and np.all(np.diff(ln.xs) >= 0) for ln in lines)  # a ligature (fi) shares one box
+    assert 0.1 * 432 * 640 / 576 + (640 - 432 * 640 / 576) / 2 - 8 < lines[0].xs[0] < 140
+    dark = image[lines[0].y0:lines[0].y1 + 1, int(lines[0].xs[0]) - 3:int(lines[0].xs[-1]) + 3]
+    assert dark.min() < 100                               # the line's box holds its ink
+    bands = [b for b in band_lines(lines, 640, 10) if b]
+    assert bands == LINES
+    doc.close()
+
+
+def test_registry_refusals(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="unknown PDF document"):
+        P.locate("no-such-doc")
+    with pytest.raises(DataError, match="no split"):
+        P.names("dev")
+    d = P.DOCS["debian-history"]
+    fake = tmp_path / d.file
+    fake.parent.mkdir(parents=True)
+    fake.write_bytes(b"%PDF-1.4 not the registered file")
+    monkeypatch.setenv("LAB_PKG_ROOT", str(tmp_path))
+    with pytest.raises(DataError, match="sha256 differs"):
+        P.locate("debian-history")
+    assert set(P.names("train")).isdisjoint(P.names("test")) and len(P.names("test")) >= 3
+
+
+@pytest.mark.skipif(not P.available("test"), reason="the PDF documentation packages are not installed (make documents)")
+def test_held_out_pages_from_the_registered_documents():
+    pages = P.eval_pages("test", lambda s: len(s.split()), per_doc=1)
+    assert len(pages) == len(P.names("test"))
+    for p in pages:
+        assert p.image.shape == (P.CANVAS, P.CANVAS) and len(p.text) >= 100 and p.text_tokens > 20
+        assert sum(1 for b in p.bands("small") if b) >= 5
+
+
+def test_make_documents_installs_every_registered_package():
+    import re
+
+    from lab.data import ROOT
+
+    m = re.search(r"^DOCUMENT_PACKAGES=\(([^)]*)\)", (ROOT / "scripts" / "setup.sh").read_text(), re.M)
+    assert m and sorted(m.group(1).split()) == P.PACKAGES
