@@ -67,3 +67,13 @@ def test_dashboard_reads_reports_and_flags_goals(tmp_path):
     assert "holo" in D.missing(reps) and "procedural" not in D.missing(reps)
     v = D.verdicts(tmp_path)
     assert v == [{"report": "procedural", "section": "Verdicts", "text": "- the machine wins."}]
+
+
+def test_dashboard_pdf_row_takes_the_better_lab_reader_with_tesseract_beside_it():
+    d = {"meta": {"machine": "m", "date": "2026-12-04 10:00 UTC"}, "pdf": [
+        {"reader": "lab encoder + reader", "mode": "small (100)", "pages": 12, "precision": 0.41},
+        {"reader": "tesseract", "mode": "small (100)", "pages": 12, "precision": 0.62},
+        {"reader": "lab encoder + reader", "mode": "large (400)", "pages": 12, "precision": 0.7}]}
+    row = D._pdf_row(d)
+    assert row["value"] == "41%, Tesseract 62%" and row["met"] == "no" and "12 pages" in row["result"]
+    assert D._pdf_row({"meta": d["meta"]})["value"] == "not measured yet"
