@@ -151,3 +151,12 @@ def _ocr_reads_through_the_lm_reader(tmp_path, stage1):
     cmd[cmd.index(str(tmp_path / "ck"))] = str(tmp_path / "ck1")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "reads encoder" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_phase_clock_times_only_the_steps_it_is_asked_to():
+    on, off = L._PhaseClock("cpu", True), L._PhaseClock("cpu", False)
+    for c in (on, off):
+        sum(range(10000))
+        c("draw")
+        c("forward")
+    assert set(on.ms) == {"draw", "forward"} and on.ms["draw"] >= 0 and off.ms == {}

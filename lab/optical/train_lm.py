@@ -485,11 +485,14 @@ class Campaign:
         run_rec = {"run": run, "command": command, "resumed": self.resumed, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                    "machine": machine(), "step_from": step0, "examples_from": ex0, "log": []}
         loss_acc, tok_acc, n_acc, steps_here, ingested0 = torch.zeros((), device=self.device), 0, 0, 0, bank.ingested
+        timed = {}
         bank.ingest(spool, limit=300)
         while True:
             if time.time() - t0 >= seconds or (stop and stop()):
                 break
+            clock = _PhaseClock(self.device, steps_here % 25 == 24)    # one timed step (synchronised) a log row
             bank.ingest(spool, limit=8)
+            clock("ingest")
             ready = [m for m in names if bank.size(m) >= min(cfg.min_bank, bank.capacity)]
             if not ready:
                 if not list(Path(spool).glob("*.pkl")):
@@ -499,6 +502,7 @@ class Campaign:
             p = np.array([w[names.index(m)] for m in ready])
             mode = ready[int(rng.choice(len(ready), p=p / p.sum()))]
             ctx, answers, idx, vt = self.draw(bank, mode, rng, per_row)
+            clock("draw")
             f = lr_factor(cfg, meta["examples"]) * min(1.0, (steps_here + 1) / rewarm if rewarm else 1.0)
             for gr, peak in zip(self.opt.param_groups, self.peaks):
                 gr["lr"] = peak * f
@@ -507,10 +511,15 @@ class Campaign:
                 total = loss
                 if r.spec.train_head and cfg.ctc_weight and mode in bank.targets:
                     total = loss + cfg.ctc_weight * r.projector.head.loss(vt.float(), bank.targets[mode][torch.as_tensor(idx, device=bank.device)])
+            clock("forward")
             self.opt.zero_grad(set_to_none=True)
             total.backward()
+            clock("backward")
             torch.nn.utils.clip_grad_norm_([q for gr in self.opt.param_groups for q in gr["params"]], cfg.clip)
             self.opt.step()
+            clock("optimiser")
+            if clock.on:
+                timed = {**clock.ms, "positions": int(sum(c.shape[0] for c in ctx) + n), "examples": len(answers)}
             loss_acc += loss.detach() * n
             tok_acc += n
             n_acc += len(answers)
@@ -523,7 +532,7 @@ class Campaign:
                 row = {"step": meta["step"], "examples": meta["examples"], "seconds": round(el, 1),
                        "loss": float(loss_acc) / max(1, tok_acc), "lr_factor": round(f, 4), "window_cap": window_cap(cfg, meta["examples"], 10),
                        "examples_per_s": round((meta["examples"] - ex0) / el, 1), "pages_banked": {m: bank.size(m) for m in names},
-                       "pages_ingested": bank.ingested - ingested0}
+                       "pages_ingested": bank.ingested - ingested0, "step_ms": timed}
                 run_rec["log"].append(row)
                 loss_acc.zero_()
                 tok_acc = n_acc = 0
@@ -566,6 +575,26 @@ class Campaign:
                                                     if k in _trainable_names(self.reader)}, "opt": self.opt.state_dict()}
         torch.save(st, self.dir / "exact.pt.tmp")
         os.replace(self.dir / "exact.pt.tmp", self.dir / "exact.pt")
+
+
+class _PhaseClock:
+    """Milliseconds of each phase of one training step, synchronising the device at every mark (only when `on`:
+    one step in 25, so the others keep their single host sync)."""
+
+    def __init__(self, device, on: bool):
+        self.device, self.on, self.ms = torch.device(device), on, {}
+        self.t = self._now() if on else 0.0
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        if self.on:
+            t = self._now()
+            self.ms[phase] = round(1000 * (t - self.t), 1)
+            self.t = t
 
 
 def _trainable_names(reader) -> set[str]:
