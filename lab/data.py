@@ -132,6 +132,16 @@ register(Dataset(
     splits={"train": (("tinystories.txt", 0, 3773300),), "test": (("tinystories.txt", 3773300, 4192330),)},
 ))
 
+register(Dataset(
+    name="lab-heldout",
+    description="Text SmolLM2 cannot have seen: the lab's own issue texts 2, 3, 4 and 8-14 (written 2026-11, after "
+                "the model's release in 2024-11), 118,441 bytes of English with Markdown, kept in the repository; "
+                "no codec or model of the lab was trained or tuned on it",
+    licence="this repository's (MIT)",
+    url="",                          # kept in the repository (data/lab-heldout/); nothing to download
+    files=_sums("893ac8c841d04d19e8adea05612f29d6f55d65b179c90296347ec4a3ffcde7e0  lab-issues-2026.txt"),
+))
+
 # The optical family's page corpus: whole documents, fixed split. Training never sees a test document:
 # alice29.txt and lcet10.txt (English prose), the held-out tails of bible.txt and TinyStories, and the
 # lab's own procedural package (code). Entries: (dataset, split name or file name, kind).
@@ -202,6 +212,8 @@ def fetch(name: str, verify: bool = True, timeout: float = 30.0) -> Path:
     ds = get(name)
     d = locate(name)
     if d is None:
+        if not ds.url:
+            raise DataError(f"dataset {name!r} is kept in the repository (data/{name}/) and is missing there")
         d = ROOT / "data" / name
         d.mkdir(parents=True, exist_ok=True)
         for fname, digest in ds.files.items():

@@ -22,6 +22,7 @@ from lab import baselines as BL
 TEXTS = ["alice29.txt", "asyoulik.txt", "lcet10.txt", "plrabn12.txt", "cp.html", "fields.c", "grammar.lsp",
          "xargs.1"]
 BINARIES = ["kennedy.xls", "ptt5", "sum"]
+HELDOUT = "lab issues 2026 (post-cutoff)"   # written after SmolLM2's release: text it cannot have seen
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,15 @@ class Codec:
 
 def corpus(random_bytes: int = 1 << 20, seed: int = 0, limit: int | None = None) -> list[tuple[str, str, bytes]]:
     """(name, kind, data): the Canterbury texts and binaries, held-out bible and TinyStories (each split's test
-    part: never seen by a lab model), seeded random bytes, and already-compressed files (xz output, a PNG)."""
+    part: never seen by a lab model), the lab's own 2026 issue texts (lab.data `lab-heldout`: written after the
+    pretrained LM was, so it cannot have seen them), seeded random bytes, and already-compressed files (xz output,
+    a PNG)."""
     from lab import data
 
     out = [(f, "text", data.path("canterbury", f).read_bytes()) for f in TEXTS]
     out += [("bible (held-out 10%)", "text", data.read_split("canterbury-large", "test")),
-            ("TinyStories (held-out)", "text", data.read_split("tinystories", "test"))]
+            ("TinyStories (held-out)", "text", data.read_split("tinystories", "test")),
+            (HELDOUT, "text", data.path("lab-heldout", "lab-issues-2026.txt").read_bytes())]
     out += [(f, "binary", data.path("canterbury", f).read_bytes()) for f in BINARIES]
     out.append((f"random ({random_bytes // 1024} KiB)", "random",
                 np.random.default_rng(seed).integers(0, 256, random_bytes, dtype=np.uint8).tobytes()))
@@ -122,3 +126,58 @@ def recompress(data: bytes, cods, rounds: int = 3) -> list[dict]:
 
 def xz_bytes(d: bytes) -> int:
     return len(lzma.compress(d, preset=9 | lzma.PRESET_EXTREME))
+
+
+# -- the LLM coder at the frontier: what its rate is made of, and text it cannot have seen ---------------------
+# Published anchors, quoted (not measured here): the same SmolLM2-135M mixed with online models, and ts_zip.
+NACRITH = ("Nacrith (Tacconelli, arXiv 2602.19626, Feb 2026): SmolLM2-135M + online n-gram and adaptive bias, "
+           "24-bit CDFs: 0.918 bits/byte on alice29, 0.9389 on enwik8, 0.723 on a text published after the model")
+TS_ZIP = "ts_zip (Bellard; RWKV-169M, 8-bit): 1.084 bits/byte on enwik9, decoding up to 1 MB/s on one RTX 4090"
+
+
+def mix_rows(estimates: list[dict]) -> list[dict]:
+    """The estimate JSONs of scripts/llmzip_mix_estimate.py as rows: per file and online-model setting, the ideal
+    code length and each CDF quantisation's (bits/byte), and what the coder's own scheme (two 16-bit steps) costs
+    over the ideal. Older JSONs without the quantisation columns give the ideal only."""
+    out = []
+    for e in estimates:
+        rows = e.get("rows") or [{"setting": k, "ideal bpb": v} for k, v in e["bits_per_byte_ideal"].items()]
+        for r in rows:
+            row = {"file": e["file"], "bytes": e["bytes"], "setting": r["setting"], "ideal": r["ideal bpb"]}
+            for k in ("q16x2", "q16x1", "q24x2", "q24x1"):
+                if f"{k} bpb" in r:
+                    row[k] = r[f"{k} bpb"]
+            if "q16x2" in row:
+                row["coder's quantisation cost %"] = 100 * (row["q16x2"] / row["ideal"] - 1)
+            out.append(row)
+    return out
+
+
+def heldout_rows(measured: list[dict], run_jsons: list[dict], file: str = HELDOUT,
+                 source: str = "lab-heldout/lab-issues-2026.txt", ref: str = "zpaq") -> list[dict]:
+    """The held-out document: every codec measured in this run (`measure` rows) and llmzip's real files on it
+    (`run_jsons`: scripts/llmzip_gpu.py JSONs, their runs of `source`), each with its rate relative to `ref`
+    (negative: smaller)."""
+    base = next((r["bpb"] for r in measured if r["file"] == file and r["codec"] == ref), None)
+    out = [{"codec": r["codec"], "bits/byte": r["bpb"], "round trip": r["round_trip"], "how": "measured in this run"}
+           for r in measured if r["file"] == file]
+    for j in run_jsons:
+        for r in j["runs"]:
+            if r["file"] == source:
+                out.append({"codec": f"llmzip SmolLM2 ({r['streams']} streams, mix {r.get('mix', 'none')})",
+                            "bits/byte": r["bits_per_byte"], "round trip": r["round_trip"],
+                            "how": f"a real .llmz file on {j['device']}, decoded at {r['decode_MBps'] * 1e3:.2f} KB/s"})
+    for o in out:
+        o[f"vs {ref}"] = 100 * (o["bits/byte"] / base - 1) if base else float("nan")
+    return sorted(out, key=lambda o: o["bits/byte"])
+
+
+def heldout_headline(held: list[dict], ref: str = "zpaq") -> dict:
+    """The dashboard's figures on the held-out document: llmzip's best real file and the reference's rate."""
+    lz = [r for r in held if r["codec"].startswith("llmzip")]
+    base = next((r for r in held if r["codec"] == ref), None)
+    if not lz or base is None:
+        return {}
+    best = min(lz, key=lambda r: r["bits/byte"])
+    return {"heldout_llmzip_bpb": best["bits/byte"], "heldout_llmzip": best["codec"], "heldout_how": best["how"],
+            f"heldout_{ref}_bpb": base["bits/byte"]}

@@ -36,6 +36,9 @@ llmzip_streams = 1                 # cpu: 4 (a CPU step reads all weights once f
 llmzip_random = 128                # random bytes through llmzip (cpu: 400)
 gpu_jsons = ["reports/llmzip_gpu/run1.json", "reports/llmzip_gpu/run2.json", "reports/llmzip_gpu/run3.json"]
 gpu_baselines = False              # cpu: measure xz / PPMd / zpaq on the GPU runs' whole files
+mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what llmzip's rate is made of (estimates:
+                 "reports/llmzip_gpu/mix_estimate_heldout_cpu.json"]      # code lengths, scripts/llmzip_mix_estimate.py)
+heldout_runs = ["reports/llmzip_gpu/heldout_cpu.json"]   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py)
 kodak_limit = 1                    # images for lossy-vs-lossless (cpu: 8)
 crop = 192                         # lossless codecs on a top-left crop of each (cpu: 0, whole images)
 holo_json = "reports/data/holo.json"
@@ -177,6 +180,25 @@ rep.text("Caveat on held-out data: SmolLM2 was pretrained by others on ~2 trilli
          "likely include alice29 (Project Gutenberg), the King James Bible and texts like TinyStories; its rates on "
          "these famous texts may be memorisation as much as modelling. The lab's own models (procedural machine, "
          "vortex) never saw the held-out parts. ")
+est = [json.loads(here(p).read_text()) for p in mix_estimates if here(p).is_file()]
+if est:
+    rep.text("What llmzip's rate is made of (**estimates**: code lengths -log2 p from logits computed once with a "
+             "sliding window of 1,024 tokens, no coder run; `scripts/llmzip_mix_estimate.py`, JSON beside each row's "
+             "file in `reports/llmzip_gpu/`). `setting`: SmolLM2 alone or mixed with the online models of `--mix` "
+             "(an adaptive log-space bias, a token 2-gram successor, an 8-token match model, all three). `ideal`: "
+             "-log2 p; `q16x2`: the coder's own scheme, two 16-bit CDFs a token (its bucket of 256 ids, then the id); "
+             "`q16x1`: one 16-bit CDF over the whole vocabulary (the floors of ~49k ids in one table of 65,536); "
+             "`q24x1`/`q24x2`: the same at 24 bits. The quantisation's price is the difference to `ideal`:")
+    display(Markdown(rep.table(S.mix_rows(est), key="llmzip_mix", digits=4)))
+held_json = [json.loads(here(p).read_text()) for p in heldout_runs if here(p).is_file()]
+held = S.heldout_rows(rows, held_json)
+if held:
+    rep.text(f"Text SmolLM2 cannot have seen: `{S.HELDOUT}` (lab.data `lab-heldout`: the lab's own issue texts, "
+             "written in November 2026, after the model's release; no lab model was trained or tuned on it), every "
+             "codec of this run on the same bytes, and llmzip's real files where a run made them (decoded and "
+             "compared there). The issue's bar: a rate below zpaq -m5's by >= 35%.")
+    display(Markdown(rep.table(held, key="heldout", digits=3)))
+rep.text(f"Published anchors with a model of the same size (quoted, not measured here): {S.NACRITH}; {S.TS_ZIP}.")
 rep.text("Published anchors (quoted, not measured here; enwik8, not these files): ts_zip (RWKV 169M) 1.11 bits/byte "
          "at up to 1 MB/s on an RTX 4090 (Bellard, bellard.org/ts_zip); cmix v21 1.17 and nncp v3.2 1.19 bits/byte "
          "(Mahoney, Large Text Compression Benchmark, mattmahoney.net/dc/text.html).")
@@ -336,6 +358,7 @@ rep.data["headline"] = {
     "llmzip_alice29_bpb": ali["llmzip bpb"] if ali else None,
     "llmzip_bible_bpb": bib["llmzip bpb"] if bib else None,
     "llmzip_gpu_decode_KBps": max((r["decode KB/s"] for r in gpu_rows), default=None),
-    "best_classic_texts_bpb": best_lossless_text["texts bpb"], "best_classic_texts": best_lossless_text["codec"]}
+    "best_classic_texts_bpb": best_lossless_text["texts bpb"], "best_classic_texts": best_lossless_text["codec"],
+    **S.heldout_headline(held)}
 rep.text(f"Notebook time: {time.time() - t_start:.0f} s.")
 print("wrote", rep.write())

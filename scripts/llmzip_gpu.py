@@ -3,8 +3,9 @@
     python scripts/llmzip_gpu.py --out reports/llmzip_gpu/run1.json --runs canterbury-large/bible.txt:1024 \
         canterbury/alice29.txt:16
 
-Each run: FILE:STREAMS or DATASET@SPLIT:STREAMS (context 2048, keep 512: the CLI's defaults); compress, decompress, compare, time both ways
-(CUDA synchronised). The JSON is rewritten after every run, so a call cut short keeps what it finished.
+Each run: FILE:STREAMS or DATASET@SPLIT:STREAMS (context 2048, keep 512: the CLI's defaults; `--mix` the online
+models mixed in); compress, decompress, compare, time both ways (CUDA synchronised). `--device cpu` runs the same
+on the CPU (one thread: slow, for documents of ~100 KB). The JSON is rewritten after every run, so a call cut short keeps what it finished.
 """
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ def main() -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--context", type=int, default=2048)
     ap.add_argument("--keep", type=int, default=512)
+    ap.add_argument("--mix", default="none", help="online models mixed with the LM (lab.llmzip.mixing: bias,ngram,match|all|none)")
     a = ap.parse_args()
+    from lab.llmzip import mixing
+
+    mix = mixing.flags_of(a.mix.split(","))
     dev = a.device
     lm, tok = models.load_lm(a.model, dev)
     sha = models.MODELS[a.model].sha256
@@ -49,11 +54,12 @@ def main() -> int:
         if dev == "cuda":
             torch.cuda.reset_peak_memory_stats()
         sync(); t0 = time.perf_counter()
-        blob = codec.compress(raw, lm, tok, sha, streams=int(streams), device=dev, context=a.context, keep=a.keep)
+        blob = codec.compress(raw, lm, tok, sha, streams=int(streams), device=dev, context=a.context, keep=a.keep,
+                              mix=mix)
         sync(); t1 = time.perf_counter()
         back = codec.decompress(blob, lm, tok, sha, device=dev)
         sync(); t2 = time.perf_counter()
-        r = {"file": rel, "bytes": len(raw), "streams": int(streams), "context": a.context, "keep": a.keep,
+        r = {"file": rel, "bytes": len(raw), "streams": int(streams), "context": a.context, "keep": a.keep, "mix": a.mix,
              "llmz_bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(raw), "round_trip": back == raw,
              "encode_s": t1 - t0, "decode_s": t2 - t1, "encode_MBps": len(raw) / (t1 - t0) / 1e6,
              "decode_MBps": len(raw) / (t2 - t1) / 1e6, "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),

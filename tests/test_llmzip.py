@@ -2,6 +2,7 @@
 import os
 
 import pytest
+import torch
 
 from lab import FormatError, models
 from lab.llmzip import codec
@@ -128,3 +129,31 @@ def test_version_2_files_still_decode(tiny):
     assert old[4] == 2 and codec.decompress(old, lm, tok, sha) == TEXT
     with pytest.raises(ValueError, match="unknown online model"):
         __import__("lab.llmzip.mixing", fromlist=["x"]).flags_of(["ppm"])
+
+
+def test_quantisation_estimate_matches_the_coder(tiny):
+    """lab.llmzip.estimate: the coder's own scheme (two 16-bit CDFs a token) predicts the DATA section of a real
+    file to within the range coder's few flush bytes; every quantised scheme costs at least the ideal, and 24 bits
+    cost less than 16 (one table over the whole vocabulary is the dearest)."""
+    from lab.llmzip import estimate
+
+    lm, tok, sha = tiny
+    data = TEXT * 2 + b"\xff" + TEXT[:30]
+    ids, z = estimate.logits_of(lm, tok, data, window=4096, stride=4096)
+    (row,) = estimate.breakdown(ids, z.float().to(torch.bfloat16), len(data), ["lm"])
+    blob = codec.compress(data, lm, tok, sha, streams=1, context=4096, keep=8)
+    coded = 8 * len(codec.read_header(blob)[1]["DATA"]) / len(data)
+    assert abs(row["q16x2 bpb"] - coded) < 8 * 6 / len(data) + 0.02, (row, coded)
+    assert all(row[f"{s} bpb"] >= row["ideal bpb"] - 0.01 for s in estimate.SCHEMES)
+
+
+def test_floors_cost_most_in_one_table_over_the_vocabulary():
+    """A confident LM over a 49k vocabulary: one 16-bit table gives the likely token only 65,536 - 49,151 of
+    65,536 (the floors of every other id): ~0.4 bits a token; two steps or 24 bits cost almost nothing."""
+    V = 49152
+    p = torch.full((1, V), 0.001 / (V - 1))
+    p[0, 7] = 0.999
+    y = torch.tensor([7])
+    ideal = -float(torch.log2(p[0, 7]))
+    cost = {(b, k): float(codec.coded_bits(p, y, b, k)[0]) - ideal for b in (16, 24) for k in (1, 2)}
+    assert cost[16, 1] > 0.35 and max(cost[16, 2], cost[24, 1], cost[24, 2]) < 0.02, cost

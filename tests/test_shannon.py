@@ -62,7 +62,7 @@ def test_dashboard_reads_reports_and_flags_goals(tmp_path):
     (tmp_path / "procedural.md").write_text("# P\n\n## 4. Verdicts\n\n- the machine wins.\n| a | b |\n\n## 5. Other\nx\n")
     reps = D.load(tmp_path)
     rows = D.headlines(reps)
-    assert [r["met"] for r in rows] == ["yes", "no", "no", "no", "–"]
+    assert [r["met"] for r in rows] == ["yes", "no", "no", "no", "no", "–"]
     assert rows[0]["machine"] == "test box" and rows[0]["date"] == "2026-01-02"
     assert "holo" in D.missing(reps) and "procedural" not in D.missing(reps)
     v = D.verdicts(tmp_path)
@@ -77,3 +77,16 @@ def test_dashboard_pdf_row_takes_the_better_lab_reader_with_tesseract_beside_it(
     row = D._pdf_row(d)
     assert row["value"] == "41%, Tesseract 62%" and row["met"] == "no" and "12 pages" in row["result"]
     assert D._pdf_row({"meta": d["meta"]})["value"] == "not measured yet"
+
+
+def test_heldout_rows_and_the_dashboard_bar():
+    measured = [{"file": S.HELDOUT, "codec": c, "bpb": b, "round_trip": True} for c, b in (("zpaq", 2.0), ("xz", 2.6))]
+    runs = [{"device": "x86_64", "runs": [{"file": "lab-heldout/lab-issues-2026.txt", "streams": 16, "mix": "all",
+                                           "bits_per_byte": 1.2, "round_trip": True, "decode_MBps": 0.0004}]}]
+    held = S.heldout_rows(measured, runs)
+    assert [r["codec"] for r in held][0].startswith("llmzip") and held[0]["vs zpaq"] == pytest.approx(-40.0)
+    h = S.heldout_headline(held)
+    assert h["heldout_llmzip_bpb"] == 1.2 and h["heldout_zpaq_bpb"] == 2.0
+    (row,) = [r for r in D._shannon({"headline": h}) if "post-cutoff" in r["result"]]
+    assert row["met"] == "yes" and "-40%" in row["value"] and row["machine"] == "x86_64"
+    assert S.heldout_headline(held[1:]) == {}

@@ -121,14 +121,34 @@ class Vocab:
         return b"".join(out)
 
 
-def quantise(p: torch.Tensor) -> torch.Tensor:
-    """Probabilities (..., K) -> integer CDFs (..., K+1) summing to 2**16, every symbol >= 1; computed where p
-    lives (float64, deterministic: the same input gives the same CDF on the encoder's and the decoder's side)."""
+def quantise(p: torch.Tensor, total: int = TOTAL) -> torch.Tensor:
+    """Probabilities (..., K) -> integer CDFs (..., K+1) summing to `total` (the coder's 2**16), every symbol >= 1;
+    computed where p lives (float64, deterministic: the same input gives the same CDF on the encoder's and the
+    decoder's side)."""
     K = p.shape[-1]
     p = p.double()
-    c = torch.floor(p / p.sum(-1, keepdim=True).clamp_min(1e-30) * (TOTAL - K)).long() + 1
-    c.scatter_add_(-1, c.argmax(-1, keepdim=True), (TOTAL - c.sum(-1, keepdim=True)))
+    c = torch.floor(p / p.sum(-1, keepdim=True).clamp_min(1e-30) * (total - K)).long() + 1
+    c.scatter_add_(-1, c.argmax(-1, keepdim=True), (total - c.sum(-1, keepdim=True)))
     return torch.cat([torch.zeros_like(c[..., :1]), c.cumsum(-1)], -1)
+
+
+def coded_bits(p: torch.Tensor, ids: torch.Tensor, bits: int = 16, steps: int = 2) -> torch.Tensor:
+    """Bits each token costs under CDFs quantised to `bits` of precision (T rows of probabilities, T ids):
+    steps=2 is the coder's scheme (the bucket of 256 ids, then the id in its bucket, each CDF with its own
+    floors of 1), steps=1 one CDF over the whole vocabulary (the floors of every id in one table). Measures what
+    the quantisation costs against -log2 p, without running the coder (its own overhead is ~2 bytes a file)."""
+    total = 1 << bits
+    ids = ids.long().view(-1, 1)
+    if steps == 1:
+        c = quantise(p, total)
+        return -torch.log2((c.gather(1, ids + 1) - c.gather(1, ids)).double() / total).view(-1)
+    nb = -(-p.shape[1] // 256)
+    rows = torch.nn.functional.pad(p, (0, nb * 256 - p.shape[1])).view(p.shape[0], nb, 256)
+    hi, lo = ids // 256, ids % 256
+    cb = quantise(rows.sum(-1), total)
+    ci = quantise(rows[torch.arange(p.shape[0]), hi.view(-1)], total)
+    q = (cb.gather(1, hi + 1) - cb.gather(1, hi)).double() * (ci.gather(1, lo + 1) - ci.gather(1, lo)).double()
+    return -torch.log2(q / total ** 2).view(-1)
 
 
 FLAT = np.arange(257, dtype=np.int64) * 256          # 1/256 each: an escaped byte

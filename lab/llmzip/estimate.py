@@ -1,0 +1,79 @@
+"""What llmzip's rate is made of, without running the coder (an **estimate**: code lengths, not files).
+
+    ids, z = logits_of(lm, tok, raw)                       # one pass, sliding window, bf16 logits kept
+    rows = breakdown(ids, z, len(raw))                     # per online-model setting: ideal and quantised bits
+
+`ideal` is -log2 p of each token under the LM (or the LM mixed with the online models, lab.llmzip.mixing);
+the `q16x2` column is what the coder's own scheme costs (two 16-bit CDFs a token: its bucket of 256 ids, then
+the id in the bucket, every symbol floored at 1), `q16x1` one 16-bit CDF over the whole vocabulary (the floors of
+~49k ids in one table of 65,536: the overhead Nacrith measured), `q24x1` and `q24x2` the same at 24 bits. The
+difference to `ideal` is the quantisation's price; a real .llmz file adds its header (~100 bytes) and the
+restarts of its cache (the window here slides instead), so whole-file rates of real files are quoted beside.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lab.llmzip import codec, mixing
+
+SCHEMES = {"q16x2": (16, 2), "q16x1": (16, 1), "q24x2": (24, 2), "q24x1": (24, 1)}
+SETTINGS = {"lm": (0, 0.0, 0.0), "bias": (mixing.BIAS, 0.1, 0.0), "ngram": (mixing.NGRAM, 0.0, 1.0),
+            "match": (mixing.MATCH, 0.0, 1.0), "all": (mixing.ALL, 0.1, 1.0)}
+
+
+@torch.no_grad()
+def logits_of(lm, tok, raw: bytes, window: int = 1024, stride: int = 512) -> tuple[np.ndarray, torch.Tensor]:
+    """The token ids of `raw` (llmzip's own tokenisation, escapes included) and the LM's logits for each (bf16),
+    from windows of `window` tokens advanced by `stride` (each token seen with >= window - stride of context)."""
+    start = codec._start(tok)
+    ids = np.array(codec.Vocab(tok, start).encode(raw), np.int64)
+    V = lm.config.vocab_size
+    x = [start] + np.where(ids >= V, codec.Vocab(tok, start).esc, ids).tolist()
+    zs, pos = [], 0
+    while pos < len(ids):
+        lo = max(0, pos - (window - stride)) if pos else 0
+        hi = min(len(ids), lo + window)
+        z = lm(input_ids=torch.tensor([x[lo:hi]]), use_cache=False).logits[0].to(torch.bfloat16)
+        zs.append(z[pos - lo:hi - lo])
+        pos = hi
+    return ids, torch.cat(zs) if zs else torch.zeros(0, V, dtype=torch.bfloat16)
+
+
+def breakdown(ids: np.ndarray, z: torch.Tensor, n_bytes: int, settings=("lm", "bias", "ngram", "match", "all"),
+              schemes=tuple(SCHEMES), chunk: int = 128) -> list[dict]:
+    """One row per online-model setting: bits per byte ideal and under each quantisation scheme. Escaped bytes
+    (ids >= V) cost 8 bits under every column (the coder codes them flat). The mixing runs token by token (its
+    models learn from each coded token); the quantisations run on chunks of `chunk` tokens at once."""
+    V = z.shape[1]
+    rows = []
+    for name in settings:
+        flags, blr, mlr = SETTINGS[name]
+        m = mixing.OnlineMix(flags, 1, V, "cpu", bias_lr=blr, mix_lr=mlr) if flags else None
+        toks = ids[None]
+        bits = {"ideal": 0.0, **{s: 0.0 for s in schemes}}
+        ps, ys = [], []
+
+        def code(ps, ys):
+            p, y = torch.cat(ps), torch.tensor(ys)
+            bits["ideal"] -= float(torch.log2(p.gather(1, y[:, None]).double().clamp_min(1e-30)).sum())
+            for s in schemes:
+                bits[s] += float(codec.coded_bits(p, y, *SCHEMES[s]).sum())
+
+        for t in range(len(ids)):
+            if ids[t] >= V:                             # an escaped byte: its escape token was coded before it
+                for k in bits:
+                    bits[k] += 8.0
+                continue
+            ps.append(m.probs(z[t:t + 1].float(), toks, t) if m else z[t:t + 1].float().softmax(-1))
+            ys.append(int(ids[t]))
+            if m:
+                m.update(toks, t, np.ones(1, bool))
+            if len(ps) == chunk:
+                code(ps, ys)
+                ps, ys = [], []
+        if ps:
+            code(ps, ys)
+        rows.append({"setting": name, "tokens": len(ids),
+                     **{f"{k} bpb": v / max(n_bytes, 1) for k, v in bits.items()}})
+    return rows
