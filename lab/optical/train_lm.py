@@ -171,8 +171,11 @@ class PageBank:
     """Per mode: the frozen encoder's tokens of ingested pages on the device (bf16), their band texts and
     stage-1 targets, newest kept."""
 
-    def __init__(self, model: OpticalModel, capacity: int, device, keep_targets: bool = False):
+    def __init__(self, model: OpticalModel, capacity: int, device, keep_targets: bool = False, shard=(0, 1)):
+        """shard: (rank, processes): this process banks the spool's jobs whose number is rank modulo processes
+        (each rank of a distributed run reads its own share of one renderer's spool)."""
         self.model, self.capacity, self.device, self.keep_targets = model, capacity, torch.device(device), keep_targets
+        self.shard = shard
         self.tokens, self.bands, self.targets = {}, {}, {}
         self.ingested = 0
 
@@ -181,7 +184,11 @@ class PageBank:
         import pickle
 
         n = 0
-        for f in sorted(Path(spool).glob("*.pkl"))[:limit]:
+        rank, world = self.shard
+        files = sorted(Path(spool).glob("*.pkl"))
+        if world > 1:
+            files = [f for f in files if int(f.name.split("-")[0]) % world == rank]
+        for f in files[:limit]:
             try:
                 with open(f, "rb") as fh:
                     job = pickle.load(fh)
@@ -402,6 +409,9 @@ class Campaign:
     def __init__(self, state_dir: str | Path, model: OpticalModel, spec: ReaderSpec, cfg: CampaignConfig,
                  lm_name: str, device="cpu"):
         self.dir, self.model, self.cfg, self.device = Path(state_dir), model, cfg, torch.device(device)
+        dist = _dist()
+        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist else (0, 1)
+        self.budget = cfg.tokens // self.world          # LM positions a step on this rank (the global step: cfg.tokens)
         self.model.to(self.device).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -426,6 +436,10 @@ class Campaign:
                 self.reader.load_state_dict(st["reader"], strict=False)
                 self.opt.load_state_dict(st["opt"])
                 self.resumed = "exact"
+        if dist:                                         # every rank starts from rank 0's weights
+            for q in self.reader.parameters():
+                if q.requires_grad:
+                    dist.broadcast(q.data, 0)
 
     def _optimiser(self):
         cfg, r = self.cfg, self.reader
@@ -449,7 +463,7 @@ class Campaign:
         cap = window_cap(cfg, self.meta["examples"], g)
         h = g if cap == g and rng.random() < cfg.page_share else int(rng.integers(1, cap + 1))
         est = per_row.get(mode, 60.0) * h + 48
-        k = max(1, min(bank.size(mode), 1024, int(1.3 * cfg.tokens / est) + 1))
+        k = max(1, min(bank.size(mode), 1024, int(1.3 * self.budget / est) + 1))
         idx = rng.integers(0, bank.size(mode), k)
         r0s = rng.integers(0, g - h + 1, k)
         vt = bank.tokens[mode][torch.as_tensor(idx, device=bank.device)].float()
@@ -463,7 +477,7 @@ class Campaign:
         per_row[mode] = 0.9 * per_row.get(mode, 60.0) + 0.1 * float(np.mean(lens)) / h
         keep_j, longest = [], 0
         for j in np.argsort(lens)[::-1]:
-            if keep_j and max(longest, lens[j]) * (len(keep_j) + 1) > cfg.tokens:
+            if keep_j and max(longest, lens[j]) * (len(keep_j) + 1) > self.budget:
                 continue
             keep_j.append(int(j))
             longest = max(longest, lens[j])
@@ -477,7 +491,8 @@ class Campaign:
         """Train for `seconds` (ingesting the spool as it fills), evaluating every `eval_every` seconds and at
         the end; save the state before that last evaluation and again after it; -> this run's record."""
         cfg, r, meta = self.cfg, self.reader, self.meta
-        rng = np.random.default_rng([cfg.seed, len(meta["runs"]), 17])
+        rng = np.random.default_rng([cfg.seed, len(meta["runs"]), 17] + ([self.rank] if self.world > 1 else []))
+        dist = _dist()
         names = list(cfg.modes)
         w = np.array([cfg.modes[m] for m in names], float)
         per_row, t0, last_eval, step0, ex0 = {}, time.time(), time.time(), meta["step"], meta["examples"]
@@ -488,12 +503,18 @@ class Campaign:
         timed = {}
         bank.ingest(spool, limit=300)
         while True:
-            if time.time() - t0 >= seconds or (stop and stop()):
-                break
+            done = time.time() - t0 >= seconds or bool(stop and stop())
             clock = _PhaseClock(self.device, steps_here % 25 == 24)    # one timed step (synchronised) a log row
-            bank.ingest(spool, limit=8)
+            if not done:
+                bank.ingest(spool, limit=8)
             clock("ingest")
             ready = [m for m in names if bank.size(m) >= min(cfg.min_bank, bank.capacity)]
+            if dist:                                     # every rank stops, waits or steps together
+                agree = torch.tensor([float(done), float(not ready)], device=self.device)
+                dist.all_reduce(agree, op=dist.ReduceOp.MAX)
+                done, ready = bool(agree[0]), ready if not agree[1] else []
+            if done:
+                break
             if not ready:
                 if not list(Path(spool).glob("*.pkl")):
                     time.sleep(0.2)
@@ -504,28 +525,18 @@ class Campaign:
             ctx, answers, idx, vt = self.draw(bank, mode, rng, per_row)
             clock("draw")
             f = lr_factor(cfg, meta["examples"]) * min(1.0, (steps_here + 1) / rewarm if rewarm else 1.0)
-            for gr, peak in zip(self.opt.param_groups, self.peaks):
-                gr["lr"] = peak * f
-            with autocast(self.device):
-                loss, n = r.loss_on(ctx, answers)
-                total = loss
-                if r.spec.train_head and cfg.ctc_weight and mode in bank.targets:
-                    total = loss + cfg.ctc_weight * r.projector.head.loss(vt.float(), bank.targets[mode][torch.as_tensor(idx, device=bank.device)])
-            clock("forward")
-            self.opt.zero_grad(set_to_none=True)
-            total.backward()
-            clock("backward")
-            torch.nn.utils.clip_grad_norm_([q for gr in self.opt.param_groups for q in gr["params"]], cfg.clip)
-            self.opt.step()
-            clock("optimiser")
+            targets = bank.targets[mode][torch.as_tensor(idx, device=bank.device)] \
+                if r.spec.train_head and cfg.ctc_weight and mode in bank.targets else None
+            loss_sum, n, ex = self.step(ctx, answers, f, vt if targets is not None else None, targets, clock)
             if clock.on:
-                timed = {**clock.ms, "positions": int(sum(c.shape[0] for c in ctx) + n), "examples": len(answers)}
-            loss_acc += loss.detach() * n
+                timed = {**clock.ms, "positions": int(sum(c.shape[0] for c in ctx)) + n // self.world,
+                         "examples": ex // self.world}
+            loss_acc += loss_sum
             tok_acc += n
-            n_acc += len(answers)
+            n_acc += ex
             steps_here += 1
             meta["step"] += 1
-            meta["examples"] += len(answers)
+            meta["examples"] += ex
             meta["answer_tokens"] += n
             if steps_here % 25 == 0:
                 el = time.time() - t0
@@ -536,23 +547,66 @@ class Campaign:
                 run_rec["log"].append(row)
                 loss_acc.zero_()
                 tok_acc = n_acc = 0
-                if progress:
+                if progress and self.rank == 0:
                     print(json.dumps(row), flush=True)
-            if fox is not None and time.time() - last_eval > cfg.eval_every and time.time() - t0 < seconds - 60:
+            if self.rank == 0 and fox is not None and time.time() - last_eval > cfg.eval_every \
+                    and time.time() - t0 < seconds - 60:
                 self._evaluate(fox, run, t0, train_pages)
                 last_eval = time.time()
         el = time.time() - t0
-        meta["gpu_seconds"] += el
-        run_rec.update(seconds=round(el, 1), steps=meta["step"] - step0, examples_to=meta["examples"],
+        meta["gpu_seconds"] += el * self.world
+        run_rec.update(seconds=round(el, 1), steps=meta["step"] - step0, examples_to=meta["examples"], processes=self.world,
                        examples_per_s=round((meta["examples"] - ex0) / max(el, 1e-9), 1),
-                       examples_per_gpu_minute=round(60 * (meta["examples"] - ex0) / max(el, 1e-9)),
+                       examples_per_gpu_minute=round(60 * (meta["examples"] - ex0) / max(el * self.world, 1e-9)),
                        pages_ingested=bank.ingested - ingested0)
         meta["runs"].append(run_rec)
+        if self.rank:                                   # rank 0 keeps the state (every rank holds the same)
+            return run_rec
         self.save()  # the training is kept even if the device call ends during the evaluation (run c6's loss)
         if fox is not None:
             self._evaluate(fox, run, None, train_pages)
             self.save()
         return run_rec
+
+    def step(self, ctx: list, answers: list, lr_f: float, vt=None, targets=None, clock=None) -> tuple:
+        """One optimiser step on this process's examples at `lr_f` of the peak learning rates. Under
+        torch.distributed every rank brings its own examples and the gradient is the whole batch's, as one
+        process holding every rank's examples computes it: each rank's cross-entropy summed over its answer
+        tokens is divided by the global count, the gradients summed across ranks (one all-reduce), then
+        clipped and applied identically everywhere. -> (summed loss over the global batch (a tensor), global
+        answer tokens, global examples)."""
+        cfg, r, dist = self.cfg, self.reader, _dist()
+        clock = clock or _PhaseClock(self.device, False)
+        for gr, peak in zip(self.opt.param_groups, self.peaks):
+            gr["lr"] = peak * lr_f
+        with autocast(self.device):
+            loss, n = r.loss_on(ctx, answers)
+            loss_sum = loss * n
+        counts = torch.tensor([float(n), float(len(answers))], dtype=torch.float64, device=self.device)
+        if dist:
+            dist.all_reduce(counts)
+        n_g, ex_g = int(counts[0]), int(counts[1])
+        total = loss_sum / n_g
+        if targets is not None:                # the stage-1 CTC auxiliary, a mean over the global batch's pages
+            with autocast(self.device):
+                total = total + cfg.ctc_weight * r.projector.head.loss(vt.float(), targets) * len(answers) / ex_g
+        clock("forward")
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        clock("backward")
+        params = [q for gr in self.opt.param_groups for q in gr["params"]]
+        if dist:
+            grads = [q.grad if q.grad is not None else torch.zeros_like(q) for q in params]
+            flat = torch._utils._flatten_dense_tensors(grads)
+            dist.all_reduce(flat)
+            for q, g in zip(params, torch._utils._unflatten_dense_tensors(flat, grads)):
+                q.grad = g
+            loss_sum = loss_sum.detach().clone()
+            dist.all_reduce(loss_sum)
+        torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+        self.opt.step()
+        clock("optimiser")
+        return loss_sum.detach(), n_g, ex_g
 
     def _evaluate(self, fox, run, t0, train_pages):
         row = evaluate(self.reader, self.model, fox, self.cfg.eval_modes, train_pages,
@@ -595,6 +649,13 @@ class _PhaseClock:
             t = self._now()
             self.ms[phase] = round(1000 * (t - self.t), 1)
             self.t = t
+
+
+def _dist():
+    """torch.distributed when a process group is up (a torchrun launch), else None."""
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
 
 
 def _trainable_names(reader) -> set[str]:
@@ -661,15 +722,36 @@ def main(argv=None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     if torch.cuda.is_available():     # cuDNN's attention failed on long left-padded batches (H100, torch 2.11)
         torch.backends.cuda.enable_cudnn_sdp(False)
-    model = vision.load(a.stage1, a.device).model
-    camp = Campaign(a.state, model, spec, cfg, a.lm, a.device)
-    print(f"campaign {a.state}: step {camp.meta['step']}, {camp.meta['examples']:,} examples, "
-          f"{camp.meta['gpu_seconds'] / 60:.1f} GPU-minutes so far; resumed: {camp.resumed}", flush=True)
-    bank = PageBank(model, cfg.bank_pages, a.device, keep_targets=spec.train_head)
-    fox = None if a.no_eval else eval_set(camp.reader.tok, cfg.eval_pages)
+    device = init_distributed(a.device)
+    model = vision.load(a.stage1, device).model
+    camp = Campaign(a.state, model, spec, cfg, a.lm, device)
+    if camp.rank == 0:
+        print(f"campaign {a.state}: step {camp.meta['step']}, {camp.meta['examples']:,} examples, "
+              f"{camp.meta['gpu_seconds'] / 60:.1f} GPU-minutes so far; resumed: {camp.resumed}; "
+              f"{camp.world} process(es)", flush=True)
+    bank = PageBank(model, cfg.bank_pages, device, keep_targets=spec.train_head, shard=(camp.rank, camp.world))
+    fox = None if a.no_eval or camp.rank else eval_set(camp.reader.tok, cfg.eval_pages)
     rec = camp.train(bank, Path(a.spool), a.seconds, a.run, " ".join(sys.argv), fox)
-    print(json.dumps({k: v for k, v in rec.items() if k != "log"}), flush=True)
+    if camp.rank == 0:
+        print(json.dumps({k: v for k, v in rec.items() if k != "log"}), flush=True)
     return 0
+
+
+def init_distributed(device: str) -> str:
+    """Under torchrun (WORLD_SIZE > 1): the process group (NCCL on GPUs, gloo on the CPU; NVLink multicast kept
+    off) and this rank's device; otherwise `device` unchanged."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device
+    import torch.distributed as dist
+
+    for k, v in (("NCCL_NVLS_ENABLE", "0"), ("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1"), ("NVSHMEM_DISABLE_NVLS", "1")):
+        os.environ.setdefault(k, v)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if str(device).startswith("cuda"):
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    dist.init_process_group("nccl" if str(device).startswith("cuda") else "gloo")
+    return device
 
 
 if __name__ == "__main__":

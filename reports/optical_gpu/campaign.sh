@@ -5,7 +5,9 @@
 #   STEP=a  .carry/a (data.tar.xz: canterbury, canterbury-large, tinystories; whl/: rapidfuzz, gguf; gguf.aa)
 #           and models/optical-reader (the stage-1 model)
 #   STEP=b  .carry/b (gguf.ab) and models/optical-lm-reader (the campaign's state, once it exists)
-#   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>]  .carry/c (gguf.ac) on the first run of a machine
+#   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>] [NPROC=<GPUs>]  .carry/c (gguf.ac) on the first
+#           run of a machine; NPROC > 1 launches one process a GPU under torchrun (each banks its share of the spool;
+#           the global batch stays configs/optical/campaign.yaml's `tokens`; start the renderer with more --workers)
 # .carry/*/gguf.a?: lab.models' SmolLM2-135M-Instruct.Q4_1.gguf cut at 14 MiB and 50 MiB (session 1's first
 # machine: 12 and 70 MiB, before there was a state to carry). SEED (step a): the page seed, new for each machine.
 # Step a starts the page renderer in its own session (setsid): it keeps rendering into /root/spool through
@@ -22,7 +24,7 @@ a)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/a/whl/*.whl || exit 1
   cp -r models/optical-reader /root/models/ && cp .carry/a/gguf.aa /root/gguf.aa || exit 1
   setsid nohup python3 -m lab.optical.train_lm render --spool /root/spool --pages 400000 --seed "${SEED:-1}" \
-    --workers 13 --max-pending 2500 --config configs/optical/campaign.yaml > /root/render.log 2>&1 < /dev/null &
+    --workers "${WORKERS:-13}" --max-pending 2500 --config configs/optical/campaign.yaml > /root/render.log 2>&1 < /dev/null &
   sleep 40; nproc; nvidia-smi --query-gpu=name,memory.total --format=csv; ls /root/spool | wc -l; tail -3 /root/render.log ;;
 b)
   cp .carry/b/gguf.ab /root/gguf.ab || exit 1
@@ -34,7 +36,11 @@ run)
   fi
   echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $M/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c || exit 1
   echo "spool: $(ls /root/spool | wc -l) files"; tail -1 /root/render.log
-  python3 -m lab.optical.train_lm train --state /root/state --spool /root/spool --seconds "$TRAIN_S" --run "$RUN" \
+  if [ "${NPROC:-1}" -gt 1 ]; then   # several GPUs: one process each (DDP-style, NVLink multicast off)
+    LAUNCH="python3 -m torch.distributed.run --standalone --nproc_per_node $NPROC -m"
+    export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+  else LAUNCH="python3 -m"; fi
+  $LAUNCH lab.optical.train_lm train --state /root/state --spool /root/spool --seconds "$TRAIN_S" --run "$RUN" \
     --config configs/optical/campaign.yaml $ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/$RUN.log
   rc=$?
   cp /root/state/reader.json /root/state/adapter-*.safetensors $OUT/ 2>/dev/null

@@ -1,0 +1,29 @@
+"""The stage-2 campaign under torchrun (issue: eight GPUs): two CPU processes (gloo) stepping on their halves of a
+global batch take the same steps as one process holding the whole batch: the same losses and the same weights."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(processes: int, out: Path) -> dict:
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                        str(processes), str(ROOT / "tests" / "ddp_steps.py"), str(out)],
+                       capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads((out / "result.json").read_text())
+
+
+def test_two_processes_take_the_steps_of_one(tmp_path):
+    one, two = _run(1, tmp_path / "one"), _run(2, tmp_path / "two")
+    assert one["processes"] == 1 and two["processes"] == 2
+    assert two["losses"] == pytest.approx(one["losses"], rel=1e-5)
+    assert one["losses"][-1] < one["losses"][0]                    # it trains
+    assert two["weights"] == pytest.approx(one["weights"], rel=1e-6, abs=1e-6)
