@@ -89,3 +89,15 @@ def test_fox_and_campaign_verdicts(tmp_path):
     assert f"{camp['examples']:,} examples" in v and f"{w['nll_win1_small']:.2f}" in v
     assert ("begins to read" in v or "reads single rows" in v) == (camp["window_gap"] > 0.2)
     assert f"{w['lm_win1_small']:.0%} of a row against {w['lm_win1_control']:.0%}" in v
+
+
+def test_campaign_verdict_reads_whole_pages_and_single_rows_apart():
+    camp = {"examples": 500, "gpu_minutes": 10.0, "curve": [{"run": "c1", "examples": 100, "lm_small": 0.3,
+                                                             "lm_control": 0.25, "reads_gap": 0.05}],
+            "windows": [{"examples": 400, "mode": "small", "lm_win1_small": 0.6, "lm_win1_control": 0.3,
+                         "nll_win1_small": 2.5, "nll_win1_control": 7.0},
+                        {"examples": 500, "mode": "small", "lm_win10_small": 0.35, "lm_win10_control": 0.27,
+                         "nll_win10_small": 3.1, "nll_win10_control": 5.0}]}
+    v = S.campaign_verdict(camp)
+    assert "Whole held-out pages read greedily on the CPU at 500 examples (small mode): 35% against 27%" in v
+    assert "+8 points" in v and "single rows at 400 examples" in v and "60% of a row against 30%" in v

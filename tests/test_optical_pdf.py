@@ -80,3 +80,15 @@ def test_make_documents_installs_every_registered_package():
 
     m = re.search(r"^DOCUMENT_PACKAGES=\(([^)]*)\)", (ROOT / "scripts" / "setup.sh").read_text(), re.M)
     assert m and sorted(m.group(1).split()) == P.PACKAGES
+
+
+@pytest.mark.skipif(not P.available("train"), reason="the PDF documentation packages are not installed (make documents)")
+def test_the_campaign_renders_training_pdf_pages_into_its_spool(tmp_path):
+    import pickle
+
+    from lab.optical import train_lm as L
+
+    assert L.render(tmp_path, 4, {"tiny": 1.0}, seed=1, per_job=4, pdf=1.0) == 4
+    (f,) = tmp_path.glob("*.pkl")
+    job = pickle.loads(f.read_bytes())
+    assert job["images"].shape == (4, 512, 512) and all(sum(1 for b in bands if b) >= 3 for bands in job["bands"])

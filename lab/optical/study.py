@@ -186,7 +186,7 @@ def campaign(state: str | Path, windows=()) -> dict:
     the same pages, window reads) by cumulative examples and GPU-minutes, and the training loss of every
     logged step -- read from the state's reader.json; `windows`: JSON files of `train_lm evaluate` (held-out
     windows teacher-forced and read greedily, own tokens against another page's), one row each, and the last
-    one's gap (nats/token) as `window_gap`."""
+    single-row read's gap (nats/token) as `window_gap`; a file whose window is the whole grid is a whole-page read."""
     import json
 
     meta = json.loads((Path(state) / "reader.json").read_text())
@@ -203,10 +203,8 @@ def campaign(state: str | Path, windows=()) -> dict:
     wins = [json.loads(Path(f).read_text()) for f in windows if Path(f).is_file()]
     win_rows = [{"examples": w["examples"], "GPU-min": w["gpu_minutes"], "mode": w["mode"],
                  **{k: v for k, v in w.items() if k.startswith(("lm_win", "nll_win"))}} for w in wins]
-    gap = None
-    if wins:
-        w, m = wins[-1], wins[-1]["mode"]
-        gap = w["nll_win1_control"] - w[f"nll_win1_{m}"]
+    rows1 = [w for w in wins if "nll_win1_control" in w]
+    gap = rows1[-1]["nll_win1_control"] - rows1[-1][f"nll_win1_{rows1[-1]['mode']}"] if rows1 else None
     return {"runs": runs, "curve": curve, "loss": loss, "examples": meta["examples"], "steps": meta["step"],
             "gpu_minutes": meta["gpu_seconds"] / 60, "spec": meta["spec"], "config": meta["config"],
             "sha256": meta["sha256"], "windows": win_rows, "window_gap": gap}
@@ -254,7 +252,15 @@ def campaign_verdict(camp: dict) -> str:
             f"{last.get('lm_control', float('nan')):.0%} from another page's tokens (the \"it reads\" gap: "
             f"{100 * last.get('reads_gap', float('nan')):+.1f} points; the bar: >= 90% in base mode, 40 points above "
             "the control).")
-    wins = camp.get("windows") or []
+    pages = [w for w in camp.get("windows") or [] if f"lm_win{MODES[w['mode']] // 64}_{w['mode']}" in w]
+    if pages:
+        w = pages[-1]
+        g, m = MODES[w["mode"]] // 64, w["mode"]
+        line += (f" Whole held-out pages read greedily on the CPU at {w['examples']:,} examples ({m} mode): "
+                 f"{w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} from another page's tokens "
+                 f"({100 * (w[f'lm_win{g}_{m}'] - w[f'lm_win{g}_control']):+.0f} points; teacher-forced "
+                 f"{w[f'nll_win{g}_{m}']:.2f} against {w[f'nll_win{g}_control']:.2f} nats/token).")
+    wins = [w for w in camp.get("windows") or [] if "nll_win1_control" in w]
     if wins:
         def gap(w):
             return w["nll_win1_control"] - w[f"nll_win1_{w['mode']}"]

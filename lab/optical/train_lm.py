@@ -65,6 +65,7 @@ class CampaignConfig:
     modes: dict = field(default_factory=lambda: {"tiny": 1.0, "small": 1.0, "base": 1.0})
     size_scale: tuple = (1 / 72, 1 / 40)  # font sizes of the rendered pages, as fractions of the resolution
     shuffled: float = 0.0               # share of prose pages with their words shuffled (unpredictable: must be read)
+    pdf: float = 0.0                    # share of pages taken from the training PDFs (lab.optical.pdfdocs, real documents)
     bank_pages: int = 30_000            # pages kept per mode on the device (the oldest are dropped)
     min_bank: int = 256                 # pages a mode needs before its examples are drawn
     ctc_weight: float = 0.1             # the head's stage-1 CTC loss beside the LM's (when spec.train_head)
@@ -109,7 +110,8 @@ def window_text(bands: list[str], r0: int, r1: int) -> str:
 # -- pages: rendered by a separate process into a spool, banked on the device ----------------------------
 def render_job(args) -> dict:
     """`n` pages of one mode from the train documents, seeded by (seed, job): images, band texts, targets."""
-    mode, n, seed, job, scale, shuffled = args
+    mode, n, seed, job, scale, shuffled, pdf = args
+    from lab.optical import pdfdocs
     from lab.optical.corpus import PageSampler
 
     global _SAMPLER
@@ -120,7 +122,7 @@ def render_job(args) -> dict:
     res = MODES[mode]
     _SAMPLER.size_range = (max(6, int(res * scale[0])), max(7, int(res * scale[1])))
     rng = np.random.default_rng([seed, job])
-    pages = [_SAMPLER.page(rng, mode) for _ in range(n)]
+    pages = [pdfdocs.page_sample(rng, mode) if pdf and rng.random() < pdf else _SAMPLER.page(rng, mode) for _ in range(n)]
     return {"mode": mode, "images": np.stack([p.image for p in pages]), "targets": np.stack([p.targets for p in pages]),
             "bands": [p.bands for p in pages]}
 
@@ -135,15 +137,21 @@ def write_job(spool: Path, job: int, out: dict) -> None:
 
 
 def render(spool: str | Path, pages: int, modes: dict, seed: int, workers: int = 1, per_job: int = 16,
-           scale: tuple = (1 / 72, 1 / 40), max_pending: int = 400, progress: bool = False, shuffled: float = 0.0) -> int:
-    """Render `pages` pages into the spool (jobs of `per_job` pages, the modes in turn by weight), pausing
-    while more than `max_pending` files wait there. -> pages written."""
+           scale: tuple = (1 / 72, 1 / 40), max_pending: int = 400, progress: bool = False, shuffled: float = 0.0,
+           pdf: float = 0.0) -> int:
+    """Render `pages` pages into the spool (jobs of `per_job` pages, the modes in turn by weight; a share `pdf`
+    of them pages of the training PDFs), pausing while more than `max_pending` files wait there. -> pages written."""
+    if pdf:
+        from lab.optical import pdfdocs
+
+        for name in pdfdocs.names("train"):           # a missing document: one clear error before any worker starts
+            pdfdocs.locate(name)
     spool = Path(spool)
     spool.mkdir(parents=True, exist_ok=True)
     names = list(modes)
     w = np.array([modes[m] for m in names], float)
     rng = np.random.default_rng([seed, 99])
-    jobs = [(names[rng.choice(len(names), p=w / w.sum())], per_job, seed, j, tuple(scale), shuffled)
+    jobs = [(names[rng.choice(len(names), p=w / w.sum())], per_job, seed, j, tuple(scale), shuffled, pdf)
             for j in range(-(-pages // per_job))]
     if workers <= 1:
         for j, a in enumerate(jobs):
@@ -714,7 +722,7 @@ def main(argv=None) -> int:
     spec, cfg = load_config(a.config, getattr(a, "set", None))
     if a.verb == "render":
         n = render(a.spool, a.pages, cfg.modes, a.seed, a.workers, scale=cfg.size_scale, max_pending=a.max_pending,
-                   progress=True, shuffled=cfg.shuffled)
+                   progress=True, shuffled=cfg.shuffled, pdf=cfg.pdf)
         print(f"rendered {n} pages into {a.spool}", flush=True)
         return 0
     from lab.optical import vision

@@ -2,7 +2,10 @@
 # The stage-2 reader's campaign on one H200 (lab/optical/train_lm.py; configs/optical/campaign.yaml), one
 # session's chain of device calls made back to back on one warm machine. What travels (<= 64 MiB a call):
 # the tree without models/ (taken out of the index for the session), and in carry:
-#   STEP=a  .carry/a (data.tar.xz: canterbury, canterbury-large, tinystories; whl/: rapidfuzz, gguf; gguf.aa)
+#   STEP=a  .carry/a (data.tar.xz: canterbury, canterbury-large, tinystories; whl/: rapidfuzz, gguf; gguf.aa;
+#           pdfs.tar when campaign.pdf > 0: the training PDFs by their package paths, from `make documents` here:
+#           tar cf .carry/a/pdfs.tar -C / $(python -c "from lab.optical import pdfdocs as P; print(*[P.DOCS[n].file
+#           for n in P.names('train')])")
 #           and models/optical-reader (the stage-1 model)
 #   STEP=b  .carry/b (gguf.ab) and models/optical-lm-reader (the campaign's state, once it exists)
 #   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>] [NPROC=<GPUs>]  .carry/c (gguf.ac) on the first
@@ -15,12 +18,13 @@
 # run of a session starts from models/optical-lm-reader, its moments re-estimated) and copies the state's
 # fp16 adapter shards, reader.json and its log to $OUT (-> models/optical-lm-reader/ and reports/optical_gpu/).
 set -o pipefail
-export PYTHONPATH=/tmp/site:$PWD LAB_DATA=/root/data LAB_MODELS=/root/models PYTHONUNBUFFERED=1 \
+export PYTHONPATH=/tmp/site:$PWD LAB_DATA=/root/data LAB_MODELS=/root/models LAB_PKG_ROOT=/root/pkgs PYTHONUNBUFFERED=1 \
   OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
 M=/root/models/smollm2-135m-instruct
 case "$STEP" in
 a)
-  mkdir -p /root/data /root/models $M && tar xJf .carry/a/data.tar.xz -C /root/data || exit 1
+  mkdir -p /root/data /root/models /root/pkgs $M && tar xJf .carry/a/data.tar.xz -C /root/data || exit 1
+  if [ -f .carry/a/pdfs.tar ]; then tar xf .carry/a/pdfs.tar -C /root/pkgs || exit 1; fi
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/a/whl/*.whl || exit 1
   cp -r models/optical-reader /root/models/ && cp .carry/a/gguf.aa /root/gguf.aa || exit 1
   setsid nohup python3 -m lab.optical.train_lm render --spool /root/spool --pages 400000 --seed "${SEED:-1}" \
