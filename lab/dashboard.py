@@ -126,6 +126,15 @@ def _optical_lm(d):
     if "reads_gap" in c:
         out.append(_row("optical", d, "stage-2 'it reads' gap: own tokens - another page's" + at,
                         f"{100 * c['reads_gap']:+.1f} points", ">= 40 points", c["reads_gap"] >= 0.4, machine=gpu))
+    grids = {"tiny": 8, "small": 10, "base": 16}
+    pages = [w for w in d.get("lm_windows", []) if f"lm_win{grids.get(w['mode'])}_{w['mode']}" in w]
+    if pages:
+        w, m = pages[-1], pages[-1]["mode"]
+        own, other = w[f"lm_win{grids[m]}_{m}"], w[f"lm_win{grids[m]}_control"]
+        out.append(_row("optical", d, f"stage-2 LM reader, whole held-out pages read on the CPU ({m} mode) after "
+                        f"{w['examples']:,} examples", f"{100 * own:.0f}% vs {100 * other:.0f}% from another page's "
+                        f"tokens ({100 * (own - other):+.0f} points)", ">= 90% (base), >= 40 points above the control",
+                        own >= 0.9 and own - other >= 0.4))
     pairs = [(m, c[f"lm_{m}"], c[f"ctc_{m}"]) for m in ("tiny", "small", "base") if f"lm_{m}" in c and f"ctc_{m}" in c]
     if pairs:
         m, lm, ctc = max(pairs, key=lambda t: t[1] - t[2])

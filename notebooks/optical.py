@@ -43,7 +43,8 @@ lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (it
 lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9
               "reports/optical_gpu/campaign/c4_windows_cpu.json",
               "reports/optical_gpu/campaign/c6_windows_cpu.json",
-              "reports/optical_gpu/campaign/c9_windows_cpu.json"]
+              "reports/optical_gpu/campaign/c9_windows_cpu.json",
+              "reports/optical_gpu/campaign/c9_pages_small_cpu.json"]   # whole pages (the grid's 10 rows)
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study

@@ -92,3 +92,13 @@ def test_the_campaign_renders_training_pdf_pages_into_its_spool(tmp_path):
     (f,) = tmp_path.glob("*.pkl")
     job = pickle.loads(f.read_bytes())
     assert job["images"].shape == (4, 512, 512) and all(sum(1 for b in bands if b) >= 3 for bands in job["bands"])
+
+
+def test_training_documents_add_the_named_package_corpora(monkeypatch):
+    from lab import corpora
+    from lab.optical import train_lm as L
+
+    monkeypatch.setattr(corpora, "part", lambda name: f"text of {name}\n".encode() * 3)
+    docs = L.training_documents(("python-docs",))
+    assert docs[-1] == ("corpora/python-docs", "text of python-docs\n" * 3, "text")
+    assert len(docs) == len(L.training_documents()) + 1

@@ -90,3 +90,11 @@ def test_heldout_rows_and_the_dashboard_bar():
     (row,) = [r for r in D._shannon({"headline": h}) if "post-cutoff" in r["result"]]
     assert row["met"] == "yes" and "-40%" in row["value"] and row["machine"] == "x86_64"
     assert S.heldout_headline(held[1:]) == {}
+
+
+def test_dashboard_reads_the_whole_page_cpu_read_of_the_stage2_reader():
+    d = {"meta": {"machine": "m", "date": "2026-12-04"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
+         "lm_windows": [{"examples": 5, "mode": "small", "lm_win1_small": 0.6, "lm_win1_control": 0.3},
+                        {"examples": 7, "mode": "small", "lm_win10_small": 0.604, "lm_win10_control": 0.265}]}
+    (row,) = [r for r in D._optical_lm(d) if "whole held-out pages" in r["result"]]
+    assert row["value"] == "60% vs 26% from another page's tokens (+34 points)" and row["met"] == "no"

@@ -66,6 +66,7 @@ class CampaignConfig:
     size_scale: tuple = (1 / 72, 1 / 40)  # font sizes of the rendered pages, as fractions of the resolution
     shuffled: float = 0.0               # share of prose pages with their words shuffled (unpredictable: must be read)
     pdf: float = 0.0                    # share of pages taken from the training PDFs (lab.optical.pdfdocs, real documents)
+    texts: tuple = ()                   # more training prose: lab.corpora package corpora (python-docs, wordnet, gcide)
     bank_pages: int = 30_000            # pages kept per mode on the device (the oldest are dropped)
     min_bank: int = 256                 # pages a mode needs before its examples are drawn
     ctc_weight: float = 0.1             # the head's stage-1 CTC loss beside the LM's (when spec.train_head)
@@ -83,8 +84,7 @@ def load_config(path: str | None, overrides: list[str] | None = None) -> tuple[R
     raw = read_yaml(path, overrides) if path else {}
     spec = build_config(ReaderSpec, raw.get("lm"), str(path))
     cfg = build_config(CampaignConfig, raw.get("campaign"), str(path))
-    if isinstance(cfg.eval_modes, list):
-        cfg = replace(cfg, eval_modes=tuple(cfg.eval_modes))
+    cfg = replace(cfg, eval_modes=tuple(cfg.eval_modes), texts=tuple(cfg.texts))
     return replace(spec, targets=tuple(spec.targets)), cfg
 
 
@@ -110,21 +110,27 @@ def window_text(bands: list[str], r0: int, r1: int) -> str:
 # -- pages: rendered by a separate process into a spool, banked on the device ----------------------------
 def render_job(args) -> dict:
     """`n` pages of one mode from the train documents, seeded by (seed, job): images, band texts, targets."""
-    mode, n, seed, job, scale, shuffled, pdf = args
+    mode, n, seed, job, scale, shuffled, pdf, texts = args
     from lab.optical import pdfdocs
     from lab.optical.corpus import PageSampler
 
     global _SAMPLER
     if "_SAMPLER" not in globals():
-        from lab import data
-
-        _SAMPLER = PageSampler(data.page_documents("train"), shuffled=shuffled)
+        _SAMPLER = PageSampler(training_documents(texts), shuffled=shuffled)
     res = MODES[mode]
     _SAMPLER.size_range = (max(6, int(res * scale[0])), max(7, int(res * scale[1])))
     rng = np.random.default_rng([seed, job])
     pages = [pdfdocs.page_sample(rng, mode) if pdf and rng.random() < pdf else _SAMPLER.page(rng, mode) for _ in range(n)]
     return {"mode": mode, "images": np.stack([p.image for p in pages]), "targets": np.stack([p.targets for p in pages]),
             "bands": [p.bands for p in pages]}
+
+
+def training_documents(texts=()) -> list[tuple[str, str, str]]:
+    """The page corpus's train documents (lab.data) and the named lab.corpora package corpora, as prose."""
+    from lab import corpora, data
+
+    return data.page_documents("train") + [(f"corpora/{t}", corpora.part(t).decode("utf-8", "replace"), "text")
+                                           for t in texts]
 
 
 def write_job(spool: Path, job: int, out: dict) -> None:
@@ -138,7 +144,7 @@ def write_job(spool: Path, job: int, out: dict) -> None:
 
 def render(spool: str | Path, pages: int, modes: dict, seed: int, workers: int = 1, per_job: int = 16,
            scale: tuple = (1 / 72, 1 / 40), max_pending: int = 400, progress: bool = False, shuffled: float = 0.0,
-           pdf: float = 0.0) -> int:
+           pdf: float = 0.0, texts=()) -> int:
     """Render `pages` pages into the spool (jobs of `per_job` pages, the modes in turn by weight; a share `pdf`
     of them pages of the training PDFs), pausing while more than `max_pending` files wait there. -> pages written."""
     if pdf:
@@ -146,12 +152,17 @@ def render(spool: str | Path, pages: int, modes: dict, seed: int, workers: int =
 
         for name in pdfdocs.names("train"):           # a missing document: one clear error before any worker starts
             pdfdocs.locate(name)
+    if texts:
+        from lab import corpora
+
+        for t in texts:                               # likewise a missing package corpus
+            corpora.package_files(t)
     spool = Path(spool)
     spool.mkdir(parents=True, exist_ok=True)
     names = list(modes)
     w = np.array([modes[m] for m in names], float)
     rng = np.random.default_rng([seed, 99])
-    jobs = [(names[rng.choice(len(names), p=w / w.sum())], per_job, seed, j, tuple(scale), shuffled, pdf)
+    jobs = [(names[rng.choice(len(names), p=w / w.sum())], per_job, seed, j, tuple(scale), shuffled, pdf, tuple(texts))
             for j in range(-(-pages // per_job))]
     if workers <= 1:
         for j, a in enumerate(jobs):
@@ -722,7 +733,7 @@ def main(argv=None) -> int:
     spec, cfg = load_config(a.config, getattr(a, "set", None))
     if a.verb == "render":
         n = render(a.spool, a.pages, cfg.modes, a.seed, a.workers, scale=cfg.size_scale, max_pending=a.max_pending,
-                   progress=True, shuffled=cfg.shuffled, pdf=cfg.pdf)
+                   progress=True, shuffled=cfg.shuffled, pdf=cfg.pdf, texts=cfg.texts)
         print(f"rendered {n} pages into {a.spool}", flush=True)
         return 0
     from lab.optical import vision

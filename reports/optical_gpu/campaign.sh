@@ -5,7 +5,9 @@
 #   STEP=a  .carry/a (data.tar.xz: canterbury, canterbury-large, tinystories; whl/: rapidfuzz, gguf; gguf.aa;
 #           pdfs.tar when campaign.pdf > 0: the training PDFs by their package paths, from `make documents` here:
 #           tar cf .carry/a/pdfs.tar -C / $(python -c "from lab.optical import pdfdocs as P; print(*[P.DOCS[n].file
-#           for n in P.names('train')])")
+#           for n in P.names('train')])"); texts.tar.xz when campaign.texts names package corpora (`make corpora`):
+#           tar cJf .carry/a/texts.tar.xz -C / usr/share/doc/python3.11/html/_sources usr/share/wordnet/data.{noun,verb,adj,adv}
+#           (with both, gguf.aa travels in .carry/c beside gguf.ac instead: step a would pass 64 MiB)
 #           and models/optical-reader (the stage-1 model)
 #   STEP=b  .carry/b (gguf.ab) and models/optical-lm-reader (the campaign's state, once it exists)
 #   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>] [NPROC=<GPUs>]  .carry/c (gguf.ac) on the first
@@ -25,8 +27,10 @@ case "$STEP" in
 a)
   mkdir -p /root/data /root/models /root/pkgs $M && tar xJf .carry/a/data.tar.xz -C /root/data || exit 1
   if [ -f .carry/a/pdfs.tar ]; then tar xf .carry/a/pdfs.tar -C /root/pkgs || exit 1; fi
+  if [ -f .carry/a/texts.tar.xz ]; then tar xJf .carry/a/texts.tar.xz -C /root/pkgs || exit 1; fi
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/a/whl/*.whl || exit 1
-  cp -r models/optical-reader /root/models/ && cp .carry/a/gguf.aa /root/gguf.aa || exit 1
+  cp -r models/optical-reader /root/models/ || exit 1
+  if [ -f .carry/a/gguf.aa ]; then cp .carry/a/gguf.aa /root/gguf.aa || exit 1; fi
   setsid nohup python3 -m lab.optical.train_lm render --spool /root/spool --pages 400000 --seed "${SEED:-1}" \
     --workers "${WORKERS:-13}" --max-pending 2500 --config configs/optical/campaign.yaml > /root/render.log 2>&1 < /dev/null &
   sleep 40; nproc; nvidia-smi --query-gpu=name,memory.total --format=csv; ls /root/spool | wc -l; tail -3 /root/render.log ;;
@@ -36,7 +40,8 @@ b)
   ls /root/spool | wc -l && tail -2 /root/render.log ;;
 run)
   if [ ! -f $M/SmolLM2-135M-Instruct.Q4_1.gguf ]; then
-    cat /root/gguf.aa /root/gguf.ab .carry/c/gguf.ac > $M/SmolLM2-135M-Instruct.Q4_1.gguf || exit 1
+    AA=/root/gguf.aa; [ -f $AA ] || AA=.carry/c/gguf.aa
+    cat $AA /root/gguf.ab .carry/c/gguf.ac > $M/SmolLM2-135M-Instruct.Q4_1.gguf || exit 1
   fi
   echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $M/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c || exit 1
   echo "spool: $(ls /root/spool | wc -l) files"; tail -1 /root/render.log
