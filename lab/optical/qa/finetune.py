@@ -1,0 +1,209 @@
+"""An answering model that answers: SmolLM2 + LoRA fine-tuned on extractive questions made from the *training*
+documents' pages, in the answerer's own prompt (`qa.answer.prompt`), the loss on the answer tokens only; scored
+on pages of the held-out documents (`qa.study`), so no question it is scored on comes from a page it saw.
+
+    items = training_items(pages=2000, seed=0)        # [(context, question, answer)] from the train documents
+    lm, rec = finetune(lm, tok, items, FinetuneConfig(), seconds=300)   # LoRA (peft) on every linear layer
+    save_adapter(lm, "models/optical-qa-lora", rec)   # fp16 safetensors + adapter.json (config, curve, sha256)
+    lm = load_adapter(base_lm, "models/optical-qa-lora")
+
+Kinds: qa.questions' extractive ones (cloze, follows, who, number) and unanswerable (a question from another
+document's page: the answer is NO_ANSWER); the whole-page summaries are left out.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lab import FormatError
+from lab.optical.qa import questions as Q
+from lab.optical.qa.answer import prompt
+
+KINDS = ("cloze", "follows", "who", "number", "unanswerable")
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+FORMAT = "optical-qa-lora/1"
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    r: int = 16
+    alpha: int = 32
+    lr: float = 5e-4              # peak, after `warmup` steps, cosine to 10% over `steps` (or the time limit's guess)
+    warmup: int = 20
+    steps: int = 2000
+    tokens: int = 16384           # tokens a step (prompt + answer, padding included)
+    max_tokens: int = 1024        # longer items are cut from the context's end
+    seed: int = 0
+
+
+def training_pages(n: int, seed: int = 0, chars: int = 2800) -> list[tuple[str, str, str]]:
+    """n (page id, document, text) chunks of ~`chars` characters of whole paragraphs from the optical page
+    corpus's *train* prose documents, documents chosen in proportion to their length, places seeded."""
+    from lab import data
+    from lab.optical.corpus import paragraphs
+
+    docs = [(name, paragraphs(text)) for name, text, kind in data.page_documents("train") if kind == "text"]
+    w = np.array([sum(map(len, p)) for _, p in docs], float)
+    rng = np.random.default_rng([seed, 11])
+    out = []
+    for k in range(n):
+        name, paras = docs[int(rng.choice(len(docs), p=w / w.sum()))]
+        i, chunk = int(rng.integers(len(paras))), []
+        while sum(map(len, chunk)) < chars and i < len(paras):
+            chunk.append(paras[i])
+            i += 1
+        out.append((f"{name}@{k}", name, "\n".join(chunk)))
+    return out
+
+
+def training_items(pages: int, seed: int = 0, per_page: int = 4) -> list[tuple[str, str, str]]:
+    """(context, question, answer) triplets from `training_pages` (qa.questions; the summary kind left out)."""
+    ps = training_pages(pages, seed)
+    text = {pid: t for pid, _, t in ps}
+    return [(text[q.page], q.question, q.answer) for q in Q.questions(ps, seed=seed, per_page=per_page)
+            if q.kind in KINDS]
+
+
+def encode(tok, context: str | None, question: str, answer: str, max_tokens: int = 1024) -> tuple[list[int], int]:
+    """Token ids of prompt + " answer" + <|im_end|>, and how many of them are the prompt. A prompt too long for
+    `max_tokens` loses the end of its context (the question and answer are kept)."""
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    ans = tok(" " + answer, add_special_tokens=False)["input_ids"][: max_tokens // 4] + [eos]
+    p = tok(prompt(context, question), add_special_tokens=False)["input_ids"]
+    over = len(p) + len(ans) - max_tokens
+    if over > 0 and context:
+        ctx_ids = tok(context, add_special_tokens=False)["input_ids"]
+        p = tok(prompt(tok.decode(ctx_ids[: max(0, len(ctx_ids) - over - 8)]), question),
+                add_special_tokens=False)["input_ids"]
+    return p + ans, len(p)
+
+
+def batches(encoded: list[tuple[list[int], int]], tokens: int, rng) -> list[list[int]]:
+    """Index lists of items whose padded length x count stays within `tokens`: items sorted by length within
+    random pools of 256, then the batches shuffled."""
+    order = rng.permutation(len(encoded))
+    out = []
+    for i in range(0, len(order), 256):
+        pool = sorted(order[i:i + 256], key=lambda j: len(encoded[j][0]))
+        cur, longest = [], 0
+        for j in pool:
+            n = len(encoded[j][0])
+            if cur and max(longest, n) * (len(cur) + 1) > tokens:
+                out.append(cur)
+                cur, longest = [], 0
+            cur.append(int(j))
+            longest = max(longest, n)
+        if cur:
+            out.append(cur)
+    return [out[k] for k in rng.permutation(len(out))]
+
+
+def add_lora(lm, cfg: FinetuneConfig):
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(lm, LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=0.0, target_modules=list(TARGETS),
+                                         task_type="CAUSAL_LM"))
+
+
+def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig(), seconds: float | None = None,
+             progress=None):
+    """LoRA fine-tuning of `lm` on (context, question, answer) items: answer-only cross-entropy, token-budget
+    batches, AdamW with warm-up and a cosine over cfg.steps, bf16 autocast on CUDA; stops after cfg.steps or
+    `seconds`. -> (the peft model, a record: steps, examples, seconds, loss curve)."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    model = add_lora(lm, cfg)
+    dev = next(model.parameters()).device
+    rng = np.random.default_rng([cfg.seed, 5])
+    enc = [encode(tok, c, q, a, cfg.max_tokens) for c, q, a in items]
+    if not enc:
+        raise ValueError("no training items")
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.98))
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    model.train()
+    rec = {"config": asdict(cfg), "items": len(items), "curve": [], "examples": 0, "steps": 0}
+    t0, step, acc, acc_n = time.time(), 0, 0.0, 0
+    while step < cfg.steps and (seconds is None or time.time() - t0 < seconds):
+        for b in batches(enc, cfg.tokens, rng):
+            if step >= cfg.steps or (seconds is not None and time.time() - t0 >= seconds):
+                break
+            L = max(len(enc[j][0]) for j in b)
+            x = torch.full((len(b), L), eos, dtype=torch.long)
+            y = torch.full((len(b), L), -100, dtype=torch.long)
+            for r, j in enumerate(b):
+                ids, n_p = enc[j]
+                x[r, :len(ids)] = torch.tensor(ids)
+                y[r, n_p:len(ids)] = torch.tensor(ids[n_p:])
+            f = min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * f
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                logits = model(input_ids=x.to(dev)).logits
+            loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), y[:, 1:].to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            step += 1
+            rec["examples"] += len(b)
+            acc, acc_n = acc + loss.item(), acc_n + 1
+            if step % 25 == 0 or step == cfg.steps:
+                row = {"step": step, "examples": rec["examples"], "seconds": round(time.time() - t0, 1),
+                       "loss": acc / acc_n, "lr_factor": round(f, 4)}
+                rec["curve"].append(row)
+                acc, acc_n = 0.0, 0
+                if progress:
+                    progress(row)
+    rec.update(steps=step, seconds=round(time.time() - t0, 1))
+    model.eval()
+    return model, rec
+
+
+def save_adapter(model, folder: str | Path, record: dict) -> str:
+    """The LoRA weights as fp16 safetensors and adapter.json (format, config, record, sha256); atomic. -> sha256."""
+    import hashlib
+
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().half().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
+    tmp = folder / "adapter.safetensors.tmp"
+    save_file(state, str(tmp))
+    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    os.replace(tmp, folder / "adapter.safetensors")
+    meta = {"format": FORMAT, "sha256": sha, **record}
+    (folder / "adapter.json.tmp").write_text(json.dumps(meta, indent=1))
+    os.replace(folder / "adapter.json.tmp", folder / "adapter.json")
+    return sha
+
+
+def load_adapter(lm, folder: str | Path):
+    """`lm` with the LoRA weights of a save_adapter folder (sha256-checked); FormatError naming the folder."""
+    import hashlib
+
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "adapter.json").read_text())
+        raw = (folder / "adapter.safetensors").read_bytes()
+    except (OSError, ValueError) as e:
+        raise FormatError(f"{folder}: not an answering adapter ({e})") from None
+    if meta.get("format") != FORMAT or hashlib.sha256(raw).hexdigest() != meta.get("sha256"):
+        raise FormatError(f"{folder}: not an answering adapter of format {FORMAT}, or its weights are damaged")
+    cfg = FinetuneConfig(**meta["config"])
+    model = add_lora(lm, cfg)
+    dev = next(model.parameters()).device
+    set_peft_model_state_dict(model, {k: v.float().to(dev) for k, v in load_file(str(folder / "adapter.safetensors")).items()})
+    return model.eval()

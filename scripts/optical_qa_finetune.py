@@ -1,0 +1,69 @@
+"""The answering model (lab/optical/qa/finetune.py): SmolLM2 + LoRA fine-tuned on questions from the training
+documents for --seconds, then the held-out study questions (qa.study: test documents only) answered from the
+full page text and from none, adapted and unadapted; JSON (record, rows, table) and the adapter folder.
+
+    python3 scripts/optical_qa_finetune.py --device cuda --seconds 300 --pages 6000 \
+        --out $OUT/qa_finetune.json --adapter $OUT/qa-lora
+    python3 scripts/optical_qa_finetune.py --lm tiny-random-chat --seconds 20 --pages 20 ...   # the CPU check
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from lab.report import machine
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--adapter", type=Path, required=True, help="the adapter folder written (save_adapter)")
+    ap.add_argument("--lm", default="smollm2-135m-instruct", help="a lab.models LM (or tiny-random-chat)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seconds", type=float, default=300.0)
+    ap.add_argument("--pages", type=int, default=6000, help="training pages (each gives ~4 questions)")
+    ap.add_argument("--steps", type=int, default=3000, help="the schedule's length (stops earlier at --seconds)")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--per-doc", type=int, default=15, help="held-out pages per test document")
+    ap.add_argument("--per-page", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=16)
+    a = ap.parse_args()
+
+    import torch
+
+    from lab import models
+    from lab.optical.qa import finetune as F
+    from lab.optical.qa import study as S
+    from lab.optical.qa.answer import TextAnswerer
+
+    t0 = time.time()
+    if a.device == "cuda":
+        torch.backends.cuda.enable_cudnn_sdp(False)     # as scripts/optical_qa_study.py (left-padded batches)
+    lm, tok = models.load_any_lm(a.lm, a.device)
+    items = F.training_items(a.pages, seed=0)
+    pages = S.study_pages(per_doc=a.per_doc)
+    qas = S.study_questions(pages, per_page=a.per_page)
+    print(f"{len(items)} training items; {len(pages)} held-out pages, {len(qas)} questions", flush=True)
+    cfg = F.FinetuneConfig(lr=a.lr, steps=a.steps)
+    model, rec = F.finetune(lm, tok, items, cfg, seconds=a.seconds, progress=lambda r: print(json.dumps(r), flush=True))
+    sha = F.save_adapter(model, a.adapter, rec)
+    rows = []
+    for label in ("adapted", "unadapted"):
+        ctx = model.disable_adapter() if label == "unadapted" else contextlib.nullcontext()
+        with ctx, torch.autocast("cuda", dtype=torch.bfloat16, enabled=a.device == "cuda"):
+            part = S.run(pages, qas, ("none", "full"), answerer=TextAnswerer(model, tok, batch=a.batch))
+        rows += [{**r, "model": label} for r in part]
+        print(label, json.dumps(S.report_rows(part)), flush=True)
+    res = {"command": "python3 scripts/optical_qa_finetune.py " + " ".join(sys.argv[1:]), "machine": machine(),
+           "lm": a.lm, "adapter_sha256": sha, "record": rec, "pages": len(pages), "questions": len(qas),
+           "rows": rows, "seconds": round(time.time() - t0, 1)}
+    a.out.write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
