@@ -101,3 +101,5 @@ def test_campaign_verdict_reads_whole_pages_and_single_rows_apart():
     v = S.campaign_verdict(camp)
     assert "Whole held-out pages read greedily on the CPU at 500 examples (small mode): 35% against 27%" in v
     assert "+8 points" in v and "single rows at 400 examples" in v and "60% of a row against 30%" in v
+    camp["windows"][1].update(lm_win10_small=0.6, lm_win10_control=0.26)
+    assert "reads single rows and whole pages" in S.campaign_verdict(camp)

@@ -104,19 +104,19 @@ def test_cli_round_trip_and_errors(tmp_path, capsys):
     assert not (tmp_path / "j.bin").exists() and not (tmp_path / "k.llmz").exists()
 
 
-@pytest.mark.parametrize("mix", ["bias", "ngram", "match", "all"])
+@pytest.mark.parametrize("mix", ["bias", "ngram", "match", "all", "bias,shared", "match,shared"])
 @pytest.mark.parametrize("streams", [1, 3])
 def test_online_models_round_trip(tiny, mix, streams):
-    """Each online model (and all three) mixed with the LM: bit-exact, escapes and restarts included, and a
-    repetitive text codes smaller with the match model than with the LM alone."""
+    """Each online model (and all three, shared by the streams or not) mixed with the LM: bit-exact, escapes and
+    restarts included, and a repetitive text codes smaller with the match model than with the LM alone."""
     from lab.llmzip import mixing
 
     lm, tok, sha = tiny
     data = TEXT * 6 + b"\xff\xc0" + TEXT[:40]
-    flags = mixing.flags_of([mix])
+    flags = mixing.flags_of(mix.split(","))
     blob = codec.compress(data, lm, tok, sha, streams=streams, context=48, keep=8, mix=flags)
     assert codec.read_header(blob)[0][7] == flags and codec.decompress(blob, lm, tok, sha) == data
-    if mix in ("match", "all"):
+    if "match" in mix or mix == "all":
         assert len(blob) < 0.7 * len(codec.compress(data, lm, tok, sha, streams=streams, context=48, keep=8))
 
 
@@ -157,3 +157,15 @@ def test_floors_cost_most_in_one_table_over_the_vocabulary():
     ideal = -float(torch.log2(p[0, 7]))
     cost = {(b, k): float(codec.coded_bits(p, y, b, k)[0]) - ideal for b in (16, 24) for k in (1, 2)}
     assert cost[16, 1] > 0.35 and max(cost[16, 2], cost[24, 1], cost[24, 2]) < 0.02, cost
+
+
+def test_shared_models_learn_across_streams(tiny):
+    """A text repeated four times, coded in 3 streams out of phase with its copies: a per-stream match model finds
+    only its own stream's repeats, the shared one also the copies other streams coded earlier."""
+    from lab.llmzip import mixing
+
+    lm, tok, sha = tiny
+    data = TEXT * 4
+    per = codec.compress(data, lm, tok, sha, streams=3, mix=mixing.MATCH)
+    shared = codec.compress(data, lm, tok, sha, streams=3, mix=mixing.MATCH | mixing.SHARED)
+    assert codec.decompress(shared, lm, tok, sha) == data and len(shared) < 0.7 * len(per)

@@ -92,5 +92,6 @@ def add_parser(sub) -> None:
             p.add_argument("--keep", type=in_range(int, 0, 8191), default=512, help="tokens a restart keeps")
             p.add_argument("--mix", default="none", help="online models mixed with the LM while coding, comma-"
                            "separated: bias (adaptive log-space bias), ngram (token 2-gram), match (8-token match "
-                           "model); all; none (the LM alone)")
+                           "model), shared (one bias and table for every stream, not one per stream); all (the four); none (the "
+                           "LM alone)")
         p.set_defaults(func=fn)

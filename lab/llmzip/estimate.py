@@ -18,8 +18,8 @@ import torch
 from lab.llmzip import codec, mixing
 
 SCHEMES = {"q16x2": (16, 2), "q16x1": (16, 1), "q24x2": (24, 2), "q24x1": (24, 1)}
-SETTINGS = {"lm": (0, 0.0, 0.0), "bias": (mixing.BIAS, 0.1, 0.0), "ngram": (mixing.NGRAM, 0.0, 1.0),
-            "match": (mixing.MATCH, 0.0, 1.0), "all": (mixing.ALL, 0.1, 1.0)}
+SETTINGS = {"lm": 0, "bias": mixing.BIAS | mixing.SHARED, "ngram": mixing.NGRAM | mixing.SHARED,
+            "match": mixing.MATCH | mixing.SHARED, "all": mixing.ALL, "all-per-stream": mixing.ALL & ~mixing.SHARED}
 
 
 @torch.no_grad()
@@ -41,16 +41,26 @@ def logits_of(lm, tok, raw: bytes, window: int = 1024, stride: int = 512) -> tup
 
 
 def breakdown(ids: np.ndarray, z: torch.Tensor, n_bytes: int, settings=("lm", "bias", "ngram", "match", "all"),
-              schemes=tuple(SCHEMES), chunk: int = 128) -> list[dict]:
+              schemes=tuple(SCHEMES), chunk: int = 128, streams: int = 1) -> list[dict]:
     """One row per online-model setting: bits per byte ideal and under each quantisation scheme. Escaped bytes
-    (ids >= V) cost 8 bits under every column (the coder codes them flat). The mixing runs token by token (its
-    models learn from each coded token); the quantisations run on chunks of `chunk` tokens at once."""
+    (ids >= V) cost 8 bits under every column (the coder codes them flat). The tokens are split into `streams`
+    contiguous streams as the coder splits them and coded a step at a time, every stream's token t together
+    (the LM's logits stay the one-pass ones: a stream's cold start is not in them); the mixing learns from each
+    coded step, the quantisations run on chunks of `chunk` rows at once."""
+    from lab.streams import split
+
     V = z.shape[1]
+    lens = [x for x in split(len(ids), streams) if x > 0] or [0]
+    B, n = len(lens), max(lens)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    toks = np.zeros((B, n), np.int64)
+    for b in range(B):
+        toks[b, :lens[b]] = ids[starts[b]:starts[b] + lens[b]]
+    lens_a = np.array(lens)
     rows = []
     for name in settings:
-        flags, blr, mlr = SETTINGS[name]
-        m = mixing.OnlineMix(flags, 1, V, "cpu", bias_lr=blr, mix_lr=mlr) if flags else None
-        toks = ids[None]
+        flags = SETTINGS[name]
+        m = mixing.OnlineMix(flags, B, V, "cpu") if flags else None
         bits = {"ideal": 0.0, **{s: 0.0 for s in schemes}}
         ps, ys = [], []
 
@@ -60,20 +70,22 @@ def breakdown(ids: np.ndarray, z: torch.Tensor, n_bytes: int, settings=("lm", "b
             for s in schemes:
                 bits[s] += float(codec.coded_bits(p, y, *SCHEMES[s]).sum())
 
-        for t in range(len(ids)):
-            if ids[t] >= V:                             # an escaped byte: its escape token was coded before it
-                for k in bits:
-                    bits[k] += 8.0
-                continue
-            ps.append(m.probs(z[t:t + 1].float(), toks, t) if m else z[t:t + 1].float().softmax(-1))
-            ys.append(int(ids[t]))
+        for t in range(n):
+            live = t < lens_a
+            word = live & (toks[:, t] < V)
+            for k in bits:                              # escaped bytes: flat, after their escape token
+                bits[k] += 8.0 * int((live & ~word).sum())
+            zt = z[np.minimum(starts + t, len(ids) - 1)].float()
+            p = m.probs(zt, toks, t) if m else zt.softmax(-1)
+            ps.append(p[torch.from_numpy(word)])
+            ys += toks[word, t].tolist()
             if m:
-                m.update(toks, t, np.ones(1, bool))
-            if len(ps) == chunk:
+                m.update(toks, t, word)
+            if sum(len(q) for q in ps) >= chunk:
                 code(ps, ys)
                 ps, ys = [], []
-        if ps:
+        if ys:
             code(ps, ys)
-        rows.append({"setting": name, "tokens": len(ids),
+        rows.append({"setting": name, "tokens": len(ids), "streams": B,
                      **{f"{k} bpb": v / max(n_bytes, 1) for k, v in bits.items()}})
     return rows

@@ -15,15 +15,23 @@ The three are mixed by a small online mixing layer: p = w0 * softmax(logits + bi
 w2 * onehot(match), w = softmax(0, a[ngram confidence], a[match confidence]), the weight tables `a` (shared by the
 streams) trained by gradient descent on each coded token's log-loss. All of it vectorised across streams (numpy on
 the host for the tables, torch where the logits live for the bias).
+
+- `SHARED`: one bias and one table per model for *every* stream, updated after each step in stream order (the
+  decoder knows every stream's token of a step before the next, so both sides agree). Per-stream models learn
+  from 1/streams of a file each: on the post-cutoff document at 16 streams they gained nothing (1.977 bits/byte
+  in a real file against 1.496 estimated on one stream). `all` includes it.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-BIAS, NGRAM, MATCH = 1, 2, 4
-ALL = BIAS | NGRAM | MATCH
-NAMES = {BIAS: "bias", NGRAM: "ngram", MATCH: "match"}
+BIAS, NGRAM, MATCH, SHARED = 1, 2, 4, 8
+ALL = BIAS | NGRAM | MATCH | SHARED
+NAMES = {BIAS: "bias", NGRAM: "ngram", MATCH: "match", SHARED: "shared"}
+# learning rates (bias, mixing layer): per-stream models (the first .llmz v3 files) keep theirs; shared models use
+# the rates chosen on a 6 KB bible slice (scripts/llmzip_mix_estimate.py; never on a file they are scored on)
+RATES = {False: (0.02, 0.02), True: (0.1, 1.0)}
 BUCKETS = 16
 
 
@@ -36,19 +44,24 @@ def flags_of(names) -> int:
     for n in names - {"none"}:
         f = next((k for k, v in NAMES.items() if v == n), None)
         if f is None:
-            raise ValueError(f"mix {n!r}: unknown online model; choose from bias, ngram, match, all, none")
+            raise ValueError(f"mix {n!r}: unknown online model; choose from bias, ngram, match, shared, all, none")
         out |= f
     return out
 
 
 class _Successor:
-    """The token that followed the last occurrence of the last `k` tokens, per stream (hashed table of positions,
-    the context checked against the history), and a confidence bucket 0..15."""
+    """The token that followed the last occurrence of the last `k` tokens (hashed table of positions, the context
+    checked against the history), and a confidence bucket 0..15. Per stream, or `shared`: one table for every
+    stream (an entry remembers its stream), so each stream predicts from what all of them coded."""
 
-    def __init__(self, B: int, k: int, bits: int = 14, run: bool = False):
-        self.k, self.mask, self.run = k, (1 << bits) - 1, run
-        self.pos = np.full((B, 1 << bits), -1, np.int64)
-        self.conf = np.zeros((B, 1 << bits), np.int64)     # the entry's confirmations (n-gram)
+    def __init__(self, B: int, k: int, bits: int = 14, run: bool = False, shared: bool = False):
+        bits = bits + 4 if shared else bits
+        self.k, self.mask, self.run, self.shared = k, (1 << bits) - 1, run, shared
+        rows = 1 if shared else B
+        self.tr = np.zeros(B, np.int64) if shared else np.arange(B)      # each stream's table row
+        self.pos = np.full((rows, 1 << bits), -1, np.int64)
+        self.src = np.zeros((rows, 1 << bits), np.int64)                 # the stream an entry came from
+        self.conf = np.zeros((rows, 1 << bits), np.int64)     # the entry's confirmations (n-gram)
         self.streak = np.zeros(B, np.int64)                # correct predictions in a row (match)
         self.h = np.zeros(B, np.int64)
         self.pred = np.full(B, -1, np.int64)
@@ -66,16 +79,17 @@ class _Successor:
         if t < self.k:
             return self.pred, np.zeros(B, np.int64)
         self.h = self._hash(toks, t)
-        p = self.pos[np.arange(B), self.h]
+        p = self.pos[self.tr, self.h]
+        src = self.src[self.tr, self.h] if self.shared else np.arange(B)
         ok = p >= self.k
         if ok.any():
             rows = np.nonzero(ok)[0]
-            ctx_then = toks[rows[:, None], p[rows, None] - self.k + np.arange(self.k)]
+            ctx_then = toks[src[rows, None], p[rows, None] - self.k + np.arange(self.k)]
             same = (ctx_then == toks[rows, t - self.k:t]).all(1)
-            nxt = toks[rows, p[rows]]
-            good = rows[same & (nxt < V)]
-            self.pred[good] = toks[good, p[good]]
-        conf = self.streak if self.run else self.conf[np.arange(B), self.h]
+            nxt = toks[src[rows], p[rows]]
+            good = same & (nxt < V)
+            self.pred[rows[good]] = nxt[good]
+        conf = self.streak if self.run else self.conf[self.tr, self.h]
         return self.pred, np.minimum(conf, BUCKETS - 1)
 
     def update(self, toks: np.ndarray, t: int, live: np.ndarray) -> None:
@@ -84,21 +98,27 @@ class _Successor:
         y = toks[:, t]
         hit = (self.pred == y) & (self.pred >= 0)
         rows = np.nonzero(live)[0]
-        h = self.h[rows]
-        self.conf[rows, h] = np.where(hit[rows], self.conf[rows, h] + 1, 0)
+        h, tr = self.h[rows], self.tr[rows]
+        self.conf[tr, h] = np.where(hit[rows], self.conf[tr, h] + 1, 0)
         self.streak[rows] = np.where(hit[rows], self.streak[rows] + 1, 0)
-        self.pos[rows, h] = t
+        self.pos[tr, h] = t
+        self.src[tr, h] = rows
 
 
 class OnlineMix:
     """The online models of `flags` for B streams over a vocabulary of V (the LM's logits are (B, V))."""
 
-    def __init__(self, flags: int, B: int, V: int, device, bias_lr: float = 0.02, mix_lr: float = 0.02):
-        self.B, self.V, self.device = B, V, device
-        self.bias = torch.zeros(B, V, device=device) if flags & BIAS else None
-        self.models = ([_Successor(B, 2)] if flags & NGRAM else []) + ([_Successor(B, 8, run=True)] if flags & MATCH else [])
+    def __init__(self, flags: int, B: int, V: int, device, bias_lr: float | None = None, mix_lr: float | None = None):
+        """flags & SHARED: one bias and one table per model for every stream (updated after each step, streams in
+        order: the same on both sides), at RATES[True]; otherwise per-stream models at RATES[False]."""
+        self.B, self.V, self.device, self.shared = B, V, device, bool(flags & SHARED)
+        sh = self.shared
+        self.bias = torch.zeros(1 if sh else B, V, device=device) if flags & BIAS else None
+        self.models = ([_Successor(B, 2, shared=sh)] if flags & NGRAM else []) + \
+            ([_Successor(B, 8, run=True, shared=sh)] if flags & MATCH else [])
         self.a = np.tile(-4.0 + 0.4 * np.arange(BUCKETS), (len(self.models), 1))     # mixing weights by confidence
-        self.bias_lr, self.mix_lr = bias_lr, mix_lr
+        self.bias_lr = RATES[sh][0] if bias_lr is None else bias_lr
+        self.mix_lr = RATES[sh][1] if mix_lr is None else mix_lr
         self._p = self._w = self._preds = self._conf = None
 
     def probs(self, logits: torch.Tensor, toks: np.ndarray, t: int) -> torch.Tensor:
@@ -130,7 +150,10 @@ class OnlineMix:
             rows = torch.from_numpy(np.nonzero(live)[0]).to(self.device)
             g = -self._p[rows]
             g[torch.arange(len(rows), device=self.device), torch.from_numpy(y[live]).to(self.device)] += 1.0
-            self.bias[rows] += self.bias_lr * g
+            if self.shared:                       # the streams' mean gradient (rows summed in a fixed order)
+                self.bias[0] += self.bias_lr * g.sum(0) / len(rows)
+            else:
+                self.bias[rows] += self.bias_lr * g
         if self.models:
             q0 = self._p.gather(1, torch.from_numpy(np.minimum(y, self.V - 1)).to(self._p.device)[:, None]).double().cpu().numpy()[:, 0]
             q = np.concatenate([q0[:, None], (self._preds == y[:, None]).astype(float)], 1)      # (B, 1 + M)

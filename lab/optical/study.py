@@ -273,7 +273,12 @@ def campaign_verdict(camp: dict) -> str:
                  "nats" + (f"; {gap(wins[0]):.2f} after {wins[0]['examples']:,} examples" if len(wins) > 1 else "")
                  + f"), and greedy reading gets {w[f'lm_win1_{m}']:.0%} of a row against {w['lm_win1_control']:.0%} "
                  f"({points:+.0f} points).")
-        if gap(w) > 1.0 and points >= 15:
+        page_points = [100 * (pw[f"lm_win{MODES[pw['mode']] // 64}_{pw['mode']}"]
+                              - pw[f"lm_win{MODES[pw['mode']] // 64}_control"]) for pw in pages]
+        if page_points and page_points[-1] >= 15:
+            line += (" **It reads single rows and whole pages, short of the bars (>= 90% in base mode, 40 points "
+                     "above the control).**")
+        elif gap(w) > 1.0 and points >= 15:
             line += " **It reads single rows (far from the bar); whole pages are the next step of the curriculum.**"
         elif gap(w) > 0.2:
             line += " **It begins to read single rows; it does not read pages yet.**"
