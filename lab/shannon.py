@@ -143,7 +143,8 @@ def mix_rows(estimates: list[dict]) -> list[dict]:
     for e in estimates:
         rows = e.get("rows") or [{"setting": k, "ideal bpb": v} for k, v in e["bits_per_byte_ideal"].items()]
         for r in rows:
-            row = {"file": e["file"], "bytes": e["bytes"], "setting": r["setting"], "ideal": r["ideal bpb"]}
+            row = {"file": e["file"], "bytes": e["bytes"], "streams": r.get("streams", 1), "setting": r["setting"],
+                   "ideal": r["ideal bpb"]}
             for k in ("q16x2", "q16x1", "q24x2", "q24x1"):
                 if f"{k} bpb" in r:
                     row[k] = r[f"{k} bpb"]

@@ -37,7 +37,8 @@ llmzip_random = 128                # random bytes through llmzip (cpu: 400)
 gpu_jsons = ["reports/llmzip_gpu/run1.json", "reports/llmzip_gpu/run2.json", "reports/llmzip_gpu/run3.json"]
 gpu_baselines = False              # cpu: measure xz / PPMd / zpaq on the GPU runs' whole files
 mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what llmzip's rate is made of (estimates:
-                 "reports/llmzip_gpu/mix_estimate_heldout_cpu.json"]      # code lengths, scripts/llmzip_mix_estimate.py)
+                 "reports/llmzip_gpu/mix_estimate_heldout_cpu.json",      # code lengths, scripts/llmzip_mix_estimate.py)
+                 "reports/llmzip_gpu/mix_estimate_heldout_16streams_cpu.json"]
 heldout_runs = ["reports/llmzip_gpu/heldout_cpu_mix.json"]   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py)
 kodak_limit = 1                    # images for lossy-vs-lossless (cpu: 8)
 crop = 192                         # lossless codecs on a top-left crop of each (cpu: 0, whole images)
@@ -185,7 +186,9 @@ if est:
     rep.text("What llmzip's rate is made of (**estimates**: code lengths -log2 p from logits computed once with a "
              "sliding window of 1,024 tokens, no coder run; `scripts/llmzip_mix_estimate.py`, JSON beside each row's "
              "file in `reports/llmzip_gpu/`). `setting`: SmolLM2 alone or mixed with the online models of `--mix` "
-             "(an adaptive log-space bias, a token 2-gram successor, an 8-token match model, all three). `ideal`: "
+             "(an adaptive log-space bias, a token 2-gram successor, an 8-token match model, all three shared by the "
+             "streams; `all-per-stream`: one set a stream, as the first v3 files), the tokens split into `streams` "
+             "as the coder splits them (the LM's logits stay one pass's: no stream's cold start). `ideal`: "
              "-log2 p; `q16x2`: the coder's own scheme, two 16-bit CDFs a token (its bucket of 256 ids, then the id); "
              "`q16x1`: one 16-bit CDF over the whole vocabulary (the floors of ~49k ids in one table of 65,536); "
              "`q24x1`/`q24x2`: the same at 24 bits. The quantisation's price is the difference to `ideal`:")

@@ -21,6 +21,8 @@ def main() -> int:
     ap.add_argument("file")
     ap.add_argument("range", nargs="*", type=int, help="START STOP byte offsets (default: the whole file)")
     ap.add_argument("--settings", default="lm,bias,ngram,match,all")
+    ap.add_argument("--schemes", default="q16x2,q16x1,q24x2,q24x1", help="CDF quantisations to price")
+    ap.add_argument("--streams", type=int, default=1, help="streams the tokens are split into, as the coder does")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     torch.set_num_threads(2)
@@ -31,11 +33,13 @@ def main() -> int:
     t0 = time.time()
     ids, z = estimate.logits_of(lm, tok, raw)
     print(f"logits of {len(ids):,} tokens in {time.time() - t0:.0f} s", flush=True)
-    rows = estimate.breakdown(ids, z, len(raw), a.settings.split(","))
+    rows = estimate.breakdown(ids, z, len(raw), a.settings.split(","), a.schemes.split(","), streams=a.streams)
     res = {"command": "python scripts/llmzip_mix_estimate.py " + " ".join(
-        [a.dataset, a.file, *map(str, a.range), "--settings", a.settings, "--out", a.out]),
+        [a.dataset, a.file, *map(str, a.range), "--settings", a.settings, "--schemes", a.schemes, "--streams",
+         str(a.streams), "--out", a.out]),
         "machine": machine(), "file": f"{a.dataset}/{a.file}", "bytes": len(raw), "tokens": len(ids),
-        "estimate": "code lengths from logits computed once (window 1024, stride 512); no coder ran", "rows": rows,
+        "estimate": "code lengths from logits computed once (window 1024, stride 512); no coder ran", "streams": a.streams,
+        "rows": rows,
         "bits_per_byte_ideal": {r["setting"]: round(r["ideal bpb"], 4) for r in rows}}
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
