@@ -59,7 +59,7 @@ def main() -> int:
         sync(); t1 = time.perf_counter()
         back = codec.decompress(blob, lm, tok, sha, device=dev)
         sync(); t2 = time.perf_counter()
-        r = {"file": rel, "bytes": len(raw), "streams": int(streams), "context": a.context, "keep": a.keep, "mix": a.mix,
+        r = {"file": rel, "bytes": len(raw), "streams": int(streams), "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix,
              "llmz_bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(raw), "round_trip": back == raw,
              "encode_s": t1 - t0, "decode_s": t2 - t1, "encode_MBps": len(raw) / (t1 - t0) / 1e6,
              "decode_MBps": len(raw) / (t2 - t1) / 1e6, "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),
