@@ -24,11 +24,12 @@ FOX_DOCS = ("canterbury/alice29.txt", "canterbury/lcet10.txt")
 
 def paragraphs(text: str) -> list[str]:
     """Prose as paragraphs: hard-wrapped text is reflowed (blank lines separate paragraphs); text whose
-    lines are already long (one verse or paragraph a line) keeps its lines."""
+    lines are already long (one verse or paragraph a line), or many lines without a blank one (one entry a
+    line: WordNet's glosses), keeps its lines."""
     text = R.normalise(text)
     lines = text.split("\n")
     nonblank = [ln for ln in lines if ln.strip()]
-    if nonblank and np.mean([len(ln) for ln in nonblank]) > 100:
+    if nonblank and (np.mean([len(ln) for ln in nonblank]) > 100 or len(nonblank) > 200 * (len(lines) - len(nonblank) + 1)):
         return [ln.strip() for ln in nonblank]
     out, cur = [], []
     for ln in lines:
@@ -102,7 +103,8 @@ class PageSampler:
                 order = rng.permutation(len(words))
                 words = [words[k] for k in order]
                 text = [" ".join(words[k:k + 60]) for k in range(0, len(words), 60)]
-            page = R.render_text("\n".join(text), lay)[0]
+            # the first page is all that is kept: lay out a few pages' worth, never a long paragraph whole
+            page = R.render_text("\n".join(text)[:3 * need], lay)[0]
         grid = res // CELL
         return Sample(page.image, targets(page.lines, res, grid), page.text, band_lines(page.lines, res, grid))
 
