@@ -100,6 +100,22 @@ def test_sampler_pages_and_fox_pages():
     assert "canterbury/alice29.txt" not in train_names
 
 
+def test_one_entry_a_line_text_keeps_its_lines_and_a_huge_paragraph_renders_one_page_fast():
+    import time
+
+    glosses = "\n".join(f"entry {i}: a short gloss of the word number {i}" for i in range(1000)) + "\n"
+    paras = corpus.paragraphs(glosses)
+    assert len(paras) == 1000 and paras[3] == "entry 3: a short gloss of the word number 3"
+    assert corpus.paragraphs("one line\nand its wrap\n\nnext one\n") == ["one line and its wrap", "next one"]
+    # one paragraph of 2 MB (a document without blank lines that is not one entry a line): a training page
+    # lays out a few pages' worth of it, not the whole paragraph (c10's renderer stalled on such a page)
+    huge = " ".join(["word"] * 400_000)
+    s = corpus.PageSampler([("huge", huge, "text")], size_range=(8, 9))
+    t = time.process_time()
+    smp = s.page(np.random.default_rng(0), "tiny")
+    assert time.process_time() - t < 20 and smp.text.startswith("word word")
+
+
 def test_encoder_token_budget_per_mode():
     enc = VisionEncoder(TINY_ENC).eval()
     for mode, R_ in MODES.items():

@@ -145,3 +145,29 @@ def test_ppmd_rows_compare_english_texts_of_100_kb():
     assert pp["alice29.txt"]["below PPMd"] and not pp["alice29.txt"]["below zpaq"]
     assert not pp["bible.txt"]["below PPMd"]
     assert "**missed**" in " ".join(S.verdicts([], [], rows))
+
+
+def test_whole_process_speed_round_trips_a_real_file_through_the_cli(tmp_path):
+    from lab.procedural import speed
+
+    src = tmp_path / "grammar.lsp"
+    src.write_bytes(data.path("canterbury", "grammar.lsp").read_bytes())
+    rows = speed.process_rows({"grammar.lsp": src}, repeat=1)
+    assert [r["file"] for r in rows] == ["grammar.lsp", "16 bytes (start-up)"]
+    g = rows[0]
+    assert g["round-trip"] and g["bytes"] == src.stat().st_size and 1.0 < g["bpc"] < 4.0
+    assert g["enc s"] > 0 and g["dec s"] > 0 and g["enc CPU s"] > 0
+    assert abs(g["enc MB/s"] - g["bytes"] / g["enc s"] / 1e6) < 1e-9
+    assert speed.goal(rows) is None          # no file of 100 KB here: no verdict
+
+
+def test_speed_goal_takes_the_slowest_file_each_way():
+    from lab.procedural import speed
+
+    rows = [{"file": "a", "bytes": 200_000, "enc MB/s": 0.7, "dec MB/s": 0.4},
+            {"file": "b", "bytes": 150_000, "enc MB/s": 0.6, "dec MB/s": 0.9},
+            {"file": "tiny", "bytes": 16, "enc MB/s": 0.0, "dec MB/s": 0.0}]
+    g = speed.goal(rows)
+    assert (g["enc file"], g["dec file"], g["met"]) == ("b", "a", False)
+    rows[0]["dec MB/s"] = 0.5
+    assert speed.goal(rows)["met"] is True
