@@ -25,7 +25,7 @@ command = "pytest --nbval-lax notebooks/procedural.ipynb"
 story_lines = [200, 1000]          # cpu profile: [1000, 5000] as in the seed
 canterbury_text = "grammar.lsp"    # cpu profile: alice29.txt
 baseline_files = ["canterbury/grammar.lsp", "canterbury/xargs.1"]  # cpu: every Canterbury file + bible.txt
-process_files = ["canterbury/grammar.lsp"]   # cpu: the English texts >= 100 KB (issue 29's speed bar)
+process_files = ["canterbury/grammar.lsp"]   # cpu: the English texts >= 100 KB (the speed bar of issue 29)
 process_repeat = 1                           # cpu: 2 (the best run kept)
 
 # %%

@@ -5,6 +5,8 @@ full page text and from none, adapted and unadapted; JSON (record, rows, table) 
     python3 scripts/optical_qa_finetune.py --device cuda --seconds 300 --pages 6000 \
         --out $OUT/qa_finetune.json --adapter $OUT/qa-lora
     python3 scripts/optical_qa_finetune.py --lm tiny-random-chat --seconds 20 --pages 20 ...   # the CPU check
+    python3 -m torch.distributed.run --standalone --nproc_per_node 8 scripts/optical_qa_finetune.py --device cuda ...
+        # one process a GPU: each takes its share of every global batch; rank 0 saves and scores
 """
 from __future__ import annotations
 
@@ -36,25 +38,29 @@ def main() -> int:
     import torch
 
     from lab import models
+    from lab.optical import distributed as D
     from lab.optical.qa import finetune as F
     from lab.optical.qa import study as S
     from lab.optical.qa.answer import TextAnswerer
 
     t0 = time.time()
-    if a.device == "cuda":
+    device = D.init_distributed(a.device)
+    if device.startswith("cuda"):
         torch.backends.cuda.enable_cudnn_sdp(False)     # as scripts/optical_qa_study.py (left-padded batches)
-    lm, tok = models.load_any_lm(a.lm, a.device)
+    lm, tok = models.load_any_lm(a.lm, device)
     items = F.training_items(a.pages, seed=0)
     pages = S.study_pages(per_doc=a.per_doc)
     qas = S.study_questions(pages, per_page=a.per_page)
     print(f"{len(items)} training items; {len(pages)} held-out pages, {len(qas)} questions", flush=True)
     cfg = F.FinetuneConfig(lr=a.lr, steps=a.steps)
     model, rec = F.finetune(lm, tok, items, cfg, seconds=a.seconds, progress=lambda r: print(json.dumps(r), flush=True))
+    if D.rank_world()[0] != 0:                      # the other ranks' work ends with the training
+        return 0
     sha = F.save_adapter(model, a.adapter, rec)
     rows = []
     for label in ("adapted", "unadapted"):
         ctx = model.disable_adapter() if label == "unadapted" else contextlib.nullcontext()
-        with ctx, torch.autocast("cuda", dtype=torch.bfloat16, enabled=a.device == "cuda"):
+        with ctx, torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
             part = S.run(pages, qas, ("none", "full"), answerer=TextAnswerer(model, tok, batch=a.batch))
         rows += [{**r, "model": label} for r in part]
         print(label, json.dumps(S.report_rows(part)), flush=True)

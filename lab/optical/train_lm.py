@@ -39,6 +39,7 @@ import torch
 
 from lab.models import state_sha
 from lab.report import machine
+from lab.optical.distributed import current as current_dist, init_distributed, sum_gradients
 from lab.optical.decoder import LMReader, ReaderSpec
 from lab.optical.encoder import MODES, to_tensor
 from lab.optical.model import OpticalModel, autocast, write_shards
@@ -428,7 +429,7 @@ class Campaign:
     def __init__(self, state_dir: str | Path, model: OpticalModel, spec: ReaderSpec, cfg: CampaignConfig,
                  lm_name: str, device="cpu"):
         self.dir, self.model, self.cfg, self.device = Path(state_dir), model, cfg, torch.device(device)
-        dist = _dist()
+        dist = current_dist()
         self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist else (0, 1)
         self.budget = cfg.tokens // self.world          # LM positions a step on this rank (the global step: cfg.tokens)
         self.model.to(self.device).eval()
@@ -511,7 +512,7 @@ class Campaign:
         the end; save the state before that last evaluation and again after it; -> this run's record."""
         cfg, r, meta = self.cfg, self.reader, self.meta
         rng = np.random.default_rng([cfg.seed, len(meta["runs"]), 17] + ([self.rank] if self.world > 1 else []))
-        dist = _dist()
+        dist = current_dist()
         names = list(cfg.modes)
         w = np.array([cfg.modes[m] for m in names], float)
         per_row, t0, last_eval, step0, ex0 = {}, time.time(), time.time(), meta["step"], meta["examples"]
@@ -594,7 +595,7 @@ class Campaign:
         tokens is divided by the global count, the gradients summed across ranks (one all-reduce), then
         clipped and applied identically everywhere. -> (summed loss over the global batch (a tensor), global
         answer tokens, global examples)."""
-        cfg, r, dist = self.cfg, self.reader, _dist()
+        cfg, r, dist = self.cfg, self.reader, current_dist()
         clock = clock or _PhaseClock(self.device, False)
         for gr, peak in zip(self.opt.param_groups, self.peaks):
             gr["lr"] = peak * lr_f
@@ -615,11 +616,7 @@ class Campaign:
         clock("backward")
         params = [q for gr in self.opt.param_groups for q in gr["params"]]
         if dist:
-            grads = [q.grad if q.grad is not None else torch.zeros_like(q) for q in params]
-            flat = torch._utils._flatten_dense_tensors(grads)
-            dist.all_reduce(flat)
-            for q, g in zip(params, torch._utils._unflatten_dense_tensors(flat, grads)):
-                q.grad = g
+            sum_gradients(params)
             loss_sum = loss_sum.detach().clone()
             dist.all_reduce(loss_sum)
         torch.nn.utils.clip_grad_norm_(params, cfg.clip)
@@ -668,13 +665,6 @@ class _PhaseClock:
             t = self._now()
             self.ms[phase] = round(1000 * (t - self.t), 1)
             self.t = t
-
-
-def _dist():
-    """torch.distributed when a process group is up (a torchrun launch), else None."""
-    import torch.distributed as dist
-
-    return dist if dist.is_available() and dist.is_initialized() else None
 
 
 def _trainable_names(reader) -> set[str]:
@@ -754,23 +744,6 @@ def main(argv=None) -> int:
     if camp.rank == 0:
         print(json.dumps({k: v for k, v in rec.items() if k != "log"}), flush=True)
     return 0
-
-
-def init_distributed(device: str) -> str:
-    """Under torchrun (WORLD_SIZE > 1): the process group (NCCL on GPUs, gloo on the CPU; NVLink multicast kept
-    off) and this rank's device; otherwise `device` unchanged."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return device
-    import torch.distributed as dist
-
-    for k, v in (("NCCL_NVLS_ENABLE", "0"), ("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1"), ("NVSHMEM_DISABLE_NVLS", "1")):
-        os.environ.setdefault(k, v)
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if str(device).startswith("cuda"):
-        torch.cuda.set_device(local)
-        device = f"cuda:{local}"
-    dist.init_process_group("nccl" if str(device).startswith("cuda") else "gloo")
-    return device
 
 
 if __name__ == "__main__":

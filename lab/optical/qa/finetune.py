@@ -115,9 +115,17 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
              progress=None):
     """LoRA fine-tuning of `lm` on (context, question, answer) items: answer-only cross-entropy, token-budget
     batches, AdamW with warm-up and a cosine over cfg.steps, bf16 autocast on CUDA; stops after cfg.steps or
-    `seconds`. -> (the peft model, a record: steps, examples, seconds, loss curve)."""
+    `seconds`. -> (the peft model, a record: steps, examples, seconds, loss curve).
+
+    Under torchrun (lab.optical.distributed) every rank draws the same global batches and takes its share of
+    each (items rank, rank + world, ...); its answer tokens' summed cross-entropy is divided by the global count
+    and the gradients summed across ranks, so the steps are those of one process holding the whole batch; the
+    time limit is rank 0's clock, shared every step. `cfg.tokens` stays the global batch's budget."""
     import torch
 
+    from lab.optical import distributed as D
+
+    rank, world = D.rank_world()
     torch.manual_seed(cfg.seed)
     model = add_lora(lm, cfg)
     dev = next(model.parameters()).device
@@ -131,30 +139,43 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
     model.train()
     rec = {"config": asdict(cfg), "items": len(items), "curve": [], "examples": 0, "steps": 0}
     t0, step, acc, acc_n = time.time(), 0, 0.0, 0
-    while step < cfg.steps and (seconds is None or time.time() - t0 < seconds):
-        for b in batches(enc, cfg.tokens, rng):
-            if step >= cfg.steps or (seconds is not None and time.time() - t0 >= seconds):
+    def out_of_time() -> bool:
+        late = float(seconds is not None and time.time() - t0 >= seconds)
+        return bool(D.all_sum([late], dev, op="max")[0])     # rank 0's clock decides for all: [late] max'd
+
+    while step < cfg.steps and not out_of_time():
+        for batch in batches(enc, cfg.tokens, rng):
+            if step >= cfg.steps or out_of_time():
                 break
-            L = max(len(enc[j][0]) for j in b)
-            x = torch.full((len(b), L), eos, dtype=torch.long)
-            y = torch.full((len(b), L), -100, dtype=torch.long)
-            for r, j in enumerate(b):
-                ids, n_p = enc[j]
-                x[r, :len(ids)] = torch.tensor(ids)
-                y[r, n_p:len(ids)] = torch.tensor(ids[n_p:])
+            b = batch[rank::world]                   # this rank's share (all of it on one process)
             f = min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * f
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                logits = model(input_ids=x.to(dev)).logits
-            loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), y[:, 1:].to(dev))
+            loss_sum, mine = torch.zeros((), device=dev), 0.0
+            if b:
+                L = max(len(enc[j][0]) for j in b)
+                x = torch.full((len(b), L), eos, dtype=torch.long)
+                y = torch.full((len(b), L), -100, dtype=torch.long)
+                for r, j in enumerate(b):
+                    ids, n_p = enc[j]
+                    x[r, :len(ids)] = torch.tensor(ids)
+                    y[r, n_p:len(ids)] = torch.tensor(ids[n_p:])
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                    logits = model(input_ids=x.to(dev)).logits
+                tgt = y[:, 1:].to(dev)
+                loss_sum = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), tgt,
+                                                             reduction="sum")
+                mine = float((tgt != -100).sum())
+            n_tokens = D.all_sum([mine], dev)[0]     # the global batch's answer tokens
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if b:
+                (loss_sum / max(n_tokens, 1.0)).backward()
+            D.sum_gradients(params)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             step += 1
-            rec["examples"] += len(b)
-            acc, acc_n = acc + loss.item(), acc_n + 1
+            rec["examples"] += len(batch)
+            acc, acc_n = acc + D.all_sum([float(loss_sum.detach())], dev)[0] / max(n_tokens, 1.0), acc_n + 1
             if step % 25 == 0 or step == cfg.steps:
                 row = {"step": step, "examples": rec["examples"], "seconds": round(time.time() - t0, 1),
                        "loss": acc / acc_n, "lr_factor": round(f, 4)}
