@@ -2,7 +2,9 @@
 # The stage-2 reader's campaign on one H200 (lab/optical/train_lm.py; configs/optical/campaign.yaml), one
 # session's chain of device calls made back to back on one warm machine. What travels (<= 64 MiB a call):
 # the tree without models/ (taken out of the index for the session), and in carry:
-#   STEP=a  .carry/a (data.tar.xz: canterbury, canterbury-large, tinystories; whl/: rapidfuzz, gguf; gguf.aa;
+#   STEP=a  .carry/a (data.tar.xz: canterbury, canterbury-large, tinystories; whl/: rapidfuzz, gguf, pypdfium2 (py3.12
+#           manylinux wheels: pip download --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64
+#           --python-version 3.12 -d .carry/a/whl NAME; the device image lacks them); gguf.aa;
 #           pdfs.tar when campaign.pdf > 0: the training PDFs by their package paths, from `make documents` here:
 #           tar cf .carry/a/pdfs.tar -C / $(python -c "from lab.optical import pdfdocs as P; print(*[P.DOCS[n].file
 #           for n in P.names('train')])"); texts.tar.xz when campaign.texts names package corpora (`make corpora`):
