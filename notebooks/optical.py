@@ -44,7 +44,8 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c4_windows_cpu.json",
               "reports/optical_gpu/campaign/c6_windows_cpu.json",
               "reports/optical_gpu/campaign/c9_windows_cpu.json",
-              "reports/optical_gpu/campaign/c9_pages_small_cpu.json"]   # whole pages (the grid's 10 rows)
+              "reports/optical_gpu/campaign/c9_pages_small_cpu.json",   # whole pages (the grid's 10 rows)
+              "reports/optical_gpu/campaign/c9_pdf_pages_small_cpu.json"]   # whole pages of the held-out real PDFs
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study

@@ -103,3 +103,15 @@ def test_campaign_verdict_reads_whole_pages_and_single_rows_apart():
     assert "+8 points" in v and "single rows at 400 examples" in v and "60% of a row against 30%" in v
     camp["windows"][1].update(lm_win10_small=0.6, lm_win10_control=0.26)
     assert "reads single rows and whole pages" in S.campaign_verdict(camp)
+
+
+def test_campaign_verdict_keeps_real_pdf_pages_apart_from_the_fox_pages():
+    camp = {"examples": 500, "gpu_minutes": 10.0, "curve": [{"run": "c1", "examples": 100, "lm_small": 0.3,
+                                                             "lm_control": 0.25, "reads_gap": 0.05}],
+            "windows": [{"examples": 500, "mode": "small", "pages": "Fox-like (7)", "lm_win10_small": 0.6,
+                         "lm_win10_control": 0.26, "nll_win10_small": 3.1, "nll_win10_control": 5.0},
+                        {"examples": 500, "mode": "small", "pages": "real PDF (6)", "lm_win10_small": 0.31,
+                         "lm_win10_control": 0.22, "nll_win10_small": 4.0, "nll_win10_control": 5.5}]}
+    v = S.campaign_verdict(camp)
+    assert "(small mode): 60% against 26%" in v                      # the Fox-like read stays the headline
+    assert "real PDFs (6 pages;" in v and "31% against 22% (+9 points)" in v

@@ -111,6 +111,7 @@ def test_campaign_trains_resumes_on_one_schedule_and_checks_its_state(tmp_path, 
     assert {"lm_tiny", "lm_control", "lm_train", "ctc_tiny", "reads_gap"} <= set(row) and row["run"] == "r1"
     ex1 = meta["examples"]
     _ocr_reads_through_the_lm_reader(tmp_path, stage1)
+    _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path)
     again = L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT)
     assert again.resumed == "exact" and again.meta["examples"] == ex1
     steps = iter(range(2))
@@ -125,6 +126,23 @@ def test_campaign_trains_resumes_on_one_schedule_and_checks_its_state(tmp_path, 
     shard.write_bytes(shard.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(FormatError, match="sha256|unreadable"):
         L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT)
+
+
+def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
+    """`train_lm evaluate`: held-out windows read from the page's own tokens and from another page's, into a JSON
+    that names the state; with --pdf the held-out real PDFs' pages (where `make documents` installed them)."""
+    from lab.optical import pdfdocs
+
+    out = tmp_path / "win.json"
+    base = ["evaluate", "--state", str(tmp_path / "st"), "--stage1", "random:0", "--rows", "1", "--device", "cpu"]
+    assert L.main(base + ["--pages", "2", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["pages"] == 2 and res["examples"] > 0 and len(res["state_sha256"]) == 64
+    assert 0 <= res["lm_win1_tiny" if res["mode"] == "tiny" else "lm_win1_small"] <= 1 and "nll_win1_control" in res
+    if pdfdocs.available("test"):
+        assert L.main(base + ["--pdf", "--pages", "1", "--out", str(out)]) == 0
+        res = json.loads(out.read_text())
+        assert len(res["pages"]) == 3 and all(" p" in p for p in res["pages"]) and "lm_win1_control" in res
 
 
 def _ocr_reads_through_the_lm_reader(tmp_path, stage1):

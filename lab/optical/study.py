@@ -202,6 +202,8 @@ def campaign(state: str | Path, windows=()) -> dict:
     loss = [(row["examples"], row["loss"], r["run"]) for r in meta["runs"] for row in r["log"]]
     wins = [json.loads(Path(f).read_text()) for f in windows if Path(f).is_file()]
     win_rows = [{"examples": w["examples"], "GPU-min": w["gpu_minutes"], "mode": w["mode"],
+                 "pages": (f"real PDF ({len(w['pages'])})" if isinstance(w.get("pages"), list)
+                           else f"Fox-like ({w.get('pages', 7)})"),
                  **{k: v for k, v in w.items() if k.startswith(("lm_win", "nll_win"))}} for w in wins]
     rows1 = [w for w in wins if "nll_win1_control" in w]
     gap = rows1[-1]["nll_win1_control"] - rows1[-1][f"nll_win1_{rows1[-1]['mode']}"] if rows1 else None
@@ -252,7 +254,9 @@ def campaign_verdict(camp: dict) -> str:
             f"{last.get('lm_control', float('nan')):.0%} from another page's tokens (the \"it reads\" gap: "
             f"{100 * last.get('reads_gap', float('nan')):+.1f} points; the bar: >= 90% in base mode, 40 points above "
             "the control).")
-    pages = [w for w in camp.get("windows") or [] if f"lm_win{MODES[w['mode']] // 64}_{w['mode']}" in w]
+    whole = [w for w in camp.get("windows") or [] if f"lm_win{MODES[w['mode']] // 64}_{w['mode']}" in w]
+    pages = [w for w in whole if not w.get("pages", "").startswith("real PDF")]
+    pdf = [w for w in whole if w.get("pages", "").startswith("real PDF")]
     if pages:
         w = pages[-1]
         g, m = MODES[w["mode"]] // 64, w["mode"]
@@ -260,6 +264,13 @@ def campaign_verdict(camp: dict) -> str:
                  f"{w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} from another page's tokens "
                  f"({100 * (w[f'lm_win{g}_{m}'] - w[f'lm_win{g}_control']):+.0f} points; teacher-forced "
                  f"{w[f'nll_win{g}_{m}']:.2f} against {w[f'nll_win{g}_control']:.2f} nats/token).")
+    if pdf:
+        w = pdf[-1]
+        g, m = MODES[w["mode"]] // 64, w["mode"]
+        n = w["pages"].split("(")[-1].rstrip(")")
+        line += (f" Whole pages of the held-out real PDFs ({n} pages; the reader was trained on its own renders "
+                 f"only): {w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} "
+                 f"({100 * (w[f'lm_win{g}_{m}'] - w[f'lm_win{g}_control']):+.0f} points).")
     wins = [w for w in camp.get("windows") or [] if "nll_win1_control" in w]
     if wins:
         def gap(w):

@@ -701,7 +701,9 @@ def main(argv=None) -> int:
     p.add_argument("--state", required=True, help="the reader folder (a campaign's state, or models/optical-lm-reader)")
     p.add_argument("--rows", default="1,2", help="window heights (cell rows), comma-separated")
     p.add_argument("--mode", default="small", help="resolution mode")
-    p.add_argument("--pages", type=int, default=7, help="held-out Fox-like pages")
+    p.add_argument("--pages", type=int, default=7, help="held-out Fox-like pages (with --pdf: pages a document)")
+    p.add_argument("--pdf", action="store_true",
+                   help="body pages of the held-out real PDFs (lab.optical.pdfdocs, `make documents`) instead")
     p.add_argument("--out", required=True, help="JSON written here")
     p.add_argument("--stage1", default="model:optical-reader", help="the encoder + stage-1 reader")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -712,9 +714,16 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
         model = vision.load(a.stage1, a.device).model
         reader, meta = load_reader(a.state, model, a.device)
-        fox = eval_set(reader.tok, a.pages)
+        if a.pdf:
+            from lab.optical import pdfdocs
+
+            fox = pdfdocs.eval_pages("test", lambda s: len(reader.tok(s, add_special_tokens=False)["input_ids"]),
+                                     per_doc=a.pages)
+        else:
+            fox = eval_set(reader.tok, a.pages)
         res = {"command": " ".join(sys.argv), "machine": machine(), "state_sha256": meta["sha256"], "step": meta["step"],
-               "examples": meta["examples"], "gpu_minutes": round(meta["gpu_seconds"] / 60, 2), "mode": a.mode}
+               "examples": meta["examples"], "gpu_minutes": round(meta["gpu_seconds"] / 60, 2), "mode": a.mode,
+               "pages": [p.source for p in fox] if a.pdf else len(fox)}
         for h in map(int, a.rows.split(",")):
             res.update(evaluate_windows(reader, model, fox, a.mode, h))
         Path(a.out).write_text(json.dumps(res, indent=1))
