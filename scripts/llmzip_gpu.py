@@ -34,6 +34,7 @@ def main() -> int:
     ap.add_argument("--context", type=int, default=2048)
     ap.add_argument("--keep", type=int, default=512)
     ap.add_argument("--mix", default="none", help="online models mixed with the LM (lab.llmzip.mixing: bias,ngram,match|all|none)")
+    ap.add_argument("--engine", default="eager", choices=["eager", "static"], help="lab.llmzip.codec's engines")
     a = ap.parse_args()
     from lab.llmzip import mixing
 
@@ -55,11 +56,11 @@ def main() -> int:
             torch.cuda.reset_peak_memory_stats()
         sync(); t0 = time.perf_counter()
         blob = codec.compress(raw, lm, tok, sha, streams=int(streams), device=dev, context=a.context, keep=a.keep,
-                              mix=mix)
+                              mix=mix, engine=a.engine)
         sync(); t1 = time.perf_counter()
         back = codec.decompress(blob, lm, tok, sha, device=dev)
         sync(); t2 = time.perf_counter()
-        r = {"file": rel, "bytes": len(raw), "streams": int(streams), "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix,
+        r = {"file": rel, "bytes": len(raw), "streams": int(streams), "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix, "engine": a.engine,
              "llmz_bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(raw), "round_trip": back == raw,
              "encode_s": t1 - t0, "decode_s": t2 - t1, "encode_MBps": len(raw) / (t1 - t0) / 1e6,
              "decode_MBps": len(raw) / (t2 - t1) / 1e6, "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),

@@ -34,6 +34,29 @@ def test_round_trip_canterbury(tiny):
     assert len(raw) > 1500 and codec.decompress(blob, lm, tok, sha) == raw
 
 
+def test_static_engine_round_trips_through_restarts_and_is_recorded(tiny):
+    """The static engine (a StaticCache reset at each restart; on CUDA a captured graph): any bytes round-trip,
+    the header records the engine, the decoder runs it without being told, and an unknown class is refused."""
+    from lab import data
+
+    lm, tok, sha = tiny
+    raw = b"".join(p.read_bytes()[:150] for p in data.files("canterbury")) + b"\xff\xfe tail"
+    blob = codec.compress(raw, lm, tok, sha, streams=3, context=48, keep=12, engine="static")
+    (n, _, streams, dev, context, keep, *_), _ = codec.read_header(blob)
+    assert (n, streams, dev, context, keep) == (len(raw), 3, 2, 48, 12)
+    assert codec.decompress(blob, lm, tok, sha) == raw
+    eager = codec.compress(raw, lm, tok, sha, streams=3, context=48, keep=12)
+    assert codec.read_header(eager)[0][3] == 0 and abs(len(eager) - len(blob)) <= 0.02 * len(eager)
+    i = next(k for k in range(len(blob)) if blob[k] != eager[k])    # the first difference: the device-class byte
+    assert (blob[i], eager[i]) == (2, 0)
+    with pytest.raises(FormatError, match="corrupt"):
+        codec.decompress(blob[:i] + bytes([7]) + blob[i + 1:], lm, tok, sha)
+    with pytest.raises(FormatError, match="cpu with the static engine"):
+        codec.decompress(blob, lm, tok, sha, device="cuda")
+    with pytest.raises(ValueError, match="engine"):
+        codec.compress(raw, lm, tok, sha, engine="graph")
+
+
 def test_refusals(tiny):
     lm, tok, sha = tiny
     blob = codec.compress(TEXT, lm, tok, sha, streams=2)

@@ -51,7 +51,8 @@ def cmd_compress(args) -> int:
     dev = _device(args.device)
     lm, tok, sha = _model(args.model, dev)
     n_in, n_out, dt = code_file(args.input, args.output, lambda data: codec.compress(
-        data, lm, tok, sha, streams=args.streams, device=dev, context=args.context, keep=args.keep, mix=mix), (".llmz",))
+        data, lm, tok, sha, streams=args.streams, device=dev, context=args.context, keep=args.keep, mix=mix,
+        engine=args.engine), (".llmz",))
     if not args.quiet:
         print(coded_summary(args.output, n_in, n_out, dt))
     return 0
@@ -94,4 +95,7 @@ def add_parser(sub) -> None:
                            "separated: bias (adaptive log-space bias), ngram (token 2-gram), match (8-token match "
                            "model), shared (one bias and table for every stream, not one per stream); all (the four); none (the "
                            "LM alone)")
+            p.add_argument("--engine", default="eager", choices=["eager", "static"],
+                           help="how the model runs: eager (a growing cache) or static (one fixed cache; on CUDA the "
+                           "step as a captured CUDA graph); the file records it, decompress follows")
         p.set_defaults(func=fn)

@@ -9,9 +9,14 @@ range coder's CDFs are 16-bit and a vocabulary is ~49k): its bucket of 256 ids, 
 the CDFs are formed on the model's device and only the entries the coder needs cross to the host.
 Every `context` tokens the cache restarts from the last `keep` tokens of each stream. With `mix` flags
 (lab.llmzip.mixing) the LM's distribution is mixed with online models learned from the tokens already coded.
+Two engines run the model: `eager` (transformers' growing DynamicCache) and `static` (a StaticCache of
+`context` positions allocated once, and on CUDA the one-token step compiled into a captured CUDA graph,
+`torch.compile(mode="reduce-overhead")`, to take the ~60 kernel launches a layer off the host); the file records
+which one, so the decoder runs the same computation.
 
 .llmz (lab.container): magic b"LLMZ", version 3, header (original length u64, CRC32 u32, streams u16, device
-class u8, context u32, keep u32, model sha256 32 bytes, online models u8: lab.llmzip.mixing's flags), sections
+class u8 (0 cpu, 1 cuda; +2: the static engine), context u32, keep u32, model sha256 32 bytes, online models u8:
+lab.llmzip.mixing's flags), sections
 LENS (tokens per stream, u64) and DATA. Version 2 (the same header without the last byte: the LM alone) still
 decodes; version 1 interleaved buckets and ids per stream.
 """
@@ -33,6 +38,7 @@ VERSION = 3
 _HEAD = struct.Struct("<QIHBII32sB")
 _HEADS = {2: struct.Struct("<QIHBII32s"), 3: _HEAD}      # version -> header (2: no online models)
 DEVICES = {"cpu": 0, "cuda": 1}
+ENGINES = {"eager": 0, "static": 2}        # added to the device class in the header
 TOTAL = 1 << 16
 MAX_STREAMS = 4096
 
@@ -166,8 +172,39 @@ def _code(st, buf, cdfs: torch.Tensor, syms: np.ndarray, active: np.ndarray, enc
         code_cdf_rows(st, buf, cdfs.cpu().numpy(), syms, active, False)
 
 
+class _StaticStep:
+    """The static engine: one StaticCache of `context` positions for the whole run (reset in place at a
+    restart) and, on CUDA, the one-token step compiled with CUDA graphs; a restart's prefix runs uncompiled."""
+
+    def __init__(self, lm, context: int, device):
+        from transformers import StaticCache
+
+        self.lm, self.cache = lm, StaticCache(config=lm.config, max_cache_len=context)
+        self.pos = 0
+        self.step = self._forward
+        if str(device).startswith("cuda"):
+            self.step = torch.compile(self._forward, mode="reduce-overhead", fullgraph=True, dynamic=False)
+
+    def _forward(self, x, cache_position):
+        return self.lm(input_ids=x, past_key_values=self.cache, cache_position=cache_position, use_cache=True,
+                       logits_to_keep=1).logits
+
+    def restart(self, prefix: torch.Tensor) -> torch.Tensor:
+        if self.pos:
+            self.cache.reset()
+        n = prefix.shape[1]
+        logits = self._forward(prefix, torch.arange(n, device=prefix.device))
+        self.pos = n
+        return logits
+
+    def next(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.step(x, torch.tensor([self.pos], device=x.device)).clone()   # a graph's output is reused
+        self.pos += 1
+        return logits
+
+
 def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start: int, esc: int, context: int,
-         keep: int, device, mix: int = 0) -> np.ndarray:
+         keep: int, device, mix: int = 0, engine: str = "eager") -> np.ndarray:
     """Code (enc) or decode the token streams; returns the (B, max len) token array (escaped bytes as V + b).
 
     Each step codes, in this order: every stream's escaped byte (flat), then every other stream's bucket of 256
@@ -189,18 +226,22 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
     flat = torch.from_numpy(FLAT).to(device).expand(B, -1)
     rows_b = torch.arange(B, device=device)
     mixer = OnlineMix(mix, B, V, device) if mix else None
-    cache, x, pos = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0
+    static = _StaticStep(lm, context, device) if engine == "static" else None
+    cache, x, pos, restart = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0, True
     for t in range(n):
         if t >= toks.shape[1]:
             toks = np.concatenate([toks, np.zeros_like(toks)], 1)[:, :n]
-        if cache is None or pos >= context:                      # (re)start: the last `keep` tokens as a prefix
-            cache = DynamicCache()
+        if restart or pos >= context:                            # (re)start: the last `keep` tokens as a prefix
+            cache = None if static else DynamicCache()
             k0 = min(keep, t)
             prefix = np.concatenate([np.full((B, 1), start), model_in(toks[:, t - k0:t])], 1)
             x = torch.from_numpy(prefix).to(device)
-            pos = 0
-        out = lm(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)   # a restart's prefix: no
-        pos += x.shape[1]                                                               # (B, keep, V) logits
+            pos, restart = 0, False
+        if static:
+            logits = static.restart(x) if pos == 0 else static.next(x)
+        else:                                                    # a restart's prefix: no (B, keep, V) logits
+            logits = lm(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+        pos += x.shape[1]
         live = t < lens_a
         escaped = live & (toks[:, t - 1] == esc) if t else np.zeros(B, bool)
         if escaped.any():
@@ -209,7 +250,7 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
             if not enc:
                 toks[escaped, t] = V + raw[escaped]
         word = live & ~escaped
-        p = mixer.probs(out.logits[:, -1], toks, t) if mixer else out.logits[:, -1].float().softmax(-1)
+        p = mixer.probs(logits[:, -1], toks, t) if mixer else logits[:, -1].float().softmax(-1)
         rows = torch.nn.functional.pad(p, (0, nb * 256 - V)).view(B, nb, 256)
         hi = toks[:, t] >> 8 if enc else np.zeros(B, np.int64)
         _code(st, buf, quantise(rows.sum(-1)), hi, word, enc)
@@ -226,16 +267,23 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
     return toks
 
 
-def _devclass(device) -> int:
-    return DEVICES["cuda" if str(device).startswith("cuda") else "cpu"]
+def _devclass(device, engine: str = "eager") -> int:
+    return DEVICES["cuda" if str(device).startswith("cuda") else "cpu"] + ENGINES[engine]
+
+
+def _describe(devclass: int) -> str:
+    return f"{'cuda' if devclass & 1 else 'cpu'} with the {'static' if devclass & 2 else 'eager'} engine"
 
 
 @torch.no_grad()
 def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", context: int = 2048,
-             keep: int = 512, mix: int = 0) -> bytes:
+             keep: int = 512, mix: int = 0, engine: str = "eager") -> bytes:
     """`lm`/`tok` a causal LM and its byte-level tokenizer, `sha` the model's identity (sha256 hex); `mix` the
-    online models mixed in (lab.llmzip.mixing flags; 0: the LM alone)."""
+    online models mixed in (lab.llmzip.mixing flags; 0: the LM alone); `engine` eager or static (the module's
+    docstring)."""
     check_settings(streams, context, keep)
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: must be one of {', '.join(ENGINES)}")
     if not 0 <= mix <= MIX_ALL:
         raise ValueError(f"mix {mix}: must be 0..{MIX_ALL} (lab.llmzip.mixing flags)")
     vocab = Vocab(tok, _start(tok))
@@ -249,11 +297,11 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
     st, buf = new_encoder(), np.empty(len(data) * 3 + 1024, np.uint8)
     if len(ids):
         with one_thread():
-            _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device, mix)
+            _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device, mix, engine)
     enc_flush(st, buf)
     if st[5]:
         raise RuntimeError("encoder buffer overflow")
-    head = (len(data), zlib.crc32(data), len(lens), _devclass(device), context, keep, bytes.fromhex(sha), mix)
+    head = (len(data), zlib.crc32(data), len(lens), _devclass(device, engine), context, keep, bytes.fromhex(sha), mix)
     return container.pack(MAGIC, VERSION, _HEAD, head, {"LENS": np.array(lens, np.uint64).tobytes(),
                                                          "DATA": buf[: st[4]].tobytes()})
 
@@ -293,8 +341,11 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
     if msha.hex() != sha:
         raise FormatError(f"this .llmz file was written with model {msha.hex()[:12]}..., not {sha[:12]}...: "
                           "decompress with the same model")
-    if dev != _devclass(device):
-        raise FormatError(f"this .llmz file was encoded on {'cuda' if dev else 'cpu'}; decode on the same device class")
+    if dev > 3:
+        raise FormatError("corrupt .llmz file (bad header or sections)")
+    engine = "static" if dev & 2 else "eager"
+    if dev != _devclass(device, engine):
+        raise FormatError(f"this .llmz file was encoded on {_describe(dev)}; decode on the same device class")
     if set(sec) != {"LENS", "DATA"} or len(sec["LENS"]) != 8 * B or not 1 <= B <= MAX_STREAMS \
             or not (2 <= context <= 1 << 20 and keep < context) or mix > MIX_ALL:
         raise FormatError("corrupt .llmz file (bad header or sections)")
@@ -310,7 +361,7 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
     dec_init(st, buf)
     vocab = Vocab(tok, _start(tok))
     with one_thread():
-        toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device, mix)
+        toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device, mix, engine)
     out = b"".join(vocab.decode(toks[b, :lens[b]].tolist()) for b in range(B))
     if len(out) != n or zlib.crc32(out) != crc:
         raise FormatError("corrupt .llmz file (decoded data fails its length or CRC32)")
@@ -332,5 +383,6 @@ def fuzz_target():
     lm, tok, sha = tiny_model()
     text = b"In the beginning God created the heaven and the earth.\n"
     samples = [compress(text, lm, tok, sha, streams=1), compress(text * 2, lm, tok, sha, streams=3, mix=MIX_ALL),
+               compress(text, lm, tok, sha, streams=2, context=16, keep=4, engine="static"),
                compress(b"\xff\xfe" + text[:9], lm, tok, sha, streams=2), compress(b"", lm, tok, sha)]
     return Target(".llmz", MAGIC, VERSION, _HEAD, samples, lambda b: decompress(b, lm, tok, sha))
