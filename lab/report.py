@@ -72,10 +72,11 @@ def fmt(v, digits: int = 3) -> str:
 
 
 def table(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
-    """Markdown table from a list of dicts."""
+    """Markdown table from a list of dicts: `columns`, or every key of any row in order of first appearance
+    (a row without a key leaves its cell empty)."""
     if not rows:
         return "(no rows)\n"
-    cols = columns or list(rows[0].keys())
+    cols = columns or list(dict.fromkeys(k for r in rows for k in r))
     out = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
     for r in rows:
         out.append("| " + " | ".join(fmt(r.get(c, ""), digits) for c in cols) + " |")

@@ -8,6 +8,11 @@ def test_table_formats_numbers():
     assert "| 1,234 | 0.123 | – | x |" in md
 
 
+def test_table_shows_every_rows_keys():
+    md = report.table([{"a": 1, "b": 2}, {"a": 3, "c": 4}])
+    assert md.splitlines()[0] == "| a | b | c |" and "| 3 |  | 4 |" in md
+
+
 def test_report_writes_markdown_and_json(tmp_path):
     r = report.Report("t", "Title", tmp_path, profile="smoke")
     r.section("S", "text")

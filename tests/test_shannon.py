@@ -98,3 +98,15 @@ def test_dashboard_reads_the_whole_page_cpu_read_of_the_stage2_reader():
                         {"examples": 7, "mode": "small", "lm_win10_small": 0.604, "lm_win10_control": 0.265}]}
     (row,) = [r for r in D._optical_lm(d) if "whole held-out pages" in r["result"]]
     assert row["value"] == "60% vs 26% from another page's tokens (+34 points)" and row["met"] == "no"
+
+
+def test_dashboard_keeps_the_real_pdf_read_of_the_stage2_reader_apart():
+    d = {"meta": {"machine": "m", "date": "2026-12-04"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
+         "lm_windows": [{"examples": 7, "mode": "small", "pages": "Fox-like (7)", "lm_win10_small": 0.604,
+                         "lm_win10_control": 0.265},
+                        {"examples": 7, "mode": "small", "pages": "real PDF (6)", "lm_win10_small": 0.235,
+                         "lm_win10_control": 0.221}]}
+    rows = D._optical_lm(d)
+    (fox,) = [r for r in rows if "whole held-out pages" in r["result"]]
+    (pdf,) = [r for r in rows if "real PDFs" in r["result"]]
+    assert fox["value"].startswith("60% vs 26%") and pdf["value"].startswith("24% vs 22%") and pdf["met"] == "no"
