@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from lab import data, models
 from lab.optical.qa import questions as qa
 from lab.optical.bank.store import MemoryBank
@@ -86,7 +88,6 @@ def test_text_at_the_same_token_budget():
 def test_ask_answers_from_retrieved_memories_and_refuses_bad_input(tmp_path, tiny_lm):
     """Phase 5's plumbing with a tiny random LM: retrieval within the budget, generation, access counts, and
     the refusals (empty bank, empty or overlong question, missing checkpoint, no lm/ reader, wrong encoder)."""
-    import pytest
     import torch
 
     from lab import FormatError, UsageError
@@ -163,6 +164,14 @@ def test_ocr_path_reads_memories_into_text_for_the_language_model(tmp_path, tiny
         assert ans.context_tokens == TextAnswerer(lm, tok).context_tokens(
             M.load(tmp_path / "ck")[0].reader.read(torch.from_numpy(bank.tokens(ans.memories[0].id)[0])[None])[0])
         assert ans.to_dict()["via"] == "ocr"
+    with MemoryBank.open(tmp_path / "bank") as bank:          # via text: the pages' stored text, same retrieval
+        qa_ = OpticalQA(bank, answerer=TextAnswerer(lm.eval(), tok), text=True)
+        ans = qa_.ask("Alice rabbit", budget=64, max_new_tokens=3)
+        assert ans.via == "text" and ans.tokens == 64 and ans.read == [ans.memories[0].text]
+        assert ans.memories[0].text.split()[:3] == _pages()[0][2][:500].split()[:3]
+        assert ans.context_tokens == TextAnswerer(lm, tok).context_tokens(ans.memories[0].text)
+    with pytest.raises(ValueError, match="via text"):
+        OpticalQA(bank, reader=object(), answerer=TextAnswerer(lm.eval(), tok), text=True)
     assert prompt(None, "who?").startswith("<|im_start|>user\n") and "Question: who?" in prompt("ctx", "who?")
     assert TextAnswerer(lm.eval(), tok, batch=2).answer([(None, "the cat"), ("the cat sat .", "the cat"),
                                                          ("cat", "sat")], max_new_tokens=2).__len__() == 3
@@ -218,8 +227,6 @@ def test_ask_explorer_shows_answer_and_pages_and_one_line_errors(tmp_path, tiny_
 def test_qa_jsonl_refuses_what_is_not_qa_records(tmp_path):
     """Bad QA files are one FormatError each (the file, the line, what is wrong); the format is in make fuzz."""
     import json as js
-
-    import pytest
 
     from lab import FormatError, formats
 

@@ -251,9 +251,10 @@ def add_parsers(os_) -> None:
             p.add_argument("question")
         p.add_argument("--model", default="optical-reader", help="the stage-1 checkpoint (folder, or a lab.models "
                        "trained model) whose encoder made the bank's tokens")
-        p.add_argument("--via", choices=("auto", "vision", "ocr"), default="auto",
+        p.add_argument("--via", choices=("auto", "vision", "ocr", "text"), default="auto",
                        help="vision: the stage-2 LM reader reads the tokens with the question after them; ocr: the "
-                       "stage-1 reader reads them into text for SmolLM2; auto: ocr (the better path measured)")
+                       "stage-1 reader reads them into text for SmolLM2; text: SmolLM2 answers from the pages' "
+                       "stored text (the competitor that keeps the text); auto: ocr (the better path measured)")
         p.add_argument("--lm-reader", help="--via vision: the stage-2 reader folder (default: the committed "
                        "optical-lm-reader)")
         p.add_argument("--budget", type=in_range(int, 1), default=400, help="vision tokens of context")

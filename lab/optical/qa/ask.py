@@ -6,7 +6,9 @@ give it to the language model, generate, and count the access. Two ways to give 
   vision tokens' slots, the question after them;
 - `ocr`: the stage-1 reader of the same checkpoint reads each memory's tokens back into text, and SmolLM2
   (unadapted) answers from that text; storage stays at the vision tokens, the context is the text read.
-  The lab's default while no stage-2 reader reads (GPU runs 20-23, reports/optical_gpu/README.md).
+  The lab's default while no stage-2 reader reads (GPU runs 20-23, reports/optical_gpu/README.md);
+- `text`: the same retrieval, but SmolLM2 answers from the pages' own text as the bank stores it beside the
+  tokens: the competitor that keeps the text (and the upper bound of the two paths above).
 
     qa = OpticalQA.load(bank, "optical-reader")     # via="auto": ocr (until the stage-2 reader answers)
     ans = qa.ask("Who poured the tea?", budget=400) # -> Answer(text, memories, tokens, seconds, via, ...)
@@ -42,16 +44,20 @@ class Answer:
                 "memories": [{k: v for k, v in h.to_dict().items() if k != "text"} for h in self.memories]}
 
 
-VIAS = ("auto", "vision", "ocr")
+VIAS = ("auto", "vision", "ocr", "text")
 
 
 class OpticalQA:
-    def __init__(self, bank, reader=None, ocr=None, answerer=None):
-        """reader: an LMReader (the vision path); or ocr (a stage-1 OpticalModel) + answerer (answer.TextAnswerer)."""
-        if (reader is None) == (ocr is None or answerer is None):
+    def __init__(self, bank, reader=None, ocr=None, answerer=None, text: bool = False):
+        """reader: an LMReader (the vision path); or ocr (a stage-1 OpticalModel) + answerer (answer.TextAnswerer);
+        or text=True + answerer (the stored page text)."""
+        if text:
+            if answerer is None or reader is not None:
+                raise ValueError("OpticalQA via text needs a text answerer and no LM reader")
+        elif (reader is None) == (ocr is None or answerer is None):
             raise ValueError("OpticalQA needs either an LM reader (vision) or a stage-1 reader and a text answerer (ocr)")
         self.bank, self.reader, self.ocr, self.answerer = bank, reader, ocr, answerer
-        self.via = "vision" if reader is not None else "ocr"
+        self.via = "text" if text else "vision" if reader is not None else "ocr"
 
     @classmethod
     def load(cls, bank, model: str | Path, device: str = "cpu", lm_name: str = "smollm2-135m-instruct",
@@ -79,6 +85,8 @@ class OpticalQA:
         from lab.optical.qa.answer import TextAnswerer
 
         lm, tok = models.load_lm(lm_name, device)
+        if via == "text":
+            return cls(bank, answerer=TextAnswerer(lm.eval(), tok), text=True)
         return cls(bank, ocr=enc, answerer=TextAnswerer(lm.eval(), tok))
 
     @property
@@ -106,6 +114,11 @@ class OpticalQA:
             raise FormatError(f"{self.bank.path}: no memory fits {budget} tokens for this question "
                               f"({self.bank.total_tokens()} tokens in the bank)")
         tokens = int(sum(h.tokens for h in hits))
+        if self.via == "text":
+            pages = [h.text for h in hits]
+            context = "\n\n".join(pages)
+            text = self.answerer.answer([(context, q)], max_new_tokens=max_new_tokens)[0]
+            return Answer(text, hits, tokens, time.perf_counter() - t0, "text", self.answerer.context_tokens(context), pages)
         if self.reader is None:
             dev = next(self.ocr.parameters()).device
             pages = [self.ocr.reader.read(torch.from_numpy(self.bank.tokens(h.id)[0]).float()[None].to(dev))[0]
