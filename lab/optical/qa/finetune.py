@@ -120,7 +120,7 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
     Under torchrun (lab.optical.distributed) every rank draws the same global batches and takes its share of
     each (items rank, rank + world, ...); its answer tokens' summed cross-entropy is divided by the global count
     and the gradients summed across ranks, so the steps are those of one process holding the whole batch; the
-    time limit is rank 0's clock, shared every step. `cfg.tokens` stays the global batch's budget."""
+    time limit stops every rank as soon as any rank's clock passes it. `cfg.tokens` stays the global batch's budget."""
     import torch
 
     from lab.optical import distributed as D
@@ -141,7 +141,7 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
     t0, step, acc, acc_n = time.time(), 0, 0.0, 0
     def out_of_time() -> bool:
         late = float(seconds is not None and time.time() - t0 >= seconds)
-        return bool(D.all_sum([late], dev, op="max")[0])     # rank 0's clock decides for all: [late] max'd
+        return bool(D.all_sum([late], dev, op="max")[0])     # any rank past the limit stops every rank
 
     while step < cfg.steps and not out_of_time():
         for batch in batches(enc, cfg.tokens, rng):
@@ -166,7 +166,8 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
                 loss_sum = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), tgt,
                                                              reduction="sum")
                 mine = float((tgt != -100).sum())
-            n_tokens = D.all_sum([mine], dev)[0]     # the global batch's answer tokens
+            # the global batch's answer tokens and summed loss, in one collective
+            n_tokens, loss_g = D.all_sum([mine, float(loss_sum.detach())], dev)
             opt.zero_grad(set_to_none=True)
             if b:
                 (loss_sum / max(n_tokens, 1.0)).backward()
@@ -175,7 +176,7 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
             opt.step()
             step += 1
             rec["examples"] += len(batch)
-            acc, acc_n = acc + D.all_sum([float(loss_sum.detach())], dev)[0] / max(n_tokens, 1.0), acc_n + 1
+            acc, acc_n = acc + loss_g / max(n_tokens, 1.0), acc_n + 1
             if step % 25 == 0 or step == cfg.steps:
                 row = {"step": step, "examples": rec["examples"], "seconds": round(time.time() - t0, 1),
                        "loss": acc / acc_n, "lr_factor": round(f, 4)}
