@@ -53,11 +53,22 @@ def _models_fetch(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+FAMILIES = ("holo", "proc", "vortex", "optical", "llm", "llmzip")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only` (one family's name) just that family's verbs, so a command does
+    not import every family's CLI before it starts (`lab proc decompress` is a quarter of a second in all)."""
     ap = Parser(prog="lab", description="The compression lab: real bitstreams, real baselines.")
     ap.add_argument("--version", action="version", version=f"lab {__version__}")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = ap.add_subparsers(dest="family", required=True)
+    if only in FAMILIES:
+        from importlib import import_module
+
+        module = {"proc": "procedural"}.get(only, only)
+        import_module(f"lab.{module}.cli").add_parser(sub)
+        return ap
 
     for name, what, listing, fetching, fetch_help in (
             ("data", "benchmark data", _data_list, _data_fetch, "locate a dataset or download it (sha256-verified)"),
@@ -102,11 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
 def routed(argv: list[str]) -> list[str]:
     """`lab [--debug] compress|decompress IN -o OUT [--codec C] [options]` as the family's own verb
     (`lab llmzip decompress IN -o OUT [options]`); any other command line unchanged."""
-    from lab import codecs
-
     i = next((k for k, a in enumerate(argv) if not a.startswith("-")), None)
     if i is None or argv[i] not in ("compress", "decompress") or {"-h", "--help"} & set(argv[i + 1:]):
         return argv
+    from lab import codecs
+
     verb = argv[i]
     p = argparse.ArgumentParser(prog=f"lab {verb}", add_help=False)
     p.add_argument("input")
@@ -135,7 +146,8 @@ def main(argv=None) -> int:
             raise
         print(_error(e), file=sys.stderr)
         return 2
-    ap = build_parser()
+    first = next((a for a in argv if not a.startswith("-")), None)
+    ap = build_parser(only=first)
     args = ap.parse_args(argv)
     try:
         return int(args.func(args) or 0)

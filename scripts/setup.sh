@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(chromium tesseract-ocr tesseract-ocr-eng zpaq 7zip bzip3 libjxl-tools)   # headless Chromium for the browser tests (tests/browser.py); Tesseract for the optical report; zpaq, 7-Zip (PPMd), bzip3 and cjxl as baselines (lab.baselines)
+SYSTEM_PACKAGES=(chromium tesseract-ocr tesseract-ocr-eng zpaq 7zip bzip3 libjxl-tools gcc)   # headless Chromium for the browser tests (tests/browser.py); Tesseract for the optical report; zpaq, 7-Zip (PPMd), bzip3 and cjxl as baselines (lab.baselines); gcc for the C context-mixing model (lab/entropy/cm.c)
 CORPUS_PACKAGES=(dict-gcide wordnet-base python3.11-doc)   # `make corpora`: English training text for the learned codecs (lab.corpora)
 DOCUMENT_PACKAGES=(blends-doc debian-faq debian-history debian-reference-en debmake-doc developers-reference installation-guide-amd64 live-manual-pdf maint-guide)   # `make documents`: real PDFs for the optical family (lab.optical.pdfdocs)
 LOCK=requirements/cpu.lock
@@ -53,6 +53,8 @@ pipq() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" >
 pipq -r "$LOCK" || { grep -E "^ERROR" "$LOG" | tail -3 >&2; die "pip could not install $LOCK (log: $LOG)"; }
 say "installing the lab package (editable, no dependencies)"
 pipq --no-deps -e . || die "pip could not install the lab package (log: $LOG)"
+say "compiling the C context-mixing model (lab/entropy/cm.c; without it the numba kernels give the same bytes)"
+"$VENV/bin/python" -m lab.entropy.cm_native
 "$VENV/bin/python" scripts/check_env.py "$LOCK" || exit 1
 rm -f "$LOG"
 touch "$VENV/.installed"

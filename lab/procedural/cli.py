@@ -55,9 +55,9 @@ def cmd_compress(args) -> int:
 
 
 def cmd_decompress(args) -> int:
-    from lab.procedural import machine as M
+    from lab.procedural import procfile   # not the machine: a literal-only file decodes without numba
 
-    _, n_out, dt = code_file(args.input, args.output, M.decompress, name_errors=True)
+    _, n_out, dt = code_file(args.input, args.output, procfile.decompress, name_errors=True)
     if args.json:
         print(json.dumps({"output": args.output, "bytes": n_out, "seconds": dt}))
     elif not args.quiet:

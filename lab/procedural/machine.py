@@ -4,13 +4,12 @@
     assert decompress(blob) == data
     program, stats = explain(data)         # the program with real and estimated bits per op
 
-.proc layout (lab.container): magic b"PROC", version 1, header (original length u64, CRC32 of the
-original u32, operator mask u8), sections TMPL (used templates), RULE (used transform rules), DATA
-(the range-coded program). The decoder checks the CRC32 of what it rebuilt.
+The .proc file and its decoder's fast path are lab.procedural.procfile; the literal prices and the
+literal-only program come from the C model (lab.entropy.cm_native) where it is built, else from numba:
+the same numbers and the same bytes either way.
 """
 from __future__ import annotations
 
-import struct
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -18,21 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab import FormatError, container
-from lab.entropy import cm
+from lab import FormatError
+from lab.entropy import cm, cm_native
 from lab.entropy.rangecoder import dec_buffer, dec_init, enc_flush, new_encoder, new_probs
 from lab.procedural import bitstream as BS
-from lab.procedural import matcher, parse, templates
+from lab.procedural import matcher, parse, procfile, templates
 from lab.procedural import ops as O
+from lab.procedural.procfile import (MAGIC, MAX_LEN, OP_FLAGS, STORED, VERSION, decompress,  # noqa: F401
+                                    read_header)
 from lab.procedural.tokens import token_starts
-
-MAGIC = b"PROC"
-VERSION = 1
-MAX_LEN = (1 << 31) - 1
-MAX_RATIO = 4096  # plausibility bound on the declared length, so a forged header cannot make us decode forever
-_HEAD = struct.Struct("<QIB")
-OP_FLAGS = {"C": 1, "R": 2, "T": 4, "X": 8}
-STORED = 0x80  # COPY, REPEAT, TEMPLATE, TRANSFORM (X); LITERAL always
 
 
 @dataclass(frozen=True)
@@ -183,8 +176,7 @@ def plan(data: bytes, params: MachineParams = MachineParams()) -> dict:
     # the program and the literal-only program are coded at once, on two threads (the coder runs without the
     # GIL), and the smaller real stream is kept
     with ThreadPoolExecutor(max_workers=1) as ex:
-        lit_job = (ex.submit(_run, data, {**literal, "pstore": sh["pstore"]}, True)
-                   if params.fallback and p["opos"].size else None)
+        lit_job = (ex.submit(_literal_stream, data, sh["pstore"]) if params.fallback and p["opos"].size else None)
         stream, _ = _run(data, {**p, "pstore": sh["pstore"]}, True)
         lit_stream = lit_job.result()[0] if lit_job else None
     size = len(stream) + sum(map(len, templates.pack_tables(p["templates"], p["rules"])))
@@ -200,6 +192,13 @@ def plan(data: bytes, params: MachineParams = MachineParams()) -> dict:
     return p
 
 
+def _literal_stream(data: bytes, pstore) -> tuple[bytes, None]:
+    """The literal-only program's stream."""
+    empty = np.zeros(0, np.int64)
+    return _run(data, {"opos": empty, "okind": empty, "oa": empty, "ob": empty, "templates": [], "rules": [],
+                       "pstore": pstore}, True)
+
+
 _ENC_CM = []
 
 
@@ -211,6 +210,10 @@ def _encoder_cm():
 
 
 def _run(data_or_n, p: dict, enc: bool, blob: bytes | None = None, log: bool = False):
+    """Code (enc) or decode a program: by the C coder where it is built and no bit log is asked for, else by
+    bitstream.run_program (numba); the same bytes either way."""
+    if enc and not log and cm_native.load() is not None:
+        return cm_native.program_encode(data_or_n, p, p["pstore"]), np.zeros(1)
     tab = _tables_arrays(p["templates"], p["rules"])
     if enc:
         out = np.frombuffer(data_or_n, np.uint8).copy()
@@ -259,39 +262,12 @@ def _pack(data: bytes, p: dict, stream: bytes) -> bytes:
     if p["stored"]:  # incompressible: store the bytes as they are
         stream, tsec, rsec, mask = data, b"\0", b"\0", mask | STORED
     p["tables_bytes"], p["data_bytes"] = len(tsec) + len(rsec), len(stream)
-    return container.pack(MAGIC, VERSION, _HEAD, (len(data), zlib.crc32(data), mask),
-                          {"TMPL": tsec, "RULE": rsec, "DATA": stream})
+    return procfile.pack(len(data), zlib.crc32(data), mask, (tsec, rsec), stream)
 
 
-def _check_head(fields):
-    n, _, mask = fields
-    if n > MAX_LEN:
-        raise FormatError(f"corrupt .proc file (declared length {n} exceeds the limit)")
-    if mask & ~(15 | STORED):
-        raise FormatError("corrupt .proc file (bad operator mask)")
-
-
-def read_header(blob: bytes) -> tuple[tuple, dict]:
-    return container.unpack(blob, MAGIC, VERSION, _HEAD, ".proc", check=_check_head)
-
-
-def decompress(blob: bytes) -> bytes:
-    (n, crc, mask), sec = read_header(blob)
-    if set(sec) != {"TMPL", "RULE", "DATA"} or not sec["TMPL"] or not sec["RULE"]:
-        raise FormatError("corrupt .proc file (missing sections)")
-    if mask & STORED:
-        if len(sec["DATA"]) != n or zlib.crc32(sec["DATA"]) != crc:
-            raise FormatError("corrupt .proc file (stored data has the wrong length or CRC32)")
-        return sec["DATA"]
-    tmpl, rules = templates.unpack_tables(sec["TMPL"], sec["RULE"])
-    if n > MAX_RATIO * (len(sec["DATA"]) + 1) + (1 << 20):
-        raise FormatError(f"corrupt .proc file (declares {n} bytes from a {len(sec['DATA'])}-byte stream)")
-    if n == 0:
-        return b""
-    out, _ = _run(n, {"templates": tmpl, "rules": rules}, False, blob=sec["DATA"])
-    if zlib.crc32(out) != crc:
-        raise FormatError("corrupt .proc file (decoded data fails its CRC32)")
-    return out
+def decode_program(n: int, tmpl, rules, stream: bytes) -> bytes:
+    """The numba decoder of a program (procfile.decompress calls it where the C coder is not built)."""
+    return _run(n, {"templates": tmpl, "rules": rules}, False, blob=stream)[0]
 
 
 def program(data: bytes, p: dict, marks: np.ndarray | None = None, prices: np.ndarray | None = None):
@@ -385,4 +361,4 @@ def fuzz_target():
     samples = [compress(text), compress(text, MachineParams(fallback=False)), compress(text[:90]),
                compress(rng.integers(0, 256, 200).astype(np.uint8).tobytes()), compress(b""),
                compress(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
-    return Target(".proc", MAGIC, VERSION, _HEAD, samples, decompress)
+    return Target(".proc", MAGIC, VERSION, procfile.HEAD, samples, decompress)

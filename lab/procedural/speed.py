@@ -1,6 +1,6 @@
 """The procedural machine's speed as a user meets it: the whole `lab proc compress` / `decompress` process
-(interpreter start, imports, loading the cached numba kernels, reading and writing the files), not only the
-coding inside a warm process. Each figure is the best of `repeat` runs, with the CPU seconds the process
+(interpreter start, imports, loading the C coder and the cached numba kernels, reading and writing the files),
+not only the coding inside a warm process. Each figure is the best of `repeat` runs, with the CPU seconds the process
 used beside the wall time (a busy machine stretches wall time, not CPU time)."""
 from __future__ import annotations
 
@@ -57,4 +57,5 @@ def goal(rows: list[dict], at_least: int = 100_000) -> dict | None:
         return None
     enc, dec = min(big, key=lambda r: r["enc MB/s"]), min(big, key=lambda r: r["dec MB/s"])
     return {"enc MB/s": enc["enc MB/s"], "enc file": enc["file"], "dec MB/s": dec["dec MB/s"], "dec file": dec["file"],
+            "enc met": enc["enc MB/s"] >= 0.5, "dec met": dec["dec MB/s"] >= 0.5,
             "met": min(enc["enc MB/s"], dec["dec MB/s"]) >= 0.5}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from lab.procedural.tokens import tokenize
 
 SAMPLE_TEMPLATES = 160_000
 SAMPLE_RULES = 128_000
@@ -25,6 +24,8 @@ def _is_word(t: bytes) -> bool:
 
 def learn_templates(data: bytes, max_templates: int = MAX_TEMPLATES, min_count: int = 4) -> list[tuple[bytes, bytes]]:
     """Frames (A, B) with len(A) >= 4, A ending and B starting in a non-letter, seen around >= 2 words."""
+    from lab.procedural.tokens import tokenize   # numpy: not for unpack_tables (the decoder)
+
     toks = tokenize(data[:SAMPLE_TEMPLATES])
     n = len(toks)
     word = [t[:1].isalpha() for t in toks]
@@ -57,6 +58,8 @@ def learn_templates(data: bytes, max_templates: int = MAX_TEMPLATES, min_count: 
 
 def learn_rules(data: bytes, max_rules: int = MAX_RULES, min_count: int = 2) -> list[tuple[int, bytes]]:
     """Suffix rules (strip, add) turning a recent word into the current one, most frequent first."""
+    from lab.procedural.tokens import tokenize
+
     recent: dict[bytes, int] = {}      # word -> last time seen (the MTF order, lazily)
     by_prefix: dict[bytes, list] = defaultdict(list)
     counts: Counter = Counter()
