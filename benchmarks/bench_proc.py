@@ -1,6 +1,6 @@
 """Procedural machine benchmark: bpc and encode/decode MB/s on the English texts >= 100 KB, two ways:
 the coding inside one warm process (the kernels already loaded), and the whole process as a user runs it
-(`lab proc compress` / `decompress`: interpreter start, imports, loading the cached numba kernels, reading
+(`lab proc compress` / `decompress`: interpreter start, imports, loading the C kernels (lab.native), reading
 and writing the files), each the best of `--repeat` runs, with the CPU seconds the process used beside it.
 A last row, the same process on 16 bytes, is the fixed start-up cost every file pays. Prints tables
 (format fuzzing: `make fuzz`).

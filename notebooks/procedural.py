@@ -91,11 +91,11 @@ rep.section("3b. Speed as a user meets it: the whole process",
             f"best of {process_repeat}: interpreter start, imports, the coding, reading and writing. MB/s are the "
             "input's bytes over the process's wall time; CPU seconds beside it (compress prices literals on a second "
             "thread, so its CPU time can exceed its wall time). The last row, a 16-byte file, is the fixed start-up "
-            "every file pays; section 3's MB/s are the coding alone, in a warm process. Both directions code with "
-            "the C model and program coder (`lab/entropy/cm.c`, bit-exact with the numba kernels: "
-            "`tests/test_cm_native.py`); decompressing needs nothing else and imports neither numba nor numpy, "
-            "while compressing also runs the operator search (suffix array, template and transform candidates, "
-            "the parse) in numba kernels, whose import and loading from numba's cache come before any work.")
+            "every file pays; section 3's MB/s are the coding alone, in a warm process. Both directions run the C "
+            "kernels (`lab/native.py`: the model and program coder in `lab/entropy/cm.c`, the match finder and "
+            "parse in `lab/procedural/search.c`, bit-exact with the numba kernels: `tests/test_cm_native.py`): "
+            "decompressing imports neither numba nor numpy, compressing no numba; the literal prices run on a "
+            "second thread from the moment the file is read, the matches on a third while the tables are learned.")
 display(Markdown(rep.table(proc, key="process_speed")))
 assert all(r["round-trip"] for r in proc)
 pg = speed.goal(proc)
@@ -105,10 +105,9 @@ if pg:
     rep.text(f"Issue 29's bar, >= 0.5 MB/s both ways on every English text of 100 KB or more, whole process: slowest "
              f"encode {pg['enc MB/s']:.2f} MB/s ({pg['enc file']}): **{verdict(pg['enc met'])}**; slowest decode "
              f"{pg['dec MB/s']:.2f} MB/s ({pg['dec file']}): **{verdict(pg['dec met'])}**. The start-up alone takes "
-             f"{start['enc s']:.2f} s before compressing (importing numba, which imports scipy.linalg, then loading "
-             f"the cached kernels) and {start['dec s']:.2f} s before decompressing a 16-byte file; a 125 KB file at "
-             "0.5 MB/s has 0.25 s in all. What would close the encode half: the operator search in C as the literal "
-             "model now is, so that a compress process never loads numba.")
+             f"{start['enc s']:.2f} s before compressing (interpreter, numpy, the C kernels) and {start['dec s']:.2f} s "
+             "before decompressing a 16-byte file; a 125 KB file at 0.5 MB/s has 0.25 s in all, so the smallest "
+             "texts sit near the bar and a busy machine can push them below it (CPU seconds beside each row).")
     rep.data["process_goal"] = pg
 # %%
 rep.section("4. Verdicts", "\n".join(S.verdicts(ops, abl, base)))

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(chromium tesseract-ocr tesseract-ocr-eng zpaq 7zip bzip3 libjxl-tools gcc)   # headless Chromium for the browser tests (tests/browser.py); Tesseract for the optical report; zpaq, 7-Zip (PPMd), bzip3 and cjxl as baselines (lab.baselines); gcc for the C context-mixing model (lab/entropy/cm.c)
+SYSTEM_PACKAGES=(chromium tesseract-ocr tesseract-ocr-eng zpaq 7zip bzip3 libjxl-tools gcc)   # headless Chromium for the browser tests (tests/browser.py); Tesseract for the optical report; zpaq, 7-Zip (PPMd), bzip3 and cjxl as baselines (lab.baselines); gcc for the C kernels (lab/native.py)
 CORPUS_PACKAGES=(dict-gcide wordnet-base python3.11-doc)   # `make corpora`: English training text for the learned codecs (lab.corpora)
 DOCUMENT_PACKAGES=(blends-doc debian-faq debian-history debian-reference-en debmake-doc developers-reference installation-guide-amd64 live-manual-pdf maint-guide)   # `make documents`: real PDFs for the optical family (lab.optical.pdfdocs)
 LOCK=requirements/cpu.lock
@@ -52,9 +52,9 @@ say "installing $(grep -c '^[A-Za-z0-9].*==' "$LOCK") Python packages pinned in 
 pipq() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" >>"$LOG" 2>&1; }
 pipq -r "$LOCK" || { grep -E "^ERROR" "$LOG" | tail -3 >&2; die "pip could not install $LOCK (log: $LOG)"; }
 say "installing the lab package (editable, no dependencies)"
-pipq --no-deps -e . || die "pip could not install the lab package (log: $LOG)"
-say "compiling the C context-mixing model (lab/entropy/cm.c; without it the numba kernels give the same bytes)"
-"$VENV/bin/python" -m lab.entropy.cm_native
+pipq --no-deps --config-settings editable_mode=compat -e . || die "pip could not install the lab package (log: $LOG)"
+say "compiling the C kernels (lab/entropy/cm.c, lab/procedural/search.c; without them the numba kernels give the same bytes)"
+"$VENV/bin/python" -m lab.native
 "$VENV/bin/python" scripts/check_env.py "$LOCK" || exit 1
 rm -f "$LOG"
 touch "$VENV/.installed"

@@ -1,5 +1,6 @@
-"""The C context-mixing model (lab.entropy.cm_native) against its numba reference: the same probabilities,
-the same streams, the same .proc files; and a decoder that needs neither numba nor numpy."""
+"""The C kernels (lab.native: lab/entropy/cm.c, lab/procedural/search.c) against their numba references: the
+same probabilities, matches, candidates, parse, streams and .proc files; a decoder that needs neither numba nor
+numpy, and an encoder that needs no numba."""
 import os
 import subprocess
 import sys
@@ -7,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from lab import FormatError
+from lab import FormatError, native
 from lab.entropy import cm, cm_native
+from lab.procedural import jit, matcher, parse, procfile
 from lab.procedural import machine as M
-from lab.procedural import procfile
 
-pytestmark = pytest.mark.skipif(cm_native.load() is None, reason="no C compiler: the numba path is the only one")
+pytestmark = pytest.mark.skipif(native.load() is None, reason="no C compiler: the numba path is the only one")
 
 TEXT = (b"It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "
         b"foolishness; 1234567890 \xc3\xa9t\xc3\xa9 " * 40)
@@ -67,6 +68,53 @@ def test_c_program_coder_writes_the_numba_stream_and_decodes_it(name):
     assert M.decode_program(len(data), p["templates"], p["rules"], numba_stream) == data
 
 
+@pytest.mark.parametrize("name", ["text", "story", "random", "runs"])
+def test_c_search_kernels_are_the_numba_kernels(name):
+    data = {"story": _story(), **_inputs()}[name]
+    arr = np.frombuffer(data, np.uint8)
+    sa = matcher.suffix_array(data)
+    lcp = jit.kasai(arr, sa)
+    assert np.array_equal(matcher._lcp(arr, sa), lcp)
+    ref_src, ref_len = np.full(len(arr), -1, np.int64), np.zeros(len(arr), np.int64)
+    for forward in (True, False):
+        jit.nearest_smaller(sa, lcp, ref_src, ref_len, forward)
+    c_src, c_len = matcher._longest_previous(sa, lcp)
+    assert np.array_equal(c_src, ref_src) and np.array_equal(c_len, ref_len)
+    best_p, best_l = np.zeros(len(arr), np.int64), np.zeros(len(arr), np.int64)
+    for p in range(1, min(8, len(arr) - 1) + 1):
+        eq = np.zeros(len(arr), bool)
+        eq[p:] = arr[p:] == arr[:-p]
+        run = jit.run_lengths(eq)
+        better = run > best_l
+        best_l[better], best_p[better] = run[better], p
+    c_p, c_l = matcher.periodic_runs(data, 8)
+    assert np.array_equal(c_p, best_p) and np.array_equal(c_l, best_l)
+
+
+@pytest.mark.parametrize("name", ["copies", "all four operators"])
+def test_c_candidates_and_parse_are_the_numba_ones(name):
+    from lab.procedural import bitstream as BS
+
+    data, params = PLANS[name]
+    params = M.MachineParams(**{**params.__dict__, "prune": False})
+    sh = M._shared(data, params)
+    tmpl, rules = sh["tmpl"], sh["rules"]
+    *_, r_strip, ra_s, ra_l, rbytes, nru = M._tables_arrays([], rules)
+    ref = BS.transform_candidates(sh["arr"], r_strip, ra_s, ra_l, rbytes, nru)
+    assert all(np.array_equal(a, b) for a, b in zip(sh["transform"][2:], ref[:2]))
+    ta_s, ta_l, tb_s, tb_l, tbytes, ntm, *_ = M._tables_arrays(tmpl, [])
+    key = np.array([int.from_bytes(A[:4], "big") for A, _ in tmpl], np.int64)
+    order = np.argsort(key, kind="stable").astype(np.int64)
+    args = (sh["arr"], sh["lit"], M.token_starts(data), ta_s, ta_l, tb_s, tb_l, tbytes, key, order, ntm, 4.0)
+    c_t, n_t = parse.template_candidates(*args), jit.template_candidates(*args)
+    assert all(np.array_equal(a, b) for a, b in zip(c_t, n_t)) and (c_t[0] > 0).any() == bool(tmpl)
+    dp_args = (sh["n"], sh["lit"], sh["m_off"], sh["m_len"], sh["r_per"], sh["r_len"], *c_t, *sh["transform"],
+               True, True, params.flag_lit, params.op_base)
+    c_dp, n_dp = parse.dp(*dp_args), jit.dp(*dp_args)
+    assert all(np.array_equal(a, b) for a, b in zip(c_dp[:4], n_dp[:4])) and c_dp[4] == n_dp[4]
+    assert len(c_dp[0]) > 0
+
+
 def test_a_truncated_or_damaged_program_is_a_format_error():
     blob = M.compress(TEXT[:2000] + bytes(range(256)))
     (n, crc, mask), sec = procfile.read_header(blob)
@@ -75,8 +123,10 @@ def test_a_truncated_or_damaged_program_is_a_format_error():
             procfile.decompress(procfile.pack(n, crc, mask, (sec["TMPL"], sec["RULE"]), stream))
 
 
-def test_files_are_the_same_with_and_without_the_c_model(tmp_path):
+@pytest.mark.parametrize("text", ["text", "story"])
+def test_files_are_the_same_with_and_without_the_c_kernels(tmp_path, text):
     """`LAB_NATIVE=0` (a machine without a C compiler) writes and reads the very same .proc bytes."""
+    TEXT = {"text": globals()["TEXT"], "story": _story()}[text]
     src = tmp_path / "in.txt"
     src.write_bytes(TEXT)
     outs = {}
@@ -105,8 +155,18 @@ def test_a_file_decodes_without_importing_numba_or_numpy(tmp_path):
     assert r.stdout.split() == [str(len(prose)), "False", "False"]
 
 
+def test_a_file_is_compressed_without_importing_numba(tmp_path):
+    src, out = tmp_path / "story.txt", tmp_path / "story.proc"
+    src.write_bytes(_story())
+    code = ("import sys; from lab.cli import main; "
+            f"main(['proc', 'compress', {str(src)!r}, '-o', {str(out)!r}, '--quiet']); print('numba' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["False"]
+    assert procfile.decompress(out.read_bytes()) == _story()
+
+
 def test_the_library_is_named_by_its_sources_and_rebuilt_into_a_fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_NATIVE_CACHE", str(tmp_path))
-    path = cm_native.build()
-    assert path.parent == tmp_path and path.exists() and path.name.startswith("cm-")
-    assert cm_native.build() == path                       # built once
+    path = native.build()
+    assert path.parent == tmp_path and path.exists() and path.name.startswith("lab-")
+    assert native.build() == path                       # built once

@@ -7,15 +7,15 @@
  * What keeps it bit-exact with the numba code: float32 where cm.py has float32 (the mixer), float64 elsewhere,
  * no fused multiply-add (-ffp-contract=off), integer products wrapping as numba's int64 do, arithmetic right
  * shifts of signed values (cm.py's _mix64 shifts a negative int64).
- * The tables (stretch, squash, reciprocals, the APM's start) come from cm.py itself: cm_native.py writes
- * them into cm_tables.h before compiling.
+ * The tables (stretch, squash, reciprocals, the APM's start, the bits of each probability) come from
+ * lab/entropy/cm_tables.py, which cm.py uses too: lab/native.py writes them into cm_tables.h before compiling.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "cm_tables.h"   /* STR[4096] (float), SQ[2049] (double), RECIP[256] (int64), APM0[33] (int32) */
+#include "cm_tables.h"   /* STR[4096] (float), SQ[2049] (double), RECIP[256] (int64), APM0[33] (int32), BITS[65536] */
 
 #define NM 7
 #define NI (NM + 2)
@@ -24,9 +24,10 @@
 #define TBITS 22
 #define TMASK ((1LL << TBITS) - 1)
 #define LIMIT 255
+#define T0 (1u << 31)
 
 typedef struct {
-    uint32_t *t;          /* NM tables of 2**TBITS entries: 22-bit probability << 10 | 10-bit count */
+    uint32_t *t;          /* NM tables of 2**TBITS entries: (22-bit probability << 10 | 10-bit count) ^ T0 */
     int32_t *apm;         /* (1 << 16) x 33 */
     int64_t *mtab;        /* 2**MBITS last positions */
     size_t t_bytes, apm_bytes, mtab_bytes;
@@ -71,7 +72,8 @@ CM *cm_new(void) {
     s->apm = big_alloc(s->apm_bytes);
     s->mtab = big_alloc(s->mtab_bytes);     /* zero-filled by mmap */
     if (!s->t || !s->apm || !s->mtab) { cm_free(s); return NULL; }
-    for (size_t i = 0; i < ((size_t)NM << TBITS); i++) s->t[i] = 1u << 31;
+    /* t holds each entry XOR T0 (T0 = 1 << 31, a fresh entry: p = 1/2, no hits), so the zero pages mmap
+       gives are a fresh model without a pass over 117 MB */
     for (size_t i = 0; i < (1 << 16); i++) memcpy(s->apm + i * 33, APM0, sizeof(APM0));
     for (int i = 0; i < 256 * 3; i++)
         for (int m = 0; m < NI; m++) s->w[i][m] = 0.3f;
@@ -204,16 +206,16 @@ static inline void slots(CM *s, int64_t c0) {
     }
 }
 
-static inline void update(uint32_t *e_ptr, int64_t target) {
-    int64_t e = *e_ptr, cnt = e & 1023, p = e >> 10;
+static inline void update(uint32_t *e_ptr, int64_t target, uint32_t x) {   /* x: T0 for t's entries, else 0 */
+    int64_t e = *e_ptr ^ x, cnt = e & 1023, p = e >> 10;
     p += ((target - p) * RECIP[cnt]) >> 16;
     if (cnt < LIMIT) cnt++;
-    *e_ptr = (uint32_t)((p << 10) | cnt);
+    *e_ptr = (uint32_t)((p << 10) | cnt) ^ x;
 }
 
 /* mode 0 encode `byte`, 1 decode, 2 update only, 3 price (returns bits, stores the 8 probabilities) */
 static inline int cm_byte(CM *s, RC *r, uint8_t *out, int64_t pos, int byte, int mode, int32_t *pstore,
-                          const double *log2t, double *bits_out) {
+                          double *bits_out) {
     contexts(s, out, pos);
     match_update(s, out, pos);
     int64_t pb = s->mst[1] > 0 ? (int64_t)out[s->mst[0]] + 256 : 0;
@@ -234,7 +236,7 @@ static inline int cm_byte(CM *s, RC *r, uint8_t *out, int64_t pos, int byte, int
         float *w = s->w[ws];
         float dot = 0.0f;
         for (int m = 0; m < NM; m++) {
-            float v = STR[s->t[((size_t)m << TBITS) + s->base[m] + local] >> 20];
+            float v = STR[(s->t[((size_t)m << TBITS) + s->base[m] + local] ^ T0) >> 20];
             sx[m] = v;
             dot += w[m] * v;
         }
@@ -261,15 +263,15 @@ static inline int cm_byte(CM *s, RC *r, uint8_t *out, int64_t pos, int byte, int
         else {
             bit = (byte >> j) & 1;
             if (mode == 3) {
-                bits += bit ? log2t[p1i] : log2t[65536 - p1i];
+                bits += bit ? BITS[p1i] : BITS[65536 - p1i];
                 pstore[8 * pos + 7 - j] = (int32_t)p1i;
             }
         }
         float err = (float)((double)bit - p1) * 0.0025f;
         for (int m = 0; m < NI; m++) w[m] += err * sx[m];
         int64_t target = bit ? (1 << 22) - 1 : 0;
-        for (int m = 0; m < NM; m++) update(s->t + ((size_t)m << TBITS) + s->base[m] + local, target);
-        if (mi >= 0) update(s->mp + mi, target);
+        for (int m = 0; m < NM; m++) update(s->t + ((size_t)m << TBITS) + s->base[m] + local, target, T0);
+        if (mi >= 0) update(s->mp + mi, target, 0);
         int64_t ta = bit ? 65535 : 0;
         int64_t k = fr < 0.5 ? lo : lo + 1;
         a[k] += (int32_t)(((ta - a[k]) * 5) >> 6);
@@ -287,7 +289,7 @@ static inline int cm_byte(CM *s, RC *r, uint8_t *out, int64_t pos, int byte, int
 
 /* cm._price_all: a fresh model prices data[0..n): costs[i] bits, pstore[8i..8i+8) the coded probabilities.
    Returns 0, or -1 when memory ran out. */
-int cm_price_all(const uint8_t *data, int64_t n, int32_t *pstore, float *costs, const double *log2t) {
+int cm_price_all(const uint8_t *data, int64_t n, int32_t *pstore, float *costs) {
     CM *s = cm_new();
     uint8_t *out = malloc(n ? n : 1);
     if (!s || !out) { cm_free(s); free(out); return -1; }
@@ -295,7 +297,7 @@ int cm_price_all(const uint8_t *data, int64_t n, int32_t *pstore, float *costs, 
     memset(&dummy, 0, sizeof(dummy));
     for (int64_t i = 0; i < n; i++) {
         double b;
-        cm_byte(s, &dummy, out, i, data[i], 3, pstore, log2t, &b);
+        cm_byte(s, &dummy, out, i, data[i], 3, pstore, &b);
         costs[i] = (float)b;
     }
     cm_free(s);
@@ -397,13 +399,13 @@ typedef struct {        /* the learned tables (templates: A = prefix, B = suffix
 
 /* a byte an operator produced: the decoder's model learns it; both sides track words */
 static inline void emit(CM *s, uint8_t *out, int64_t pos, int b, Words *w, int enc) {
-    if (!enc) cm_byte(s, NULL, out, pos, b, 2, NULL, NULL, NULL);
+    if (!enc) cm_byte(s, NULL, out, pos, b, 2, NULL, NULL);
     track(out, pos, w);
 }
 
 static inline void literal(CM *s, RC *r, uint8_t *out, int64_t pos, const int32_t *pstore, int enc) {
     if (enc) for (int j = 7; j >= 0; j--) code_bit_p(r, 65536 - pstore[8 * pos + 7 - j], (out[pos] >> j) & 1, 1);
-    else cm_byte(s, r, out, pos, 0, 1, NULL, NULL, NULL);
+    else cm_byte(s, r, out, pos, 0, 1, NULL, NULL);
 }
 
 /* Encode (enc = 1: out holds the data, ops in opos/okind/oa/ob, literals coded with pstore) or decode (out

@@ -1,124 +1,61 @@
-"""The procedural machine's coding loop in C (lab/entropy/cm.c), bit-exact with the numba reference (cm.py's
-model, bitstream.py's program coder).
+"""The procedural machine's coding loop in C (lab/entropy/cm.c, built and loaded by lab/native.py), bit-exact
+with the numba reference (cm.py's model, bitstream.py's program coder).
 
-    lib = cm_native.load()          # None where no C compiler is at hand: callers use the numba kernels
     costs, pstore = cm_native.price(data)                   # = cm.price(data, with_probs=True)
+    job = cm_native.price_later(data); ...; costs, pstore = job.result()   # the same on a thread, no numpy
     stream = cm_native.program_encode(data, plan, pstore)   # = bitstream.run_program encoding the plan's ops
     out = cm_native.program_decode(stream, n, templates, rules)   # = run_program decoding; needs no numpy
 
-The library is compiled once per version of cm.c and cm.py (their bytes name it) into $LAB_NATIVE_CACHE or
-~/.cache/lab/native/, by `make setup` or on first use, with plain `cc -O2 -ffp-contract=off` (no fused
-multiply-add, no fast-math: the floating-point steps must be numba's). Why C beside numba: a `lab proc
-decompress` process that loads this library needs neither numba nor numpy (about a second of imports and
-kernel loading), and the model's 117 MB of tables get huge pages. `LAB_NATIVE=0` turns it off (the numba path).
+Callers check `cm_native.load()` (None: no C library here; use the numba kernels).
 """
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SOURCE = HERE / "cm.c"
-FLAGS = ["-O2", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-std=c11", "-D_DEFAULT_SOURCE"]
-_LIB: list = []
+from lab import native
 
-
-def _cache() -> Path:
-    return Path(os.environ.get("LAB_NATIVE_CACHE", Path.home() / ".cache" / "lab" / "native"))
-
-
-def _key() -> str:
-    """The library's name: a hash of its C source, of cm.py (which defines the tables) and of the flags."""
-    h = hashlib.sha256()
-    for p in (SOURCE, HERE / "cm.py"):
-        h.update(p.read_bytes())
-    h.update(" ".join(FLAGS).encode())
-    return h.hexdigest()[:16]
-
-
-def library_path() -> Path:
-    return _cache() / f"cm-{_key()}.so"
-
-
-def _tables_header() -> str:
-    """cm.py's tables as C (hex floats: exact)."""
-    from lab.entropy import cm
-
-    def rows(vals, fmt):
-        vals = [fmt(v) for v in vals]
-        return ",\n".join(", ".join(vals[i:i + 8]) for i in range(0, len(vals), 8))
-
-    return "\n".join([
-        "/* written by lab/entropy/cm_native.py from lab/entropy/cm.py; do not edit */",
-        f"static const float STR[{len(cm._STRETCH)}] = "
-        f"{{\n{rows(cm._STRETCH.tolist(), lambda v: float(v).hex() + 'f')}}};",
-        f"static const double SQ[{len(cm._SQUASH)}] = {{\n{rows(cm._SQUASH.tolist(), lambda v: float(v).hex())}}};",
-        f"static const int64_t RECIP[{len(cm._RECIP)}] = {{\n{rows(cm._RECIP.tolist(), str)}}};",
-        f"static const int32_t APM0[{len(cm._APM0)}] = {{\n{rows(cm._APM0.tolist(), str)}}};", ""])
-
-
-def build(quiet: bool = True) -> Path:
-    """Compile cm.c (with cm.py's tables) into the cache, atomically; returns the library's path."""
-    out = library_path()
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cc = os.environ.get("CC", "cc")
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "cm_tables.h").write_text(_tables_header())
-        obj = Path(tmp) / "cm.so"
-        r = subprocess.run([cc, *FLAGS, "-I", tmp, "-o", str(obj), str(SOURCE)], capture_output=True, text=True)
-        if r.returncode:
-            raise RuntimeError(f"{cc} could not compile {SOURCE.name}: {r.stderr.strip().splitlines()[-1:]}")
-        part = out.with_name(f".{out.name}.{os.getpid()}")
-        shutil.copyfile(obj, part)
-        os.replace(part, out)
-    if not quiet:
-        print(f"built {out}")
-    return out
-
-
-def load():
-    """The ctypes library (built on first use), or None: LAB_NATIVE=0, no compiler, or a failed build."""
-    if _LIB:
-        return _LIB[0]
-    lib = None
-    if os.environ.get("LAB_NATIVE", "1") != "0":
-        try:
-            lib = ctypes.CDLL(str(build()))
-        except (OSError, RuntimeError):
-            lib = None
-    if lib is not None:
-        c, i64, p = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
-        lib.cm_price_all.argtypes, lib.cm_price_all.restype = [p, i64, p, p, p], c
-        lib.proc_run.argtypes = [c, p, i64, p, i64, p, p, p, p, i64, p, p, p, p, p, i64, p, p, p, p, i64, p, p]
-        lib.proc_run.restype = i64
-    _LIB.append(lib)
-    return lib
-
-
-def _ptr(a) -> int:
-    return a.ctypes.data
+load = native.load
+_ptr = native.ptr
 
 
 def price(data: bytes):
     """(costs float32[n], pstore int32[8n]): cm.price(data, with_probs=True), in C. MemoryError if it ran out."""
-    import numpy as np
+    return price_later(data).result()
 
-    from lab.entropy.cm import _BITS
 
-    arr = np.frombuffer(data, np.uint8)
-    n = len(arr)
-    pstore, costs = np.zeros(8 * n, np.int32), np.zeros(n, np.float32)
-    if load().cm_price_all(_ptr(arr) if n else None, n, _ptr(pstore), _ptr(costs), _ptr(_BITS)):
-        raise MemoryError("the context-mixing model's tables could not be allocated")
-    return costs, pstore
+class Pricing:
+    """A pricing pass running in C on its own thread (the call releases the GIL), started before numpy is
+    imported: a `lab proc compress` process learns its tables and imports the rest meanwhile."""
+
+    def __init__(self, data: bytes):
+        import threading
+
+        n = len(data)
+        self.n, self.data = n, data
+        self.costs, self.pstore = (ctypes.c_float * max(1, n))(), (ctypes.c_int32 * max(1, 8 * n))()
+        self.rc = None
+        self.thread = threading.Thread(target=self._run, name="cm-pricing", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import time
+
+        t0 = time.perf_counter()
+        self.rc = load().cm_price_all(self.data, self.n, self.pstore, self.costs)
+        self.seconds = time.perf_counter() - t0
+
+    def result(self):
+        """(costs, pstore) as numpy arrays over the C buffers (no copy)."""
+        import numpy as np
+
+        self.thread.join()
+        if self.rc != 0:
+            raise MemoryError("the context-mixing model's tables could not be allocated")
+        return (np.frombuffer(self.costs, np.float32)[: self.n], np.frombuffer(self.pstore, np.int32)[: 8 * self.n])
+
+
+def price_later(data: bytes) -> Pricing:
+    return Pricing(bytes(data))
 
 
 def _tables(templates, rules) -> list:
@@ -166,10 +103,3 @@ def program_encode(data: bytes, p: dict, pstore) -> bytes:
     if size < 0:
         raise RuntimeError("encoder buffer overflow")
     return buf[:size].tobytes()
-
-
-if __name__ == "__main__":   # `python -m lab.entropy.cm_native`: build now (make setup does)
-    try:
-        build(quiet=False)
-    except RuntimeError as e:
-        print(f"lab.entropy.cm_native: {e}; the numba kernels will be used", file=sys.stderr)

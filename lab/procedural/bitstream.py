@@ -16,10 +16,8 @@ from numba import njit
 
 from lab.entropy.cm import cm_byte, code_stored
 from lab.entropy.rangecoder import code_bit, code_bits_bypass, code_eg, code_tree
+from lab.procedural.ops import COPY, KIND_NAMES, LIT, MINCOPY, REPEAT, TEMPLATE, TRANSFORM  # noqa: F401
 
-LIT, COPY, REPEAT, TEMPLATE, TRANSFORM = 0, 1, 2, 3, 4
-KIND_NAMES = ("LITERAL", "COPY", "REPEAT", "TEMPLATE", "TRANSFORM")
-MINCOPY = 4
 MTF = 64
 
 # adaptive-context layout

@@ -27,13 +27,18 @@ def _summary(n_in: int, n_out: int, what: str) -> str:
 
 
 def cmd_compress(args) -> int:
-    from lab.procedural import machine as M
-    from lab.procedural.bitstream import KIND_NAMES
+    from lab.procedural.ops import KIND_NAMES
 
     plans = []
 
     def code(data):
-        blob, plan = M.compress(data, _params(args), return_plan=True)
+        from lab.entropy import cm_native
+
+        # the C model prices the bytes on a second thread while numpy and the machine are imported
+        pricing = cm_native.price_later(data) if cm_native.load() is not None else None
+        from lab.procedural import machine as M
+
+        blob, plan = M.compress(data, _params(args), return_plan=True, pricing=pricing)
         plans.append(plan)
         return blob
 

@@ -4,9 +4,10 @@
     assert decompress(blob) == data
     program, stats = explain(data)         # the program with real and estimated bits per op
 
-The .proc file and its decoder's fast path are lab.procedural.procfile; the literal prices and the
-literal-only program come from the C model (lab.entropy.cm_native) where it is built, else from numba:
-the same numbers and the same bytes either way.
+The .proc file and its decoder are lab.procedural.procfile. The inner loops (the literal prices, the match
+finder, the candidates, the parse, the program coder) run in C where it is built (lab.native: cm.c and
+search.c) and in numba otherwise (cm.py, jit.py, bitstream.py): the same program and the same bytes either
+way (tests/test_cm_native.py); a `lab proc compress` process with the C kernels never imports numba.
 """
 from __future__ import annotations
 
@@ -17,10 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab import FormatError
-from lab.entropy import cm, cm_native
-from lab.entropy.rangecoder import dec_buffer, dec_init, enc_flush, new_encoder, new_probs
-from lab.procedural import bitstream as BS
+from lab import FormatError, native
+from lab.entropy import cm_native
 from lab.procedural import matcher, parse, procfile, templates
 from lab.procedural import ops as O
 from lab.procedural.procfile import (MAGIC, MAX_LEN, OP_FLAGS, STORED, VERSION, decompress,  # noqa: F401
@@ -64,28 +63,54 @@ def _timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
-def _shared(data: bytes, params: MachineParams) -> dict:
+def _matches(data: bytes, mask: int):
+    """COPY and REPEAT candidates: the longest earlier match and the longest periodic run at each position."""
+    z = np.zeros(len(data), np.int64)
+    m_off, m_len = matcher.longest_matches(data) if mask & OP_FLAGS["C"] else (z, z)
+    r_per, r_len = matcher.periodic_runs(data, 8) if mask & OP_FLAGS["R"] else (z, z)
+    return m_off, m_len, r_per, r_len
+
+
+class _NumbaPricing:
+    """parse.literal_costs on a second thread (numba runs it without the GIL), as cm_native.Pricing does in C."""
+
+    def __init__(self, data: bytes):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cm-pricing")
+        self.job = self.pool.submit(_timed, parse.literal_costs, data)
+
+    def result(self):
+        out, self.seconds = self.job.result()
+        self.pool.shutdown()
+        return out
+
+
+def start_pricing(data: bytes):
+    """The literal prices of `data`, started on a second thread; `.result()` gives (costs, pstore). The CLI
+    starts it before importing numpy and this module, so the model's pass overlaps the imports."""
+    from lab.entropy import cm_native
+
+    return cm_native.price_later(data) if cm_native.load() is not None else _NumbaPricing(data)
+
+
+def _shared(data: bytes, params: MachineParams, pricing=None) -> dict:
     """The expensive, parse-independent part: literal prices, matches, learned tables, candidates."""
     mask = params.mask()
     n = len(data)
     arr = np.frombuffer(data, np.uint8)
     timings = {}
-    # the context-mixing prices (numba, without the GIL) run on a second thread while this one finds matches
-    # and learns the tables (numpy, Python): the same numbers, in about the time of the slower of the two
-    pricer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cm-pricing")
-    pricing = pricer.submit(_timed, parse.literal_costs, data)
+    # three threads: the context-mixing prices (C or numba, without the GIL), the matches (suffix sort and scans,
+    # without the GIL) and, on this one, the learned tables (Python): in about the time of the slowest
+    pricing = pricing or start_pricing(data)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="matches") as pool:
+        matching = pool.submit(_timed, _matches, data, mask)
+        t0 = time.perf_counter()
+        tmpl = templates.learn_templates(data) if mask & OP_FLAGS["T"] else []
+        rules = templates.learn_rules(data) if mask & OP_FLAGS["X"] else []
+        timings["learn"] = time.perf_counter() - t0
+        (m_off, m_len, r_per, r_len), timings["match"] = matching.result()
     t0 = time.perf_counter()
-    z = np.zeros(n, np.int64)
-    m_off, m_len = matcher.longest_matches(data) if mask & OP_FLAGS["C"] else (z, z)
-    r_per, r_len = matcher.periodic_runs(data, 8) if mask & OP_FLAGS["R"] else (z, z)
-    timings["match"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    tmpl = templates.learn_templates(data) if mask & OP_FLAGS["T"] else []
-    rules = templates.learn_rules(data) if mask & OP_FLAGS["X"] else []
-    timings["learn"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    (lit, pstore), timings["costs"] = pricing.result()
-    pricer.shutdown()
+    lit, pstore = pricing.result()
+    timings["costs"] = getattr(pricing, "seconds", float("nan"))
     timings["costs (waited)"] = time.perf_counter() - t0
     sh = {"n": n, "arr": arr, "lit": lit, "pstore": pstore, "m_off": m_off, "m_len": m_len, "r_per": r_per,
           "r_len": r_len, "tmpl": tmpl, "rules": rules, "mask": mask, "timings": timings, "data": data}
@@ -100,7 +125,15 @@ def _transform_candidates(sh: dict, rules, op_base: float):
         z = np.zeros(n, np.int64)
         return z, np.zeros(n), z, z
     _, _, _, _, _, _, r_strip, ra_s, ra_l, rbytes, nru = _tables_arrays([], rules)
-    x_ref, x_rule, x_len = BS.transform_candidates(sh["arr"], r_strip, ra_s, ra_l, rbytes, nru)
+    lib = native.load()
+    if lib is None:
+        from lab.procedural import bitstream as BS
+
+        x_ref, x_rule, x_len = BS.transform_candidates(sh["arr"], r_strip, ra_s, ra_l, rbytes, nru)
+    else:
+        x_ref, x_rule, x_len = np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, np.int64)
+        lib.search_transform_candidates(native.ptr(sh["arr"]), n, *(native.ptr(x) for x in (r_strip, ra_s, ra_l,
+                                        rbytes)), nru, *(native.ptr(x) for x in (x_ref, x_rule, x_len)))
     x_end = np.where(x_ref >= 0, np.arange(n) + x_len, 0).astype(np.int64)
     x_cost = op_base + 1.5 + 1.2 * np.log2(np.maximum(x_ref, 0) + 2) + np.where(x_rule > 0, 3.0, 1.0)
     return x_end, x_cost.astype(np.float64), x_ref, x_rule
@@ -113,7 +146,7 @@ def _template_candidates(sh: dict, tmpl, op_base: float):
     ta_s, ta_l, tb_s, tb_l, tbytes, ntm, *_ = _tables_arrays(tmpl, [])
     key = np.array([int.from_bytes(A[:4], "big") for A, _ in tmpl], np.int64)
     order = np.argsort(key, kind="stable").astype(np.int64)
-    return parse._template_candidates(arr, sh["lit"], token_starts(sh["data"]), ta_s, ta_l, tb_s, tb_l, tbytes, key,
+    return parse.template_candidates(arr, sh["lit"], token_starts(sh["data"]), ta_s, ta_l, tb_s, tb_l, tbytes, key,
                                       order, ntm, op_base)
 
 
@@ -121,7 +154,7 @@ def _parse(sh: dict, tmpl, rules, params: MachineParams, op_base: float) -> dict
     t_end, t_cost, t_id, t_slot = _template_candidates(sh, tmpl, op_base)
     x_end, x_cost, x_ref, x_rule = sh["transform"]
     mask = sh["mask"]
-    opos, okind, oa, ob, est = parse._dp(sh["n"], sh["lit"], sh["m_off"], sh["m_len"], sh["r_per"], sh["r_len"],
+    opos, okind, oa, ob, est = parse.dp(sh["n"], sh["lit"], sh["m_off"], sh["m_len"], sh["r_per"], sh["r_len"],
                                          t_end, t_cost, t_id, t_slot, x_end, x_cost, x_ref, x_rule, bool(mask & 1),
                                          bool(mask & 2), params.flag_lit, op_base)
     return {"opos": opos, "okind": okind, "oa": oa, "ob": ob, "estimate_bits": float(est)}
@@ -131,7 +164,7 @@ def _prune(sh: dict, p: dict, tmpl, rules):
     """Keep the templates whose estimated saving over the literal model exceeds their table cost."""
     lit = sh["lit"]
     gain: dict = {}
-    sel = np.nonzero(p["okind"] == BS.TEMPLATE)[0]
+    sel = np.nonzero(p["okind"] == O.TEMPLATE)[0]
     for k in sel:
         t = int(p["oa"][k])
         A, B = tmpl[t]
@@ -145,22 +178,22 @@ def _prune(sh: dict, p: dict, tmpl, rules):
 def _finalise(p: dict, tmpl, rules) -> dict:
     """Keep only the templates and rules the program uses, renumbered."""
     okind, oa, ob = p["okind"], p["oa"].copy(), p["ob"].copy()
-    used_t = sorted(set(oa[okind == BS.TEMPLATE].tolist()))
-    used_r = sorted(set(r - 1 for r in ob[okind == BS.TRANSFORM].tolist() if r > 0))
+    used_t = sorted(set(oa[okind == O.TEMPLATE].tolist()))
+    used_r = sorted(set(r - 1 for r in ob[okind == O.TRANSFORM].tolist() if r > 0))
     tmap = {t: i for i, t in enumerate(used_t)}
     rmap = {r: i + 1 for i, r in enumerate(used_r)}
-    sel = okind == BS.TEMPLATE
+    sel = okind == O.TEMPLATE
     oa[sel] = [tmap[t] for t in oa[sel]]
-    sel = (okind == BS.TRANSFORM) & (ob > 0)
+    sel = (okind == O.TRANSFORM) & (ob > 0)
     ob[sel] = [rmap[r - 1] for r in ob[sel]]
     return {**p, "oa": oa, "ob": ob, "templates": [tmpl[t] for t in used_t], "rules": [rules[r] for r in used_r]}
 
 
-def plan(data: bytes, params: MachineParams = MachineParams()) -> dict:
+def plan(data: bytes, params: MachineParams = MachineParams(), pricing=None) -> dict:
     """Learn, find matches, parse by cost (templates pruned to those that pay for their table entry), code
     the program, and keep it only if its real stream beats the literal-only stream (whose size the stored
     literal prices give exactly), so the machine never loses to its own literal model."""
-    sh = _shared(data, params)
+    sh = _shared(data, params, pricing)
     t0 = time.perf_counter()
     tmpl, rules = sh["tmpl"], sh["rules"]
     p = _parse(sh, tmpl, rules, params, params.op_base)
@@ -204,6 +237,8 @@ _ENC_CM = []
 
 def _encoder_cm():
     """The encoder never touches the CM state (it codes literals with stored probabilities): share one."""
+    from lab.entropy import cm
+
     if not _ENC_CM:
         _ENC_CM.append(cm.new_state())
     return _ENC_CM[0]
@@ -214,6 +249,10 @@ def _run(data_or_n, p: dict, enc: bool, blob: bytes | None = None, log: bool = F
     bitstream.run_program (numba); the same bytes either way."""
     if enc and not log and cm_native.load() is not None:
         return cm_native.program_encode(data_or_n, p, p["pstore"]), np.zeros(1)
+    from lab.entropy import cm
+    from lab.entropy.rangecoder import dec_buffer, dec_init, enc_flush, new_encoder, new_probs
+    from lab.procedural import bitstream as BS
+
     tab = _tables_arrays(p["templates"], p["rules"])
     if enc:
         out = np.frombuffer(data_or_n, np.uint8).copy()
@@ -232,8 +271,8 @@ def _run(data_or_n, p: dict, enc: bool, blob: bytes | None = None, log: bool = F
         opos, okind, oa, ob = (np.zeros(m, np.int64) for _ in range(4))
         pstore = np.zeros(1, np.int32)
     marks = np.zeros(n + 1 if log else 1)
-    k = BS.run_program(st, buf, new_probs(BS.N_CTX), _encoder_cm() if enc else cm.new_state(), out, n, opos, okind, oa, ob, len(opos),
-                       *tab, enc, marks, log, pstore)
+    k = BS.run_program(st, buf, new_probs(BS.N_CTX), _encoder_cm() if enc else cm.new_state(), out, n, opos, okind,
+                       oa, ob, len(opos), *tab, enc, marks, log, pstore)
     if enc:
         enc_flush(st, buf)
         if st[5]:
@@ -244,11 +283,12 @@ def _run(data_or_n, p: dict, enc: bool, blob: bytes | None = None, log: bool = F
     return out.tobytes(), k
 
 
-def compress(data: bytes, params: MachineParams = MachineParams(), return_plan: bool = False):
+def compress(data: bytes, params: MachineParams = MachineParams(), return_plan: bool = False, pricing=None):
+    """The .proc file of data (and the plan, if asked); `pricing`: start_pricing(data), if already started."""
     data = bytes(data)
     if len(data) > MAX_LEN:
         raise ValueError("input larger than 2 GiB")
-    p = plan(data, params)
+    p = plan(data, params, pricing)
     stream = p["stream"] if p["stream"] is not None else _run(data, p, True)[0]
     blob = _pack(data, p, stream)
     return (blob, p) if return_plan else blob
@@ -287,11 +327,11 @@ def program(data: bytes, p: dict, marks: np.ndarray | None = None, prices: np.nd
     for s, kind, a, b in zip(p["opos"], p["okind"], p["oa"], p["ob"]):
         if s > pos:
             rec(O.Literal(data[pos:s]), pos, s)
-        if kind == BS.COPY:
+        if kind == O.COPY:
             op, e = O.Copy(int(a), int(b)), s + int(b)
-        elif kind == BS.REPEAT:
+        elif kind == O.REPEAT:
             op, e = O.Repeat(int(a), int(b)), s + int(b)
-        elif kind == BS.TEMPLATE:
+        elif kind == O.TEMPLATE:
             A, B = p["templates"][a]
             e = s + len(A) + int(b) + len(B)
             op = O.Template(int(a), data[s + len(A):s + len(A) + int(b)], (A, B))

@@ -6,6 +6,9 @@ import math
 from dataclasses import dataclass
 
 KIND_BITS = math.log2(5)  # the seed's flat choice among five operators
+LIT, COPY, REPEAT, TEMPLATE, TRANSFORM = 0, 1, 2, 3, 4     # operator kinds in a program (okind)
+KIND_NAMES = ("LITERAL", "COPY", "REPEAT", "TEMPLATE", "TRANSFORM")
+MINCOPY = 4                                               # the shortest COPY
 
 
 @dataclass(frozen=True)

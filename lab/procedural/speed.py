@@ -1,5 +1,5 @@
 """The procedural machine's speed as a user meets it: the whole `lab proc compress` / `decompress` process
-(interpreter start, imports, loading the C coder and the cached numba kernels, reading and writing the files),
+(interpreter start, imports, loading the C kernels (or numba's cached ones), reading and writing the files),
 not only the coding inside a warm process. Each figure is the best of `repeat` runs, with the CPU seconds the process
 used beside the wall time (a busy machine stretches wall time, not CPU time)."""
 from __future__ import annotations

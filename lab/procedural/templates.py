@@ -18,26 +18,22 @@ MAX_RULES = 31  # plus rule 0, the identity (a recent word repeated)
 MTF = 64
 
 
-def _is_word(t: bytes) -> bool:
-    return t[:1].isalpha()
-
-
 def learn_templates(data: bytes, max_templates: int = MAX_TEMPLATES, min_count: int = 4) -> list[tuple[bytes, bytes]]:
     """Frames (A, B) with len(A) >= 4, A ending and B starting in a non-letter, seen around >= 2 words."""
     from lab.procedural.tokens import tokenize   # numpy: not for unpack_tables (the decoder)
 
     toks = tokenize(data[:SAMPLE_TEMPLATES])
     n = len(toks)
-    word = [t[:1].isalpha() for t in toks]
-    ends_alpha = [t[-1:].isalpha() for t in toks]
     size = [len(t) for t in toks]
     keys, words = [], []
     for k in range(4, n - 2):
-        # a word between a frame A (the 2 or 4 tokens before it, >= 4 bytes, not ending in a letter) and B (the
-        # token after it, not starting with a letter)
-        if not word[k] or word[k + 1] or not size[k + 1] or ends_alpha[k - 1]:
+        # a word between a frame A (the 2 or 4 tokens before it, >= 4 bytes) and B (the token after it). Tokens
+        # are letter runs, digit runs and single bytes, so the tokens around a word are never letters: A does
+        # not end in one, B does not start with one
+        w = toks[k]
+        if not w[:1].isalpha():
             continue
-        B, w = toks[k + 1], toks[k]
+        B = toks[k + 1]
         n2 = size[k - 2] + size[k - 1]
         if n2 >= 4:
             keys.append((toks[k - 2] + toks[k - 1], B))
@@ -58,15 +54,13 @@ def learn_templates(data: bytes, max_templates: int = MAX_TEMPLATES, min_count: 
 
 def learn_rules(data: bytes, max_rules: int = MAX_RULES, min_count: int = 2) -> list[tuple[int, bytes]]:
     """Suffix rules (strip, add) turning a recent word into the current one, most frequent first."""
-    from lab.procedural.tokens import tokenize
+    import re
 
     recent: dict[bytes, int] = {}      # word -> last time seen (the MTF order, lazily)
     by_prefix: dict[bytes, list] = defaultdict(list)
     counts: Counter = Counter()
     clock = 0
-    for w in tokenize(data[:SAMPLE_RULES]):
-        if not _is_word(w):
-            continue
+    for w in re.findall(rb"[A-Za-z]+", data[:SAMPLE_RULES]):     # the word tokens (tokens.tokenize's letter runs)
         clock += 1
         if len(w) >= 4:
             cands = [u for u in by_prefix.get(w[:3], ()) if u != w and clock - recent[u] <= 4 * MTF]
