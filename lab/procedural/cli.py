@@ -32,10 +32,14 @@ def cmd_compress(args) -> int:
     plans = []
 
     def code(data):
+        import os
+
         from lab.entropy import cm_native
 
-        # the C model prices the bytes on a second thread while numpy and the machine are imported
+        # the C model prices the bytes on a second thread while numpy and the machine are imported; the machine
+        # calls no BLAS, whose idle threads would otherwise spin beside the pricing on a small machine
         pricing = cm_native.price_later(data) if cm_native.load() is not None else None
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         from lab.procedural import machine as M
 
         blob, plan = M.compress(data, _params(args), return_plan=True, pricing=pricing)
