@@ -22,6 +22,7 @@ from pathlib import Path
 
 LAB = Path(__file__).resolve().parent
 SOURCES = [LAB / "entropy" / "cm.c", LAB / "procedural" / "search.c"]
+HEADERS = [LAB / "procedural" / "words.h"]      # included by both
 TABLES = LAB / "entropy" / "cm_tables.py"      # written into cm_tables.h
 FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-std=c11", "-D_DEFAULT_SOURCE"]
 _LIB: list = []
@@ -33,7 +34,7 @@ def _cache() -> Path:
 
 def _key() -> str:
     h = hashlib.sha256()
-    for p in [*SOURCES, TABLES]:
+    for p in [*SOURCES, *HEADERS, TABLES]:
         h.update(p.read_bytes())
     h.update(" ".join(FLAGS).encode())
     return h.hexdigest()[:16]
@@ -74,8 +75,8 @@ def build(quiet: bool = True) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "cm_tables.h").write_text(_tables_header())
         obj = Path(tmp) / "lab.so"
-        r = subprocess.run([cc, *FLAGS, "-I", tmp, "-o", str(obj), *map(str, SOURCES)], capture_output=True,
-                           text=True)
+        r = subprocess.run([cc, *FLAGS, "-I", tmp, "-I", str(HEADERS[0].parent), "-o", str(obj),
+                            *map(str, SOURCES)], capture_output=True, text=True)
         if r.returncode:
             raise RuntimeError(f"{cc} could not compile the C kernels: {r.stderr.strip().splitlines()[-1:]}")
         part = out.with_name(f".{out.name}.{os.getpid()}")

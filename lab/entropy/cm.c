@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 
 #include "cm_tables.h"   /* STR[4096] (float), SQ[2049] (double), RECIP[256] (int64), APM0[33] (int32), BITS[65536] */
+#include "words.h"       /* lab/procedural/words.h: bitstream.track, shared with search.c */
 
 #define NM 7
 #define NI (NM + 2)
@@ -127,8 +128,9 @@ static void dec_init(RC *r, uint8_t *buf, int64_t len) {
     for (int i = 0; i < 5; i++) r->low = ((r->low << 8) | next_byte(r)) & 0xFFFFFFFFLL;
 }
 
-static inline int code_bit_p(RC *r, int64_t p0, int bit, int enc) {
-    int64_t rng = r->rng, bound = (rng >> 16) * p0;
+/* one bit with `bound` = the range of a 0 (code_bit_p's (range >> 16) * p0, code_bypass's range >> 1) */
+static inline int code_bound(RC *r, int64_t bound, int bit, int enc) {
+    int64_t rng = r->rng;
     if (enc) {
         if (bit == 0) r->rng = bound;
         else { r->low += bound; r->rng = rng - bound; }
@@ -136,12 +138,16 @@ static inline int code_bit_p(RC *r, int64_t p0, int bit, int enc) {
         if (r->low < bound) { r->rng = bound; bit = 0; }
         else { r->low -= bound; r->rng = rng - bound; bit = 1; }
     }
-    while (r->rng < (1LL << 24)) {
+    while (r->rng < (1LL << 24)) {      /* _normalize */
         r->rng <<= 8;
         if (enc) shift_low(r);
         else r->low = ((r->low << 8) | next_byte(r)) & 0xFFFFFFFFLL;
     }
     return bit;
+}
+
+static inline int code_bit_p(RC *r, int64_t p0, int bit, int enc) {
+    return code_bound(r, (r->rng >> 16) * p0, bit, enc);
 }
 
 /* rangecoder.code_bit: two counters adapting at 1/16 and 1/128 */
@@ -305,8 +311,6 @@ int cm_price_all(const uint8_t *data, int64_t n, int32_t *pstore, float *costs) 
     return 0;
 }
 
-static inline int letter(int b) { return (65 <= b && b <= 90) || (97 <= b && b <= 122); }
-
 /* ---- the whole program (bitstream.run_program without its bit log): literals and operators ---- */
 
 #define LIT 0
@@ -315,26 +319,10 @@ static inline int letter(int b) { return (65 <= b && b <= 90) || (97 <= b && b <
 #define TEMPLATE 3
 #define TRANSFORM 4
 #define MINCOPY 4
-#define MTF 64
 enum { C_FLAG = 0, C_KIND = 64, C_LEN = 96, C_REP = 160, C_SLOT = 176, C_PER = 432, C_RLEN = 448, C_TID = 512,
        C_SLEN = 768, C_REF = 832, C_RULE = 896, N_CTX = 928 };
 
-static inline int code_bypass(RC *r, int bit, int enc) {
-    int64_t rng = r->rng, half = rng >> 1;
-    if (enc) {
-        if (bit) { r->low += half; r->rng = rng - half; }
-        else r->rng = half;
-    } else {
-        if (r->low < half) { r->rng = half; bit = 0; }
-        else { r->low -= half; r->rng = rng - half; bit = 1; }
-    }
-    while (r->rng < (1LL << 24)) {
-        r->rng <<= 8;
-        if (enc) shift_low(r);
-        else r->low = ((r->low << 8) | next_byte(r)) & 0xFFFFFFFFLL;
-    }
-    return bit;
-}
+static inline int code_bypass(RC *r, int bit, int enc) { return code_bound(r, r->rng >> 1, bit, enc); }
 
 static int64_t code_bits_bypass(RC *r, int64_t value, int nbits, int enc) {
     int64_t out = 0;
@@ -368,30 +356,6 @@ static int64_t code_eg(RC *r, int32_t *probs, int ctx0, int64_t value, int enc) 
 
 static inline int bitlen(int64_t x) { int n = 0; while (x > 0) { x >>= 1; n++; } return n; }
 
-typedef struct { int64_t in_word, start, n, s[MTF], l[MTF], h[MTF]; } Words;   /* bitstream.track's state */
-
-static inline void track(const uint8_t *out, int64_t pos, Words *w) {
-    int b = out[pos];
-    if (letter(b)) {
-        if (w->in_word == 0) { w->in_word = 1; w->start = pos; }
-        return;
-    }
-    if (w->in_word == 0) return;
-    w->in_word = 0;
-    int64_t s = w->start, ln = pos - s;
-    uint64_t h = (uint64_t)ln;
-    for (int64_t i = s; i < pos; i++) h = (h * 1000003ULL + out[i]) & 0xFFFFFFFFFFFFULL;
-    int64_t j = -1;
-    for (int64_t i = 0; i < w->n; i++)
-        if (w->h[i] == (int64_t)h && w->l[i] == ln) { j = i; break; }
-    if (j < 0) {
-        j = w->n < MTF ? w->n : MTF - 1;
-        if (w->n < MTF) w->n++;
-    }
-    for (int64_t i = j; i > 0; i--) { w->s[i] = w->s[i - 1]; w->l[i] = w->l[i - 1]; w->h[i] = w->h[i - 1]; }
-    w->s[0] = s; w->l[0] = ln; w->h[0] = (int64_t)h;
-}
-
 typedef struct {        /* the learned tables (templates: A = prefix, B = suffix; rules: strip, add) */
     const int64_t *ta_s, *ta_l, *tb_s, *tb_l; const uint8_t *tbytes; int64_t ntmpl;
     const int64_t *r_strip, *ra_s, *ra_l; const uint8_t *rbytes; int64_t nrules;
@@ -400,7 +364,7 @@ typedef struct {        /* the learned tables (templates: A = prefix, B = suffix
 /* a byte an operator produced: the decoder's model learns it; both sides track words */
 static inline void emit(CM *s, uint8_t *out, int64_t pos, int b, Words *w, int enc) {
     if (!enc) cm_byte(s, NULL, out, pos, b, 2, NULL, NULL);
-    track(out, pos, w);
+    track_words(out, pos, w);
 }
 
 static inline void literal(CM *s, RC *r, uint8_t *out, int64_t pos, const int32_t *pstore, int enc) {
@@ -429,12 +393,12 @@ int64_t proc_run(int enc, uint8_t *buf, int64_t buflen, uint8_t *out, int64_t n,
     int64_t pos = 0, k = 0, prev = 0, run = 0, last_off = 0;
     while (pos < n && !r.err) {
         int isop = enc && k < nops && opos[k] == pos;
-        int wstart = (pos == 0 || !letter(out[pos - 1])) ? 1 : 0;
+        int wstart = (pos == 0 || !is_letter(out[pos - 1])) ? 1 : 0;
         int64_t rb = run < 3 ? run : 3;
         isop = code_bit(&r, probs, (int)(C_FLAG + (prev * 4 + rb) * 2 + wstart), isop, enc);
         if (!isop) {
             literal(s, &r, out, pos, pstore, enc);
-            track(out, pos, &w);
+            track_words(out, pos, &w);
             pos++; run++; prev = 0;
             continue;
         }
@@ -464,7 +428,10 @@ int64_t proc_run(int enc, uint8_t *buf, int64_t buflen, uint8_t *out, int64_t n,
             int64_t sl = 1 + code_eg(&r, probs, C_SLEN, (enc ? ob[k] : 1) - 1, enc);
             if (tid >= T.ntmpl || pos + T.ta_l[tid] + sl + T.tb_l[tid] > n) { r.err = 1; break; }
             for (int64_t t = 0; t < T.ta_l[tid]; t++, pos++) emit(s, out, pos, T.tbytes[T.ta_s[tid] + t], &w, enc);
-            for (int64_t t = 0; t < sl; t++, pos++) { literal(s, &r, out, pos, pstore, enc); track(out, pos, &w); }
+            for (int64_t t = 0; t < sl; t++, pos++) {
+                literal(s, &r, out, pos, pstore, enc);
+                track_words(out, pos, &w);
+            }
             for (int64_t t = 0; t < T.tb_l[tid]; t++, pos++) emit(s, out, pos, T.tbytes[T.tb_s[tid] + t], &w, enc);
         } else {    /* TRANSFORM */
             int64_t ref = code_tree(&r, probs, C_REF, enc ? oa[k] : 0, 6, enc);

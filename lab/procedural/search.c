@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_LIT = 0, K_COPY = 1, K_REPEAT = 2, K_TEMPLATE = 3, K_TRANSFORM = 4, K_MINCOPY = 4, K_MTF = 64 };
+#include "words.h"      /* bitstream.track, shared with cm.c */
 
-static inline int is_letter(int b) { return (65 <= b && b <= 90) || (97 <= b && b <= 122); }
+enum { K_LIT = 0, K_COPY = 1, K_REPEAT = 2, K_TEMPLATE = 3, K_TRANSFORM = 4, K_MINCOPY = 4, };
 
 /* matcher._kasai: lcp[r] = LCP(sa[r-1], sa[r]); lcp[0] = lcp[n] = 0 (lcp has n + 1 entries, zeroed) */
 int search_kasai(const uint8_t *s, const int64_t *sa, int64_t n, int64_t *lcp) {
@@ -74,37 +74,12 @@ int search_periodic_runs(const uint8_t *a, int64_t n, int64_t max_period, int64_
     return 0;
 }
 
-/* bitstream.track, the encoder's copy (the decoder's is in cm.c) */
-typedef struct { int64_t in_word, start, n, s[K_MTF], l[K_MTF], h[K_MTF]; } MTF;
-
-static inline void track_words(const uint8_t *out, int64_t pos, MTF *w) {
-    int b = out[pos];
-    if (is_letter(b)) {
-        if (w->in_word == 0) { w->in_word = 1; w->start = pos; }
-        return;
-    }
-    if (w->in_word == 0) return;
-    w->in_word = 0;
-    int64_t s = w->start, ln = pos - s;
-    uint64_t h = (uint64_t)ln;
-    for (int64_t i = s; i < pos; i++) h = (h * 1000003ULL + out[i]) & 0xFFFFFFFFFFFFULL;
-    int64_t j = -1;
-    for (int64_t i = 0; i < w->n; i++)
-        if (w->h[i] == (int64_t)h && w->l[i] == ln) { j = i; break; }
-    if (j < 0) {
-        j = w->n < K_MTF ? w->n : K_MTF - 1;
-        if (w->n < K_MTF) w->n++;
-    }
-    for (int64_t i = j; i > 0; i--) { w->s[i] = w->s[i - 1]; w->l[i] = w->l[i - 1]; w->h[i] = w->h[i - 1]; }
-    w->s[0] = s; w->l[0] = ln; w->h[0] = (int64_t)h;
-}
-
 /* bitstream.transform_candidates: for each word start, (mtf index, rule) of the cheapest TRANSFORM producing
    the word, or -1 (ref, rul filled with -1 and wl zeroed by the caller) */
 int search_transform_candidates(const uint8_t *data, int64_t n, const int64_t *r_strip, const int64_t *ra_s,
                                 const int64_t *ra_l, const uint8_t *rbytes, int64_t nrules, int64_t *ref,
                                 int64_t *rul, int64_t *wl) {
-    MTF w;
+    Words w;
     memset(&w, 0, sizeof(w));
     for (int64_t pos = 0; pos < n; pos++) {
         if (is_letter(data[pos]) && (pos == 0 || !is_letter(data[pos - 1]))) {
@@ -149,7 +124,8 @@ int search_template_candidates(const uint8_t *data, int64_t n, const float *lit,
                                double op_base, int64_t *t_end, double *t_cost, int64_t *t_id, int64_t *t_slot) {
     for (int64_t i = 0; i < n - 4; i++) {
         if (!starts[i]) continue;
-        int64_t k4 = ((int64_t)data[i] << 24) | ((int64_t)data[i + 1] << 16) | ((int64_t)data[i + 2] << 8) | data[i + 3];
+        int64_t k4 = ((int64_t)data[i] << 24) | ((int64_t)data[i + 1] << 16) | ((int64_t)data[i + 2] << 8)
+                     | data[i + 3];
         int64_t lo = 0, hi = ntmpl;
         while (lo < hi) {
             int64_t mid = (lo + hi) / 2;
