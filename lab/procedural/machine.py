@@ -108,13 +108,13 @@ def _shared(data: bytes, params: MachineParams, pricing=None) -> dict:
         rules = templates.learn_rules(data) if mask & OP_FLAGS["X"] else []
         timings["learn"] = time.perf_counter() - t0
         (m_off, m_len, r_per, r_len), timings["match"] = matching.result()
+    sh = {"n": n, "arr": arr, "m_off": m_off, "m_len": m_len, "r_per": r_per, "r_len": r_len, "tmpl": tmpl,
+          "rules": rules, "mask": mask, "timings": timings, "data": data}
+    sh["transform"] = _transform_candidates(sh, rules, params.op_base)      # needs no prices: before waiting
     t0 = time.perf_counter()
-    lit, pstore = pricing.result()
+    sh["lit"], sh["pstore"] = pricing.result()
     timings["costs"] = getattr(pricing, "seconds", float("nan"))
     timings["costs (waited)"] = time.perf_counter() - t0
-    sh = {"n": n, "arr": arr, "lit": lit, "pstore": pstore, "m_off": m_off, "m_len": m_len, "r_per": r_per,
-          "r_len": r_len, "tmpl": tmpl, "rules": rules, "mask": mask, "timings": timings, "data": data}
-    sh["transform"] = _transform_candidates(sh, rules, params.op_base)
     return sh
 
 
