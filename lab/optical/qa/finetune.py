@@ -160,12 +160,16 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
                     ids, n_p = enc[j]
                     x[r, :len(ids)] = torch.tensor(ids)
                     y[r, n_p:len(ids)] = torch.tensor(ids[n_p:])
+                # logits only where the next token is an answer token (transformers' boolean logits_to_keep):
+                # the vocabulary head over every prompt position would be ~99% of the logits, GBs at 16k tokens
+                keep = torch.zeros_like(y, dtype=torch.bool)
+                keep[:, :-1] = y[:, 1:] != -100
+                tgt = y[:, 1:][keep[:, :-1]].to(dev)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                    logits = model(input_ids=x.to(dev)).logits
-                tgt = y[:, 1:].to(dev)
-                loss_sum = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), tgt,
+                    logits = model(input_ids=x.to(dev), logits_to_keep=keep.to(dev)).logits
+                loss_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt,
                                                              reduction="sum")
-                mine = float((tgt != -100).sum())
+                mine = float(tgt.numel())
             # the global batch's answer tokens and summed loss, in one collective
             n_tokens, loss_g = D.all_sum([mine, float(loss_sum.detach())], dev)
             opt.zero_grad(set_to_none=True)
