@@ -10,7 +10,7 @@ import pytest
 
 from lab import FormatError, native
 from lab.entropy import cm, cm_native
-from lab.procedural import jit, matcher, parse, procfile
+from lab.procedural import matcher, parse, procfile, search_numba
 from lab.procedural import machine as M
 
 pytestmark = pytest.mark.skipif(native.load() is None, reason="no C compiler: the numba path is the only one")
@@ -73,18 +73,18 @@ def test_c_search_kernels_are_the_numba_kernels(name):
     data = {"story": _story(), **_inputs()}[name]
     arr = np.frombuffer(data, np.uint8)
     sa = matcher.suffix_array(data)
-    lcp = jit.kasai(arr, sa)
+    lcp = search_numba.kasai(arr, sa)
     assert np.array_equal(matcher._lcp(arr, sa), lcp)
     ref_src, ref_len = np.full(len(arr), -1, np.int64), np.zeros(len(arr), np.int64)
     for forward in (True, False):
-        jit.nearest_smaller(sa, lcp, ref_src, ref_len, forward)
+        search_numba.nearest_smaller(sa, lcp, ref_src, ref_len, forward)
     c_src, c_len = matcher._longest_previous(sa, lcp)
     assert np.array_equal(c_src, ref_src) and np.array_equal(c_len, ref_len)
     best_p, best_l = np.zeros(len(arr), np.int64), np.zeros(len(arr), np.int64)
     for p in range(1, min(8, len(arr) - 1) + 1):
         eq = np.zeros(len(arr), bool)
         eq[p:] = arr[p:] == arr[:-p]
-        run = jit.run_lengths(eq)
+        run = search_numba.run_lengths(eq)
         better = run > best_l
         best_l[better], best_p[better] = run[better], p
     c_p, c_l = matcher.periodic_runs(data, 8)
@@ -106,11 +106,11 @@ def test_c_candidates_and_parse_are_the_numba_ones(name):
     key = np.array([int.from_bytes(A[:4], "big") for A, _ in tmpl], np.int64)
     order = np.argsort(key, kind="stable").astype(np.int64)
     args = (sh["arr"], sh["lit"], M.token_starts(data), ta_s, ta_l, tb_s, tb_l, tbytes, key, order, ntm, 4.0)
-    c_t, n_t = parse.template_candidates(*args), jit.template_candidates(*args)
+    c_t, n_t = parse.template_candidates(*args), search_numba.template_candidates(*args)
     assert all(np.array_equal(a, b) for a, b in zip(c_t, n_t)) and (c_t[0] > 0).any() == bool(tmpl)
     dp_args = (sh["n"], sh["lit"], sh["m_off"], sh["m_len"], sh["r_per"], sh["r_len"], *c_t, *sh["transform"],
                True, True, params.flag_lit, params.op_base)
-    c_dp, n_dp = parse.dp(*dp_args), jit.dp(*dp_args)
+    c_dp, n_dp = parse.dp(*dp_args), search_numba.dp(*dp_args)
     assert all(np.array_equal(a, b) for a, b in zip(c_dp[:4], n_dp[:4])) and c_dp[4] == n_dp[4]
     assert len(c_dp[0]) > 0
 

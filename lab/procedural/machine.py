@@ -6,7 +6,7 @@
 
 The .proc file and its decoder are lab.procedural.procfile. The inner loops (the literal prices, the match
 finder, the candidates, the parse, the program coder) run in C where it is built (lab.native: cm.c and
-search.c) and in numba otherwise (cm.py, jit.py, bitstream.py): the same program and the same bytes either
+search.c) and in numba otherwise (cm.py, search_numba.py, bitstream.py): the same program and the same bytes either
 way (tests/test_cm_native.py); a `lab proc compress` process with the C kernels never imports numba.
 """
 from __future__ import annotations

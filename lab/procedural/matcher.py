@@ -4,7 +4,7 @@ The suffix array comes from libdivsufsort (pydivsufsort); the LCP array from Kas
 longest previous factor from the nearest smaller position on each side in suffix-array order (PSV/NSV,
 one stack pass each way). Everything is O(n) after the O(n log n) suffix sort -- no O(n^2) scan.
 Periodic runs (REPEAT candidates) come from comparisons with the data shifted by 1..16. The loops run in C
-(lab/procedural/search.c, through lab.native) or, where it is not built, in numba (lab/procedural/jit.py).
+(lab/procedural/search.c, through lab.native) or, where it is not built, in numba (lab/procedural/search_numba.py).
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ def _lcp(s, sa):
     """Kasai's LCP array (n + 1 entries: lcp[r] = LCP(sa[r-1], sa[r]), lcp[0] = lcp[n] = 0)."""
     lib = native.load()
     if lib is None:
-        from lab.procedural import jit
+        from lab.procedural import search_numba
 
-        return jit.kasai(s, sa)
+        return search_numba.kasai(s, sa)
     lcp = np.zeros(len(sa) + 1, np.int64)
     if lib.search_kasai(native.ptr(s), native.ptr(sa), len(sa), native.ptr(lcp)):
         raise MemoryError("LCP array")
@@ -41,9 +41,9 @@ def _longest_previous(sa, lcp):
     lib = native.load()
     for forward in (True, False):
         if lib is None:
-            from lab.procedural import jit
+            from lab.procedural import search_numba
 
-            jit.nearest_smaller(sa, lcp, best_src, best_len, forward)
+            search_numba.nearest_smaller(sa, lcp, best_src, best_len, forward)
         elif lib.search_nearest_smaller(native.ptr(sa), native.ptr(lcp), n, native.ptr(best_src),
                                         native.ptr(best_len), forward):
             raise MemoryError("longest previous match")
@@ -75,7 +75,7 @@ def periodic_runs(data: bytes, max_period: int = 16) -> tuple[np.ndarray, np.nda
     if lib is not None:
         lib.search_periodic_runs(native.ptr(a), n, max_period, native.ptr(best_p), native.ptr(best_l))
         return best_p, best_l
-    from lab.procedural.jit import run_lengths
+    from lab.procedural.search_numba import run_lengths
 
     for p in range(1, min(max_period, n - 1) + 1):
         eq = np.zeros(n, bool)

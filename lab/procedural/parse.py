@@ -5,7 +5,7 @@ parse because the model learns every byte whichever operator produced it; operat
 lengths, bit-length offset slots, tree-coded ids). The DP relaxes, from every position, one literal,
 COPY at every length up to 36 plus the longest, REPEAT of the longest periodic run, the best TEMPLATE and
 the cheapest TRANSFORM, then backtracks the cheapest path. The loops run in C (lab/procedural/search.c,
-through lab.native) or, where it is not built, in numba (lab/procedural/jit.py): the same program.
+through lab.native) or, where it is not built, in numba (lab/procedural/search_numba.py): the same program.
 """
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ def template_candidates(data, lit, starts, ta_s, ta_l, tb_s, tb_l, tbytes, key, 
     """Best TEMPLATE at each token start (t_end, t_cost, t_id, t_slot): C where built, else numba."""
     lib = native.load()
     if lib is None:
-        from lab.procedural import jit
+        from lab.procedural import search_numba
 
-        return jit.template_candidates(data, lit, starts, ta_s, ta_l, tb_s, tb_l, tbytes, key, order, ntmpl, op_base)
+        return search_numba.template_candidates(data, lit, starts, ta_s, ta_l, tb_s, tb_l, tbytes, key, order, ntmpl,
+                                                op_base)
     n = len(data)
     t_end, t_cost, t_id, t_slot = np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64)
     c = [np.ascontiguousarray(x) for x in (data, lit, starts.astype(np.uint8), ta_s, ta_l, tb_s, tb_l, tbytes, key,
@@ -49,10 +50,10 @@ def dp(n, lit, m_off, m_len, r_per, r_len, t_end, t_cost, t_id, t_slot, x_end, x
     """The optimal parse: (opos, okind, oa, ob, estimated bits). C where built, else numba; the same program."""
     lib = native.load()
     if lib is None:
-        from lab.procedural import jit
+        from lab.procedural import search_numba
 
-        return jit.dp(n, lit, m_off, m_len, r_per, r_len, t_end, t_cost, t_id, t_slot, x_end, x_cost, x_ref, x_rule,
-                      use_copy, use_rep, flag_lit, op_base)
+        return search_numba.dp(n, lit, m_off, m_len, r_per, r_len, t_end, t_cost, t_id, t_slot, x_end, x_cost, x_ref,
+                               x_rule, use_copy, use_rep, flag_lit, op_base)
     ins = [np.ascontiguousarray(x, dt) for x, dt in (
         (lit, np.float32), (m_off, np.int64), (m_len, np.int64), (r_per, np.int64), (r_len, np.int64),
         (t_end, np.int64), (t_cost, np.float64), (t_id, np.int64), (t_slot, np.int64), (x_end, np.int64),

@@ -1,6 +1,6 @@
 /* The procedural machine's search in C: the inner loops of matcher.py (LCP, longest previous match, periodic
  * runs), bitstream.transform_candidates and parse.py (template candidates, the optimal parse), step for step
- * as their numba versions in lab/procedural/jit.py and bitstream.py, so the same program comes out (the DP's
+ * as their numba versions in lab/procedural/search_numba.py and bitstream.py, so the same program comes out (the DP's
  * float64 sums in the same order, no fused multiply-add). Loaded by lab/native.py with lab/entropy/cm.c;
  * tests/test_cm_native.py compares every kernel with its numba twin.
  */
