@@ -63,13 +63,13 @@ def _tables_header() -> str:
 
 def build(quiet: bool = True) -> Path:
     """Compile the sources into the cache, atomically (a temp name, then rename); returns the library's path."""
+    out = library_path()
+    if out.exists():
+        return out
     import shutil
     import subprocess
     import tempfile
 
-    out = library_path()
-    if out.exists():
-        return out
     out.parent.mkdir(parents=True, exist_ok=True)
     cc = os.environ.get("CC", "cc")
     with tempfile.TemporaryDirectory() as tmp:

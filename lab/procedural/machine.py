@@ -196,10 +196,15 @@ def plan(data: bytes, params: MachineParams = MachineParams(), pricing=None) -> 
     sh = _shared(data, params, pricing)
     t0 = time.perf_counter()
     tmpl, rules = sh["tmpl"], sh["rules"]
-    p = _parse(sh, tmpl, rules, params, params.op_base)
-    if tmpl and params.prune:
-        tmpl, rules = _prune(sh, p, tmpl, rules)
+    prune = bool(tmpl) and params.prune
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        # the parse without templates, on a second core beside the first parse: it is the re-parse whenever
+        # pruning keeps no template (the usual case on prose), so that one costs nothing more
+        bare = ex.submit(_parse, sh, [], rules, params, params.op_base) if prune else None
         p = _parse(sh, tmpl, rules, params, params.op_base)
+        if prune:
+            tmpl, rules = _prune(sh, p, tmpl, rules)
+            p = bare.result() if not tmpl else _parse(sh, tmpl, rules, params, params.op_base)
     p = _finalise(p, tmpl, rules)
     sh["timings"]["parse"] = time.perf_counter() - t0
     t0 = time.perf_counter()
