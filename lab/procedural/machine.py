@@ -6,8 +6,8 @@
 
 The .proc file and its decoder are lab.procedural.procfile. The inner loops (the literal prices, the match
 finder, the candidates, the parse, the program coder) run in C where it is built (lab.native: cm.c and
-search.c) and in numba otherwise (cm.py, search_numba.py, bitstream.py): the same program and the same bytes either
-way (tests/test_cm_native.py); a `lab proc compress` process with the C kernels never imports numba.
+search.c) and in numba otherwise (cm.py, search_numba.py, bitstream.py): the same program and the same bytes
+either way (tests/test_cm_native.py); a `lab proc compress` process with the C kernels never imports numba.
 """
 from __future__ import annotations
 
@@ -87,8 +87,6 @@ class _NumbaPricing:
 def start_pricing(data: bytes):
     """The literal prices of `data`, started on a second thread; `.result()` gives (costs, pstore). The CLI
     starts it before importing numpy and this module, so the model's pass overlaps the imports."""
-    from lab.entropy import cm_native
-
     return cm_native.price_later(data) if cm_native.load() is not None else _NumbaPricing(data)
 
 
@@ -147,7 +145,7 @@ def _template_candidates(sh: dict, tmpl, op_base: float):
     key = np.array([int.from_bytes(A[:4], "big") for A, _ in tmpl], np.int64)
     order = np.argsort(key, kind="stable").astype(np.int64)
     return parse.template_candidates(arr, sh["lit"], token_starts(sh["data"]), ta_s, ta_l, tb_s, tb_l, tbytes, key,
-                                      order, ntm, op_base)
+                                     order, ntm, op_base)
 
 
 def _parse(sh: dict, tmpl, rules, params: MachineParams, op_base: float) -> dict:
@@ -155,8 +153,8 @@ def _parse(sh: dict, tmpl, rules, params: MachineParams, op_base: float) -> dict
     x_end, x_cost, x_ref, x_rule = sh["transform"]
     mask = sh["mask"]
     opos, okind, oa, ob, est = parse.dp(sh["n"], sh["lit"], sh["m_off"], sh["m_len"], sh["r_per"], sh["r_len"],
-                                         t_end, t_cost, t_id, t_slot, x_end, x_cost, x_ref, x_rule, bool(mask & 1),
-                                         bool(mask & 2), params.flag_lit, op_base)
+                                        t_end, t_cost, t_id, t_slot, x_end, x_cost, x_ref, x_rule, bool(mask & 1),
+                                        bool(mask & 2), params.flag_lit, op_base)
     return {"opos": opos, "okind": okind, "oa": oa, "ob": ob, "estimate_bits": float(est)}
 
 
@@ -214,7 +212,8 @@ def plan(data: bytes, params: MachineParams = MachineParams(), pricing=None) -> 
     # the program and the literal-only program are coded at once, on two threads (the coder runs without the
     # GIL), and the smaller real stream is kept
     with ThreadPoolExecutor(max_workers=1) as ex:
-        lit_job = (ex.submit(_literal_stream, data, sh["pstore"]) if params.fallback and p["opos"].size else None)
+        lit_job = (ex.submit(_run, data, {**literal, "pstore": sh["pstore"]}, True)
+                   if params.fallback and p["opos"].size else None)
         stream, _ = _run(data, {**p, "pstore": sh["pstore"]}, True)
         lit_stream = lit_job.result()[0] if lit_job else None
     size = len(stream) + sum(map(len, templates.pack_tables(p["templates"], p["rules"])))
@@ -228,13 +227,6 @@ def plan(data: bytes, params: MachineParams = MachineParams(), pricing=None) -> 
              learned=(len(sh["tmpl"]), len(sh["rules"])), program_bytes=size, literal_only_bytes=lit_only_size,
              fell_back=fell_back)
     return p
-
-
-def _literal_stream(data: bytes, pstore) -> tuple[bytes, None]:
-    """The literal-only program's stream."""
-    empty = np.zeros(0, np.int64)
-    return _run(data, {"opos": empty, "okind": empty, "oa": empty, "ob": empty, "templates": [], "rules": [],
-                       "pstore": pstore}, True)
 
 
 _ENC_CM = []
