@@ -95,7 +95,8 @@ rep.section("3b. Speed as a user meets it: the whole process",
             "kernels (`lab/native.py`: the model and program coder in `lab/entropy/cm.c`, the match finder and "
             "parse in `lab/procedural/search.c`, bit-exact with the numba kernels: `tests/test_cm_native.py`): "
             "decompressing imports neither numba nor numpy, compressing no numba; the literal prices run on a "
-            "second thread from the moment the file is read, the matches on a third while the tables are learned.")
+            "second thread from the moment the file is read, while the main one imports, learns the tables and "
+            "finds the matches.")
 display(Markdown(rep.table(proc, key="process_speed")))
 assert all(r["round-trip"] for r in proc)
 pg = speed.goal(proc)
