@@ -170,3 +170,53 @@ def test_the_library_is_named_by_its_sources_and_rebuilt_into_a_fresh_cache(tmp_
     path = native.build()
     assert path.parent == tmp_path and path.exists() and path.name.startswith("lab-")
     assert native.build() == path                       # built once
+
+
+def _reference_tables(data: bytes):
+    """The tables' learning as first written (a loop over tokens.tokenize): templates.py's faster code must
+    learn exactly these (the tables travel in the file, so they decide its bytes)."""
+    from collections import Counter
+
+    from lab.procedural.templates import MTF, SAMPLE_RULES, SAMPLE_TEMPLATES
+    from lab.procedural.tokens import tokenize
+
+    toks = tokenize(data[:SAMPLE_TEMPLATES])
+    keys, words = [], []
+    for k in range(4, len(toks) - 2):
+        w, B = toks[k], toks[k + 1]
+        if not w[:1].isalpha() or B[:1].isalpha() or toks[k - 1][-1:].isalpha():
+            continue
+        if len(toks[k - 2] + toks[k - 1]) >= 4:
+            keys.append((toks[k - 2] + toks[k - 1], B)); words.append(w)
+        if len(b"".join(toks[k - 4:k])) >= 4:
+            keys.append((b"".join(toks[k - 4:k]), B)); words.append(w)
+    counts, seen = Counter(keys), {}
+    for key, w in zip(keys, words):
+        seen.setdefault(key, set()).add(w)
+    scored = [(c * (len(A) + len(B)), A, B) for (A, B), c in counts.items() if c >= 4 and len(seen[(A, B)]) >= 2]
+    tmpl = [(A, B) for _, A, B in sorted(scored, key=lambda x: (-x[0], x[1], x[2]))[:255]]
+    recent, by_prefix, rc, clock = {}, {}, Counter(), 0
+    for w in [t for t in tokenize(data[:SAMPLE_RULES]) if t[:1].isalpha()]:
+        clock += 1
+        cands = [u for u in by_prefix.get(w[:3], []) if u != w and clock - recent[u] <= 4 * MTF] if len(w) >= 4 else []
+        if cands:
+            u = max(cands, key=recent.__getitem__)
+            p = 3
+            while p < min(len(u), len(w)) and u[p] == w[p]:
+                p += 1
+            if len(u) - p <= 4 and len(w) - p <= 6:
+                rc[(len(u) - p, w[p:])] += 1
+        if w not in recent:
+            by_prefix.setdefault(w[:3], []).append(w)
+        recent[w] = clock
+    return tmpl, [r for r, c in sorted(rc.items(), key=lambda x: (-x[1], x[0])) if c >= 2][:31]
+
+
+@pytest.mark.parametrize("name", ["story", "text", "random", "words", "empty", "one byte"])
+def test_learned_tables_are_those_of_the_token_loop(name):
+    from lab.procedural import templates
+
+    data = {"story": _story(), **_inputs()}[name]
+    assert (templates.learn_templates(data), templates.learn_rules(data)) == _reference_tables(data)
+    if name == "story":
+        assert templates.learn_templates(data) and templates.learn_rules(data)

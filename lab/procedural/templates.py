@@ -8,7 +8,7 @@ distinct words that share its first three letters. Both tables travel in the fil
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 
 
 SAMPLE_TEMPLATES = 160_000
@@ -20,27 +20,26 @@ MTF = 64
 
 def learn_templates(data: bytes, max_templates: int = MAX_TEMPLATES, min_count: int = 4) -> list[tuple[bytes, bytes]]:
     """Frames (A, B) with len(A) >= 4, A ending and B starting in a non-letter, seen around >= 2 words."""
-    from lab.procedural.tokens import tokenize   # numpy: not for unpack_tables (the decoder)
+    import numpy as np   # not at the top: unpack_tables (the decoder) needs no numpy
 
-    toks = tokenize(data[:SAMPLE_TEMPLATES])
-    n = len(toks)
-    size = [len(t) for t in toks]
-    keys, words = [], []
-    for k in range(4, n - 2):
-        # a word between a frame A (the 2 or 4 tokens before it, >= 4 bytes) and B (the token after it). Tokens
-        # are letter runs, digit runs and single bytes, so the tokens around a word are never letters: A does
-        # not end in one, B does not start with one
-        w = toks[k]
-        if not w[:1].isalpha():
-            continue
-        B = toks[k + 1]
-        n2 = size[k - 2] + size[k - 1]
-        if n2 >= 4:
-            keys.append((toks[k - 2] + toks[k - 1], B))
-            words.append(w)
-        if n2 + size[k - 4] + size[k - 3] >= 4:
-            keys.append((b"".join(toks[k - 4:k]), B))
-            words.append(w)
+    sample = data[:SAMPLE_TEMPLATES]
+    a = np.frombuffer(sample, np.uint8)
+    # tokens as tokens.tokenize cuts them (letter runs, digit runs, every other byte alone), as start offsets
+    cls = np.where(((a >= 65) & (a <= 90)) | ((a >= 97) & (a <= 122)), 1, np.where((a >= 48) & (a <= 57), 2, 0))
+    first = np.ones(len(a), bool)
+    first[1:] = (cls[1:] == 0) | (cls[1:] != cls[:-1])
+    st = np.flatnonzero(first)
+    n = len(st)
+    st = np.append(st, len(a))
+    # a word (token k) between a frame A (the 2 or 4 tokens before it, >= 4 bytes) and B (the token after it).
+    # The tokens around a word are never letters, so A does not end in one and B does not start with one
+    k = np.arange(4, max(4, n - 2))
+    k = k[cls[st[k]] == 1]
+    k2, k4 = k[st[k] - st[k - 2] >= 4].tolist(), k[st[k] - st[k - 4] >= 4].tolist()
+    S = st.tolist()
+    keys = ([(sample[S[i - 2]:S[i]], sample[S[i + 1]:S[i + 2]]) for i in k2]
+            + [(sample[S[i - 4]:S[i]], sample[S[i + 1]:S[i + 2]]) for i in k4])
+    words = [sample[S[i]:S[i + 1]] for i in k2] + [sample[S[i]:S[i + 1]] for i in k4]
     counts = Counter(keys)
     seen: dict = {}                       # distinct words around each frequent frame
     for key, w in zip(keys, words):
@@ -57,23 +56,26 @@ def learn_rules(data: bytes, max_rules: int = MAX_RULES, min_count: int = 2) -> 
     import re
 
     recent: dict[bytes, int] = {}      # word -> last time seen (the MTF order, lazily)
-    by_prefix: dict[bytes, list] = defaultdict(list)
+    last2: dict[bytes, list] = {}      # first 3 letters -> the two most recently seen distinct words, newest first
     counts: Counter = Counter()
     clock = 0
     for w in re.findall(rb"[A-Za-z]+", data[:SAMPLE_RULES]):     # the word tokens (tokens.tokenize's letter runs)
         clock += 1
-        if len(w) >= 4:
-            cands = [u for u in by_prefix.get(w[:3], ()) if u != w and clock - recent[u] <= 4 * MTF]
-            if cands:
-                u = max(cands, key=recent.__getitem__)
+        two = last2.get(w[:3])
+        if len(w) >= 4 and two:
+            # the most recent other word sharing the first three letters, if seen within the window
+            u = two[0] if two[0] != w else (two[1] if len(two) > 1 else None)
+            if u is not None and clock - recent[u] <= 4 * MTF:
                 p = 3
                 while p < min(len(u), len(w)) and u[p] == w[p]:
                     p += 1
                 strip, add = len(u) - p, w[p:]
                 if strip <= 4 and len(add) <= 6:
                     counts[(strip, add)] += 1
-        if w not in recent:
-            by_prefix[w[:3]].append(w)
+        if two is None:
+            last2[w[:3]] = [w]
+        elif two[0] != w:
+            last2[w[:3]] = [w, two[0]]
         recent[w] = clock
     rules = [r for r, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if c >= min_count]
     return rules[:max_rules]
