@@ -30,7 +30,7 @@ def _inputs():
 def test_c_prices_are_the_numba_prices_bit_for_bit(name):
     data = _inputs()[name]
     c_costs, c_probs = cm_native.price(data)
-    n_costs, n_probs = cm.price(data, with_probs=True, native=False)
+    n_costs, n_probs = cm.price(data, with_probs=True)
     assert np.array_equal(c_probs, n_probs)
     assert np.array_equal(c_costs, n_costs)
 

@@ -242,17 +242,12 @@ def _price_all(state, data, pstore):
     return costs
 
 
-def price(data: bytes, with_probs: bool = False, native: bool = True):
+def price(data: bytes, with_probs: bool = False):
     """Bits each byte costs under a fresh model that has seen the bytes before it (and, if asked, the
-    8 coded probabilities per byte, for `code_stored`). By the C model where it is built (the same numbers,
-    lab.entropy.cm_native), else (or with native=False) by numba."""
-    from lab.entropy import cm_native
-
-    if native and cm_native.load() is not None:
-        costs, pstore = cm_native.price(data)
-    else:
-        pstore = np.zeros(8 * len(data), np.int32)
-        costs = _price_all(new_state(), np.frombuffer(data, np.uint8), pstore)
+    8 coded probabilities per byte, for `code_stored`), by numba (lab.entropy.cm_native.price: the same in C;
+    lab.procedural.parse.literal_costs chooses)."""
+    pstore = np.zeros(8 * len(data), np.int32)
+    costs = _price_all(new_state(), np.frombuffer(data, np.uint8), pstore)
     return (costs, pstore) if with_probs else costs
 
 

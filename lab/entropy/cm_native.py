@@ -59,19 +59,11 @@ def price_later(data: bytes) -> Pricing:
 
 
 def _tables(templates, rules) -> list:
-    """The learned tables as C arrays (bitstream.run_program's ta_s, ta_l, tb_s, tb_l, tbytes, ntmpl, r_strip,
-    ra_s, ra_l, rbytes, nrules), without numpy."""
-    tb, starts_a, lens_a, starts_b, lens_b = bytearray(), [], [], [], []
-    for a, b in templates:
-        starts_a.append(len(tb)); lens_a.append(len(a)); tb += a
-        starts_b.append(len(tb)); lens_b.append(len(b)); tb += b
-    rb, strip, starts_r, lens_r = bytearray(), [], [], []
-    for st, add in rules:
-        strip.append(st); starts_r.append(len(rb)); lens_r.append(len(add)); rb += add
-    i64 = lambda xs: (ctypes.c_int64 * max(1, len(xs)))(*xs)  # noqa: E731
-    u8 = lambda b: ctypes.create_string_buffer(bytes(b), max(1, len(b)))  # noqa: E731
-    return [i64(starts_a), i64(lens_a), i64(starts_b), i64(lens_b), u8(tb), len(templates),
-            i64(strip), i64(starts_r), i64(lens_r), u8(rb), len(rules)]
+    """templates.layout as C arrays, without numpy."""
+    from lab.procedural.templates import layout
+
+    return [x if isinstance(x, int) else ctypes.create_string_buffer(x, max(1, len(x))) if isinstance(x, bytes)
+            else (ctypes.c_int64 * max(1, len(x)))(*x) for x in layout(templates, rules)]
 
 
 def program_decode(stream: bytes, n: int, templates, rules) -> bytes:

@@ -43,18 +43,9 @@ class MachineParams:
 
 
 def _tables_arrays(tmpl, rules):
-    tb = bytearray()
-    ta_s, ta_l, tb_s, tb_l = [], [], [], []
-    for A, B in tmpl:
-        ta_s.append(len(tb)); ta_l.append(len(A)); tb += A
-        tb_s.append(len(tb)); tb_l.append(len(B)); tb += B
-    rb = bytearray()
-    r_strip, ra_s, ra_l = [], [], []
-    for strip, add in rules:
-        r_strip.append(strip); ra_s.append(len(rb)); ra_l.append(len(add)); rb += add
-    a = lambda x: np.array(x, np.int64)  # noqa: E731
-    return (a(ta_s), a(ta_l), a(tb_s), a(tb_l), np.frombuffer(bytes(tb) or b"\0", np.uint8).copy(), len(tmpl),
-            a(r_strip), a(ra_s), a(ra_l), np.frombuffer(bytes(rb) or b"\0", np.uint8).copy(), len(rules))
+    """templates.layout as numpy arrays (the numba kernels' and the candidates' arguments)."""
+    return tuple(x if isinstance(x, int) else np.frombuffer(x or b"\0", np.uint8).copy() if isinstance(x, bytes)
+                 else np.array(x, np.int64) for x in templates.layout(tmpl, rules))
 
 
 def _timed(fn, *args):

@@ -81,6 +81,19 @@ def learn_rules(data: bytes, max_rules: int = MAX_RULES, min_count: int = 2) -> 
     return rules[:max_rules]
 
 
+def layout(templates, rules) -> tuple:
+    """The tables as the program coder reads them (bitstream.run_program's ta_s, ta_l, tb_s, tb_l, tbytes, ntmpl,
+    r_strip, ra_s, ra_l, rbytes, nrules): offsets and lengths into one byte string per table (lists, bytes)."""
+    tb, ta_s, ta_l, tb_s, tb_l = bytearray(), [], [], [], []
+    for A, B in templates:
+        ta_s.append(len(tb)); ta_l.append(len(A)); tb += A
+        tb_s.append(len(tb)); tb_l.append(len(B)); tb += B
+    rb, r_strip, ra_s, ra_l = bytearray(), [], [], []
+    for strip, add in rules:
+        r_strip.append(strip); ra_s.append(len(rb)); ra_l.append(len(add)); rb += add
+    return ta_s, ta_l, tb_s, tb_l, bytes(tb), len(templates), r_strip, ra_s, ra_l, bytes(rb), len(rules)
+
+
 def pack_tables(templates, rules) -> tuple[bytes, bytes]:
     t = bytearray([len(templates)])
     for A, B in templates:
