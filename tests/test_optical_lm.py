@@ -178,3 +178,15 @@ def test_phase_clock_times_only_the_steps_it_is_asked_to():
         c("draw")
         c("forward")
     assert set(on.ms) == {"draw", "forward"} and on.ms["draw"] >= 0 and off.ms == {}
+
+
+def test_step_profile_starts_after_warm_up_and_reports_where_the_time_went(capsys):
+    """train(profile=N) profiles steps 31..30+N: nothing before, one summary line and two tables after the last."""
+    prof, x = None, torch.randn(64, 64)
+    for step in range(1, 36):
+        x = torch.tanh(x @ x.T / 64)
+        prof = L._profile_steps(prof if step > 30 else None, step - 30, 3, "cpu")
+        assert (prof is not None) == (30 <= step < 33)
+    out = capsys.readouterr().out
+    head = json.loads(out.splitlines()[0])
+    assert head["profile_steps"] == 3 and head["wall_ms_per_step"] > 0 and "aten::mm" in out

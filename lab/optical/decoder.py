@@ -108,7 +108,10 @@ class LMReader(nn.Module):
         return [int(c.shape[0]) - len(self.pre) - len(self.post) for c in self.contexts(vision, rows)]
 
     def answer_ids(self, texts: list[str], max_tokens: int = 2048) -> list[list[int]]:
-        return [self.tok(t, add_special_tokens=False)["input_ids"][:max_tokens] + [self.eos] for t in texts]
+        """Token ids of each text (at most max_tokens) + <|im_end|>; one batched call of the tokenizer."""
+        if not texts:
+            return []
+        return [ids[:max_tokens] + [self.eos] for ids in self.tok(list(texts), add_special_tokens=False)["input_ids"]]
 
     # -- training -----------------------------------------------------------------------------------------
     def loss(self, vision, texts: list[str], rows=None, max_tokens: int = 2048) -> tuple[torch.Tensor, int]:

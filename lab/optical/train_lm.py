@@ -217,8 +217,12 @@ class PageBank:
             f.unlink(missing_ok=True)
             mode = job["mode"]
             ims = job["images"]
+            host = torch.from_numpy(ims)
+            if self.device.type == "cuda":  # pinned: the copy is queued behind the last step instead of waiting for it
+                host = host.pin_memory()
             with torch.no_grad():        # fp32 (TF32 on CUDA), as the encoder was trained and as a CPU user runs it
-                toks = torch.cat([self.model.encoder(1.0 - torch.from_numpy(ims[i:i + batch]).to(self.device)[:, None].float() / 255.0)
+                pix = host.to(self.device, non_blocking=True)
+                toks = torch.cat([self.model.encoder(1.0 - pix[i:i + batch, None].float() / 255.0)
                                   for i in range(0, len(ims), batch)])
             self._add(mode, toks.to(torch.bfloat16), job["bands"], job["targets"] if self.keep_targets else None)
             n += len(ims)
@@ -488,10 +492,11 @@ class Campaign:
         r0s = rng.integers(0, g - h + 1, k)
         vt = bank.tokens[mode][torch.as_tensor(idx, device=bank.device)].float()
         windows = [(int(a), int(a) + h) for a in r0s]
-        with autocast(self.device):
-            nslots = r.projector.kept(vt, windows).tolist()                # the step's one host sync
+        # the answers (host work) before the step's one host sync, while the device still runs the last step
         texts = [window_text(bank.bands[mode][i], int(a), int(a) + h) for i, a in zip(idx, r0s)]
         answers = r.answer_ids(texts, cfg.max_answer)
+        with autocast(self.device):
+            nslots = r.projector.kept(vt, windows).tolist()                # the step's one host sync
         pre = len(r.pre) + len(r.post)
         lens = [s + pre + len(a) for s, a in zip(nslots, answers)]
         per_row[mode] = 0.9 * per_row.get(mode, 60.0) + 0.1 * float(np.mean(lens)) / h
@@ -507,9 +512,10 @@ class Campaign:
         return ctx, [answers[j] for j in keep_j], idx[keep_j], vt[sel]
 
     def train(self, bank: PageBank, spool: Path, seconds: float, run: str, command: str = "", fox=None,
-              train_pages: int = 7, progress: bool = True, stop=None) -> dict:
+              train_pages: int = 7, progress: bool = True, stop=None, profile: int = 0) -> dict:
         """Train for `seconds` (ingesting the spool as it fills), evaluating every `eval_every` seconds and at
-        the end; save the state before that last evaluation and again after it; -> this run's record."""
+        the end; save the state before that last evaluation and again after it; -> this run's record.
+        profile: profile that many steps after the first 30 (torch.profiler) and print where the time went."""
         cfg, r, meta = self.cfg, self.reader, self.meta
         rng = np.random.default_rng([cfg.seed, len(meta["runs"]), 17] + ([self.rank] if self.world > 1 else []))
         dist = current_dist()
@@ -520,7 +526,7 @@ class Campaign:
         run_rec = {"run": run, "command": command, "resumed": self.resumed, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                    "machine": machine(), "step_from": step0, "examples_from": ex0, "log": []}
         loss_acc, tok_acc, n_acc, steps_here, ingested0 = torch.zeros((), device=self.device), 0, 0, 0, bank.ingested
-        timed = {}
+        timed, prof = {}, None
         bank.ingest(spool, limit=300)
         while True:
             done = time.time() - t0 >= seconds or bool(stop and stop())
@@ -555,6 +561,8 @@ class Campaign:
             tok_acc += n
             n_acc += ex
             steps_here += 1
+            if profile and self.rank == 0:
+                prof = _profile_steps(prof if steps_here > 30 else None, steps_here - 30, profile, self.device)
             meta["step"] += 1
             meta["examples"] += ex
             meta["answer_tokens"] += n
@@ -647,6 +655,31 @@ class Campaign:
         os.replace(self.dir / "exact.pt.tmp", self.dir / "exact.pt")
 
 
+def _profile_steps(prof, k: int, steps: int, device):
+    """Steps 1..steps after the warm-up under torch.profiler; after the last, print the device's busy time per
+    step against the wall clock's and the kernels and host ops that took most. -> the profiler (or None)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    if k == 0:
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.device(device).type == "cuda" else [])
+        prof = profile(activities=acts)
+        prof.__enter__()
+        prof.t0 = time.perf_counter()
+    elif prof is not None and k == steps:
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)
+        wall = (time.perf_counter() - prof.t0) / steps
+        prof.__exit__(None, None, None)
+        ev = prof.key_averages()
+        dev_us = sum(e.self_device_time_total for e in ev) / steps
+        print(json.dumps({"profile_steps": steps, "wall_ms_per_step": round(1000 * wall, 1),
+                          "device_busy_ms_per_step": round(dev_us / 1000, 1)}), flush=True)
+        for key in ("self_device_time_total", "self_cpu_time_total"):
+            print(ev.table(sort_by=key, row_limit=18, max_name_column_width=60), flush=True)
+        return None
+    return prof
+
+
 class _PhaseClock:
     """Milliseconds of each phase of one training step, synchronising the device at every mark (only when `on`:
     one step in 25, so the others keep their single host sync)."""
@@ -697,6 +730,7 @@ def main(argv=None) -> int:
     p.add_argument("--lm", default="smollm2-135m-instruct", help="the language model (lab.models name)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluations (benchmarks)")
+    p.add_argument("--profile", type=int, default=0, help="profile this many steps after the first 30 and print them")
     p = sub.add_parser("evaluate", help="windows of held-out pages read by a reader folder, with the control -> JSON")
     p.add_argument("--state", required=True, help="the reader folder (a campaign's state, or models/optical-lm-reader)")
     p.add_argument("--rows", default="1,2", help="window heights (cell rows), comma-separated")
@@ -749,7 +783,7 @@ def main(argv=None) -> int:
               f"{camp.world} process(es)", flush=True)
     bank = PageBank(model, cfg.bank_pages, device, keep_targets=spec.train_head, shard=(camp.rank, camp.world))
     fox = None if a.no_eval or camp.rank else eval_set(camp.reader.tok, cfg.eval_pages)
-    rec = camp.train(bank, Path(a.spool), a.seconds, a.run, " ".join(sys.argv), fox)
+    rec = camp.train(bank, Path(a.spool), a.seconds, a.run, " ".join(sys.argv), fox, profile=a.profile)
     if camp.rank == 0:
         print(json.dumps({k: v for k, v in rec.items() if k != "log"}), flush=True)
     return 0
