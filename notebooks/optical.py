@@ -50,6 +50,7 @@ probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/pro
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
           "reports/optical_gpu/qa_study_vision.json", "reports/optical_gpu/qa_study_bank.json"]   # (GPU), when present
+qa_finetune = "reports/optical_gpu/qa_finetune.json"   # the answering model (scripts/optical_qa_finetune.py, GPU), when present
 
 # %%
 import json
@@ -296,6 +297,23 @@ if gpu_qa:
     display(Markdown(rep.table(QS.report_rows(gpu_qa["rows"]), key="qa_gpu")))
     if gpu_qa.get("bank"):
         display(Markdown(rep.table(QS.bank_rows(gpu_qa["bank"]), key="qa_gpu_bank")))
+ft = json.loads(Path(qa_finetune).read_text()) if qa_finetune and Path(qa_finetune).is_file() else None
+if ft:
+    ft_bar, rec_ = QS.finetune_bars(ft["rows"]), ft["record"]
+    rep.section("5d. The answering model: SmolLM2 + LoRA fine-tuned to answer from its context (GPU)", (
+        f"On {ft['machine'].get('device', ft['machine'].get('gpu', '?'))}: SmolLM2-135M-Instruct + LoRA (r={rec_['config']['r']}, every linear layer) "
+        f"fine-tuned for {rec_['seconds']} s ({rec_['steps']:,} steps, {rec_['examples']:,} examples drawn from {rec_['items']:,} question items) on questions generated from the *training* documents (`lab/optical/qa/finetune.py`), then the "
+        f"held-out study questions ({ft['questions']} on {ft['pages']} pages of the test documents) answered from no "
+        "context and from the full page text, with the adapter and with it switched off (the unadapted model). "
+        "Scores are means ± the half-width of their 95% interval (Wilson). Command: "
+        f"`{ft['command']}` (`reports/optical_gpu/qa_finetune.json`; adapter sha256 `{ft['adapter_sha256'][:16]}…`).\n\n"
+        f"**The bar** (issue optical V): from the full page text, answer contained >= 70% and exact match >= 50% on "
+        f"held-out pages: **{ft_bar['contains'][0]:.0%} ± {ft_bar['contains'][1]:.0%} contained, {ft_bar['em'][0]:.0%} ± "
+        f"{ft_bar['em'][1]:.0%} EM — {'met' if ft_bar['met'] else 'missed'}** (unadapted: "
+        f"{ft_bar['unadapted_contains'][0]:.0%} contained, {ft_bar['unadapted_em'][0]:.0%} EM)."))
+    display(Markdown(rep.table(QS.finetune_rows(ft["rows"]), key="qa_finetune")))
+    display(Markdown(rep.table([r for r in QS.finetune_rows(ft["rows"], by_kind=True) if r["context"] == "full"],
+                               key="qa_finetune_kinds")))
 
 # %%
 lines = ["The seed claims \"20x compression at ~60% fidelity, 10x at ~90%\"; DeepSeek-OCR reports 59.1% at 19.7x (64 "

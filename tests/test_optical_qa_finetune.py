@@ -44,3 +44,27 @@ def test_finetune_lowers_the_answer_loss_and_the_adapter_round_trips(tmp_path):
         F.load_adapter(models.tiny_lm(models.TINY_CHAT)[0], tmp_path / "qa")
     with pytest.raises(FormatError, match="not an answering adapter"):
         F.load_adapter(models.tiny_lm(models.TINY_CHAT)[0], tmp_path / "nothing")
+
+
+def test_finetune_table_gives_intervals_and_judges_the_bar():
+    from lab.optical.qa import study as S
+
+    m, h = S.ci95([1] * 70 + [0] * 30)
+    assert m == 0.7 and 0.08 < h < 0.10                     # Wilson at n=100: ~±0.089
+    assert S.ci95([0.5, 1.5])[1] > 0 and S.ci95([]) != S.ci95([])    # nan for no questions
+    rows = []
+    for model, hit in (("adapted", 0.75), ("unadapted", 0.1)):
+        for cond in ("none", "full"):
+            for i in range(200):
+                ok = float(cond == "full" and i < hit * 200)
+                rows.append({"model": model, "condition": cond, "kind": "cloze" if i % 2 else "unanswerable",
+                             "em": ok * (i % 4 != 1), "f1": ok, "contains": ok, "answer_nll": 2.0})
+    t = S.finetune_rows(rows)
+    assert [(r["model"], r["context"]) for r in t] == [("adapted", "none"), ("adapted", "full"),
+                                                       ("unadapted", "none"), ("unadapted", "full")]
+    assert t[1]["answer contained"].startswith("0.750 ± 0.0") and t[1]["questions"] == 200
+    assert len(S.finetune_rows(rows, by_kind=True)) == 8
+    bar = S.finetune_bars(rows)
+    assert bar["questions"] == 200 and bar["contains"][0] == 0.75 and bar["unadapted_contains"][0] == 0.1
+    assert bar["em"][0] == 0.56 and bar["met"]      # 150 hits less the 38 with i % 4 == 1
+    assert not S.finetune_bars([r for r in rows if r["model"] == "unadapted"])["met"]

@@ -221,6 +221,55 @@ def report_rows(rows: list[dict]) -> list[dict]:
              "s / question": round(r.seconds, 2)} for r in table(rows).itertuples()]
 
 
+def ci95(scores) -> tuple[float, float]:
+    """(mean, half-width of its 95% confidence interval): Wilson's score interval's half-width for 0/1 scores,
+    the normal one (1.96 standard errors) for others."""
+    x = np.asarray(list(scores), float)
+    n = len(x)
+    if n == 0:
+        return float("nan"), float("nan")
+    m = float(x.mean())
+    if np.isin(x, (0.0, 1.0)).all():
+        z = 1.96
+        return m, float(z * np.sqrt(m * (1 - m) / n + z * z / (4 * n * n)) / (1 + z * z / n))
+    return m, float(1.96 * x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
+
+def finetune_rows(rows: list[dict], by_kind: bool = False) -> list[dict]:
+    """The answering model's study (scripts/optical_qa_finetune.py): one row per (model, context[, kind]) with
+    exact match, F1 and answer contained as mean ± the 95% interval's half-width, and the gold answer's NLL."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    keys = ["model", "condition"] + (["kind"] if by_kind else [])
+    out = []
+    for k, g in df.groupby(keys, sort=False):
+        k = dict(zip(keys, k))
+        row = {"model": k["model"], "context": k["condition"]}
+        if by_kind:
+            row["kind"] = k["kind"]
+        row["questions"] = len(g)
+        for col, name in (("em", "exact match"), ("f1", "token F1"), ("contains", "answer contained")):
+            m, h = ci95(g[col])
+            row[name] = f"{m:.3f} ± {h:.3f}"
+        nll = g["answer_nll"].where(g["kind"] != "unanswerable").dropna()
+        row["gold answer NLL (nats/token)"] = round(float(nll.mean()), 2) if len(nll) else "–"
+        out.append(row)
+    return out
+
+
+def finetune_bars(rows: list[dict]) -> dict:
+    """Issue optical V's first bar on the adapted model's full-text rows: answer contained >= 70% and exact
+    match >= 50%, each with its 95% interval; the unadapted model's scores beside them."""
+    def part(model):
+        sel = [r for r in rows if r.get("model") == model and r["condition"] == "full"]
+        return {k: ci95(r[k] for r in sel) for k in ("contains", "em")}, len(sel)
+
+    (ad, n), (un, _) = part("adapted"), part("unadapted")
+    return {"questions": n, "contains": ad["contains"], "em": ad["em"], "unadapted_contains": un["contains"],
+            "unadapted_em": un["em"], "met": bool(n) and ad["contains"][0] >= 0.70 and ad["em"][0] >= 0.50}
+
+
 def bank_rows(rows: list[dict]) -> list[dict]:
     """`bank_study`'s rows as the report prints them: one row per policy (the full bank first)."""
     import pandas as pd
