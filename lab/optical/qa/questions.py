@@ -107,9 +107,9 @@ def questions(pages: list[tuple[str, str, str]], seed: int = 0, per_page: int = 
     kinds, one summary prompt, and one unanswerable question (from another document's page) per page."""
     out = []
     docs = sorted({d for _, d, _ in pages})
-    for pid, doc, text in pages:
+    split_once = [sentences(t) for _, _, t in pages]        # once a page: the unanswerable kind looks at every page
+    for (pid, doc, text), sents in zip(pages, split_once):
         rng = np.random.default_rng([seed, _h("page:" + pid) % (1 << 32)])
-        sents = sentences(text)
         split = split_of(doc, pid)
         made: list[tuple[str, str, str]] = []
         for m in _SPEECH.finditer(" ".join(text.split())):
@@ -125,10 +125,9 @@ def questions(pages: list[tuple[str, str, str]], seed: int = 0, per_page: int = 
                 break
         if text.strip():
             made.append(("summary", "Write out this page.", " ".join(text.split())))
-        others = [(p, d, t) for p, d, t in pages if d != doc and sentences(t)]
+        others = [s for (_, d, _), s in zip(pages, split_once) if d != doc and s]
         if others and len(docs) > 1:
-            p2, d2, t2 = others[int(rng.integers(len(others)))]
-            s2 = sentences(t2)
+            s2 = others[int(rng.integers(len(others)))]
             qa = _cloze(s2[int(rng.integers(len(s2)))], rng)
             if qa and qa[1].lower() not in text.lower():
                 made.append(("unanswerable", qa[0], NO_ANSWER))
