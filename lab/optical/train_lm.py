@@ -367,6 +367,7 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     prec = [precision(o, r) for o, r in zip(outs, refs + refs)]
     return {f"lm_win{rows}_{mode}": float(np.mean(prec[:n])), f"lm_win{rows}_control": float(np.mean(prec[n:])),
             f"nll_win{rows}_{mode}": nll[0], f"nll_win{rows}_control": nll[1],
+            f"win{rows}_precisions": [round(float(x), 4) for x in prec[:n]],   # each window's, own tokens
             f"win{rows}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
 
 

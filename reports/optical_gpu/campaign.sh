@@ -4,27 +4,41 @@
 # the tree without models/ (taken out of the index for the session), and in carry:
 #   STEP=a  .carry/a (data.tar.xz: canterbury, canterbury-large, tinystories; whl/: rapidfuzz, gguf, pypdfium2 (py3.12
 #           manylinux wheels: pip download --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64
-#           --python-version 3.12 -d .carry/a/whl NAME; the device image lacks them); gguf.aa;
+#           --python-version 3.12 -d .carry/a/whl NAME; the device image lacks them);
 #           pdfs.tar when campaign.pdf > 0: the training PDFs by their package paths, from `make documents` here:
 #           tar cf .carry/a/pdfs.tar -C / $(python -c "from lab.optical import pdfdocs as P; print(*[P.DOCS[n].file
 #           for n in P.names('train')])"); texts.tar.xz when campaign.texts names package corpora (`make corpora`):
 #           tar cJf .carry/a/texts.tar.xz -C / usr/share/doc/python3.11/html/_sources usr/share/wordnet/data.{noun,verb,adj,adv}
-#           (with both, gguf.aa travels in .carry/c beside gguf.ac instead: step a would pass 64 MiB)
 #           and models/optical-reader (the stage-1 model)
-#   STEP=b  .carry/b (gguf.ab) and models/optical-lm-reader (the campaign's state, once it exists)
-#   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>] [NPROC=<GPUs>]  .carry/c (gguf.ac) on the first
+#   STEP=b  .carry/b/gguf.ab and .carry/c/gguf.aa (two of the GGUF's three pieces, kept in /root)
+#   STEP=state  models/optical-lm-reader (the campaign's state, once it exists; alone: with a GGUF piece beside it
+#           the call passes 64 MiB)
+#   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>] [NPROC=<GPUs>]  .carry/c/gguf.ac on the first
 #           run of a machine; NPROC > 1 launches one process a GPU under torchrun (each banks its share of the spool;
 #           the global batch stays configs/optical/campaign.yaml's `tokens`; start the renderer with more --workers)
+#   STEP=qa QA_S=<s> [QA_ARGS=<more options>]  the answering model's fine-tuning and study
+#           (scripts/optical_qa_finetune.py -> $OUT/qa_finetune.json, .log and qa-lora/); needs step a's data and
+#           the GGUF (.carry/c/gguf.ac if no run assembled it yet); ~1 minute of setup and scoring beyond QA_S
 # .carry/*/gguf.a?: lab.models' SmolLM2-135M-Instruct.Q4_1.gguf cut at 14 MiB and 50 MiB (session 1's first
 # machine: 12 and 70 MiB, before there was a state to carry). SEED (step a): the page seed, new for each machine.
 # Step a starts the page renderer in its own session (setsid): it keeps rendering into /root/spool through
 # the calls that follow. Every run resumes /root/state (the exact fp32 state within the session; the first
 # run of a session starts from models/optical-lm-reader, its moments re-estimated) and copies the state's
 # fp16 adapter shards, reader.json and its log to $OUT (-> models/optical-lm-reader/ and reports/optical_gpu/).
+# A session: STEP=a, b, state, then runs (and qa) back to back: the machine goes back after ~30 s idle, a fresh
+# one costs 1.5-3.5 device-minutes to start. Check a script's whole pipeline at full size on the CPU first (session
+# 7's QA call spent 7 minutes in a quadratic question generator before its first step).
 set -o pipefail
 export PYTHONPATH=/tmp/site:$PWD LAB_DATA=/root/data LAB_MODELS=/root/models LAB_PKG_ROOT=/root/pkgs PYTHONUNBUFFERED=1 \
   OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
 M=/root/models/smollm2-135m-instruct
+gguf() {   # SmolLM2's GGUF from its three carried pieces, once a machine, checked
+  if [ ! -f $M/SmolLM2-135M-Instruct.Q4_1.gguf ]; then
+    AA=/root/gguf.aa; [ -f $AA ] || AA=.carry/c/gguf.aa
+    cat $AA /root/gguf.ab .carry/c/gguf.ac > $M/SmolLM2-135M-Instruct.Q4_1.gguf || return 1
+  fi
+  echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $M/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c
+}
 case "$STEP" in
 a)
   mkdir -p /root/data /root/models /root/pkgs $M && tar xJf .carry/a/data.tar.xz -C /root/data || exit 1
@@ -37,15 +51,13 @@ a)
     --workers "${WORKERS:-13}" --max-pending 2500 --config configs/optical/campaign.yaml > /root/render.log 2>&1 < /dev/null &
   sleep 40; nproc; nvidia-smi --query-gpu=name,memory.total --format=csv; ls /root/spool | wc -l; tail -3 /root/render.log ;;
 b)
-  cp .carry/b/gguf.ab /root/gguf.ab || exit 1
-  if [ -f models/optical-lm-reader/reader.json ]; then mkdir -p /root/state && cp models/optical-lm-reader/* /root/state/; fi
+  cp .carry/b/gguf.ab /root/gguf.ab && cp .carry/c/gguf.aa /root/gguf.aa || exit 1
   ls /root/spool | wc -l && tail -2 /root/render.log ;;
+state)
+  mkdir -p /root/state && cp models/optical-lm-reader/* /root/state/ || exit 1
+  ls /root/state; ls /root/spool | wc -l && tail -1 /root/render.log ;;
 run)
-  if [ ! -f $M/SmolLM2-135M-Instruct.Q4_1.gguf ]; then
-    AA=/root/gguf.aa; [ -f $AA ] || AA=.carry/c/gguf.aa
-    cat $AA /root/gguf.ab .carry/c/gguf.ac > $M/SmolLM2-135M-Instruct.Q4_1.gguf || exit 1
-  fi
-  echo "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53  $M/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum -c || exit 1
+  gguf || exit 1
   echo "spool: $(ls /root/spool | wc -l) files"; tail -1 /root/render.log
   if [ "${NPROC:-1}" -gt 1 ]; then   # several GPUs: one process each (DDP-style, NVLink multicast off)
     LAUNCH="python3 -m torch.distributed.run --standalone --nproc_per_node $NPROC -m"
@@ -56,5 +68,9 @@ run)
   rc=$?
   cp /root/state/reader.json /root/state/adapter-*.safetensors $OUT/ 2>/dev/null
   exit $rc ;;
-*) echo "STEP=a|b|run"; exit 2 ;;
+qa)
+  gguf || exit 1
+  python3 scripts/optical_qa_finetune.py --device cuda --seconds "${QA_S:-240}" --pages 6000 --out $OUT/qa_finetune.json \
+    --adapter $OUT/qa-lora $QA_ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/qa_finetune.log | tail -c 4000 ;;
+*) echo "STEP=a|b|state|run|qa"; exit 2 ;;
 esac
