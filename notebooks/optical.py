@@ -50,7 +50,8 @@ probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/pro
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
           "reports/optical_gpu/qa_study_vision.json", "reports/optical_gpu/qa_study_bank.json"]   # (GPU), when present
-qa_finetune = "reports/optical_gpu/qa_finetune.json"   # the answering model (scripts/optical_qa_finetune.py, GPU), when present
+qa_finetune = ["reports/optical_gpu/qa_finetune.json",   # the answering model and its text-side competitor
+               "reports/optical_gpu/qa_pooled.json"]     # (scripts/optical_qa_finetune.py, GPU), when present
 
 # %%
 import json
@@ -297,22 +298,37 @@ if gpu_qa:
     display(Markdown(rep.table(QS.report_rows(gpu_qa["rows"]), key="qa_gpu")))
     if gpu_qa.get("bank"):
         display(Markdown(rep.table(QS.bank_rows(gpu_qa["bank"]), key="qa_gpu_bank")))
-ft = json.loads(Path(qa_finetune).read_text()) if qa_finetune and Path(qa_finetune).is_file() else None
+fts = [json.loads(Path(f).read_text()) for f in qa_finetune if Path(f).is_file()]
+ft = next((f for f in fts if f.get("train", "answering") == "answering"), None)
+ft_rows = [r for f in fts for r in f["rows"]]
 if ft:
-    ft_bar, rec_ = QS.finetune_bars(ft["rows"]), ft["record"]
+    ft_bar, rec_ = QS.finetune_bars(ft_rows), ft["record"]
     rep.section("5d. The answering model: SmolLM2 + LoRA fine-tuned to answer from its context (GPU)", (
-        f"On {ft['machine'].get('device', ft['machine'].get('gpu', '?'))}: SmolLM2-135M-Instruct + LoRA (r={rec_['config']['r']}, every linear layer) "
+        f"On {ft['machine'].get('device', '?')}: SmolLM2-135M-Instruct + LoRA (r={rec_['config']['r']}, every linear layer) "
         f"fine-tuned for {rec_['seconds']} s ({rec_['steps']:,} steps, {rec_['examples']:,} examples drawn from {rec_['items']:,} question items) on questions generated from the *training* documents (`lab/optical/qa/finetune.py`), then the "
         f"held-out study questions ({ft['questions']} on {ft['pages']} pages of the test documents) answered from no "
-        "context and from the full page text, with the adapter and with it switched off (the unadapted model). "
-        "Scores are means ± the half-width of their 95% interval (Wilson). Command: "
-        f"`{ft['command']}` (`reports/optical_gpu/qa_finetune.json`; adapter sha256 `{ft['adapter_sha256'][:16]}…`).\n\n"
+        "context, the full text, its first N tokens and BM25's N (1 and 4 pages of context), with the adapter, and "
+        "with it switched off (the unadapted model: none and full). `pooled` is the text-side competitor "
+        "(`lab/optical/qa/pooled.py`): each page's tokens mean-pooled into N positions through a projector, with its "
+        "own LoRA, trained on the same questions for the same time. Scores are means ± the half-width of their 95% "
+        "interval (Wilson). Commands (JSON and logs in `reports/optical_gpu/`):\n"
+        + "\n".join(f"- `{f['command']}` (adapter sha256 `{f['adapter_sha256'][:16]}…`)" for f in fts) + "\n\n"
         f"**The bar** (issue optical V): from the full page text, answer contained >= 70% and exact match >= 50% on "
         f"held-out pages: **{ft_bar['contains'][0]:.0%} ± {ft_bar['contains'][1]:.0%} contained, {ft_bar['em'][0]:.0%} ± "
         f"{ft_bar['em'][1]:.0%} EM — {'met' if ft_bar['met'] else 'missed'}** (unadapted: "
-        f"{ft_bar['unadapted_contains'][0]:.0%} contained, {ft_bar['unadapted_em'][0]:.0%} EM)."))
-    display(Markdown(rep.table(QS.finetune_rows(ft["rows"]), key="qa_finetune")))
-    display(Markdown(rep.table([r for r in QS.finetune_rows(ft["rows"], by_kind=True) if r["context"] == "full"],
+        f"{ft_bar['unadapted_contains'][0]:.0%} contained, {ft_bar['unadapted_em'][0]:.0%} EM).\n"
+        + "\n".join(v for v in (QS.budget_verdict(ft_rows, b, n) for n in (1, 4) for b in (64, 100, 256, 400)) if v)))
+    display(Markdown(rep.table(QS.finetune_rows(ft_rows), key="qa_finetune")))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for (model, cond), pts in QS.context_curve(ft_rows).items():
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{cond} ({model})")
+    ax.set_xscale("log")
+    ax.set_xlabel("LM context tokens (mean a question)")
+    ax.set_ylabel("answer contained")
+    ax.legend(fontsize=7)
+    rep.figure(fig, "optical_qa_context.png", "Held-out answers against the LM context they cost (section 5d).")
+    display(Markdown(rep.table([r for r in QS.finetune_rows(ft_rows, by_kind=True)
+                                if r["context"] == "full" and r["pages"] == 1],
                                key="qa_finetune_kinds")))
 
 # %%

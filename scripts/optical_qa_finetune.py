@@ -1,12 +1,19 @@
-"""The answering model (lab/optical/qa/finetune.py): SmolLM2 + LoRA fine-tuned on questions from the training
-documents for --seconds, then the held-out study questions (qa.study: test documents only) answered from the
-full page text and from none, adapted and unadapted; JSON (record, rows, table) and the adapter folder.
+"""The answering model (lab/optical/qa/finetune.py) or its text-side competitor (lab/optical/qa/pooled.py):
+SmolLM2 + LoRA fine-tuned on questions from the training documents for --seconds, then the held-out study
+questions (qa.study: test documents only) answered; JSON (record, rows) and the adapter folder.
 
-    python3 scripts/optical_qa_finetune.py --device cuda --seconds 300 --pages 6000 \
+  --train answering: the LM answers from text. Scored adapted (none, full, and first-N / BM25-N at --budgets)
+                     and unadapted (none, full), on 1 and --page-counts pages.
+  --train pooled:    each page's text mean-pooled into N positions through a projector (one reader for every
+                     N in --budgets), scored as `pooled` at each N and page count.
+
+    python3 scripts/optical_qa_finetune.py --device cuda --seconds 240 --pages 6000 \
         --out $OUT/qa_finetune.json --adapter $OUT/qa-lora
+    python3 scripts/optical_qa_finetune.py --train pooled --device cuda --seconds 240 --pages 6000 \
+        --out $OUT/qa_pooled.json --adapter $OUT/qa-pooled
     python3 scripts/optical_qa_finetune.py --lm tiny-random-chat --seconds 20 --pages 20 ...   # the CPU check
     python3 -m torch.distributed.run --standalone --nproc_per_node 8 scripts/optical_qa_finetune.py --device cuda ...
-        # one process a GPU: each takes its share of every global batch; rank 0 saves and scores
+        # answering only: one process a GPU, each takes its share of every global batch; rank 0 saves and scores
 """
 from __future__ import annotations
 
@@ -23,7 +30,8 @@ from lab.report import machine
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--adapter", type=Path, required=True, help="the adapter folder written (save_adapter)")
+    ap.add_argument("--adapter", type=Path, required=True, help="the adapter folder written")
+    ap.add_argument("--train", choices=("answering", "pooled"), default="answering")
     ap.add_argument("--lm", default="smollm2-135m-instruct", help="a lab.models LM (or tiny-random-chat)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seconds", type=float, default=300.0)
@@ -32,6 +40,8 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--per-doc", type=int, default=15, help="held-out pages per test document")
     ap.add_argument("--per-page", type=int, default=4)
+    ap.add_argument("--budgets", type=int, nargs="*", default=[64, 100, 256, 400], help="N: tokens a page")
+    ap.add_argument("--page-counts", type=int, nargs="*", default=[1, 4], help="pages of context")
     ap.add_argument("--batch", type=int, default=16)
     a = ap.parse_args()
 
@@ -51,23 +61,40 @@ def main() -> int:
     items = F.training_items(a.pages, seed=0)
     pages = S.study_pages(per_doc=a.per_doc)
     qas = S.study_questions(pages, per_page=a.per_page)
-    print(f"{len(items)} training items; {len(pages)} held-out pages, {len(qas)} questions", flush=True)
-    cfg = F.FinetuneConfig(lr=a.lr, steps=a.steps)
-    model, rec = F.finetune(lm, tok, items, cfg, seconds=a.seconds, progress=lambda r: print(json.dumps(r), flush=True))
-    if D.rank_world()[0] != 0:                      # the other ranks' work ends with the training
-        return 0
-    sha = F.save_adapter(model, a.adapter, rec)
+    print(f"{len(items)} training items; {len(pages)} held-out pages, {len(qas)} questions "
+          f"({time.time() - t0:.0f} s)", flush=True)
+    progress = lambda r: print(json.dumps(r) if isinstance(r, dict) else r, flush=True)      # noqa: E731
+    bf16 = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
     rows = []
-    for label in ("adapted", "unadapted"):
-        ctx = model.disable_adapter() if label == "unadapted" else contextlib.nullcontext()
-        with ctx, torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-            part = S.run(pages, qas, ("none", "full"), answerer=TextAnswerer(model, tok, batch=a.batch))
-        rows += [{**r, "model": label} for r in part]
-        print(label, json.dumps(S.report_rows(part)), flush=True)
+    if a.train == "pooled":
+        from lab.optical.qa import pooled as P
+
+        reader = P.PooledReader(lm, tok, P.PooledSpec(n=max(a.budgets))).to(device)
+        rec = P.train(reader, items, P.PooledTrainConfig(lr=a.lr, steps=a.steps, batch=a.batch, budgets=tuple(a.budgets)),
+                      seconds=a.seconds, progress=progress)
+        sha = P.save(reader, a.adapter, rec)
+        with bf16:
+            part = S.run(pages, qas, ("pooled",), tuple(a.budgets), tuple(a.page_counts),
+                         answerer=TextAnswerer(reader.lm, tok, batch=a.batch), pooled=reader, progress=progress)
+        rows = [{**r, "model": "pooled"} for r in part]
+    else:
+        cfg = F.FinetuneConfig(lr=a.lr, steps=a.steps)
+        model, rec = F.finetune(lm, tok, items, cfg, seconds=a.seconds, progress=progress)
+        if D.rank_world()[0] != 0:                      # the other ranks' work ends with the training
+            return 0
+        sha = F.save_adapter(model, a.adapter, rec)
+        for label in ("adapted", "unadapted"):
+            ctx = model.disable_adapter() if label == "unadapted" else contextlib.nullcontext()
+            conds = ("none", "full", "first", "bm25") if label == "adapted" else ("none", "full")
+            with ctx, bf16:
+                part = S.run(pages, qas, conds, tuple(a.budgets), tuple(a.page_counts),
+                             answerer=TextAnswerer(model, tok, batch=a.batch), progress=progress)
+            rows += [{**r, "model": label} for r in part]
     res = {"command": "python3 scripts/optical_qa_finetune.py " + " ".join(sys.argv[1:]), "machine": machine(),
-           "lm": a.lm, "adapter_sha256": sha, "record": rec, "pages": len(pages), "questions": len(qas),
-           "rows": rows, "seconds": round(time.time() - t0, 1)}
+           "lm": a.lm, "train": a.train, "adapter_sha256": sha, "record": rec, "pages": len(pages),
+           "questions": len(qas), "rows": rows, "seconds": round(time.time() - t0, 1)}
     a.out.write_text(json.dumps(res, indent=1))
+    print(json.dumps(S.finetune_rows(rows)), flush=True)
     return 0
 
 

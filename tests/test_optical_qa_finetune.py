@@ -68,3 +68,20 @@ def test_finetune_table_gives_intervals_and_judges_the_bar():
     assert bar["questions"] == 200 and bar["contains"][0] == 0.75 and bar["unadapted_contains"][0] == 0.1
     assert bar["em"][0] == 0.56 and bar["met"]      # 150 hits less the 38 with i % 4 == 1
     assert not S.finetune_bars([r for r in rows if r["model"] == "unadapted"])["met"]
+
+
+def test_budget_verdict_and_context_curve_compare_each_context_with_the_full_text():
+    from lab.optical.qa import study as S
+
+    rows = []
+    for model, cond, b, tokens, hits in (("adapted", "full", None, 700, 8), ("adapted", "bm25", 100, 98, 6),
+                                         ("adapted", "first", 100, 100, 3), ("pooled", "pooled", 100, 100, 4),
+                                         ("adapted", "bm25", 64, 60, 5)):
+        rows += [{"model": model, "condition": cond, "budget": b, "pages": 1, "kind": "cloze", "context_tokens": tokens,
+                  "contains": float(i < hits), "em": 0.0, "f1": 0.0, "answer_nll": 1.0} for i in range(10)]
+    v = S.budget_verdict(rows, 100)
+    assert "full text 80%" in v and "bm25-100 60%" in v and "(75% of full text)" in v and "pooled-100 40%" in v
+    assert "not measured: vision-100" in v
+    assert S.budget_verdict(rows, 256) is None and S.budget_verdict(rows, 100, pages=4) is None
+    curve = S.context_curve(rows)
+    assert curve["adapted", "bm25"] == [(60.0, 0.5), (98.0, 0.6)] and curve["pooled", "pooled"] == [(100.0, 0.4)]

@@ -119,32 +119,7 @@ class LMReader(nn.Module):
         return self.loss_on(ctx, self.answer_ids(texts, max_tokens))
 
     def loss_on(self, ctx: list[torch.Tensor], answers: list[list[int]]) -> tuple[torch.Tensor, int]:
-        """Mean cross-entropy of the answers (each ending in <|im_end|>) after their contexts, teacher-forced.
-        Right-padded, so causal attention needs no mask; the vocabulary logits are formed only at the answer
-        positions, CE_CHUNK at a time and recomputed in the backward pass."""
-        emb = self.lm.get_input_embeddings()
-        dev = ctx[0].device
-        lens = [c.shape[0] + len(a) - 1 for c, a in zip(ctx, answers)]
-        x = ctx[0].new_zeros(len(ctx), max(lens), ctx[0].shape[1])
-        ids = torch.tensor([t for a in answers for t in a[:-1]], dtype=torch.long, device=dev)
-        ans_e = emb(ids).to(x.dtype) if len(ids) else None
-        rows, cols, tgt, k = [], [], [], 0
-        for b, (c, a) in enumerate(zip(ctx, answers)):
-            n = len(a) - 1
-            x[b, :c.shape[0]] = c
-            if n:
-                x[b, c.shape[0]:c.shape[0] + n] = ans_e[k:k + n]
-                k += n
-            rows.append(torch.full((len(a),), b, dtype=torch.long))
-            cols.append(torch.arange(c.shape[0] - 1, c.shape[0] - 1 + len(a)))
-            tgt += a
-        base = self.lm.get_base_model()
-        h = base.model(inputs_embeds=x).last_hidden_state
-        h = h[torch.cat(rows).to(dev), torch.cat(cols).to(dev)]
-        y = torch.tensor(tgt, dtype=torch.long, device=dev)
-        total = sum(checkpoint(_ce, base.lm_head, h[i:i + CE_CHUNK], y[i:i + CE_CHUNK], use_reentrant=False)
-                    for i in range(0, len(y), CE_CHUNK))
-        return total / len(y), len(y)
+        return answer_loss(self.lm, ctx, answers)
 
     # -- reading ------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -156,18 +131,54 @@ class LMReader(nn.Module):
     @torch.no_grad()
     def generate_from(self, ctx: list[torch.Tensor], max_new_tokens: int = 1600, temperature: float = 0.0,
                       top_p: float = 1.0) -> list[str]:
-        """Generation after contexts of different lengths (left-padded, masked)."""
-        L = max(c.shape[0] for c in ctx)
-        x = ctx[0].new_zeros(len(ctx), L, ctx[0].shape[1])
-        mask = torch.zeros(len(ctx), L, dtype=torch.long, device=ctx[0].device)
-        for b, c in enumerate(ctx):
-            x[b, L - c.shape[0]:] = c
-            mask[b, L - c.shape[0]:] = 1
-        kw = dict(do_sample=temperature > 0, max_new_tokens=max_new_tokens, eos_token_id=self.eos, pad_token_id=self.eos)
-        if temperature > 0:
-            kw.update(temperature=temperature, top_p=top_p)
-        out = self.lm.generate(inputs_embeds=x, attention_mask=mask, **kw)
-        return [self.tok.decode(o, skip_special_tokens=True) for o in out]
+        return generate_after(self.lm, self.tok, self.eos, ctx, max_new_tokens, temperature, top_p)
+
+
+# -- an LM (peft-wrapped) reading input embeddings: shared with the text-side competitor (qa.pooled) --------------
+def answer_loss(lm, ctx: list[torch.Tensor], answers: list[list[int]]) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy of the answers (each ending in <|im_end|>) after their contexts (input embeddings,
+    one (L_i, H) each), teacher-forced. Right-padded, so causal attention needs no mask; the vocabulary logits
+    are formed only at the answer positions, CE_CHUNK at a time and recomputed in the backward pass."""
+    emb = lm.get_input_embeddings()
+    dev = ctx[0].device
+    lens = [c.shape[0] + len(a) - 1 for c, a in zip(ctx, answers)]
+    x = ctx[0].new_zeros(len(ctx), max(lens), ctx[0].shape[1])
+    ids = torch.tensor([t for a in answers for t in a[:-1]], dtype=torch.long, device=dev)
+    ans_e = emb(ids).to(x.dtype) if len(ids) else None
+    rows, cols, tgt, k = [], [], [], 0
+    for b, (c, a) in enumerate(zip(ctx, answers)):
+        n = len(a) - 1
+        x[b, :c.shape[0]] = c
+        if n:
+            x[b, c.shape[0]:c.shape[0] + n] = ans_e[k:k + n]
+            k += n
+        rows.append(torch.full((len(a),), b, dtype=torch.long))
+        cols.append(torch.arange(c.shape[0] - 1, c.shape[0] - 1 + len(a)))
+        tgt += a
+    base = lm.get_base_model()
+    h = base.model(inputs_embeds=x).last_hidden_state
+    h = h[torch.cat(rows).to(dev), torch.cat(cols).to(dev)]
+    y = torch.tensor(tgt, dtype=torch.long, device=dev)
+    total = sum(checkpoint(_ce, base.lm_head, h[i:i + CE_CHUNK], y[i:i + CE_CHUNK], use_reentrant=False)
+                for i in range(0, len(y), CE_CHUNK))
+    return total / len(y), len(y)
+
+
+@torch.no_grad()
+def generate_after(lm, tok, eos: int, ctx: list[torch.Tensor], max_new_tokens: int = 1600, temperature: float = 0.0,
+                   top_p: float = 1.0) -> list[str]:
+    """Greedy (temperature 0) or sampled generation after contexts of different lengths (left-padded, masked)."""
+    L = max(c.shape[0] for c in ctx)
+    x = ctx[0].new_zeros(len(ctx), L, ctx[0].shape[1])
+    mask = torch.zeros(len(ctx), L, dtype=torch.long, device=ctx[0].device)
+    for b, c in enumerate(ctx):
+        x[b, L - c.shape[0]:] = c
+        mask[b, L - c.shape[0]:] = 1
+    kw = dict(do_sample=temperature > 0, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=eos)
+    if temperature > 0:
+        kw.update(temperature=temperature, top_p=top_p)
+    out = lm.generate(inputs_embeds=x, attention_mask=mask, **kw)
+    return [tok.decode(o, skip_special_tokens=True) for o in out]
 
 
 def _ce(head: nn.Module, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -26,8 +26,8 @@ import numpy as np
 
 from lab.optical.qa import questions as Q
 
-CONDITIONS = ("none", "full", "first", "bm25", "ocr", "vision")
-BUDGETED = ("first", "bm25", "ocr", "vision")
+CONDITIONS = ("none", "full", "first", "bm25", "pooled", "ocr", "vision")
+BUDGETED = ("first", "bm25", "pooled", "ocr", "vision")
 STUDY_KINDS = ("cloze", "follows", "who", "number", "unanswerable")
 
 
@@ -120,10 +120,12 @@ def _read(pages, ocr, modes, batch, toks, texts):
 
 def run(pages: list[StudyPage], qas: list[Q.QA], conditions=CONDITIONS, budgets=(100,), page_counts=(1,),
         answerer=None, ocr=None, lm_reader=None, max_new_tokens: int = 24, seed: int = 0, progress=None,
-        vision_budgets=None, on_rows=None) -> list[dict]:
+        vision_budgets=None, on_rows=None, pooled=None) -> list[dict]:
     """One row per (question, condition, budget, pages): the answer, its scores, the context's LM positions
     and vision tokens, seconds per question (batched). `vision` runs one question at a time, on one page of
-    context, at `vision_budgets` (default: all budgets). `on_rows(rows)` after each condition (partial saves)."""
+    context, at `vision_budgets` (default: all budgets). `pooled` (qa.pooled.PooledReader) answers the
+    `pooled` condition: each page's text pooled into `budget` positions. `on_rows(rows)` after each condition
+    (partial saves)."""
     from lab.optical.encoder import MODES, tokens_for
 
     mode_of = {tokens_for(m): m for m in MODES}
@@ -141,8 +143,16 @@ def run(pages: list[StudyPage], qas: list[Q.QA], conditions=CONDITIONS, budgets=
         for cond, b in plans:
             if cond == "vision" and (lm_reader is None or n != 1 or (vision_budgets and b not in vision_budgets)):
                 continue
+            if cond == "pooled" and pooled is None:
+                continue
             t0 = time.perf_counter()
-            if cond == "vision":
+            if cond == "pooled":
+                texts = [[p.text for p in ctx[q.id]] for q in qas]
+                questions = [q.question for q in qas]
+                preds = pooled.answer(texts, questions, n=b, max_new_tokens=max_new_tokens)
+                nll = pooled.answer_nll(texts, questions, [q.answer for q in qas], n=b)
+                positions = [pooled.positions(t, n=b) for t in texts]
+            elif cond == "vision":
                 mode = mode_of[b]
                 preds = []
                 for q in qas:
@@ -236,16 +246,20 @@ def ci95(scores) -> tuple[float, float]:
 
 
 def finetune_rows(rows: list[dict], by_kind: bool = False) -> list[dict]:
-    """The answering model's study (scripts/optical_qa_finetune.py): one row per (model, context[, kind]) with
-    exact match, F1 and answer contained as mean ± the 95% interval's half-width, and the gold answer's NLL."""
+    """The answering model's study and its text-side competitor (scripts/optical_qa_finetune.py): one row per
+    (model, pages, context, budget[, kind]) with exact match, F1 and answer contained as mean ± the 95%
+    interval's half-width, the gold answer's NLL and the LM context it cost."""
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    keys = ["model", "condition"] + (["kind"] if by_kind else [])
+    df["pages"] = df["pages"].fillna(1).astype(int) if "pages" in df else 1
+    df["budget"] = df["budget"].fillna(0).astype(int) if "budget" in df else 0
+    keys = ["model", "pages", "condition", "budget"] + (["kind"] if by_kind else [])
     out = []
     for k, g in df.groupby(keys, sort=False):
         k = dict(zip(keys, k))
-        row = {"model": k["model"], "context": k["condition"]}
+        row = {"model": k["model"], "pages": int(k["pages"]), "context": k["condition"],
+               "budget / page": int(k["budget"]) or "-"}
         if by_kind:
             row["kind"] = k["kind"]
         row["questions"] = len(g)
@@ -254,6 +268,8 @@ def finetune_rows(rows: list[dict], by_kind: bool = False) -> list[dict]:
             row[name] = f"{m:.3f} ± {h:.3f}"
         nll = g["answer_nll"].where(g["kind"] != "unanswerable").dropna()
         row["gold answer NLL (nats/token)"] = round(float(nll.mean()), 2) if len(nll) else "–"
+        if "context_tokens" in g:
+            row["LM context tokens"] = round(float(g["context_tokens"].mean()))
         out.append(row)
     return out
 
@@ -262,12 +278,51 @@ def finetune_bars(rows: list[dict]) -> dict:
     """Issue optical V's first bar on the adapted model's full-text rows: answer contained >= 70% and exact
     match >= 50%, each with its 95% interval; the unadapted model's scores beside them."""
     def part(model):
-        sel = [r for r in rows if r.get("model") == model and r["condition"] == "full"]
+        sel = [r for r in rows if r.get("model") == model and r["condition"] == "full" and r.get("pages", 1) == 1]
         return {k: ci95(r[k] for r in sel) for k in ("contains", "em")}, len(sel)
 
     (ad, n), (un, _) = part("adapted"), part("unadapted")
     return {"questions": n, "contains": ad["contains"], "em": ad["em"], "unadapted_contains": un["contains"],
             "unadapted_em": un["em"], "met": bool(n) and ad["contains"][0] >= 0.70 and ad["em"][0] >= 0.50}
+
+
+def budget_verdict(rows: list[dict], budget: int = 100, pages: int = 1) -> str | None:
+    """Issue optical V's second bar at `budget` tokens a page: each budgeted context (pooled, BM25, first N,
+    vision where measured) against the full text, answer contained by the adapted answering model (pooled: its
+    own reader); None when the rows lack the full text or the budget."""
+    def mean(model, cond, b):
+        sel = [r["contains"] for r in rows if r.get("model") == model and r["condition"] == cond
+               and int(r.get("pages", 1)) == pages and (b is None or int(r.get("budget") or 0) == b)]
+        return ci95(sel) if sel else None
+
+    full = mean("adapted", "full", None)
+    if not full:
+        return None
+    got = {c: mean(m, c, budget) for m, c in (("adapted", "bm25"), ("adapted", "first"), ("pooled", "pooled"),
+                                              ("vision", "vision"))}
+    parts = [f"{c}-{budget} {v[0]:.0%} ± {v[1]:.0%} ({v[0] / max(full[0], 1e-9):.0%} of full text)"
+             for c, v in got.items() if v]
+    missing = [f"{c}-{budget}" for c, v in got.items() if not v]
+    if not parts:
+        return None
+    return (f"- {pages} page(s), {budget} tokens a page, answer contained: full text {full[0]:.0%} ± {full[1]:.0%}; "
+            + "; ".join(parts) + (f"; not measured: {', '.join(missing)}" if missing else "")
+            + " (the bar: vision-N >= BM25-N and >= pooled-N, and >= 90% of full text).")
+
+
+def context_curve(rows: list[dict]) -> dict:
+    """{(model, condition): [(mean LM context tokens, answer contained)] sorted by context}: one point per (pages,
+    budget) of each condition (the score against LM context length figure)."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df["budget"] = df["budget"].fillna(0).astype(int) if "budget" in df else 0
+    df["pages"] = df["pages"].fillna(1).astype(int) if "pages" in df else 1
+    out = {}
+    for (m, c), g in df.groupby(["model", "condition"], sort=False):
+        pts = [(float(h.context_tokens.mean()), float(h.contains.mean())) for _, h in g.groupby(["pages", "budget"])]
+        out[m, c] = sorted(pts)
+    return out
 
 
 def bank_rows(rows: list[dict]) -> list[dict]:
