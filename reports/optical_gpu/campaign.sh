@@ -16,9 +16,10 @@
 #   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>] [NPROC=<GPUs>]  .carry/c/gguf.ac on the first
 #           run of a machine; NPROC > 1 launches one process a GPU under torchrun (each banks its share of the spool;
 #           the global batch stays configs/optical/campaign.yaml's `tokens`; start the renderer with more --workers)
-#   STEP=qa QA_S=<s> [QA_ARGS=<more options>]  the answering model's fine-tuning and study
-#           (scripts/optical_qa_finetune.py -> $OUT/qa_finetune.json, .log and qa-lora/); needs step a's data and
-#           the GGUF (.carry/c/gguf.ac if no run assembled it yet); ~1 minute of setup and scoring beyond QA_S
+#   STEP=qa [QA=answering|pooled] QA_S=<s> [QA_ARGS=<more options>]  the answering model's (or the pooled-text
+#           competitor's) fine-tuning and study (scripts/optical_qa_finetune.py -> $OUT/qa_finetune.json or
+#           qa_pooled.json, its .log and adapter folder; ~3-4 minutes of scoring beyond QA_S); needs step a's data and
+#           the GGUF (.carry/c/gguf.ac if no run assembled it yet)
 # .carry/*/gguf.a?: lab.models' SmolLM2-135M-Instruct.Q4_1.gguf cut at 14 MiB and 50 MiB (session 1's first
 # machine: 12 and 70 MiB, before there was a state to carry). SEED (step a): the page seed, new for each machine.
 # Step a starts the page renderer in its own session (setsid): it keeps rendering into /root/spool through
@@ -70,7 +71,8 @@ run)
   exit $rc ;;
 qa)
   gguf || exit 1
-  python3 scripts/optical_qa_finetune.py --device cuda --seconds "${QA_S:-240}" --pages 6000 --out $OUT/qa_finetune.json \
-    --adapter $OUT/qa-lora $QA_ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/qa_finetune.log | tail -c 4000 ;;
+  if [ "${QA:-answering}" = pooled ]; then N=qa_pooled; else N=qa_finetune; fi
+  python3 scripts/optical_qa_finetune.py --train "${QA:-answering}" --device cuda --seconds "${QA_S:-240}" --pages 6000 \
+    --out $OUT/$N.json --adapter $OUT/$N $QA_ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/$N.log | tail -c 4000 ;;
 *) echo "STEP=a|b|state|run|qa"; exit 2 ;;
 esac
