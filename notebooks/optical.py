@@ -312,7 +312,9 @@ if ft:
         "(`lab/optical/qa/pooled.py`): each page's tokens mean-pooled into N positions through a projector, with its "
         "own LoRA, trained on the same questions for the same time. Scores are means ± the half-width of their 95% "
         "interval (Wilson). Commands (JSON and logs in `reports/optical_gpu/`):\n"
-        + "\n".join(f"- `{f['command']}` (adapter sha256 `{f['adapter_sha256'][:16]}…`)" for f in fts) + "\n\n"
+        + "\n".join(f"- `{f['command']}` (adapter sha256 `{f['adapter_sha256'][:16]}…`"
+                    + ("" if f.get("complete", True) else "; **partial**: the call ended before every condition was scored")
+                    + ")" for f in fts) + "\n\n"
         f"**The bar** (issue optical V): from the full page text, answer contained >= 70% and exact match >= 50% on "
         f"held-out pages: **{ft_bar['contains'][0]:.0%} ± {ft_bar['contains'][1]:.0%} contained, {ft_bar['em'][0]:.0%} ± "
         f"{ft_bar['em'][1]:.0%} EM — {'met' if ft_bar['met'] else 'missed'}** (unadapted: "

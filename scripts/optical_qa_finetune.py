@@ -65,7 +65,17 @@ def main() -> int:
           f"({time.time() - t0:.0f} s)", flush=True)
     progress = lambda r: print(json.dumps(r) if isinstance(r, dict) else r, flush=True)      # noqa: E731
     bf16 = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
-    rows = []
+    rows, head = [], {"command": "python3 scripts/optical_qa_finetune.py " + " ".join(sys.argv[1:]),
+                      "machine": machine(), "lm": a.lm, "train": a.train, "pages": len(pages), "questions": len(qas)}
+
+    def save(part, label, rec, sha, final=False):
+        """The JSON so far (after each condition: a call that ends early keeps what was scored)."""
+        res = {**head, "adapter_sha256": sha, "record": rec, "rows": rows + [{**r, "model": label} for r in part],
+               "seconds": round(time.time() - t0, 1), "complete": final}
+        tmp = a.out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(res, indent=1))
+        tmp.replace(a.out)
+
     if a.train == "pooled":
         from lab.optical.qa import pooled as P
 
@@ -75,8 +85,9 @@ def main() -> int:
         sha = P.save(reader, a.adapter, rec)
         with bf16:
             part = S.run(pages, qas, ("pooled",), tuple(a.budgets), tuple(a.page_counts),
-                         answerer=TextAnswerer(reader.lm, tok, batch=a.batch), pooled=reader, progress=progress)
-        rows = [{**r, "model": "pooled"} for r in part]
+                         answerer=TextAnswerer(reader.lm, tok, batch=a.batch), pooled=reader, progress=progress,
+                         on_rows=lambda part: save(part, "pooled", rec, sha))
+        rows += [{**r, "model": "pooled"} for r in part]
     else:
         cfg = F.FinetuneConfig(lr=a.lr, steps=a.steps)
         model, rec = F.finetune(lm, tok, items, cfg, seconds=a.seconds, progress=progress)
@@ -88,12 +99,10 @@ def main() -> int:
             conds = ("none", "full", "first", "bm25") if label == "adapted" else ("none", "full")
             with ctx, bf16:
                 part = S.run(pages, qas, conds, tuple(a.budgets), tuple(a.page_counts),
-                             answerer=TextAnswerer(model, tok, batch=a.batch), progress=progress)
+                             answerer=TextAnswerer(model, tok, batch=a.batch), progress=progress,
+                             on_rows=lambda part, label=label: save(part, label, rec, sha))
             rows += [{**r, "model": label} for r in part]
-    res = {"command": "python3 scripts/optical_qa_finetune.py " + " ".join(sys.argv[1:]), "machine": machine(),
-           "lm": a.lm, "train": a.train, "adapter_sha256": sha, "record": rec, "pages": len(pages),
-           "questions": len(qas), "rows": rows, "seconds": round(time.time() - t0, 1)}
-    a.out.write_text(json.dumps(res, indent=1))
+    save([], "", rec, sha, final=True)
     print(json.dumps(S.finetune_rows(rows)), flush=True)
     return 0
 
