@@ -37,7 +37,10 @@ qa_per_page = 2                      # extractive questions per page (plus one u
 qa_budgets = [100]                   # vision tokens per page (also the text tokens per page of first/bm25)
 qa_page_counts = [1]                 # pages of context
 qa_bank_budget = 200                 # the bank end to end: vision tokens retrieved per question (0: skipped)
-qa_policies = ["fade"]               # forgetting policies, each cutting the bank to half its tokens
+qa_bank_docs = 6                     # held-out documents in the bank (test PDFs + one-page sections of the test texts)
+qa_bank_questions = 4                # questions asked of it (seeded choice, answerable kinds)
+qa_policies = ["fade"]               # forgetting policies (lab.optical.bank.POLICIES: seed lru fifo importance fade)
+qa_keeps = [0.5, 0.25]               # the shares of its tokens each policy cuts the bank to
 pdf_per_doc = 0                      # held-out real PDF pages per document (cpu profile: 4; needs `make documents`)
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
 lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9
@@ -254,9 +257,12 @@ if qa_lm:
     qa_rows = QS.run(qpages, qas, ("none", "full", "first", "bm25", "ocr"), tuple(qa_budgets), tuple(qa_page_counts),
                      answerer, lab_model, progress=print)
     if qa_bank_budget:
+        bpages = QS.bank_corpus(qa_bank_docs)
+        bqas = QS.bank_questions(bpages, qa_bank_questions)
         with tempfile.TemporaryDirectory() as d:
-            bank_rows = QS.bank_study(qpages, qas, str(models.trained_path(model) if model in models.TRAINED else model),
-                                      answerer, lab_model, d, budget=qa_bank_budget, policies=tuple(qa_policies), progress=print)
+            bank_rows = QS.bank_study(bpages, bqas, str(models.trained_path(model) if model in models.TRAINED else model),
+                                      answerer, lab_model, d, budget=qa_bank_budget, policies=tuple(qa_policies),
+                                      keeps=tuple(qa_keeps), progress=print)
     qa_note = QS.note(qpages, qas, answerer, qa_lm)
 
 
@@ -284,10 +290,15 @@ if qa_rows:
     display(Markdown(rep.table(QS.report_rows(qa_rows), key="qa")))
 if bank_rows:
     rep.section("5b. The memory bank end to end", (
-        f"Every page above added to one memory bank (small mode, 100 vision tokens a page, hashing embeddings), each "
-        f"answerable question asked through `OpticalQA` (`lab optical ask --via ocr`) with {qa_bank_budget} vision tokens "
-        "of retrieval budget, so retrieval errors count; then the bank cut to half its tokens by each forgetting policy "
-        "(on copies) and the questions asked again."))
+        f"A memory bank of {len({p.document for p in bpages})} held-out documents ({len(bpages)} pages: "
+        f"{', '.join(sorted({p.document for p in bpages if p.page.kind == 'pdf'})) or 'no real PDFs here'} as real PDF pages, "
+        "the rest one-page sections of the test texts, each its own document; `QS.bank_corpus`), added a day apart "
+        "(small mode, 100 vision tokens a page, hashing embeddings). "
+        f"{len(bqas)} answerable questions about its pages asked through `OpticalQA` (`lab optical ask --via ocr`) with "
+        f"{qa_bank_budget} vision tokens of retrieval budget, so retrieval errors count; then the bank cut to "
+        f"{' and '.join(f'{k:.0%}' for k in qa_keeps)} of its tokens by each forgetting policy (on copies; `seed` is the "
+        "seed document's rule) and the questions asked again. 'answered / 1k stored' is the answers containing the gold "
+        "span per 1,000 vision tokens the bank still holds.\n\n" + "\n".join(QS.bank_verdict(bank_rows))))
     display(Markdown(rep.table(QS.bank_rows(bank_rows), key="qa_bank")))
 if gpu_qa:
     rep.section("5c. The full-size study (GPU)", (

@@ -254,3 +254,34 @@ def test_qa_jsonl_refuses_what_is_not_qa_records(tmp_path):
         qa.read_jsonl(tmp_path / "missing.jsonl")
     (tmp_path / "q.jsonl").write_bytes(good)
     assert qa.read_jsonl(tmp_path / "q.jsonl") == qa.parse_jsonl(good)
+
+
+def test_bank_study_asks_a_bank_of_held_out_documents_cut_by_each_policy(tmp_path, tiny_lm):
+    """The bank study end to end on tiny models: a bank of one-page sections of the test texts (each its own
+    document), questions about them asked through OpticalQA, then each policy cutting copies of the bank to each
+    share; rows per (policy, share); the table's answers per stored token and the verdict's ranking."""
+    from lab import data
+    from lab.optical.qa import study as S
+    from lab.optical.qa.answer import TextAnswerer
+
+    m = _tiny_checkpoint(tmp_path / "ck")
+    pages = S.bank_corpus(4, pdf_pages=0, res=512)
+    assert len({p.document for p in pages}) == 4 and all(" §" in p.document for p in pages)
+    train = "".join(t for _, t, k in data.page_documents("train") if k == "text")
+    assert all(p.text.split("\n")[1] not in train for p in pages)               # held-out text only
+    qas = S.bank_questions(pages, 3)
+    assert len(qas) == 3 and len({q.page for q in qas}) == 3 and all(q.kind != "unanswerable" for q in qas)
+    lm, tok = tiny_lm
+    rows = S.bank_study(pages, qas, str(tmp_path / "ck"), TextAnswerer(lm.eval(), tok), m, tmp_path / "b", budget=64,
+                        mode="tiny", policies=("seed", "fade"), keeps=(0.5, 0.25), max_new_tokens=2)
+    n = len(rows) // 5          # questions within `ask`'s length (bytes are tokens on the tiny model)
+    assert n >= 1 and len(rows) == 5 * n
+    t = S.bank_rows(rows)
+    assert [(r["bank"], r["kept"]) for r in t] == [("none", "100%"), ("seed", "50%"), ("fade", "50%"),
+                                                   ("seed", "25%"), ("fade", "25%")]
+    full = t[0]["bank tokens"]
+    assert full == 4 * 64 and all(r["bank tokens"] <= full * float(r["kept"][:-1]) / 100 for r in t[1:])
+    assert all(r["questions"] == n for r in t)
+    assert all(r["answered / 1k stored"] == round(1000 * r["answer contained"] * n / r["bank tokens"], 2) for r in t)
+    lines = S.bank_verdict(rows)
+    assert len(lines) == 2 and lines[0].startswith("- bank cut to 50%") and "seed" in lines[0] and "fade" in lines[1]

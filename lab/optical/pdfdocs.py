@@ -172,6 +172,19 @@ def render_page(page, size: int) -> tuple[np.ndarray, list[R.Line]]:
     return canvas, page_lines(page, scale, ox, oy)
 
 
+def pages(name: str, k: int, seed: int = 0, size: int = CANVAS) -> list[R.Page]:
+    """`k` body pages of the document (seeded choice, in page order) as render.Page on a `size` canvas, for
+    the memory bank (each keeps its page number and its text lines)."""
+    rng = np.random.default_rng([seed, sum(map(ord, name))])
+    body, doc = _body_pages(name), _document(name)
+    out = []
+    for i in sorted(rng.choice(body, size=min(k, len(body)), replace=False).tolist()):
+        image, lines = render_page(doc[i], size)
+        out.append(R.Page(image, lines, name, i, "pdf"))
+    doc.close()
+    return out
+
+
 def _text_of(lines: list[R.Line]) -> str:
     return "\n".join(ln.text for ln in lines)
 

@@ -65,9 +65,71 @@ def study_pages(per_doc: int = 3, seed: int = 0, size: int = 20, res: int = 1024
     return out
 
 
+def bank_corpus(documents: int = 50, seed: int = 0, pdf_pages: int = 2, size: int = 20, res: int = 1024) -> list[StudyPage]:
+    """Held-out documents for the memory-bank study: the test PDFs (`pdf_pages` body pages each, when `make
+    documents` installed them) and one-page sections of the prose test documents, each section its own
+    document ("canterbury/alice29.txt §3"), taken in turn from each source at seeded, non-overlapping places
+    until there are `documents`. Never a page of the training documents."""
+    from lab import DataError, data
+    from lab.optical import pdfdocs
+    from lab.optical import render as R
+    from lab.optical.corpus import paragraphs
+
+    lay = R.Layout(width=res, height=res, margin=48, font="DejaVuSans", size=size, spacing=1.25)
+    out, docs = [], 0
+    if pdf_pages:
+        for name in pdfdocs.names("test"):
+            if docs >= documents:
+                break
+            try:
+                got = pdfdocs.pages(name, pdf_pages, seed, size=res)
+            except DataError:
+                continue                                 # not installed here: prose only
+            out += [StudyPage(f"{name}#{p.number}", name, p) for p in got]
+            docs += 1
+    sources = [(n, paragraphs(t)) for n, t, k in data.page_documents("test") if k == "text"]
+    starts = {}
+    for n, paras in sources:                             # one section every ~1/40 of the text, in seeded order
+        step = max(1, len(paras) // 40)
+        rng = np.random.default_rng([seed, Q._h(n) % (1 << 32)])
+        starts[n] = [int(i) for i in rng.permutation(np.arange(0, max(1, len(paras) - step), step))]
+    k = 0
+    while docs < documents and any(starts.values()):
+        n, paras = sources[k % len(sources)]
+        k += 1
+        if not starts[n]:
+            continue
+        i = starts[n].pop(0)
+        chunk = []
+        while sum(map(len, chunk)) < 4000 and i < len(paras):
+            chunk.append(paras[i])
+            i += 1
+        pages = R.render_text("\n".join(chunk), lay, source=n)
+        if len(pages) < 2:                               # a full first page only
+            continue
+        doc = f"{n} §{len([p for p in out if p.document.startswith(n + ' §')]) + 1}"
+        out.append(StudyPage(f"{doc}#0", doc, pages[0]))
+        docs += 1
+    return out
+
+
 def study_questions(pages: list[StudyPage], seed: int = 0, per_page: int = 3) -> list[Q.QA]:
     qas = Q.questions([(p.id, p.document, p.text) for p in pages], seed=seed, per_page=per_page)
     return [q for q in qas if q.kind in STUDY_KINDS]
+
+
+def bank_questions(pages: list[StudyPage], n: int, seed: int = 0, per_page: int = 2) -> list[Q.QA]:
+    """`n` answerable questions about the bank's pages (seeded choice, at most one a page while pages last)."""
+    qas = [q for q in study_questions(pages, seed=seed, per_page=per_page) if q.kind != "unanswerable"]
+    rng = np.random.default_rng([seed, 23])
+    order = [qas[i] for i in rng.permutation(len(qas))]
+    first, seen = [], set()
+    for q in order:
+        if q.page not in seen:
+            seen.add(q.page)
+            first.append(q)
+    rest = [q for q in order if q not in first]
+    return (first + rest)[:n]
 
 
 def refuses(pred: str) -> bool:
@@ -326,15 +388,34 @@ def context_curve(rows: list[dict]) -> dict:
 
 
 def bank_rows(rows: list[dict]) -> list[dict]:
-    """`bank_study`'s rows as the report prints them: one row per policy (the full bank first)."""
+    """`bank_study`'s rows as the report prints them: one row per (policy, kept share), the full bank first;
+    'answered / 1k stored' = answers containing the gold span per 1,000 vision tokens the bank keeps."""
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    return [{"bank": p, "questions": len(g), "bank tokens": int(g.bank_tokens.iloc[0]),
+    if "keep" not in df:
+        df["keep"] = np.where(df["policy"] == "none", 1.0, 0.5)     # studies before the keep column: one half
+    return [{"bank": p, "kept": f"{k:.0%}", "questions": len(g), "bank tokens": int(g.bank_tokens.iloc[0]),
              "gold page retrieved": round(g.retrieved_gold.mean(), 3), "exact match": round(g.em.mean(), 3),
              "token F1": round(g.f1.mean(), 3), "answer contained": round(g.contains.mean(), 3),
+             "answered / 1k stored": round(1000 * g.contains.sum() / max(1, int(g.bank_tokens.iloc[0])), 2),
              "LM context tokens": round(g.context_tokens.mean()), "s / question": round(g.seconds.mean(), 2)}
-            for p, g in df.groupby("policy", sort=False)]
+            for (p, k), g in df.groupby(["policy", "keep"], sort=False)]
+
+
+def bank_verdict(rows: list[dict]) -> list[str]:
+    """Which forgetting policy keeps most answers per stored token at each kept share (the seed's rule among
+    them), against the full bank."""
+    t = bank_rows(rows)
+    full = next((r for r in t if r["bank"] == "none"), None)
+    out = []
+    for kept in sorted({r["kept"] for r in t if r["bank"] != "none"}, key=lambda s: -float(s[:-1])):
+        sel = sorted((r for r in t if r["kept"] == kept and r["bank"] != "none"), key=lambda r: -r["answered / 1k stored"])
+        out.append(f"- bank cut to {kept} of its tokens: " + ", ".join(
+            f"{r['bank']} {r['answered / 1k stored']:.2f} ({r['answer contained']:.0%} answered, gold page retrieved "
+            f"{r['gold page retrieved']:.0%})" for r in sel) + " answers per 1,000 stored vision tokens"
+            + (f"; the full bank: {full['answered / 1k stored']:.2f} ({full['answer contained']:.0%})." if full else "."))
+    return out
 
 
 def note(pages: list[StudyPage], qas: list[Q.QA], answerer, lm_name: str) -> str:
@@ -380,11 +461,12 @@ def verdict(rows: list[dict], where: str) -> list[str]:
 
 
 def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answerer, ocr, folder, budget: int = 200,
-               mode: str = "small", policies=("lru", "fade"), keep: float = 0.5, max_new_tokens: int = 24,
+               mode: str = "small", policies=("lru", "fade"), keeps=(0.5,), max_new_tokens: int = 24,
                progress=None) -> list[dict]:
-    """The memory bank end to end (retrieval errors included): every page added to a bank, each question asked
-    through OpticalQA (via ocr) within `budget` vision tokens; then, on copies of the bank, each forgetting
-    policy cuts it to `keep` of its tokens and the questions are asked again. One row per (policy, question)."""
+    """The memory bank end to end (retrieval errors included): every page added to a bank (one source a
+    document), each question asked through OpticalQA (via ocr) within `budget` vision tokens; then, on copies
+    of the bank, each forgetting policy cuts it to each of `keeps` of its tokens and the questions are asked
+    again. One row per (policy, keep, question)."""
     import shutil
     from pathlib import Path
 
@@ -400,30 +482,32 @@ def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answe
     shutil.rmtree(base, ignore_errors=True)
     now = 1_700_000_000.0
     with MemoryBank.open(base, create=True, encoder=encoder_spec, embedder="hashing-256") as bank:
-        for doc in sorted({p.document for p in pages}):
-            bank.add_pages([p.page for p in pages if p.document == doc], doc, mode=mode, now=now)
+        for k, doc in enumerate(sorted({p.document for p in pages})):
+            # a day apart, the study's questions' documents among them: recency differs between documents
+            bank.add_pages([p.page for p in pages if p.document == doc], doc, mode=mode, now=now + 86400 * k)
+    end = now + 86400 * (len({p.document for p in pages}) + 30)
     rows = []
-    for policy in ("none", *policies):
+    for policy, keep in [("none", 1.0)] + [(p, k) for k in keeps for p in policies]:
         path = base
         if policy != "none":
-            path = folder / f"bank-{policy}"
+            path = folder / f"bank-{policy}-{keep}"
             shutil.rmtree(path, ignore_errors=True)
             shutil.copytree(base, path)
         with MemoryBank.open(path) as bank:
             if policy != "none":
-                bank.forget(int(bank.total_tokens() * keep), policy=policy, now=now + 86400)
+                bank.forget(int(bank.total_tokens() * keep), policy=policy, now=end)
             qa_ = OpticalQA(bank, ocr=ocr, answerer=answerer)
             t0 = time.perf_counter()
             for i, q in enumerate(qas):
                 ans = qa_.ask(q.question, budget=budget, max_new_tokens=max_new_tokens)
                 gold = next(p for p in pages if p.id == q.page)
                 hit = any(h.source == gold.document and h.page == gold.page.number for h in ans.memories)
-                rows.append({"policy": policy, "question": q.id, "kind": q.kind, "answer": ans.text,
+                rows.append({"policy": policy, "keep": keep, "question": q.id, "kind": q.kind, "answer": ans.text,
                              "retrieved_gold": float(hit), "memories": len(ans.memories), "vision_tokens": ans.tokens,
                              "context_tokens": ans.context_tokens, "seconds": ans.seconds, "bank_tokens": bank.total_tokens(),
                              **score(ans.text, q)})
             if progress:
                 sel = rows[-len(qas):]
-                progress(f"bank {policy}: {np.mean([r['em'] for r in sel]):.3f} EM, gold retrieved "
+                progress(f"bank {policy} {keep:.2f}: {np.mean([r['em'] for r in sel]):.3f} EM, gold retrieved "
                          f"{np.mean([r['retrieved_gold'] for r in sel]):.2f}, {(time.perf_counter() - t0) / len(qas):.1f} s a question")
     return rows
