@@ -2,7 +2,9 @@
 report (notebooks/optical.ipynb reads reports/optical_gpu/qa_study.json when present).
 
     python3 scripts/optical_qa_study.py --out reports/optical_gpu/qa_study.json --device cuda \
-        --per-doc 6 --budgets 64 100 256 400 --pages 1 4 8 [--lm-reader CKPT]
+        --per-doc 6 --budgets 64 100 256 400 --pages 1 4 8 [--lm-reader CKPT] [--qa-adapter qa_finetune]
+    python3 scripts/optical_qa_study.py --out $OUT/qa_bank.json --device cuda --conditions none --budgets 64 \
+        --pages 1 --per-doc 1 --bank-budget 400 --bank-docs 60 --bank-questions 120 --qa-adapter $OUT/qa_finetune
 """
 from __future__ import annotations
 
@@ -29,7 +31,11 @@ def main() -> int:
     ap.add_argument("--conditions", nargs="+", help="a subset of none full first bm25 ocr vision (default: all)")
     ap.add_argument("--vision-budgets", type=int, nargs="*", help="budgets of the vision condition (default: all)")
     ap.add_argument("--bank-budget", type=int, default=400)
-    ap.add_argument("--policies", nargs="*", default=["lru", "importance", "fade"])
+    ap.add_argument("--policies", nargs="*", default=["seed", "lru", "fifo", "importance", "fade"])
+    ap.add_argument("--bank-docs", type=int, default=60, help="held-out documents in the bank (study.bank_corpus)")
+    ap.add_argument("--bank-questions", type=int, default=120)
+    ap.add_argument("--keeps", type=float, nargs="+", default=[0.5, 0.25], help="shares each policy cuts the bank to")
+    ap.add_argument("--qa-adapter", help="the answering model's LoRA folder (scripts/optical_qa_finetune.py)")
     ap.add_argument("--batch", type=int, default=16)
     args = ap.parse_args()
 
@@ -47,6 +53,10 @@ def main() -> int:
     path = models.trained_path(args.model) if args.model in models.TRAINED else Path(args.model)
     ocr, meta = load(path, args.device)
     lm, tok = models.load_lm(device=args.device)
+    if args.qa_adapter:
+        from lab.optical.qa.finetune import load_adapter
+
+        lm = load_adapter(lm, args.qa_adapter)
     lm = lm.to(torch.bfloat16) if args.device == "cuda" else lm
     answerer = TextAnswerer(lm.eval(), tok, batch=args.batch)
     lm_reader = load_reader(args.lm_reader, ocr, args.device)[0] if args.lm_reader else None
@@ -70,9 +80,13 @@ def main() -> int:
                  progress=lambda s: print(s, flush=True), vision_budgets=args.vision_budgets, on_rows=save)
     save(rows)
     if args.policies is not None and args.bank_budget:
+        bpages = S.bank_corpus(args.bank_docs)
+        bqas = S.bank_questions(bpages, args.bank_questions)
+        out.update(bank_documents=len({p.document for p in bpages}), bank_pages=len(bpages))
         with tempfile.TemporaryDirectory() as d:
-            out["bank"] = S.bank_study(pages, qas, str(path), answerer, ocr, d, budget=args.bank_budget,
-                                       policies=tuple(args.policies), progress=lambda s: print(s, flush=True))
+            out["bank"] = S.bank_study(bpages, bqas, str(path), answerer, ocr, d, budget=args.bank_budget,
+                                       policies=tuple(args.policies), keeps=tuple(args.keeps),
+                                       progress=lambda s: print(s, flush=True))
     out["seconds"] = round(time.time() - t0, 1)
     save(rows)
     if rows:

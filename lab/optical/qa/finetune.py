@@ -231,5 +231,8 @@ def load_adapter(lm, folder: str | Path):
     cfg = FinetuneConfig(**meta["config"])
     model = add_lora(lm, cfg)
     dev = next(model.parameters()).device
-    set_peft_model_state_dict(model, {k: v.float().to(dev) for k, v in load_file(str(folder / "adapter.safetensors")).items()})
+    try:
+        set_peft_model_state_dict(model, {k: v.float().to(dev) for k, v in load_file(str(folder / "adapter.safetensors")).items()})
+    except RuntimeError as e:           # shapes of another LM
+        raise FormatError(f"{folder}: the adapter does not fit this language model ({str(e).splitlines()[0]})") from None
     return model.eval()
