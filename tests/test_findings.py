@@ -115,3 +115,15 @@ def test_campaign_verdict_keeps_real_pdf_pages_apart_from_the_fox_pages():
     v = S.campaign_verdict(camp)
     assert "(small mode): 60% against 26%" in v                      # the Fox-like read stays the headline
     assert "real PDFs (6 pages;" in v and "31% against 22% (+9 points)" in v
+
+
+def test_campaign_verdict_says_when_greedy_pages_fall_while_the_loss_falls():
+    w = lambda ex, read, nll: {"examples": ex, "mode": "small", "lm_win10_small": read, "lm_win10_control": 0.27,   # noqa: E731
+                               "nll_win10_small": nll, "nll_win10_control": 6.0}
+    camp = {"examples": 600, "gpu_minutes": 10.0, "curve": [{"run": "c1", "examples": 100, "lm_small": 0.3,
+                                                             "lm_control": 0.25, "reads_gap": 0.05}],
+            "windows": [w(500, 0.60, 3.55), w(600, 0.51, 1.83)]}
+    v = S.campaign_verdict(camp)
+    assert "at 500 examples: 60% and 3.55 nats/token" in v and "greedy reading fell while the teacher-forced loss fell" in v
+    camp["windows"][1] = w(600, 0.65, 1.83)
+    assert "at 500 examples: 60%" in S.campaign_verdict(camp) and "fell" not in S.campaign_verdict(camp)

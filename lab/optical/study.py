@@ -263,7 +263,15 @@ def campaign_verdict(camp: dict) -> str:
         line += (f" Whole held-out pages read greedily on the CPU at {w['examples']:,} examples ({m} mode): "
                  f"{w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} from another page's tokens "
                  f"({100 * (w[f'lm_win{g}_{m}'] - w[f'lm_win{g}_control']):+.0f} points; teacher-forced "
-                 f"{w[f'nll_win{g}_{m}']:.2f} against {w[f'nll_win{g}_control']:.2f} nats/token).")
+                 f"{w[f'nll_win{g}_{m}']:.2f} against {w[f'nll_win{g}_control']:.2f} nats/token)")
+        prev = [p for p in pages[:-1] if p["mode"] == m]
+        if prev:
+            p = prev[-1]
+            d_read, d_nll = w[f"lm_win{g}_{m}"] - p[f"lm_win{g}_{m}"], w[f"nll_win{g}_{m}"] - p[f"nll_win{g}_{m}"]
+            line += (f"; at {p['examples']:,} examples: {p[f'lm_win{g}_{m}']:.0%} and {p[f'nll_win{g}_{m}']:.2f} nats/token"
+                     + (" -- **greedy reading fell while the teacher-forced loss fell**: exposure to its own errors over "
+                        "a whole page, not what it knows of the page" if d_read < -0.03 and d_nll < 0 else ""))
+        line += "."
     if pdf:
         w = pdf[-1]
         g, m = MODES[w["mode"]] // 64, w["mode"]
