@@ -156,6 +156,41 @@ def _optical_lm(d):
     return out
 
 
+def _optical_qa(d):
+    """Issue optical V's bars: the answering model from the full text, vision-N against the text competitors at
+    100 tokens a page, and the bank's forgetting policies (reports/optical.md sections 5b and 5d)."""
+    gpu = "one H200 (reports/optical_gpu)"
+    out = []
+    ft = [r for r in d.get("qa_finetune", []) if r.get("model") == "adapted" and r.get("context") == "full"
+          and r.get("pages", 1) == 1]
+    if ft:
+        r = ft[0]
+        c, e = (float(str(r[k]).split(" ")[0]) for k in ("answer contained", "exact match"))
+        out.append(_row("optical", d, "answering model (SmolLM2 + LoRA), held-out pages, from the full text",
+                        f"{100 * c:.0f}% contained, {100 * e:.0f}% EM", ">= 70% contained, >= 50% EM (issue optical V)",
+                        c >= 0.7 and e >= 0.5, machine=gpu))
+    else:
+        out.append(_row("optical", d, "answering model (SmolLM2 + LoRA), held-out pages, from the full text",
+                        "not measured yet (GPU run prepared)", ">= 70% contained, >= 50% EM (issue optical V)", False))
+    at100 = {(r.get("model"), r.get("context")): float(str(r["answer contained"]).split(" ")[0])
+             for r in d.get("qa_finetune", []) if r.get("budget / page") == 100 and r.get("pages", 1) == 1}
+    vis = at100.get(("vision", "vision"))
+    out.append(_row("optical", d, "vision-100 against BM25-100 and pooled-100 (answer contained, 1 page)",
+                    "not measured yet (no stage-2 reader fine-tuned to answer)" if vis is None else f"{100 * vis:.0f}%",
+                    ">= BM25-N, >= pooled-N, >= 90% of full text (issue optical V)",
+                    False if vis is None else vis >= max(at100.get(("adapted", "bm25"), 0), at100.get(("pooled", "pooled"), 0))))
+    bank = [r for r in d.get("qa_bank", []) if r.get("bank") != "none" and "answered / 1k stored" in r]
+    for kept in sorted({r["kept"] for r in bank}, key=lambda k: -float(k[:-1])):
+        sel = sorted((r for r in bank if r["kept"] == kept), key=lambda r: -r["answered / 1k stored"])
+        seed = next((r for r in sel if r["bank"] == "seed"), None)
+        out.append(_row("optical", d, f"memory bank cut to {kept} of its tokens: answers per 1,000 stored tokens "
+                        f"({sel[0]['questions']} questions)", ", ".join(f"{r['bank']} {r['answered / 1k stored']:.2f}"
+                                                                         for r in sel),
+                        "each policy, the seed's rule among them (issue optical V)" + (
+                            "" if seed else "; the seed rule not run"), None))
+    return out
+
+
 def _pdf_row(d):
     """The better of the lab's readers on held-out real PDF pages in small mode, Tesseract's figure beside it."""
     small = [r for r in d.get("pdf", []) if r["mode"].startswith("small")]
@@ -228,7 +263,7 @@ def _fuzz(d):
 
 
 EXTRACT = {"holo": _holo, "procedural": _procedural, "vortex": _vortex,
-           "optical": lambda d: _optical(d) + _optical_lm(d) + [_pdf_row(d)],
+           "optical": lambda d: _optical(d) + _optical_lm(d) + [_pdf_row(d)] + _optical_qa(d),
            "optical_memory": _memory, "llm": _llm, "shannon": _shannon, "fuzz": _fuzz}
 
 

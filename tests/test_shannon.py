@@ -110,3 +110,23 @@ def test_dashboard_keeps_the_real_pdf_read_of_the_stage2_reader_apart():
     (fox,) = [r for r in rows if "whole held-out pages" in r["result"]]
     (pdf,) = [r for r in rows if "real PDFs" in r["result"]]
     assert fox["value"].startswith("60% vs 26%") and pdf["value"].startswith("24% vs 22%") and pdf["met"] == "no"
+
+
+def test_dashboard_rows_of_the_answering_model_and_the_bank_study():
+    meta = {"meta": {"machine": "m", "date": "2026-12-05"}}
+    rows = D._optical_qa(meta)
+    assert rows[0]["value"].startswith("not measured yet") and rows[0]["met"] == "no"
+    assert rows[1]["value"].startswith("not measured yet") and len(rows) == 2
+    d = {**meta, "qa_finetune": [
+        {"model": "adapted", "pages": 1, "context": "full", "budget / page": "-", "answer contained": "0.720 ± 0.050",
+         "exact match": "0.480 ± 0.060"},
+        {"model": "adapted", "pages": 1, "context": "bm25", "budget / page": 100, "answer contained": "0.500 ± 0.060"},
+        {"model": "pooled", "pages": 1, "context": "pooled", "budget / page": 100, "answer contained": "0.400 ± 0.060"}],
+         "qa_bank": [{"bank": "none", "kept": "100%", "questions": 8, "answered / 1k stored": 1.0},
+                     {"bank": "fade", "kept": "50%", "questions": 8, "answered / 1k stored": 1.5},
+                     {"bank": "seed", "kept": "50%", "questions": 8, "answered / 1k stored": 1.75},
+                     {"bank": "fade", "kept": "25%", "questions": 8, "answered / 1k stored": 2.0}]}
+    rows = D._optical_qa(d)
+    assert rows[0]["value"] == "72% contained, 48% EM" and rows[0]["met"] == "no"       # EM under 50%
+    assert rows[2]["result"].startswith("memory bank cut to 50%") and rows[2]["value"] == "seed 1.75, fade 1.50"
+    assert "seed rule not run" in rows[3]["goal / anchor"] and rows[3]["met"] == "–"
