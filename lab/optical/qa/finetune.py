@@ -138,7 +138,9 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
     eos = tok.convert_tokens_to_ids("<|im_end|>")
     model.train()
     rec = {"config": asdict(cfg), "items": len(items), "curve": [], "examples": 0, "steps": 0}
-    t0, step, acc, acc_n = time.time(), 0, 0.0, 0
+    t0, step = time.time(), 0
+    curve = Curve(rec, t0, progress)
+
     def out_of_time() -> bool:
         late = float(seconds is not None and time.time() - t0 >= seconds)
         return bool(D.all_sum([late], dev, op="max")[0])     # any rank past the limit stops every rank
@@ -180,59 +182,84 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
             opt.step()
             step += 1
             rec["examples"] += len(batch)
-            acc, acc_n = acc + loss_g / max(n_tokens, 1.0), acc_n + 1
-            if step % 25 == 0 or step == cfg.steps:
-                row = {"step": step, "examples": rec["examples"], "seconds": round(time.time() - t0, 1),
-                       "loss": acc / acc_n, "lr_factor": round(f, 4)}
-                rec["curve"].append(row)
-                acc, acc_n = 0.0, 0
-                if progress:
-                    progress(row)
+            curve.add(step, loss_g / max(n_tokens, 1.0), f, last=step == cfg.steps)
     rec.update(steps=step, seconds=round(time.time() - t0, 1))
     model.eval()
     return model, rec
 
 
-def save_adapter(model, folder: str | Path, record: dict) -> str:
-    """The LoRA weights as fp16 safetensors and adapter.json (format, config, record, sha256); atomic. -> sha256."""
+class Curve:
+    """A run's logged loss: the mean of every 25 steps (and of the last ones), appended to rec["curve"] with the
+    examples so far, the seconds and the learning-rate factor, and told to `progress`."""
+
+    def __init__(self, rec: dict, t0: float, progress=None):
+        self.rec, self.t0, self.progress, self.acc, self.n = rec, t0, progress, 0.0, 0
+
+    def add(self, step: int, loss: float, lr_factor: float, last: bool = False) -> None:
+        self.acc, self.n = self.acc + loss, self.n + 1
+        if step % 25 == 0 or last:
+            row = {"step": step, "examples": self.rec["examples"], "seconds": round(time.time() - self.t0, 1),
+                   "loss": self.acc / self.n, "lr_factor": round(lr_factor, 4)}
+            self.rec["curve"].append(row)
+            self.acc, self.n = 0.0, 0
+            if self.progress:
+                self.progress(row)
+
+
+def write_weights(folder: str | Path, state: dict, weights: str, meta_name: str, meta: dict) -> str:
+    """`state` as fp16 safetensors `weights` and `meta` (+ the file's sha256) as JSON `meta_name` in `folder`,
+    each written to a temporary file and renamed. -> sha256 of the weights file."""
     import hashlib
 
-    from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().half().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
-    tmp = folder / "adapter.safetensors.tmp"
-    save_file(state, str(tmp))
+    tmp = folder / (weights + ".tmp")
+    save_file({k: v.detach().half().contiguous().cpu() for k, v in state.items()}, str(tmp))
     sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    os.replace(tmp, folder / "adapter.safetensors")
-    meta = {"format": FORMAT, "sha256": sha, **record}
-    (folder / "adapter.json.tmp").write_text(json.dumps(meta, indent=1))
-    os.replace(folder / "adapter.json.tmp", folder / "adapter.json")
+    os.replace(tmp, folder / weights)
+    (folder / (meta_name + ".tmp")).write_text(json.dumps({**meta, "sha256": sha}, indent=1))
+    os.replace(folder / (meta_name + ".tmp"), folder / meta_name)
     return sha
+
+
+def save_adapter(model, folder: str | Path, record: dict) -> str:
+    """The LoRA weights as fp16 safetensors and adapter.json (format, config, record, sha256); atomic. -> sha256."""
+    from peft import get_peft_model_state_dict
+
+    return write_weights(folder, get_peft_model_state_dict(model), "adapter.safetensors", "adapter.json",
+                         {"format": FORMAT, **record})
+
+
+def read_weights(folder: str | Path, weights: str, meta_name: str, what: str, fmt: str) -> tuple[dict, dict]:
+    """A write_weights folder read back and checked (JSON, its format, the weights' sha256) -> (meta, state in
+    fp32); FormatError naming the folder and `what` it should be."""
+    import hashlib
+
+    from safetensors.torch import load
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / meta_name).read_text())
+        raw = (folder / weights).read_bytes()
+    except (OSError, ValueError) as e:
+        raise FormatError(f"{folder}: not {what} ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != fmt or hashlib.sha256(raw).hexdigest() != meta.get("sha256"):
+        raise FormatError(f"{folder}: not {what} of format {fmt}, or its weights are damaged (sha256)")
+    return meta, {k: v.float() for k, v in load(raw).items()}
 
 
 def load_adapter(lm, folder: str | Path):
     """`lm` with the LoRA weights of a save_adapter folder (sha256-checked); FormatError naming the folder."""
-    import hashlib
-
     from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / "adapter.json").read_text())
-        raw = (folder / "adapter.safetensors").read_bytes()
-    except (OSError, ValueError) as e:
-        raise FormatError(f"{folder}: not an answering adapter ({e})") from None
-    if meta.get("format") != FORMAT or hashlib.sha256(raw).hexdigest() != meta.get("sha256"):
-        raise FormatError(f"{folder}: not an answering adapter of format {FORMAT}, or its weights are damaged")
+    meta, state = read_weights(folder, "adapter.safetensors", "adapter.json", "an answering adapter", FORMAT)
     cfg = FinetuneConfig(**meta["config"])
     model = add_lora(lm, cfg)
     dev = next(model.parameters()).device
     try:
-        set_peft_model_state_dict(model, {k: v.float().to(dev) for k, v in load_file(str(folder / "adapter.safetensors")).items()})
+        set_peft_model_state_dict(model, {k: v.to(dev) for k, v in state.items()})
     except RuntimeError as e:           # shapes of another LM
         raise FormatError(f"{folder}: the adapter does not fit this language model ({str(e).splitlines()[0]})") from None
     return model.eval()

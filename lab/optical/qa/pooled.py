@@ -29,6 +29,7 @@ from torch import nn
 from lab import FormatError
 from lab.optical.decoder import ALL_LINEAR, answer_loss, generate_after
 from lab.optical.qa.answer import prompt
+from lab.optical.qa.finetune import Curve, read_weights, write_weights
 
 MAX_RUNS = 4096               # places a page's runs can take (the position embedding's size)
 _HOLE = "\x00PAGES\x00"        # where the pooled positions go in the prompt
@@ -174,7 +175,8 @@ def train(reader: PooledReader, items: list[tuple[str, str, str]], cfg: PooledTr
     peaks = [cfg.lr, 4 * cfg.lr]
     reader.train()
     rec = {"config": asdict(cfg), "spec": asdict(reader.spec), "items": len(items), "curve": [], "examples": 0, "steps": 0}
-    t0, step, acc, acc_n = time.time(), 0, 0.0, 0
+    t0, step = time.time(), 0
+    curve = Curve(rec, t0, progress)
     while step < cfg.steps and not (seconds is not None and time.time() - t0 >= seconds):
         b = rng.integers(0, len(items), cfg.batch)
         n = int(rng.choice(cfg.budgets))
@@ -189,14 +191,7 @@ def train(reader: PooledReader, items: list[tuple[str, str, str]], cfg: PooledTr
         opt.step()
         step += 1
         rec["examples"] += len(b)
-        acc, acc_n = acc + float(loss.detach()), acc_n + 1
-        if step % 25 == 0 or step == cfg.steps:
-            row = {"step": step, "examples": rec["examples"], "seconds": round(time.time() - t0, 1),
-                   "loss": acc / acc_n, "lr_factor": round(f, 4)}
-            rec["curve"].append(row)
-            acc, acc_n = 0.0, 0
-            if progress:
-                progress(row)
+        curve.add(step, float(loss.detach()), f, last=step == cfg.steps)
     rec.update(steps=step, seconds=round(time.time() - t0, 1))
     reader.eval()
     return rec
@@ -204,42 +199,15 @@ def train(reader: PooledReader, items: list[tuple[str, str, str]], cfg: PooledTr
 
 def save(reader: PooledReader, folder: str | Path, record: dict) -> str:
     """The pooler + LoRA as fp16 safetensors and pooled.json (spec, record, sha256); atomic. -> sha256."""
-    import hashlib
-    import json
-    import os
-
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    st = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in reader.trainable_state().items()}
-    tmp = folder / "weights.safetensors.tmp"
-    save_file(st, str(tmp))
-    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    os.replace(tmp, folder / "weights.safetensors")
-    meta = {"format": "lab-pooled-reader", "version": 1, "spec": asdict(reader.spec), "sha256": sha, "record": record}
-    (folder / "pooled.json.tmp").write_text(json.dumps(meta, indent=1))
-    os.replace(folder / "pooled.json.tmp", folder / "pooled.json")
-    return sha
+    return write_weights(folder, reader.trainable_state(), "weights.safetensors", "pooled.json",
+                         {"format": "lab-pooled-reader", "version": 1, "spec": asdict(reader.spec), "record": record})
 
 
 def load(folder: str | Path, lm, tok) -> PooledReader:
     """A saved reader on `lm` (checked: format, version, sha256)."""
-    import hashlib
-    import json
-
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / "pooled.json").read_text())
-        raw = (folder / "weights.safetensors").read_bytes()
-    except (OSError, ValueError) as e:
-        raise FormatError(f"{folder}: not a pooled reader ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != "lab-pooled-reader" or meta.get("version") != 1:
-        raise FormatError(f"{folder}: not a version-1 pooled reader")
-    if hashlib.sha256(raw).hexdigest() != meta.get("sha256"):
-        raise FormatError(f"{folder}: weights do not match their sha256")
+    meta, state = read_weights(folder, "weights.safetensors", "pooled.json", "a pooled reader", "lab-pooled-reader")
+    if meta.get("version") != 1:
+        raise FormatError(f"{folder}: a pooled reader of version {meta.get('version')!r} (this lab reads 1)")
     reader = PooledReader(lm, tok, PooledSpec(**meta["spec"]))
-    reader.load_trainable({k: v.float() for k, v in load_file(str(folder / "weights.safetensors")).items()})
+    reader.load_trainable(state)
     return reader.eval()
