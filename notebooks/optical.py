@@ -50,6 +50,7 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c9_pages_small_cpu.json",   # whole pages (the grid's 10 rows)
               "reports/optical_gpu/campaign/c9_pdf_pages_small_cpu.json",   # whole pages of the held-out real PDFs
               "reports/optical_gpu/campaign/c10_windows_cpu.json",
+              "reports/optical_gpu/campaign/c10_rows5_small_cpu.json",   # windows of 5 cell rows
               "reports/optical_gpu/campaign/c10_pages_small_cpu.json",
               "reports/optical_gpu/campaign/c10_pdf_pages_small_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
