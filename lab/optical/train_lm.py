@@ -70,6 +70,8 @@ class CampaignConfig:
     texts: tuple = ()                   # more training prose: lab.corpora package corpora (python-docs, wordnet, gcide)
     bank_pages: int = 30_000            # pages kept per mode on the device (the oldest are dropped)
     min_bank: int = 256                 # pages a mode needs before its examples are drawn
+    ingest_files: int = 8               # spool files (16 pages each) encoded and banked a step at most (host time
+                                        # the device waits for; fewer: each page is drawn more often)
     ctc_weight: float = 0.1             # the head's stage-1 CTC loss beside the LM's (when spec.train_head)
     rewarm: int = 100                   # steps of learning-rate ramp after re-estimated moments
     eval_pages: int = 7                 # held-out Fox-like pages per evaluation (one per 100-token bucket)
@@ -533,7 +535,7 @@ class Campaign:
             done = time.time() - t0 >= seconds or bool(stop and stop())
             clock = _PhaseClock(self.device, steps_here % 25 == 24)    # one timed step (synchronised) a log row
             if not done:
-                bank.ingest(spool, limit=8)
+                bank.ingest(spool, limit=cfg.ingest_files)
             clock("ingest")
             ready = [m for m in names if bank.size(m) >= min(cfg.min_bank, bank.capacity)]
             if dist:                                     # every rank stops, waits or steps together
