@@ -7,12 +7,12 @@
 #           --python-version 3.12 -d .carry/a/whl NAME; the device image lacks them);
 #           pdfs.tar when campaign.pdf > 0: the training PDFs by their package paths, from `make documents` here:
 #           tar cf .carry/a/pdfs.tar -C / $(python -c "from lab.optical import pdfdocs as P; print(*[P.DOCS[n].file
-#           for n in P.names('train')])"); pdfs_test.tar likewise with names('test') (0.8 MB: the bank study's
-#           held-out PDFs; the renderer draws only the training ones); texts.tar.xz when campaign.texts names
-#           package corpora (`make corpora`):
+#           for n in P.names('train')])"); texts.tar.xz when campaign.texts names package corpora (`make corpora`):
 #           tar cJf .carry/a/texts.tar.xz -C / usr/share/doc/python3.11/html/_sources usr/share/wordnet/data.{noun,verb,adj,adv}
 #           and models/optical-reader (the stage-1 model)
-#   STEP=b  .carry/b/gguf.ab and .carry/c/gguf.aa (two of the GGUF's three pieces, kept in /root)
+#   STEP=b  .carry/b (gguf.ab; pdfs_test.tar, made as pdfs.tar with names('test'): the bank study's held-out PDFs,
+#           0.8 MB, which step a has no room for: with the tree it passes 64 MiB) and .carry/c/gguf.aa (two of the
+#           GGUF's three pieces, kept in /root)
 #   STEP=state  models/optical-lm-reader (the campaign's state, once it exists; alone: with a GGUF piece beside it
 #           the call passes 64 MiB)
 #   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>] [NPROC=<GPUs>]  .carry/c/gguf.ac on the first
@@ -45,7 +45,7 @@ gguf() {   # SmolLM2's GGUF from its three carried pieces, once a machine, check
 case "$STEP" in
 a)
   mkdir -p /root/data /root/models /root/pkgs $M && tar xJf .carry/a/data.tar.xz -C /root/data || exit 1
-  for t in .carry/a/pdfs*.tar; do if [ -f $t ]; then tar xf $t -C /root/pkgs || exit 1; fi; done
+  if [ -f .carry/a/pdfs.tar ]; then tar xf .carry/a/pdfs.tar -C /root/pkgs || exit 1; fi
   if [ -f .carry/a/texts.tar.xz ]; then tar xJf .carry/a/texts.tar.xz -C /root/pkgs || exit 1; fi
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/a/whl/*.whl || exit 1
   cp -r models/optical-reader /root/models/ || exit 1
@@ -55,6 +55,7 @@ a)
   sleep 40; nproc; nvidia-smi --query-gpu=name,memory.total --format=csv; ls /root/spool | wc -l; tail -3 /root/render.log ;;
 b)
   cp .carry/b/gguf.ab /root/gguf.ab && cp .carry/c/gguf.aa /root/gguf.aa || exit 1
+  if [ -f .carry/b/pdfs_test.tar ]; then mkdir -p /root/pkgs && tar xf .carry/b/pdfs_test.tar -C /root/pkgs || exit 1; fi
   ls /root/spool | wc -l && tail -2 /root/render.log ;;
 state)
   mkdir -p /root/state && cp models/optical-lm-reader/* /root/state/ || exit 1
