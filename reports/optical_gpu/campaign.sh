@@ -21,7 +21,9 @@
 #   STEP=qa [QA=answering|pooled] QA_S=<s> [QA_ARGS=<more options>]  the answering model's (or the pooled-text
 #           competitor's) fine-tuning and study (scripts/optical_qa_finetune.py -> $OUT/qa_finetune.json or
 #           qa_pooled.json, its .log and adapter folder; ~3-4 minutes of scoring beyond QA_S); needs step a's data and
-#           the GGUF (.carry/c/gguf.ac if no run assembled it yet)
+#           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
+#   STEP=bank  the memory bank of 60 held-out documents, every forgetting policy at half and a quarter
+#           (scripts/optical_qa_study.py -> $OUT/qa_bank.json), answered by step qa's adapter when there is one
 # .carry/*/gguf.a?: lab.models' SmolLM2-135M-Instruct.Q4_1.gguf cut at 14 MiB and 50 MiB (session 1's first
 # machine: 12 and 70 MiB, before there was a state to carry). SEED (step a): the page seed, new for each machine.
 # Step a starts the page renderer in its own session (setsid): it keeps rendering into /root/spool through
@@ -76,6 +78,13 @@ qa)
   gguf || exit 1
   if [ "${QA:-answering}" = pooled ]; then N=qa_pooled; else N=qa_finetune; fi
   python3 scripts/optical_qa_finetune.py --train "${QA:-answering}" --device cuda --seconds "${QA_S:-240}" --pages 6000 \
-    --out $OUT/$N.json --adapter $OUT/$N $QA_ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/$N.log | tail -c 4000 ;;
-*) echo "STEP=a|b|state|run|qa"; exit 2 ;;
+    --out $OUT/$N.json --adapter /root/$N $QA_ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/$N.log | tail -c 4000
+  rc=$?; cp -r /root/$N $OUT/ 2>/dev/null; exit $rc ;;
+bank)
+  gguf || exit 1
+  A=""; [ -f /root/qa_finetune/adapter.json ] && A="--qa-adapter /root/qa_finetune"
+  python3 scripts/optical_qa_study.py --device cuda --out $OUT/qa_bank.json --conditions none --budgets 64 --pages 1 \
+    --per-doc 1 --bank-budget 400 --bank-docs 60 --bank-questions 120 $A $QA_ARGS 2>&1 \
+    | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/qa_bank.log | tail -c 4000 ;;
+*) echo "STEP=a|b|state|run|qa|bank"; exit 2 ;;
 esac
