@@ -22,7 +22,8 @@
 #           competitor's) fine-tuning and study (scripts/optical_qa_finetune.py -> $OUT/qa_finetune.json or
 #           qa_pooled.json, its .log and adapter folder; ~3-4 minutes of scoring beyond QA_S); needs step a's data and
 #           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
-#   STEP=bank  the memory bank of 60 held-out documents, every forgetting policy at half and a quarter
+#   STEP=bank  the memory bank of 60 held-out documents, 60 questions (~0.6 s each on the GPU, 11 banks: ~7 min),
+#           every forgetting policy at half and a quarter
 #           (scripts/optical_qa_study.py -> $OUT/qa_bank.json), answered by step qa's adapter when there is one
 # .carry/*/gguf.a?: lab.models' SmolLM2-135M-Instruct.Q4_1.gguf cut at 14 MiB and 50 MiB (session 1's first
 # machine: 12 and 70 MiB, before there was a state to carry). SEED (step a): the page seed, new for each machine.
@@ -84,7 +85,7 @@ bank)
   gguf || exit 1
   A=""; [ -f /root/qa_finetune/adapter.json ] && A="--qa-adapter /root/qa_finetune"
   python3 scripts/optical_qa_study.py --device cuda --out $OUT/qa_bank.json --conditions none --budgets 64 --pages 1 \
-    --per-doc 1 --bank-budget 400 --bank-docs 60 --bank-questions 120 $A $QA_ARGS 2>&1 \
+    --per-doc 1 --bank-budget 400 --bank-docs 60 --bank-questions 60 $A $QA_ARGS 2>&1 \
     | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/qa_bank.log | tail -c 4000 ;;
 *) echo "STEP=a|b|state|run|qa|bank"; exit 2 ;;
 esac
