@@ -86,6 +86,7 @@ class PooledReader(nn.Module):
         self.lm = get_peft_model(lm, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=0.0,
                                                 target_modules=list(ALL_LINEAR), task_type="CAUSAL_LM"))
         self.eos = tok.convert_tokens_to_ids("<|im_end|>")
+        self._page_cache: dict[str, list[int]] = {}
 
     def _ids(self, s: str) -> list[int]:
         return self.tok(s, add_special_tokens=False)["input_ids"]
@@ -94,9 +95,19 @@ class PooledReader(nn.Module):
     def device(self):
         return self.pooler.place.weight.device
 
+    def page_ids(self, text: str) -> list[int]:
+        """A page's token ids (at most max_page_tokens), kept for the pages asked about again (a study asks the
+        same pages at every budget: tokenised once; the cache is emptied past 4,096 pages)."""
+        cache = self._page_cache
+        if text not in cache:
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[text] = self._ids(text)[: self.spec.max_page_tokens]
+        return cache[text]
+
     def pooled(self, text: str, n: int | None = None) -> torch.Tensor:
         """One page's N (or fewer) positions."""
-        ids = self._ids(text)[: self.spec.max_page_tokens]
+        ids = self.page_ids(text)
         emb = self.lm.get_input_embeddings()(torch.tensor(ids, dtype=torch.long, device=self.device))
         return self.pooler(emb.detach(), n or self.spec.n)
 
@@ -117,7 +128,7 @@ class PooledReader(nn.Module):
     def positions(self, pages, n: int | None = None) -> int:
         """LM positions the pooled pages take."""
         pg = [pages] if isinstance(pages, str) else list(pages)
-        return sum(min(n or self.spec.n, len(self._ids(t)[: self.spec.max_page_tokens])) for t in pg)
+        return sum(min(n or self.spec.n, len(self.page_ids(t))) for t in pg)
 
     def answer_ids(self, answers: list[str], max_tokens: int = 64) -> list[list[int]]:
         return [ids[:max_tokens] + [self.eos] for ids in self.tok([" " + a for a in answers], add_special_tokens=False)["input_ids"]]
