@@ -24,6 +24,21 @@ def test_encode_keeps_question_and_answer_when_the_context_is_cut():
     assert len(ids) <= 300 and tok.decode(ids[n:]).startswith(" the answer") and "What is it?" in tok.decode(ids[:n])
 
 
+def test_kept_logits_are_the_full_logits_at_the_kept_positions():
+    import peft
+    import torch
+
+    lm, _ = models.tiny_lm(models.TINY_CHAT)
+    model = peft.get_peft_model(lm, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    x = torch.randint(3, 200, (2, 9))
+    keep = torch.zeros_like(x, dtype=torch.bool)
+    keep[0, 3:5], keep[1, 7] = True, True
+    with torch.no_grad():
+        full = model(input_ids=x).logits
+        got = F.kept_logits(model, x, keep)
+    assert got.shape == (3, full.shape[-1]) and torch.allclose(got, full[keep], atol=1e-5)
+
+
 def test_finetune_lowers_the_answer_loss_and_the_adapter_round_trips(tmp_path):
     items = [(c[:160], q, a) for c, q, a in F.training_items(pages=4, seed=1)[:8]]   # short: bytes are tokens here
     lm, tok = models.tiny_lm(models.TINY_CHAT)

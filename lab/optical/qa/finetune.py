@@ -111,6 +111,14 @@ def add_lora(lm, cfg: FinetuneConfig):
                                          task_type="CAUSAL_LM"))
 
 
+def kept_logits(model, input_ids, keep):
+    """The LM head only at the positions `keep` marks ([n, vocab]): the decoder's hidden states, then the head on
+    the kept rows (transformers' boolean logits_to_keep is not in every version)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    h = base.model(input_ids=input_ids).last_hidden_state
+    return base.lm_head(h[keep])
+
+
 def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig(), seconds: float | None = None,
              progress=None):
     """LoRA fine-tuning of `lm` on (context, question, answer) items: answer-only cross-entropy, token-budget
@@ -162,13 +170,13 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
                     ids, n_p = enc[j]
                     x[r, :len(ids)] = torch.tensor(ids)
                     y[r, n_p:len(ids)] = torch.tensor(ids[n_p:])
-                # logits only where the next token is an answer token (transformers' boolean logits_to_keep):
+                # logits only where the next token is an answer token (kept_logits):
                 # the vocabulary head over every prompt position would be ~99% of the logits, GBs at 16k tokens
                 keep = torch.zeros_like(y, dtype=torch.bool)
                 keep[:, :-1] = y[:, 1:] != -100
                 tgt = y[:, 1:][keep[:, :-1]].to(dev)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                    logits = model(input_ids=x.to(dev), logits_to_keep=keep.to(dev)).logits
+                    logits = kept_logits(model, x.to(dev), keep.to(dev))
                 loss_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt,
                                                              reduction="sum")
                 mine = float(tgt.numel())
