@@ -4,6 +4,8 @@ questions (qa.study: test documents only) answered; JSON (record, rows) and the 
 
   --train answering: the LM answers from text. Scored adapted (none, full, and first-N / BM25-N at --budgets)
                      and unadapted (none, full), on 1 and --page-counts pages.
+  --train none:      no training: the unadapted model's rows alone (none, full), e.g. on the CPU beside a GPU
+                     run's JSON that ended before them (--out reports/optical_gpu/qa_unadapted_cpu.json).
   --train pooled:    each page's text mean-pooled into N positions through a projector (one reader for every
                      N in --budgets), scored as `pooled` at each N and page count.
 
@@ -30,8 +32,8 @@ from lab.report import machine
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--adapter", type=Path, required=True, help="the adapter folder written")
-    ap.add_argument("--train", choices=("answering", "pooled"), default="answering")
+    ap.add_argument("--adapter", type=Path, help="the adapter folder written (not with --train none)")
+    ap.add_argument("--train", choices=("answering", "pooled", "none"), default="answering")
     ap.add_argument("--lm", default="smollm2-135m-instruct", help="a lab.models LM (or tiny-random-chat)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seconds", type=float, default=300.0)
@@ -44,6 +46,8 @@ def main() -> int:
     ap.add_argument("--page-counts", type=int, nargs="*", default=[1, 4], help="pages of context")
     ap.add_argument("--batch", type=int, default=16)
     a = ap.parse_args()
+    if a.train != "none" and a.adapter is None:
+        ap.error("--adapter is needed to train")
 
     import torch
 
@@ -76,7 +80,14 @@ def main() -> int:
         tmp.write_text(json.dumps(res, indent=1))
         tmp.replace(a.out)
 
-    if a.train == "pooled":
+    if a.train == "none":
+        with bf16:
+            rows += S.run(pages, qas, ("none", "full"), tuple(a.budgets), tuple(a.page_counts),
+                          answerer=TextAnswerer(lm, tok, batch=a.batch), progress=progress,
+                          on_rows=lambda part: save(part, "unadapted", None, None))
+        rows = [{**r, "model": "unadapted"} for r in rows]
+        rec = sha = None
+    elif a.train == "pooled":
         from lab.optical.qa import pooled as P
 
         reader = P.PooledReader(lm, tok, P.PooledSpec(n=max(a.budgets))).to(device)
@@ -94,14 +105,17 @@ def main() -> int:
         if D.rank_world()[0] != 0:                      # the other ranks' work ends with the training
             return 0
         sha = F.save_adapter(model, a.adapter, rec)
-        for label in ("adapted", "unadapted"):
-            ctx = model.disable_adapter() if label == "unadapted" else contextlib.nullcontext()
-            conds = ("none", "full", "first", "bm25") if label == "adapted" else ("none", "full")
-            with ctx, bf16:
-                part = S.run(pages, qas, conds, tuple(a.budgets), tuple(a.page_counts),
-                             answerer=TextAnswerer(model, tok, batch=a.batch), progress=progress,
-                             on_rows=lambda part, label=label: save(part, label, rec, sha))
-            rows += [{**r, "model": label} for r in part]
+        # page counts outermost and the unadapted model's two cheap conditions first: a call that ends early
+        # keeps the one-page table whole (the bar's rows, the unadapted beside the adapted)
+        for n in a.page_counts:
+            for label in ("unadapted", "adapted"):
+                ctx = model.disable_adapter() if label == "unadapted" else contextlib.nullcontext()
+                conds = ("none", "full", "first", "bm25") if label == "adapted" else ("none", "full")
+                with ctx, bf16:
+                    part = S.run(pages, qas, conds, tuple(a.budgets), (n,),
+                                 answerer=TextAnswerer(model, tok, batch=a.batch), progress=progress,
+                                 on_rows=lambda part, label=label: save(part, label, rec, sha))
+                rows += [{**r, "model": label} for r in part]
     save([], "", rec, sha, final=True)
     print(json.dumps(S.finetune_rows(rows)), flush=True)
     return 0

@@ -20,7 +20,8 @@
 #           the global batch stays configs/optical/campaign.yaml's `tokens`; start the renderer with more --workers)
 #   STEP=qa [QA=answering|pooled] QA_S=<s> [QA_ARGS=<more options>]  the answering model's (or the pooled-text
 #           competitor's) fine-tuning and study (scripts/optical_qa_finetune.py -> $OUT/qa_finetune.json or
-#           qa_pooled.json, its .log and adapter folder; ~3-4 minutes of scoring beyond QA_S); needs step a's data and
+#           qa_pooled.json, its .log and adapter folder, written to $OUT before scoring: a call cut short keeps it; ~50 s of
+#           questions, then QA_S, then ~20 s a scored condition: the one-page table first); needs step a's data and
 #           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
 #   STEP=bank  the memory bank of 60 held-out documents, 60 questions (~0.6 s each on the GPU, 11 banks: ~7 min),
 #           every forgetting policy at half and a quarter
@@ -79,8 +80,8 @@ qa)
   gguf || exit 1
   if [ "${QA:-answering}" = pooled ]; then N=qa_pooled; else N=qa_finetune; fi
   python3 scripts/optical_qa_finetune.py --train "${QA:-answering}" --device cuda --seconds "${QA_S:-240}" --pages 6000 \
-    --out $OUT/$N.json --adapter /root/$N $QA_ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/$N.log | tail -c 4000
-  rc=$?; cp -r /root/$N $OUT/ 2>/dev/null; exit $rc ;;
+    --out $OUT/$N.json --adapter $OUT/$N $QA_ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/$N.log | tail -c 4000
+  rc=$?; cp -r $OUT/$N /root/ 2>/dev/null; exit $rc ;;   # the adapter is written under $OUT before scoring starts
 bank)
   gguf || exit 1
   A=""; [ -f /root/qa_finetune/adapter.json ] && A="--qa-adapter /root/qa_finetune"
