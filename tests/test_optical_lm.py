@@ -190,3 +190,4 @@ def test_step_profile_starts_after_warm_up_and_reports_where_the_time_went(capsy
     out = capsys.readouterr().out
     head = json.loads(out.splitlines()[0])
     assert head["profile_steps"] == 3 and head["wall_ms_per_step"] > 0 and "aten::mm" in out
+    assert head["device_busy_ms_per_step"] == 0          # kernels only: a CPU op is not counted as device time
