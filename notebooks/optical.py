@@ -43,7 +43,7 @@ qa_policies = ["fade"]               # forgetting policies (lab.optical.bank.POL
 qa_keeps = [0.5, 0.25]               # the shares of its tokens each policy cuts the bank to
 pdf_per_doc = 0                      # held-out real PDF pages per document (cpu profile: 4; needs `make documents`)
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
-lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10
+lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12
               "reports/optical_gpu/campaign/c4_windows_cpu.json",
               "reports/optical_gpu/campaign/c6_windows_cpu.json",
               "reports/optical_gpu/campaign/c9_windows_cpu.json",
@@ -52,13 +52,18 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c10_windows_cpu.json",
               "reports/optical_gpu/campaign/c10_rows5_small_cpu.json",   # windows of 5 cell rows
               "reports/optical_gpu/campaign/c10_pages_small_cpu.json",
-              "reports/optical_gpu/campaign/c10_pdf_pages_small_cpu.json"]
+              "reports/optical_gpu/campaign/c10_pdf_pages_small_cpu.json",
+              "reports/optical_gpu/campaign/c12_windows_cpu.json",
+              "reports/optical_gpu/campaign/c12_rows5_small_cpu.json",
+              "reports/optical_gpu/campaign/c12_pages_small_cpu.json",
+              "reports/optical_gpu/campaign/c12_pdf_pages_small_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
           "reports/optical_gpu/qa_study_vision.json", "reports/optical_gpu/qa_study_bank.json"]   # (GPU), when present
 qa_finetune = ["reports/optical_gpu/qa_finetune.json",   # the answering model and its text-side competitor
-               "reports/optical_gpu/qa_pooled.json"]     # (scripts/optical_qa_finetune.py, GPU), when present
+               "reports/optical_gpu/qa_pooled.json",     # (scripts/optical_qa_finetune.py, GPU), when present,
+               "reports/optical_gpu/qa_unadapted_cpu.json"]  # and the unadapted rows scored on the CPU
 
 # %%
 import json
@@ -327,13 +332,17 @@ if ft:
         "(`lab/optical/qa/pooled.py`): each page's tokens mean-pooled into N positions through a projector, with its "
         "own LoRA, trained on the same questions for the same time. Scores are means ± the half-width of their 95% "
         "interval (Wilson). Commands (JSON and logs in `reports/optical_gpu/`):\n"
-        + "\n".join(f"- `{f['command']}` (adapter sha256 `{f['adapter_sha256'][:16]}…`"
+        + "\n".join(f"- `{f['command']}` ({f['machine'].get('device', '?')}"
+                    + (f"; adapter sha256 `{f['adapter_sha256'][:16]}…`" if f.get("adapter_sha256") else "")
                     + ("" if f.get("complete", True) else "; **partial**: the call ended before every condition was scored")
                     + ")" for f in fts) + "\n\n"
         f"**The bar** (issue optical V): from the full page text, answer contained >= 70% and exact match >= 50% on "
         f"held-out pages: **{ft_bar['contains'][0]:.0%} ± {ft_bar['contains'][1]:.0%} contained, {ft_bar['em'][0]:.0%} ± "
         f"{ft_bar['em'][1]:.0%} EM — {'met' if ft_bar['met'] else 'missed'}** (unadapted: "
-        f"{ft_bar['unadapted_contains'][0]:.0%} contained, {ft_bar['unadapted_em'][0]:.0%} EM).\n"
+        f"{ft_bar['unadapted_contains'][0]:.0%} contained, {ft_bar['unadapted_em'][0]:.0%} EM). Without the "
+        f"unanswerable questions (the easiest kind to learn: say there is no answer), on the {ft_bar['answerable']} "
+        f"answerable ones: {ft_bar['answerable_contains'][0]:.0%} ± {ft_bar['answerable_contains'][1]:.0%} contained, "
+        f"{ft_bar['answerable_em'][0]:.0%} ± {ft_bar['answerable_em'][1]:.0%} EM.\n"
         + "\n".join(v for v in (QS.budget_verdict(ft_rows, b, n) for n in (1, 4) for b in (64, 100, 256, 400)) if v)))
     display(Markdown(rep.table(QS.finetune_rows(ft_rows), key="qa_finetune")))
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -82,6 +82,8 @@ def test_finetune_table_gives_intervals_and_judges_the_bar():
     bar = S.finetune_bars(rows)
     assert bar["questions"] == 200 and bar["contains"][0] == 0.75 and bar["unadapted_contains"][0] == 0.1
     assert bar["em"][0] == 0.56 and bar["met"]      # 150 hits less the 38 with i % 4 == 1
+    # the answerable (odd i, cloze) alone: 75 of 100 contained, 37 exact (the 38 with i % 4 == 1 are all odd)
+    assert bar["answerable"] == 100 and bar["answerable_contains"][0] == 0.75 and bar["answerable_em"][0] == 0.37
     assert not S.finetune_bars([r for r in rows if r["model"] == "unadapted"])["met"]
 
 

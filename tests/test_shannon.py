@@ -130,3 +130,8 @@ def test_dashboard_rows_of_the_answering_model_and_the_bank_study():
     assert rows[0]["value"] == "72% contained, 48% EM" and rows[0]["met"] == "no"       # EM under 50%
     assert rows[2]["result"].startswith("memory bank cut to 50%") and rows[2]["value"] == "seed 1.75, fade 1.50"
     assert "seed rule not run" in rows[3]["goal / anchor"] and rows[3]["met"] == "–"
+    d["qa_finetune_kinds"] = [
+        {"model": "adapted", "kind": "cloze", "questions": 30, "answer contained": "0.600 ± 0.100", "exact match": 0.5},
+        {"model": "adapted", "kind": "number", "questions": 10, "answer contained": "1.000 ± 0.050", "exact match": 0.9},
+        {"model": "adapted", "kind": "unanswerable", "questions": 20, "answer contained": "1.000 ± 0.0", "exact match": 1.0}]
+    assert D._optical_qa(d)[0]["value"] == "72% contained, 48% EM (answerable questions alone: 70% contained, 60% EM)"
