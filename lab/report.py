@@ -15,11 +15,19 @@ from lab.files import atomic_write
 
 def machine() -> dict:
     """The machine a run ran on, for every script's JSON (one helper, not one per script): host, Python, torch,
-    CPU cores, the GPUs (name, count) and `device`, the GPU's name or else the CPU's."""
+    transformers and peft (where installed), CPU cores, the GPUs (name, count) and `device`, the GPU's name or
+    else the CPU's."""
     import torch
 
     d = {"host": platform.node(), "python": platform.python_version(), "torch": torch.__version__,
          "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    from importlib import metadata
+
+    for pkg in ("transformers", "peft"):        # the device's versions differ from the lock (session 8's QA call)
+        try:
+            d[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
     if torch.cuda.is_available():
         d.update(gpu=torch.cuda.get_device_name(0), gpus=torch.cuda.device_count())
     d["device"] = d.get("gpu", d["cpu"])

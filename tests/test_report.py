@@ -22,3 +22,13 @@ def test_report_writes_markdown_and_json(tmp_path):
     data = json.loads((tmp_path / "data" / "t.json").read_text())
     assert data["rows"] == [{"x": 1}] and data["meta"]["profile"] == "smoke"
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_machine_names_the_library_versions_a_run_used():
+    from importlib import metadata
+
+    from lab.report import machine
+
+    m = machine()
+    assert m["transformers"] == metadata.version("transformers") and m["peft"] == metadata.version("peft")
+    assert m["device"] == m.get("gpu", m["cpu"]) and m["cores"] >= 1
