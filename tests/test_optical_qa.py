@@ -188,6 +188,34 @@ def test_ocr_path_reads_memories_into_text_for_the_language_model(tmp_path, tiny
                                                          ("cat", "sat")], max_new_tokens=2).__len__() == 3
 
 
+def test_ask_answers_through_an_answering_adapter_and_refuses_a_wrong_one(tmp_path):
+    """--qa-adapter: the answering model's LoRA (qa.finetune's folder) on the text LM of the ocr and text paths;
+    refused for the vision path, and a folder that is not an adapter is a FormatError naming it."""
+    from dataclasses import asdict
+
+    from lab import FormatError, UsageError
+    from lab.optical.qa import finetune as F
+    from lab.optical.qa.ask import OpticalQA
+
+    _tiny_checkpoint(tmp_path / "ck")
+    lm, _ = models.tiny_lm(models.TINY_CHAT)
+    cfg = F.FinetuneConfig(r=2, alpha=4)
+    F.save_adapter(F.add_lora(lm, cfg), tmp_path / "qa", {"config": asdict(cfg)})
+    with MemoryBank.open(tmp_path / "bank", create=True, encoder=str(tmp_path / "ck"), embedder="hashing-64") as bank:
+        doc = tmp_path / "a.txt"
+        doc.write_text(_pages()[0][2][:500])
+        assert bank.add([doc], mode="tiny").added == 1
+        for via in ("ocr", "text"):
+            qa_ = OpticalQA.load(bank, tmp_path / "ck", via=via, lm_name=models.TINY_CHAT, qa_adapter=tmp_path / "qa")
+            assert hasattr(qa_.answerer.lm, "peft_config")           # the adapter is on the answering LM
+            ans = qa_.ask("Alice rabbit", budget=64, max_new_tokens=2)
+            assert ans.via == via and isinstance(ans.text, str)
+        with pytest.raises(UsageError, match="answering adapter"):
+            OpticalQA.load(bank, tmp_path / "ck", via="vision", qa_adapter=tmp_path / "qa")
+        with pytest.raises(FormatError, match="nothing"):
+            OpticalQA.load(bank, tmp_path / "ck", via="text", lm_name=models.TINY_CHAT, qa_adapter=tmp_path / "nothing")
+
+
 def test_cli_ask_refusals_are_one_line(tmp_path):
     _tiny_checkpoint(tmp_path / "ck")
     with MemoryBank.open(tmp_path / "bank", create=True, encoder=str(tmp_path / "ck"), embedder="hashing-64"):

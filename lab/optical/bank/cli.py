@@ -163,7 +163,8 @@ def cmd_ask(args) -> int:
     if not " ".join(args.question.split()):          # before any model loads
         raise UsageError("the question is empty")
     with _open(args) as bank:
-        _answer(OpticalQA.load(bank, args.model, args.device, via=args.via, lm_reader=args.lm_reader), args.question, args)
+        _answer(OpticalQA.load(bank, args.model, args.device, via=args.via, lm_reader=args.lm_reader,
+                                  qa_adapter=args.qa_adapter), args.question, args)
     return 0
 
 
@@ -174,7 +175,8 @@ def cmd_chat(args) -> int:
     from lab.optical.qa.ask import OpticalQA
 
     with _open(args) as bank:
-        qa = OpticalQA.load(bank, args.model, args.device, via=args.via, lm_reader=args.lm_reader)
+        qa = OpticalQA.load(bank, args.model, args.device, via=args.via, lm_reader=args.lm_reader,
+                                  qa_adapter=args.qa_adapter)
         for line in sys.stdin:
             q = line.strip()
             if q in ("quit", "exit"):
@@ -257,6 +259,8 @@ def add_parsers(os_) -> None:
                        "stored text (the competitor that keeps the text); auto: ocr (the better path measured)")
         p.add_argument("--lm-reader", help="--via vision: the stage-2 reader folder (default: the committed "
                        "optical-lm-reader)")
+        p.add_argument("--qa-adapter", help="--via ocr|text: the answering model's LoRA on SmolLM2 (a folder of "
+                       "scripts/optical_qa_finetune.py; default: none, the unadapted model)")
         p.add_argument("--budget", type=in_range(int, 1), default=400, help="vision tokens of context")
         p.add_argument("-k", type=in_range(int, 1, 64), default=8, help="at most this many memories")
         p.add_argument("--max-new-tokens", type=in_range(int, 1, 4096), default=64)

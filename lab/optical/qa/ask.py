@@ -61,9 +61,11 @@ class OpticalQA:
 
     @classmethod
     def load(cls, bank, model: str | Path, device: str = "cpu", lm_name: str = "smollm2-135m-instruct",
-             via: str = "auto", lm_reader: str | Path | None = None) -> "OpticalQA":
+             via: str = "auto", lm_reader: str | Path | None = None,
+             qa_adapter: str | Path | None = None) -> "OpticalQA":
         """model: the stage-1 checkpoint (name or folder); lm_reader: the stage-2 reader folder (name or path;
-        default the committed optical-lm-reader) for --via vision."""
+        default the committed optical-lm-reader) for --via vision; qa_adapter: the answering model's LoRA
+        (scripts/optical_qa_finetune.py's folder, or a lab.models name) on SmolLM2 for --via ocr and text."""
         from lab import models
         from lab.optical.model import load
 
@@ -77,6 +79,8 @@ class OpticalQA:
             raise FormatError(f"{model}: its readers read encoder {meta['sha256'][:12]}..., but the bank's tokens come "
                               f"from {bank.meta['encoder_sha'][:12]}... (refused)")
         if via == "vision":
+            if qa_adapter is not None:
+                raise UsageError("an answering adapter is for --via ocr or text (the vision path has its own reader)")
             from lab.optical.train_lm import load_reader
 
             name = str(lm_reader or "optical-lm-reader")
@@ -84,7 +88,12 @@ class OpticalQA:
             return cls(bank, reader)
         from lab.optical.qa.answer import TextAnswerer
 
-        lm, tok = models.load_lm(lm_name, device)
+        lm, tok = models.load_any_lm(lm_name, device)
+        if qa_adapter is not None:
+            from lab.optical.qa.finetune import load_adapter
+
+            name = str(qa_adapter)
+            lm = load_adapter(lm, models.trained_path(name) if name in models.TRAINED else Path(name))
         if via == "text":
             return cls(bank, answerer=TextAnswerer(lm.eval(), tok), text=True)
         return cls(bank, ocr=enc, answerer=TextAnswerer(lm.eval(), tok))
