@@ -63,6 +63,7 @@ qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400
           "reports/optical_gpu/qa_study_vision.json", "reports/optical_gpu/qa_study_bank.json"]   # (GPU), when present
 qa_finetune = ["reports/optical_gpu/qa_finetune.json",   # the answering model and its text-side competitor
                "reports/optical_gpu/qa_pooled.json",     # (scripts/optical_qa_finetune.py, GPU), when present,
+               "reports/optical_gpu/qa_vision.json",     # the stage-2 reader fine-tuned to answer (vision-100)
                "reports/optical_gpu/qa_unadapted_cpu.json"]  # and the unadapted rows scored on the CPU
 
 # %%
@@ -330,7 +331,9 @@ if ft:
         "context, the full text, its first N tokens and BM25's N (1 and 4 pages of context), with the adapter, and "
         "with it switched off (the unadapted model: none and full). `pooled` is the text-side competitor "
         "(`lab/optical/qa/pooled.py`): each page's tokens mean-pooled into N positions through a projector, with its "
-        "own LoRA, trained on the same questions for the same time. Scores are means ± the half-width of their 95% "
+        "own LoRA, trained on the same questions for the same time. `vision` (where measured) is the campaign's "
+        "stage-2 reader fine-tuned on (vision tokens, question, answer) triplets of rendered training pages "
+        "(`lab/optical/qa/vision_qa.py`), asked after one page's 100 small-mode tokens. Scores are means ± the half-width of their 95% "
         "interval (Wilson). Commands (JSON and logs in `reports/optical_gpu/`):\n"
         + "\n".join(f"- `{f['command']}` ({f['machine'].get('device', '?')}"
                     + (f"; adapter sha256 `{f['adapter_sha256'][:16]}…`" if f.get("adapter_sha256") else "")

@@ -4,6 +4,9 @@ questions (qa.study: test documents only) answered; JSON (record, rows) and the 
 
   --train answering: the LM answers from text. Scored adapted (none, full, and first-N / BM25-N at --budgets)
                      and unadapted (none, full), on 1 and --page-counts pages.
+  --train vision:    the stage-2 reader (--lm-reader, the campaign's state) fine-tuned on (vision tokens,
+                     question, answer) triplets of rendered training pages (lab/optical/qa/vision_qa.py), saved in
+                     the campaign's folder format, scored as `vision` at the small mode's 100 tokens, 1 page.
   --train none:      no training: the unadapted model's rows alone (none, full), e.g. on the CPU beside a GPU
                      run's JSON that ended before them (--out reports/optical_gpu/qa_unadapted_cpu.json).
   --train pooled:    each page's text mean-pooled into N positions through a projector (one reader for every
@@ -33,13 +36,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--adapter", type=Path, help="the adapter folder written (not with --train none)")
-    ap.add_argument("--train", choices=("answering", "pooled", "none"), default="answering")
+    ap.add_argument("--train", choices=("answering", "pooled", "vision", "none"), default="answering")
+    ap.add_argument("--model", default="optical-reader", help="--train vision: the stage-1 model (name or folder)")
+    ap.add_argument("--lm-reader", default="optical-lm-reader", help="--train vision: the reader to start from")
+    ap.add_argument("--workers", type=int, default=1, help="--train vision: processes rendering the pages")
     ap.add_argument("--lm", default="smollm2-135m-instruct", help="a lab.models LM (or tiny-random-chat)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--pages", type=int, default=6000, help="training pages (each gives ~4 questions)")
     ap.add_argument("--steps", type=int, default=3000, help="the schedule's length (stops earlier at --seconds)")
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--lr", type=float, help="peak learning rate (default: 5e-4; --train vision 2e-4)")
     ap.add_argument("--per-doc", type=int, default=15, help="held-out pages per test document")
     ap.add_argument("--per-page", type=int, default=4)
     ap.add_argument("--budgets", type=int, nargs="*", default=[64, 100, 256, 400], help="N: tokens a page")
@@ -80,7 +86,31 @@ def main() -> int:
         tmp.write_text(json.dumps(res, indent=1))
         tmp.replace(a.out)
 
-    if a.train == "none":
+    if a.train == "vision":
+        from lab.optical.model import load as load_model
+        from lab.optical.qa import vision_qa as V
+        from lab.optical.train_lm import load_reader
+
+        def named(x):
+            return models.trained_path(x) if x in models.TRAINED else Path(x)
+
+        enc, _ = load_model(named(a.model), device)
+        reader, meta = load_reader(named(a.lm_reader), enc, device, torch.bfloat16 if device.startswith("cuda") else None)
+        cfg = V.VisionQAConfig(lr=a.lr or 2e-4, proj_lr=a.lr or 2e-4, steps=a.steps, batch=a.batch)
+        trip = V.triplets(a.pages, seed=0, workers=a.workers)
+        toks = V.encode_pages(enc, trip.pages, cfg.mode)
+        print(f"{len(trip.pages)} rendered training pages, {len(trip.items)} questions, tokens {tuple(toks.shape)} "
+              f"({time.time() - t0:.0f} s)", flush=True)
+        del lm
+        rec = V.train(reader, toks, trip, cfg, seconds=a.seconds, progress=progress)
+        sha = V.save(reader, a.adapter, meta, rec)
+        from lab.optical.encoder import tokens_for
+
+        with bf16:
+            part = S.run(pages, qas, ("vision",), (tokens_for(cfg.mode),), (1,), answerer=TextAnswerer(reader.lm, reader.tok),
+                         ocr=enc, lm_reader=reader, progress=progress, on_rows=lambda part: save(part, "vision", rec, sha))
+        rows += [{**r, "model": "vision"} for r in part]
+    elif a.train == "none":
         with bf16:
             rows += S.run(pages, qas, ("none", "full"), tuple(a.budgets), tuple(a.page_counts),
                           answerer=TextAnswerer(lm, tok, batch=a.batch), progress=progress,
@@ -91,7 +121,7 @@ def main() -> int:
         from lab.optical.qa import pooled as P
 
         reader = P.PooledReader(lm, tok, P.PooledSpec(n=max(a.budgets))).to(device)
-        rec = P.train(reader, items, P.PooledTrainConfig(lr=a.lr, steps=a.steps, batch=a.batch, budgets=tuple(a.budgets)),
+        rec = P.train(reader, items, P.PooledTrainConfig(lr=a.lr or 5e-4, steps=a.steps, batch=a.batch, budgets=tuple(a.budgets)),
                       seconds=a.seconds, progress=progress)
         sha = P.save(reader, a.adapter, rec)
         with bf16:
@@ -100,7 +130,7 @@ def main() -> int:
                          on_rows=lambda part: save(part, "pooled", rec, sha))
         rows += [{**r, "model": "pooled"} for r in part]
     else:
-        cfg = F.FinetuneConfig(lr=a.lr, steps=a.steps)
+        cfg = F.FinetuneConfig(lr=a.lr or 5e-4, steps=a.steps)
         model, rec = F.finetune(lm, tok, items, cfg, seconds=a.seconds, progress=progress)
         if D.rank_world()[0] != 0:                      # the other ranks' work ends with the training
             return 0

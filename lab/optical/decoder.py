@@ -93,15 +93,21 @@ class LMReader(nn.Module):
             rows = [tuple(rows)] * vision.shape[0]
         return self.projector(vision, rows)
 
-    def contexts(self, vision, rows=None, prompt: str | None = None) -> list[torch.Tensor]:
+    def contexts(self, vision, rows=None, prompt: str | list[str] | None = None) -> list[torch.Tensor]:
         """[chat start; slots; prompt and the answer's start] as input embeddings, one (L_i, H) per batch row;
-        vision (B, N, D), or a list of them (several pages, each its own grid, joined in order)."""
+        vision (B, N, D), or a list of them (several pages, each its own grid, joined in order); prompt: one for
+        every row (None: the transcription prompt) or one per row (questions)."""
         emb = self.lm.get_input_embeddings()
         pages = vision if isinstance(vision, (list, tuple)) else [vision]
         per_page = [self.slots(p, rows if len(pages) == 1 else None) for p in pages]
-        post = self.post if prompt is None else self._ids(f"\n{prompt}<|im_end|>\n<|im_start|>assistant\n").to(self.post.device)
-        pre_e, post_e = emb(self.pre), emb(post)
-        return [torch.cat([pre_e, *[s[b].to(pre_e.dtype) for s in per_page], post_e]) for b in range(len(per_page[0]))]
+        B = len(per_page[0])
+        prompts = prompt if isinstance(prompt, (list, tuple)) else [prompt] * B
+        if len(prompts) != B:
+            raise ValueError(f"{len(prompts)} prompts for {B} pages")
+        pre_e = emb(self.pre)
+        posts = {p: emb(self.post if p is None else
+                        self._ids(f"\n{p}<|im_end|>\n<|im_start|>assistant\n").to(self.post.device)) for p in set(prompts)}
+        return [torch.cat([pre_e, *[s[b].to(pre_e.dtype) for s in per_page], posts[prompts[b]]]) for b in range(B)]
 
     def positions(self, vision, rows=None) -> list[int]:
         """LM positions the vision tokens take in each batch row's context (the LM-context cost)."""

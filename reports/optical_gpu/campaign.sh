@@ -18,10 +18,12 @@
 #   STEP=run RUN=<name> TRAIN_S=<s> [ARGS=<more train options>] [NPROC=<GPUs>]  .carry/c/gguf.ac on the first
 #           run of a machine; NPROC > 1 launches one process a GPU under torchrun (each banks its share of the spool;
 #           the global batch stays configs/optical/campaign.yaml's `tokens`; start the renderer with more --workers)
-#   STEP=qa [QA=answering|pooled] QA_S=<s> [QA_ARGS=<more options>]  the answering model's (or the pooled-text
-#           competitor's) fine-tuning and study (scripts/optical_qa_finetune.py -> $OUT/qa_finetune.json or
-#           qa_pooled.json, its .log and adapter folder, written to $OUT before scoring: a call cut short keeps it; ~50 s of
-#           questions, then QA_S, then ~20 s a scored condition: the one-page table first); needs step a's data and
+#   STEP=qa [QA=answering|pooled|vision] QA_S=<s> [QA_ARGS=<more options>]  the answering model's (or the
+#           pooled-text competitor's, or the stage-2 reader's answering) fine-tuning and study
+#           (scripts/optical_qa_finetune.py -> $OUT/qa_finetune.json, qa_pooled.json or qa_vision.json (+ the
+#           vision reader's folder, the campaign's format); vision needs step state; ~15 s to render 6,000 pages), its .log and
+#           adapter folder, written to $OUT before scoring: a call cut short keeps it; ~50 s of questions, then QA_S,
+#           then ~20 s a scored condition: the one-page table first); needs step a's data and
 #           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
 #   STEP=bank  the memory bank of 60 held-out documents, 60 questions (~0.6 s each on the GPU, 11 banks: ~7 min),
 #           every forgetting policy at half and a quarter
@@ -78,7 +80,9 @@ run)
   exit $rc ;;
 qa)
   gguf || exit 1
-  if [ "${QA:-answering}" = pooled ]; then N=qa_pooled; else N=qa_finetune; fi
+  case "${QA:-answering}" in pooled) N=qa_pooled ;; vision) N=qa_vision ;; *) N=qa_finetune ;; esac
+  # vision: the session's campaign state (/root/state, step state) fine-tuned to answer, its pages rendered here
+  if [ "${QA:-answering}" = vision ]; then QA_ARGS="--lm-reader /root/state --workers 15 $QA_ARGS"; fi
   python3 scripts/optical_qa_finetune.py --train "${QA:-answering}" --device cuda --seconds "${QA_S:-240}" --pages 6000 \
     --out $OUT/$N.json --adapter $OUT/$N $QA_ARGS 2>&1 | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/$N.log | tail -c 4000
   rc=$?; cp -r $OUT/$N /root/ 2>/dev/null; exit $rc ;;   # the adapter is written under $OUT before scoring starts

@@ -42,13 +42,21 @@ class StudyPage:
         return self.page.text
 
 
+def page_layout(size: int = 20, res: int = 1024):
+    """The study's page: res x res pixels, DejaVu Sans at `size` px, 48 px margins (held-out pages, the bank's
+    and the vision answering model's training pages alike)."""
+    from lab.optical import render as R
+
+    return R.Layout(width=res, height=res, margin=48, font="DejaVuSans", size=size, spacing=1.25)
+
+
 def study_pages(per_doc: int = 3, seed: int = 0, size: int = 20, res: int = 1024) -> list[StudyPage]:
     """per_doc consecutive full pages of every prose test document, from a seeded paragraph."""
     from lab import data
     from lab.optical import render as R
     from lab.optical.corpus import paragraphs
 
-    lay = R.Layout(width=res, height=res, margin=48, font="DejaVuSans", size=size, spacing=1.25)
+    lay = page_layout(size, res)
     out = []
     for name, text, kind in data.page_documents("test"):
         if kind != "text":
@@ -75,7 +83,7 @@ def bank_corpus(documents: int = 50, seed: int = 0, pdf_pages: int = 2, size: in
     from lab.optical import render as R
     from lab.optical.corpus import paragraphs
 
-    lay = R.Layout(width=res, height=res, margin=48, font="DejaVuSans", size=size, spacing=1.25)
+    lay = page_layout(size, res)
     out, docs = [], 0
     if pdf_pages:
         for name in pdfdocs.names("test"):
@@ -180,6 +188,25 @@ def _read(pages, ocr, modes, batch, toks, texts):
     return toks, texts
 
 
+def vision_answers(lm_reader, tokens: list[list], qas: list[Q.QA], max_new_tokens: int = 24) -> tuple[list, list, list]:
+    """The stage-2 reader asked each question after its pages' vision tokens (tokens[i]: one (N, D) tensor a
+    page): (first lines of the greedy answers, LM positions the pages' slots took, gold answers' NLL in nats a
+    token), one question at a time."""
+    import torch
+
+    dev = next(lm_reader.parameters()).device
+    preds, positions, nll = [], [], []
+    with torch.no_grad():
+        for toks, q in zip(tokens, qas):
+            vt = [t[None].to(dev) for t in toks]
+            preds.append(lm_reader.generate(vt, max_new_tokens=max_new_tokens, prompt=q.question)[0]
+                         .strip().split("\n")[0])
+            positions.append(sum(lm_reader.positions(v)[0] for v in vt))
+            loss, _ = lm_reader.loss_on(lm_reader.contexts(vt, prompt=q.question), lm_reader.answer_ids([q.answer]))
+            nll.append(float(loss))
+    return preds, positions, nll
+
+
 def run(pages: list[StudyPage], qas: list[Q.QA], conditions=CONDITIONS, budgets=(100,), page_counts=(1,),
         answerer=None, ocr=None, lm_reader=None, max_new_tokens: int = 24, seed: int = 0, progress=None,
         vision_budgets=None, on_rows=None, pooled=None) -> list[dict]:
@@ -215,15 +242,8 @@ def run(pages: list[StudyPage], qas: list[Q.QA], conditions=CONDITIONS, budgets=
                 nll = pooled.answer_nll(texts, questions, [q.answer for q in qas], n=b)
                 positions = [pooled.positions(t, n=b) for t in texts]
             elif cond == "vision":
-                mode = mode_of[b]
-                preds = []
-                for q in qas:
-                    dev = next(lm_reader.parameters()).device
-                    vt = [toks[p.id, mode][None].to(dev) for p in ctx[q.id]]
-                    preds.append(lm_reader.generate(vt, max_new_tokens=max_new_tokens, prompt=q.question)[0]
-                                 .strip().split("\n")[0])
-                positions = [n * b * lm_reader.projector.slots] * len(qas)
-                nll = [float("nan")] * len(qas)
+                preds, positions, nll = vision_answers(lm_reader, [[toks[p.id, mode_of[b]] for p in ctx[q.id]]
+                                                                   for q in qas], qas, max_new_tokens)
             else:
                 contexts = []
                 for q in qas:

@@ -1,0 +1,145 @@
+"""The stage-2 reader fine-tuned to answer from vision tokens (issue optical V; phases 2-3 of the seed): the LM
+answers a question from a page's vision tokens in its context without writing the page out.
+
+Triplets (vision tokens, question, answer) come from pages of the *training* documents (qa.finetune's
+training_pages), rendered as the study renders its held-out pages (study.page_layout), with questions made
+from each rendered page's own text (qa.questions: the answer is on the page). The reader starts from the
+campaign's state (projector + LoRA, a copy: the campaign is not touched) and learns to write the answer after
+
+    [chat start; the page's slots; the question] -> answer <|im_end|>
+
+A share of each batch (`transcribe`) keeps the campaign's task, the page's first lines written out, so the
+reader goes on reading. The fine-tuned reader is saved in the campaign's folder format (reader.json +
+adapter shards, with the fine-tuning's record under "qa"), so study.run's `vision` condition and
+`lab optical ask --via vision --lm-reader DIR` load it as they load the campaign's.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lab.optical.qa import finetune as F
+from lab.optical.qa import questions as Q
+
+
+@dataclass(frozen=True)
+class VisionQAConfig:
+    lr: float = 2e-4              # LoRA, peak (the campaign's is 1e-3 from scratch; this reader already reads)
+    proj_lr: float = 2e-4
+    warmup: int = 20
+    steps: int = 2000             # the cosine's length (stops earlier at the time limit)
+    batch: int = 16
+    mode: str = "small"           # the encoder mode of the pages' tokens (100 tokens)
+    transcribe: float = 0.125     # share of a batch that transcribes the page's first lines (the campaign's task;
+    transcribe_chars: int = 120   # ~27 tokens each: the loss is a mean over answer tokens, answers are ~5)
+    seed: int = 0
+
+
+@dataclass
+class Triplets:
+    pages: list                   # render.Page, one a training chunk
+    items: list[tuple[int, str, str]]   # (page index, question, answer)
+
+
+def _first_page(args):
+    from lab.optical import render as R
+    from lab.optical.qa.study import page_layout
+
+    text, source, size, res = args
+    pages = R.render_text(text, page_layout(size, res), source=source)
+    return pages[0] if pages else None
+
+
+def triplets(n_pages: int, seed: int = 0, per_page: int = 4, size: int = 20, res: int = 1024,
+             workers: int = 1) -> Triplets:
+    """Training pages rendered (in `workers` processes) and their questions: extractive kinds of
+    qa.finetune.KINDS made from each rendered page's text (the unanswerable kind from another page)."""
+    chunks = F.training_pages(n_pages, seed)
+    jobs = [(text, name, size, res) for _, name, text in chunks]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers) as ex:
+            rendered = list(ex.map(_first_page, jobs, chunksize=16))
+    else:
+        rendered = [_first_page(j) for j in jobs]
+    kept = [(pid, name, p) for (pid, name, _), p in zip(chunks, rendered) if p is not None and p.text.strip()]
+    index = {pid: i for i, (pid, _, _) in enumerate(kept)}
+    qs = Q.questions([(pid, name, p.text) for pid, name, p in kept], seed=seed, per_page=per_page)
+    return Triplets([p for _, _, p in kept], [(index[q.page], q.question, q.answer) for q in qs if q.kind in F.KINDS])
+
+
+@torch.no_grad()
+def encode_pages(model, pages: list, mode: str, batch: int = 32) -> torch.Tensor:
+    """Every page's vision tokens in `mode` (P, N, D), kept on the model's device in bf16 there (fp32 on the CPU)."""
+    from lab.optical.train_lm import encode
+
+    dev = next(model.parameters()).device
+    out = [encode(model, [p.grey() for p in pages[i:i + batch]], mode, batch) for i in range(0, len(pages), batch)]
+    t = torch.cat(out)
+    return t.to(torch.bfloat16) if dev.type == "cuda" else t
+
+
+def train(reader, tokens: torch.Tensor, data: Triplets, cfg: VisionQAConfig = VisionQAConfig(),
+          seconds: float | None = None, progress=None) -> dict:
+    """Fine-tune the reader's projector and LoRA on the triplets (tokens[i]: page i's vision tokens); -> the
+    record (config, curve, examples, steps, seconds)."""
+    dev = tokens.device
+    rng = np.random.default_rng(cfg.seed)
+    lora = [p for p in reader.lm.parameters() if p.requires_grad]
+    proj = [p for p in reader.projector.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": lora, "lr": cfg.lr}, {"params": proj, "lr": cfg.proj_lr}],
+                            weight_decay=0.0, fused=dev.type == "cuda")
+    peaks = [cfg.lr, cfg.proj_lr]
+    reader.train()
+    rec = {"config": asdict(cfg), "items": len(data.items), "pages": len(data.pages), "curve": [], "examples": 0,
+           "steps": 0}
+    t0, step = time.time(), 0
+    curve = F.Curve(rec, t0, progress)
+    n_tr = int(round(cfg.batch * cfg.transcribe))
+    while step < cfg.steps and not (seconds is not None and time.time() - t0 >= seconds):
+        f = min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
+        for g, pk in zip(opt.param_groups, peaks):
+            g["lr"] = pk * f
+        qa = [data.items[j] for j in rng.integers(0, len(data.items), cfg.batch - n_tr)]
+        tr = [int(j) for j in rng.integers(0, len(data.pages), n_tr)]
+        idx = [i for i, _, _ in qa] + tr
+        prompts = [q for _, q, _ in qa] + [None] * n_tr
+        answers = [a for _, _, a in qa] + [data.pages[i].text[:cfg.transcribe_chars] for i in tr]
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            ctx = reader.contexts(tokens[idx].float() if dev.type != "cuda" else tokens[idx], prompt=prompts)
+            loss, _ = reader.loss_on(ctx, reader.answer_ids(answers))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(lora + proj, 1.0)
+        opt.step()
+        step += 1
+        rec["examples"] += len(idx)
+        curve.add(step, float(loss.detach()), f, last=step == cfg.steps)
+    rec.update(steps=step, seconds=round(time.time() - t0, 1))
+    reader.eval()
+    return rec
+
+
+def save(reader, folder: str | Path, base_meta: dict, record: dict) -> str:
+    """The fine-tuned reader in the campaign's folder format: adapter shards + reader.json (the campaign's
+    meta without its runs and curve, `qa` = this fine-tuning's record, `from` = the campaign state's sha256);
+    atomic. -> sha256 of the weights."""
+    from lab.optical.train_lm import save_weights
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sha, names = save_weights(reader, folder)
+    meta = {k: v for k, v in base_meta.items() if k not in ("runs", "curve", "sha256", "shards")}
+    meta.update(sha256=sha, shards=names, qa=record, **{"from": base_meta.get("sha256")})
+    tmp = folder / "reader.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1, default=str))
+    os.replace(tmp, folder / "reader.json")
+    return sha
