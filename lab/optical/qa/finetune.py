@@ -158,7 +158,7 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
             if step >= cfg.steps or out_of_time():
                 break
             b = batch[rank::world]                   # this rank's share (all of it on one process)
-            f = min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
+            f = lr_factor(step, cfg.warmup, cfg.steps)
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * f
             loss_sum, mine = torch.zeros((), device=dev), 0.0
@@ -194,6 +194,40 @@ def finetune(lm, tok, items: list[tuple], cfg: FinetuneConfig = FinetuneConfig()
     rec.update(steps=step, seconds=round(time.time() - t0, 1))
     model.eval()
     return model, rec
+
+
+def lr_factor(step: int, warmup: int, steps: int) -> float:
+    """The fine-tunings' schedule: linear warm-up over `warmup` steps, then a cosine to 10% at `steps`."""
+    return min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / steps))))
+
+
+def fit(groups: list[tuple[list, float]], step_loss, rec: dict, warmup: int, steps: int, seconds: float | None = None,
+        progress=None) -> dict:
+    """One process's fine-tuning loop (the pooled reader's, the vision answering reader's): AdamW over
+    `groups` of (parameters, peak learning rate) on lr_factor's schedule, `step_loss(step)` -> (mean loss, examples)
+    of one batch, gradients clipped at 1, until `steps` or `seconds`; the curve and counts in `rec`. -> rec."""
+    import torch
+
+    params = [p for ps, _ in groups for p in ps]
+    fused = params[0].device.type == "cuda"
+    opt = torch.optim.AdamW([{"params": ps, "lr": lr} for ps, lr in groups], weight_decay=0.0, fused=fused)
+    rec.update(curve=[], examples=0, steps=0)
+    t0, step = time.time(), 0
+    curve = Curve(rec, t0, progress)
+    while step < steps and not (seconds is not None and time.time() - t0 >= seconds):
+        f = lr_factor(step, warmup, steps)
+        for g, (_, peak) in zip(opt.param_groups, groups):
+            g["lr"] = peak * f
+        loss, n = step_loss(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        rec["examples"] += n
+        curve.add(step, float(loss.detach()), f, last=step == steps)
+    rec.update(steps=step, seconds=round(time.time() - t0, 1))
+    return rec
 
 
 class Curve:

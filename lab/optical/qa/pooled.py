@@ -17,8 +17,6 @@ model (`qa.finetune.training_items`), so the pooled text and the pixels get the 
 """
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from torch import nn
 from lab import FormatError
 from lab.optical.decoder import ALL_LINEAR, answer_loss, generate_after
 from lab.optical.qa.answer import prompt
-from lab.optical.qa.finetune import Curve, read_weights, write_weights
+from lab.optical.qa.finetune import fit, read_weights, write_weights
 
 MAX_RUNS = 4096               # places a page's runs can take (the position embedding's size)
 _HOLE = "\x00PAGES\x00"        # where the pooled positions go in the prompt
@@ -178,32 +176,20 @@ class PooledTrainConfig:
 def train(reader: PooledReader, items: list[tuple[str, str, str]], cfg: PooledTrainConfig = PooledTrainConfig(),
           seconds: float | None = None, progress=None) -> dict:
     """Train the pooler and LoRA on (page text, question, answer) items; -> the record (config, curve)."""
-    dev = reader.device
     rng = np.random.default_rng(cfg.seed)
     lora = [p for n, p in reader.lm.named_parameters() if p.requires_grad]
-    opt = torch.optim.AdamW([{"params": lora, "lr": cfg.lr}, {"params": list(reader.pooler.parameters()), "lr": 4 * cfg.lr}],
-                            weight_decay=0.0, fused=dev.type == "cuda")
-    peaks = [cfg.lr, 4 * cfg.lr]
-    reader.train()
-    rec = {"config": asdict(cfg), "spec": asdict(reader.spec), "items": len(items), "curve": [], "examples": 0, "steps": 0}
-    t0, step = time.time(), 0
-    curve = Curve(rec, t0, progress)
-    while step < cfg.steps and not (seconds is not None and time.time() - t0 >= seconds):
+
+    def step_loss(step):
         b = rng.integers(0, len(items), cfg.batch)
         n = int(rng.choice(cfg.budgets))
-        f = min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
-        for g, pk in zip(opt.param_groups, peaks):
-            g["lr"] = pk * f
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=reader.device.type == "cuda"):
             loss, _ = reader.loss([items[j][0] for j in b], [items[j][1] for j in b], [items[j][2] for j in b], n)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(lora + list(reader.pooler.parameters()), 1.0)
-        opt.step()
-        step += 1
-        rec["examples"] += len(b)
-        curve.add(step, float(loss.detach()), f, last=step == cfg.steps)
-    rec.update(steps=step, seconds=round(time.time() - t0, 1))
+        return loss, len(b)
+
+    reader.train()
+    rec = {"config": asdict(cfg), "spec": asdict(reader.spec), "items": len(items)}
+    fit([(lora, cfg.lr), (list(reader.pooler.parameters()), 4 * cfg.lr)], step_loss, rec, cfg.warmup, cfg.steps,
+        seconds, progress)
     reader.eval()
     return rec
 

@@ -16,9 +16,7 @@ adapter shards, with the fine-tuning's record under "qa"), so study.run's `visio
 from __future__ import annotations
 
 import json
-import math
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -95,35 +93,22 @@ def train(reader, tokens: torch.Tensor, data: Triplets, cfg: VisionQAConfig = Vi
     rng = np.random.default_rng(cfg.seed)
     lora = [p for p in reader.lm.parameters() if p.requires_grad]
     proj = [p for p in reader.projector.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW([{"params": lora, "lr": cfg.lr}, {"params": proj, "lr": cfg.proj_lr}],
-                            weight_decay=0.0, fused=dev.type == "cuda")
-    peaks = [cfg.lr, cfg.proj_lr]
-    reader.train()
-    rec = {"config": asdict(cfg), "items": len(data.items), "pages": len(data.pages), "curve": [], "examples": 0,
-           "steps": 0}
-    t0, step = time.time(), 0
-    curve = F.Curve(rec, t0, progress)
     n_tr = int(round(cfg.batch * cfg.transcribe))
-    while step < cfg.steps and not (seconds is not None and time.time() - t0 >= seconds):
-        f = min(1.0, (step + 1) / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / cfg.steps))))
-        for g, pk in zip(opt.param_groups, peaks):
-            g["lr"] = pk * f
+
+    def step_loss(step):
         qa = [data.items[j] for j in rng.integers(0, len(data.items), cfg.batch - n_tr)]
         tr = [int(j) for j in rng.integers(0, len(data.pages), n_tr)]
         idx = [i for i, _, _ in qa] + tr
         prompts = [q for _, q, _ in qa] + [None] * n_tr
         answers = [a for _, _, a in qa] + [data.pages[i].text[:cfg.transcribe_chars] for i in tr]
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            ctx = reader.contexts(tokens[idx].float() if dev.type != "cuda" else tokens[idx], prompt=prompts)
+            ctx = reader.contexts(tokens[idx] if dev.type == "cuda" else tokens[idx].float(), prompt=prompts)
             loss, _ = reader.loss_on(ctx, reader.answer_ids(answers))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(lora + proj, 1.0)
-        opt.step()
-        step += 1
-        rec["examples"] += len(idx)
-        curve.add(step, float(loss.detach()), f, last=step == cfg.steps)
-    rec.update(steps=step, seconds=round(time.time() - t0, 1))
+        return loss, len(idx)
+
+    reader.train()
+    rec = {"config": asdict(cfg), "items": len(data.items), "pages": len(data.pages)}
+    F.fit([(lora, cfg.lr), (proj, cfg.proj_lr)], step_loss, rec, cfg.warmup, cfg.steps, seconds, progress)
     reader.eval()
     return rec
 
