@@ -350,7 +350,11 @@ if ft:
     display(Markdown(rep.table(QS.finetune_rows(ft_rows), key="qa_finetune")))
     fig, ax = plt.subplots(figsize=(7, 4))
     for (model, cond), pts in QS.context_curve(ft_rows).items():
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{cond} ({model})")
+        if all(p[0] == 0 for p in pts):                   # no context: a level, not a point on the log axis
+            ax.axhline(pts[0][1], ls=":", lw=1, color="grey" if model == "unadapted" else "black",
+                       label=f"{cond} ({model}): no context")
+        else:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{cond} ({model})")
     ax.set_xscale("log")
     ax.set_xlabel("LM context tokens (mean a question)")
     ax.set_ylabel("answer contained")
@@ -368,8 +372,16 @@ lines += S.fox_verdict(table, modes, engines) if lab_model is not None else \
 lines.append(S.pdf_verdict(pdf_table))
 if camp:
     lines.append(S.campaign_verdict(camp))
-lines.append("Answering from vision tokens (section 5): the seed's vision path is **not working yet** (no stage-2 "
-             "reader reads pages). As storage, read back into text:")
+lines.append("Answering from vision tokens (section 5): the seed's vision path **does not answer yet**: the stage-2 "
+             "reader reads (above), but no reader fine-tuned to answer from its tokens has been measured "
+             "(`lab/optical/qa/vision_qa.py`, a GPU run).")
+if ft:
+    b100 = QS.budget_verdict(ft_rows, 100, 1)
+    lines.append(f"- The answering model (section 5d) answers held-out questions from the full page text: "
+                 f"{ft_bar['contains'][0]:.0%} contained, {ft_bar['em'][0]:.0%} EM (unadapted "
+                 f"{ft_bar['unadapted_contains'][0]:.0%}); the text competitors at the same budget set the bar a "
+                 "vision-N must clear:" + (f"\n  {b100.lstrip('- ')}" if b100 else " not measured."))
+lines.append("As storage, read back into text:")
 probe = S.probe_verdict([r for f in probe_jsons if Path(f).is_file() for r in json.loads(Path(f).read_text())["runs"]])
 if probe:
     lines.append(probe)
