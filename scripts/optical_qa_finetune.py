@@ -67,8 +67,9 @@ def main() -> int:
     device = D.init_distributed(a.device)
     if device.startswith("cuda"):
         torch.backends.cuda.enable_cudnn_sdp(False)     # as scripts/optical_qa_study.py (left-padded batches)
-    lm, tok = models.load_any_lm(a.lm, device)
-    items = F.training_items(a.pages, seed=0)
+    # the vision reader brings its own LM (the campaign's); only the text trainings use the training items
+    lm, tok = models.load_any_lm(a.lm, device) if a.train != "vision" else (None, None)
+    items = F.training_items(a.pages, seed=0) if a.train in ("answering", "pooled") else []
     pages = S.study_pages(per_doc=a.per_doc)
     qas = S.study_questions(pages, per_page=a.per_page)
     print(f"{len(items)} training items; {len(pages)} held-out pages, {len(qas)} questions "
@@ -101,7 +102,6 @@ def main() -> int:
         toks = V.encode_pages(enc, trip.pages, cfg.mode)
         print(f"{len(trip.pages)} rendered training pages, {len(trip.items)} questions, tokens {tuple(toks.shape)} "
               f"({time.time() - t0:.0f} s)", flush=True)
-        del lm
         rec = V.train(reader, toks, trip, cfg, seconds=a.seconds, progress=progress)
         sha = V.save(reader, a.adapter, meta, rec)
         from lab.optical.encoder import tokens_for
