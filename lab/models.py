@@ -90,6 +90,11 @@ def trained_path(name: str) -> Path:
     raise DataError(f"trained model {name} not found in {', '.join(map(str, _candidates(name)[:-1]))}")
 
 
+def trained_or_path(name: str | Path) -> Path:
+    """A command's model argument: a registered trained model's name (trained_path, checked) or else a folder."""
+    return trained_path(str(name)) if str(name) in TRAINED else Path(name)
+
+
 def _cache() -> Path:
     return Path(os.environ.get("LAB_MODEL_CACHE", Path.home() / ".cache" / "lab" / "models"))
 

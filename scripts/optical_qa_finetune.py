@@ -92,11 +92,8 @@ def main() -> int:
         from lab.optical.qa import vision_qa as V
         from lab.optical.train_lm import load_reader
 
-        def named(x):
-            return models.trained_path(x) if x in models.TRAINED else Path(x)
-
-        enc, _ = load_model(named(a.model), device)
-        reader, meta = load_reader(named(a.lm_reader), enc, device, torch.bfloat16 if device.startswith("cuda") else None)
+        enc, _ = load_model(models.trained_or_path(a.model), device)
+        reader, meta = load_reader(models.trained_or_path(a.lm_reader), enc, device, torch.bfloat16 if device.startswith("cuda") else None)
         cfg = V.VisionQAConfig(lr=a.lr or 2e-4, proj_lr=a.lr or 2e-4, steps=a.steps, batch=a.batch)
         trip = V.triplets(a.pages, seed=0, workers=a.workers)
         toks = V.encode_pages(enc, trip.pages, cfg.mode)

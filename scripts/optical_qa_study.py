@@ -50,7 +50,7 @@ def main() -> int:
     t0 = time.time()
     if args.device == "cuda":     # cuDNN's attention failed on a long left-padded batch (H100, torch 2.11; try 1)
         torch.backends.cuda.enable_cudnn_sdp(False)
-    path = models.trained_path(args.model) if args.model in models.TRAINED else Path(args.model)
+    path = models.trained_or_path(args.model)
     ocr, meta = load(path, args.device)
     lm, tok = models.load_lm(device=args.device)
     if args.qa_adapter:

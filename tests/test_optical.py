@@ -230,6 +230,9 @@ def test_committed_optical_reader_reads_an_unseen_page(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_MODELS", str(tmp_path / "models"))
     with pytest.raises(Exception, match="not the registered optical-reader"):
         models.trained_path("optical-reader")
+    with pytest.raises(Exception, match="not the registered optical-reader"):     # a name is checked as one
+        models.trained_or_path("optical-reader")
+    assert models.trained_or_path(bad) == bad and models.trained_or_path(str(bad)) == bad    # a folder is a folder
 
 
 def test_line_reader_greedy_ctc_decoding():

@@ -106,7 +106,7 @@ def cmd_ocr(args) -> int:
         from lab.optical.train_lm import load_reader
 
         name = args.lm_reader or "optical-lm-reader"
-        reader, _ = load_reader(models.trained_path(name) if name in models.TRAINED else Path(name), model)
+        reader, _ = load_reader(models.trained_or_path(name), model)
         text = reader.generate(vt, max_new_tokens=args.max_new_tokens)[0]
     else:
         text = model.reader.read(vt)[0]

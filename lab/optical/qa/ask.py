@@ -71,7 +71,7 @@ class OpticalQA:
 
         if via not in VIAS:
             raise UsageError(f"via must be one of {', '.join(VIAS)}")
-        path = models.trained_path(str(model)) if str(model) in models.TRAINED else Path(model)
+        path = models.trained_or_path(model)
         if not (Path(path) / "config.json").is_file():
             raise FormatError(f"{model}: no checkpoint there (config.json missing)")
         enc, meta = load(path, device)
@@ -84,7 +84,7 @@ class OpticalQA:
             from lab.optical.train_lm import load_reader
 
             name = str(lm_reader or "optical-lm-reader")
-            reader, _ = load_reader(models.trained_path(name) if name in models.TRAINED else Path(name), enc, device)
+            reader, _ = load_reader(models.trained_or_path(name), enc, device)
             return cls(bank, reader)
         from lab.optical.qa.answer import TextAnswerer
 
@@ -92,8 +92,7 @@ class OpticalQA:
         if qa_adapter is not None:
             from lab.optical.qa.finetune import load_adapter
 
-            name = str(qa_adapter)
-            lm = load_adapter(lm, models.trained_path(name) if name in models.TRAINED else Path(name))
+            lm = load_adapter(lm, models.trained_or_path(qa_adapter))
         if via == "text":
             return cls(bank, answerer=TextAnswerer(lm.eval(), tok), text=True)
         return cls(bank, ocr=enc, answerer=TextAnswerer(lm.eval(), tok))

@@ -199,10 +199,10 @@ def vision_answers(lm_reader, tokens: list[list], qas: list[Q.QA], max_new_token
     with torch.no_grad():
         for toks, q in zip(tokens, qas):
             vt = [t[None].to(dev) for t in toks]
-            preds.append(lm_reader.generate(vt, max_new_tokens=max_new_tokens, prompt=q.question)[0]
-                         .strip().split("\n")[0])
+            ctx = lm_reader.contexts(vt, prompt=q.question)      # once: the answer and the gold NLL share it
+            preds.append(lm_reader.generate_from(ctx, max_new_tokens=max_new_tokens)[0].strip().split("\n")[0])
             positions.append(sum(lm_reader.positions(v)[0] for v in vt))
-            loss, _ = lm_reader.loss_on(lm_reader.contexts(vt, prompt=q.question), lm_reader.answer_ids([q.answer]))
+            loss, _ = lm_reader.loss_on(ctx, lm_reader.answer_ids([q.answer]))
             nll.append(float(loss))
     return preds, positions, nll
 
