@@ -142,6 +142,16 @@ register(Dataset(
     files=_sums("893ac8c841d04d19e8adea05612f29d6f55d65b179c90296347ec4a3ffcde7e0  lab-issues-2026.txt"),
 ))
 
+register(Dataset(
+    name="lab-tuning",
+    description="Where llmzip's online models were chosen (orders, rates, the LM's window), never scored: the lab's "
+                "own 2026 text, none of it in lab-heldout: issue texts 26-30 (filed 2026-12), a closing note, and "
+                "snapshots of README.md and reports/optical_gpu/README.md (2026-12-05), 125,365 bytes",
+    licence="this repository's (MIT)",
+    url="",                          # kept in the repository (data/lab-tuning/); nothing to download
+    files=_sums("0709f99dccccfa05cae8dffc5c90512c31416132adfe0087f007740d71191945  lab-tuning-2026.txt"),
+))
+
 # The optical family's page corpus: whole documents, fixed split. Training never sees a test document:
 # alice29.txt and lcet10.txt (English prose), the held-out tails of bible.txt and TinyStories, and the
 # lab's own procedural package (code). Entries: (dataset, split name or file name, kind).

@@ -143,8 +143,8 @@ def mix_rows(estimates: list[dict]) -> list[dict]:
     for e in estimates:
         rows = e.get("rows") or [{"setting": k, "ideal bpb": v} for k, v in e["bits_per_byte_ideal"].items()]
         for r in rows:
-            row = {"file": e["file"], "bytes": e["bytes"], "streams": r.get("streams", 1), "setting": r["setting"],
-                   "ideal": r["ideal bpb"]}
+            row = {"file": e["file"], "bytes": e["bytes"], "LM window": e.get("window", 1024),
+                   "streams": r.get("streams", 1), "setting": r["setting"], "ideal": r["ideal bpb"]}
             for k in ("q16x2", "q16x1", "q24x2", "q24x1"):
                 if f"{k} bpb" in r:
                     row[k] = r[f"{k} bpb"]
@@ -165,7 +165,8 @@ def heldout_rows(measured: list[dict], run_jsons: list[dict], file: str = HELDOU
     for j in run_jsons:
         for r in j["runs"]:
             if r["file"] == source:
-                out.append({"codec": f"llmzip SmolLM2 ({r['streams']} streams, mix {r.get('mix', 'none')})",
+                ctx = f", context {r['context']}" if r.get("context", 2048) != 2048 else ""
+                out.append({"codec": f"llmzip SmolLM2 ({r['streams']} streams{ctx}, mix {r.get('mix', 'none')})",
                             "bits/byte": r["bits_per_byte"], "round trip": r["round_trip"],
                             "how": f"a real .llmz file on {j['device']}, decoded at {r['decode_MBps'] * 1e3:.2f} KB/s"})
     for o in out:

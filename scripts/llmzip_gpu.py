@@ -33,7 +33,7 @@ def main() -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--context", type=int, default=2048)
     ap.add_argument("--keep", type=int, default=512)
-    ap.add_argument("--mix", default="none", help="online models mixed with the LM (lab.llmzip.mixing: bias,ngram,match|all|none)")
+    ap.add_argument("--mix", default="none", help="online models mixed with the LM (lab.llmzip.mixing: bias,ngram,match,ctx,shared|all|none)")
     ap.add_argument("--engine", default="eager", choices=["eager", "static"], help="lab.llmzip.codec's engines")
     a = ap.parse_args()
     from lab.llmzip import mixing

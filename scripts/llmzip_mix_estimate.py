@@ -20,26 +20,28 @@ def main() -> int:
     ap.add_argument("dataset")
     ap.add_argument("file")
     ap.add_argument("range", nargs="*", type=int, help="START STOP byte offsets (default: the whole file)")
-    ap.add_argument("--settings", default="lm,bias,ngram,match,all")
+    ap.add_argument("--settings", default="lm,bias,ngram,match,linear,ctx,all")
     ap.add_argument("--schemes", default="q16x2,q16x1,q24x2,q24x1", help="CDF quantisations to price")
     ap.add_argument("--streams", type=int, default=1, help="streams the tokens are split into, as the coder does")
+    ap.add_argument("--window", type=int, default=1024, help="the LM's window (tokens); it advances by half of it")
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     raw = data.path(a.dataset, a.file).read_bytes()
     if a.range:
         raw = raw[a.range[0]:a.range[1]]
     lm, tok = models.load_lm("smollm2-135m-instruct", "cpu")
     t0 = time.time()
-    ids, z = estimate.logits_of(lm, tok, raw)
+    ids, z = estimate.logits_of(lm, tok, raw, window=a.window, stride=a.window // 2)
     print(f"logits of {len(ids):,} tokens in {time.time() - t0:.0f} s", flush=True)
     rows = estimate.breakdown(ids, z, len(raw), a.settings.split(","), a.schemes.split(","), streams=a.streams)
     res = {"command": "python scripts/llmzip_mix_estimate.py " + " ".join(
         [a.dataset, a.file, *map(str, a.range), "--settings", a.settings, "--schemes", a.schemes, "--streams",
-         str(a.streams), "--out", a.out]),
+         str(a.streams), "--window", str(a.window), "--out", a.out]),
         "machine": machine(), "file": f"{a.dataset}/{a.file}", "bytes": len(raw), "tokens": len(ids),
-        "estimate": "code lengths from logits computed once (window 1024, stride 512); no coder ran", "streams": a.streams,
-        "rows": rows,
+        "estimate": f"code lengths from logits computed once (window {a.window}, stride {a.window // 2}); no coder ran", "streams": a.streams,
+        "window": a.window, "rows": rows,
         "bits_per_byte_ideal": {r["setting"]: round(r["ideal bpb"], 4) for r in rows}}
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)

@@ -93,8 +93,9 @@ def add_parser(sub) -> None:
             p.add_argument("--keep", type=in_range(int, 0, 8191), default=512, help="tokens a restart keeps")
             p.add_argument("--mix", default="none", help="online models mixed with the LM while coding, comma-"
                            "separated: bias (adaptive log-space bias), ngram (token 2-gram), match (8-token match "
-                           "model), shared (one bias and table for every stream, not one per stream); all (the four); none (the "
-                           "LM alone)")
+                           "model), ctx (the document's token 1-6-gram counts and an 8-token match as a log-linear boost "
+                           "conditioned on the LM's own probability), shared (one bias and table for every stream, not "
+                           "one per stream); all (the five); none (the LM alone)")
             p.add_argument("--engine", default="eager", choices=["eager", "static"],
                            help="how the model runs: eager (a growing cache) or static (one fixed cache; on CUDA the "
                            "step as a captured CUDA graph); the file records it, decompress follows")

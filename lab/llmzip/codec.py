@@ -250,7 +250,7 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
             if not enc:
                 toks[escaped, t] = V + raw[escaped]
         word = live & ~escaped
-        p = mixer.probs(logits[:, -1], toks, t) if mixer else logits[:, -1].float().softmax(-1)
+        p = mixer.probs(logits[:, -1], toks, t, word) if mixer else logits[:, -1].float().softmax(-1)
         rows = torch.nn.functional.pad(p, (0, nb * 256 - V)).view(B, nb, 256)
         hi = toks[:, t] >> 8 if enc else np.zeros(B, np.int64)
         _code(st, buf, quantise(rows.sum(-1)), hi, word, enc)

@@ -19,7 +19,8 @@ from lab.llmzip import codec, mixing
 
 SCHEMES = {"q16x2": (16, 2), "q16x1": (16, 1), "q24x2": (24, 2), "q24x1": (24, 1)}
 SETTINGS = {"lm": 0, "bias": mixing.BIAS | mixing.SHARED, "ngram": mixing.NGRAM | mixing.SHARED,
-            "match": mixing.MATCH | mixing.SHARED, "all": mixing.ALL, "all-per-stream": mixing.ALL & ~mixing.SHARED}
+            "match": mixing.MATCH | mixing.SHARED, "ctx": mixing.BIAS | mixing.CTX | mixing.SHARED,
+            "linear": mixing.ALL & ~mixing.CTX, "all": mixing.ALL, "all-per-stream": mixing.ALL & ~mixing.SHARED & ~mixing.CTX}
 
 
 @torch.no_grad()
@@ -76,7 +77,7 @@ def breakdown(ids: np.ndarray, z: torch.Tensor, n_bytes: int, settings=("lm", "b
             for k in bits:                              # escaped bytes: flat, after their escape token
                 bits[k] += 8.0 * int((live & ~word).sum())
             zt = z[np.minimum(starts + t, len(ids) - 1)].float()
-            p = m.probs(zt, toks, t) if m else zt.softmax(-1)
+            p = m.probs(zt, toks, t, word) if m else zt.softmax(-1)
             ps.append(p[torch.from_numpy(word)])
             ys += toks[word, t].tolist()
             if m:

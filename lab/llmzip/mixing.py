@@ -16,6 +16,16 @@ w2 * onehot(match), w = softmax(0, a[ngram confidence], a[match confidence]), th
 streams) trained by gradient descent on each coded token's log-loss. All of it vectorised across streams (numpy on
 the host for the tables, torch where the logits live for the bias).
 
+- `CTX`: the document's token n-gram statistics (every successor of the last 1, 2, 3, 4 and 6 tokens with its
+  count, and the last successor of the last 8 with the current run of correct predictions) as features of a
+  log-linear boost: each candidate token's logit gets sum_k W1[k, n, l] * count_k(x) / n_k + W0[k, n, l], plus
+  Wm[run, l] for the match, the weights indexed by the context's count bucket n and the LM's own probability of
+  the candidate l (a token the LM already expects needs less help than one it thinks unlikely), trained by online
+  gradient descent on each coded token's log-loss and shared by the streams (its tables too). Applied before the
+  linear layer above, which then mixes the boosted distribution. On the lab's 2026 tuning text (issues 26-30,
+  README, reports/optical_gpu/README; never the scored held-out document) it took the LM + bias + linear mix from
+  1.717 to 1.654 bits/byte in the estimate (scripts/llmzip_mix_estimate.py).
+
 - `SHARED`: one bias and one table per model for *every* stream, updated after each step in stream order (the
   decoder knows every stream's token of a step before the next, so both sides agree). Per-stream models learn
   from 1/streams of a file each: on the post-cutoff document at 16 streams they gained nothing (1.977 bits/byte
@@ -26,13 +36,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-BIAS, NGRAM, MATCH, SHARED = 1, 2, 4, 8
-ALL = BIAS | NGRAM | MATCH | SHARED
-NAMES = {BIAS: "bias", NGRAM: "ngram", MATCH: "match", SHARED: "shared"}
+BIAS, NGRAM, MATCH, SHARED, CTX = 1, 2, 4, 8, 16
+ALL = BIAS | NGRAM | MATCH | SHARED | CTX
+NAMES = {BIAS: "bias", NGRAM: "ngram", MATCH: "match", SHARED: "shared", CTX: "ctx"}
 # learning rates (bias, mixing layer): per-stream models (the first .llmz v3 files) keep theirs; shared models use
 # the rates chosen on a 6 KB bible slice (scripts/llmzip_mix_estimate.py; never on a file they are scored on)
 RATES = {False: (0.02, 0.02), True: (0.1, 1.0)}
 BUCKETS = 16
+CTX_ORDERS, CTX_MATCH, CTX_LR = (1, 2, 3, 4, 6), 8, 0.2
 
 
 def flags_of(names) -> int:
@@ -44,7 +55,7 @@ def flags_of(names) -> int:
     for n in names - {"none"}:
         f = next((k for k, v in NAMES.items() if v == n), None)
         if f is None:
-            raise ValueError(f"mix {n!r}: unknown online model; choose from bias, ngram, match, shared, all, none")
+            raise ValueError(f"mix {n!r}: unknown online model; choose from bias, ngram, match, shared, ctx, all, none")
         out |= f
     return out
 
@@ -105,6 +116,97 @@ class _Successor:
         self.src[tr, h] = rows
 
 
+class _Contexts:
+    """CTX: count tables of the last k tokens' successors (k in CTX_ORDERS) and the last successor of the last
+    CTX_MATCH tokens, one set for every stream, as a log-linear boost of the candidates' logits (see the module's
+    docstring). Exact contexts (tuples of token ids) as keys: the tables grow with the file (~5 entries a token)."""
+
+    def __init__(self, B: int):
+        K = len(CTX_ORDERS)
+        self.tabs = [dict() for _ in CTX_ORDERS]              # context tuple -> {token: count}
+        self.last = {}                                        # CTX_MATCH-token context -> its last successor
+        self.W1, self.W0 = np.zeros((K, 8, 8)), np.zeros((K, 8, 8))
+        self.Wm = np.zeros((BUCKETS, 8))
+        self.run = np.zeros(B, np.int64)
+        self.mpred = np.full(B, -1, np.int64)
+        self._rows = []
+
+    @staticmethod
+    def _lm_bucket(p: np.ndarray) -> np.ndarray:
+        return np.clip((-np.log2(np.maximum(p, 1e-12)) / 2).astype(np.int64), 0, 7)
+
+    def probs(self, p: torch.Tensor, toks: np.ndarray, t: int, live: np.ndarray) -> torch.Tensor:
+        """p (B, V) -> the boosted distribution; remembers each live row's candidates and features for update."""
+        V = p.shape[1]
+        self._rows = []
+        self.mpred[:] = -1
+        out = None
+        for b in np.nonzero(live)[0]:
+            h = toks[b, :t]
+            feats = {}                                    # candidate -> [(kind, index tuple, value)]
+            for i, k in enumerate(CTX_ORDERS):
+                d = self.tabs[i].get(tuple(h[t - k:].tolist())) if t >= k else None
+                if d:
+                    N = sum(d.values())
+                    nb = min(int(np.log2(N + 1)), 7)
+                    for x, c in d.items():
+                        feats.setdefault(x, []).append((i, nb, c / N))
+            if t >= CTX_MATCH:
+                m = self.last.get(tuple(h[t - CTX_MATCH:].tolist()), -1)
+                self.mpred[b] = m
+                if 0 <= m < V:
+                    feats.setdefault(m, []).append((-1, min(int(self.run[b]), BUCKETS - 1), 1.0))
+            xs = np.array([x for x in feats if x < V], np.int64)
+            if not len(xs):
+                continue
+            pl = p[b, torch.from_numpy(xs)].double().numpy()
+            lb = self._lm_bucket(pl)
+            boost = np.zeros(len(xs))
+            for j, x in enumerate(xs.tolist()):
+                for i, nb, fr in feats[x]:
+                    boost[j] += self.Wm[nb, lb[j]] if i < 0 else self.W1[i, nb, lb[j]] * fr + self.W0[i, nb, lb[j]]
+            e = np.exp(np.clip(boost, -20.0, 20.0))
+            Z = 1.0 + float((pl * (e - 1.0)).sum())
+            q = pl * e / Z
+            if out is None:
+                out = p.clone()
+            out[b] /= Z
+            out[b, torch.from_numpy(xs)] = torch.from_numpy(q).to(p)
+            self._rows.append((b, xs, q, lb, feats))
+        return p if out is None else out
+
+    def update(self, toks: np.ndarray, t: int, live: np.ndarray) -> None:
+        """After token t: every remembered row's gradient (d log q(y) = f(y) - E_q f), summed in stream order, then
+        the tables, streams in order."""
+        lr = CTX_LR
+        gW1, gW0, gWm = np.zeros_like(self.W1), np.zeros_like(self.W0), np.zeros_like(self.Wm)
+        for b, xs, q, lb, feats in self._rows:
+            if not live[b]:
+                continue
+            y = toks[b, t]
+            for j, x in enumerate(xs.tolist()):
+                g = (1.0 if x == y else 0.0) - q[j]
+                for i, nb, fr in feats[x]:
+                    if i < 0:
+                        gWm[nb, lb[j]] += g
+                    else:
+                        gW1[i, nb, lb[j]] += g * fr
+                        gW0[i, nb, lb[j]] += g
+        self.W1 += lr * gW1
+        self.W0 += lr * gW0
+        self.Wm += lr * gWm
+        for b in np.nonzero(live)[0]:
+            y = int(toks[b, t])
+            h = toks[b, :t]
+            for i, k in enumerate(CTX_ORDERS):
+                if t >= k:
+                    d = self.tabs[i].setdefault(tuple(h[t - k:].tolist()), {})
+                    d[y] = d.get(y, 0) + 1
+            self.run[b] = self.run[b] + 1 if self.mpred[b] == y else 0
+            if t >= CTX_MATCH:
+                self.last[tuple(h[t - CTX_MATCH:].tolist())] = y
+
+
 class OnlineMix:
     """The online models of `flags` for B streams over a vocabulary of V (the LM's logits are (B, V))."""
 
@@ -116,18 +218,23 @@ class OnlineMix:
         self.bias = torch.zeros(1 if sh else B, V, device=device) if flags & BIAS else None
         self.models = ([_Successor(B, 2, shared=sh)] if flags & NGRAM else []) + \
             ([_Successor(B, 8, run=True, shared=sh)] if flags & MATCH else [])
+        self.ctx = _Contexts(B) if flags & CTX else None
         self.a = np.tile(-4.0 + 0.4 * np.arange(BUCKETS), (len(self.models), 1))     # mixing weights by confidence
         self.bias_lr = RATES[sh][0] if bias_lr is None else bias_lr
         self.mix_lr = RATES[sh][1] if mix_lr is None else mix_lr
         self._p = self._w = self._preds = self._conf = None
 
-    def probs(self, logits: torch.Tensor, toks: np.ndarray, t: int) -> torch.Tensor:
-        """The mixed next-token distribution (B, V) for token t, given the coded history toks[:, :t]."""
+    def probs(self, logits: torch.Tensor, toks: np.ndarray, t: int, live: np.ndarray | None = None) -> torch.Tensor:
+        """The mixed next-token distribution (B, V) for token t, given the coded history toks[:, :t] (`live`: the
+        rows coding a token at t; the context models skip the others)."""
         z = logits.float()
         if self.bias is not None:
             z = z + self.bias
         p = z.softmax(-1)
-        self._p = p
+        self._p = p                                   # the bias learns from the LM + bias alone
+        if self.ctx is not None:
+            p = self.ctx.probs(p, toks, t, np.ones(self.B, bool) if live is None else live)
+        self._q = p                                   # the linear layer's first component
         if not self.models:
             return p
         preds, conf = zip(*(m.predict(toks, t, self.V) for m in self.models))
@@ -155,7 +262,7 @@ class OnlineMix:
             else:
                 self.bias[rows] += self.bias_lr * g
         if self.models:
-            q0 = self._p.gather(1, torch.from_numpy(np.minimum(y, self.V - 1)).to(self._p.device)[:, None]).double().cpu().numpy()[:, 0]
+            q0 = self._q.gather(1, torch.from_numpy(np.minimum(y, self.V - 1)).to(self._p.device)[:, None]).double().cpu().numpy()[:, 0]
             q = np.concatenate([q0[:, None], (self._preds == y[:, None]).astype(float)], 1)      # (B, 1 + M)
             pf = np.maximum((self._w * q).sum(1), 1e-12)
             grad = self._w[:, 1:] * (q[:, 1:] - pf[:, None]) / pf[:, None]                       # d log pf / d a
@@ -164,3 +271,5 @@ class OnlineMix:
                 np.add.at(self.a[j], self._conf[m, j], self.mix_lr * grad[m, j])
             for mdl in self.models:
                 mdl.update(toks, t, live)
+        if self.ctx is not None:
+            self.ctx.update(toks, t, live)
