@@ -38,8 +38,12 @@ gpu_jsons = ["reports/llmzip_gpu/run1.json", "reports/llmzip_gpu/run2.json", "re
 gpu_baselines = False              # cpu: measure xz / PPMd / zpaq on the GPU runs' whole files
 mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what llmzip's rate is made of (estimates:
                  "reports/llmzip_gpu/mix_estimate_heldout_cpu.json",      # code lengths, scripts/llmzip_mix_estimate.py)
-                 "reports/llmzip_gpu/mix_estimate_heldout_16streams_cpu.json"]
-heldout_runs = ["reports/llmzip_gpu/heldout_cpu_mix.json", "reports/llmzip_gpu/heldout_cpu_shared.json"]   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py)
+                 "reports/llmzip_gpu/mix_estimate_heldout_16streams_cpu.json",
+                 "reports/llmzip_gpu/mix_estimate_heldout_w8192_cpu.json",     # the LM's window 8,192 (half seen)
+                 "reports/llmzip_gpu/mix_estimate_alice29_w8192_cpu.json",
+                 "reports/llmzip_gpu/mix_estimate_tuning_w8192_cpu.json"]     # lab-tuning: where ctx was chosen
+heldout_runs = ["reports/llmzip_gpu/heldout_cpu_mix.json", "reports/llmzip_gpu/heldout_cpu_shared.json",
+                "reports/llmzip_gpu/heldout_cpu_ctx_4streams.json"]   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py)
 kodak_limit = 1                    # images for lossy-vs-lossless (cpu: 8)
 crop = 192                         # lossless codecs on a top-left crop of each (cpu: 0, whole images)
 holo_json = "reports/data/holo.json"
