@@ -138,13 +138,16 @@ TS_ZIP = "ts_zip (Bellard; RWKV-169M, 8-bit): 1.084 bits/byte on enwik9, decodin
 def mix_rows(estimates: list[dict]) -> list[dict]:
     """The estimate JSONs of scripts/llmzip_mix_estimate.py as rows: per file and online-model setting, the ideal
     code length and each CDF quantisation's (bits/byte), and what the coder's own scheme (two 16-bit steps) costs
-    over the ideal. Older JSONs without the quantisation columns give the ideal only."""
+    over the ideal; `+ adapt`: the LM adapted while coding (lab.llmzip.adapt), seen as the coder sees it (`LM
+    view`). Older JSONs without the quantisation columns give the ideal only."""
     out = []
     for e in estimates:
         rows = e.get("rows") or [{"setting": k, "ideal bpb": v} for k, v in e["bits_per_byte_ideal"].items()]
         for r in rows:
             row = {"file": e["file"], "bytes": e["bytes"], "LM window": e.get("window", 1024),
-                   "streams": r.get("streams", 1), "setting": r["setting"], "ideal": r["ideal bpb"]}
+                   "LM view": "coder's cache" if "coder's view" in e.get("estimate", "") else "sliding window",
+                   "streams": r.get("streams", 1), "setting": r["setting"] + (" + adapt" if e.get("adapt") else ""),
+                   "ideal": r["ideal bpb"]}
             for k in ("q16x2", "q16x1", "q24x2", "q24x1"):
                 if f"{k} bpb" in r:
                     row[k] = r[f"{k} bpb"]
@@ -164,7 +167,7 @@ def heldout_rows(measured: list[dict], run_jsons: list[dict], file: str = HELDOU
            for r in measured if r["file"] == file]
     for j in run_jsons:
         for r in j["runs"]:
-            if r["file"] == source:
+            if r["file"] == source and not r.get("first_bytes"):      # a slice is not the document's rate
                 ctx = f", context {r['context']}" if r.get("context", 2048) != 2048 else ""
                 out.append({"codec": f"llmzip SmolLM2 ({r['streams']} streams{ctx}, mix {r.get('mix', 'none')})",
                             "bits/byte": r["bits_per_byte"], "round trip": r["round_trip"],

@@ -3,7 +3,7 @@
     python scripts/llmzip_gpu.py --out reports/llmzip_gpu/run1.json --runs canterbury-large/bible.txt:1024 \
         canterbury/alice29.txt:16
 
-Each run: FILE:STREAMS or DATASET@SPLIT:STREAMS (context 2048, keep 512: the CLI's defaults; `--mix` the online
+Each run: FILE:STREAMS or DATASET@SPLIT:STREAMS, optionally :BYTES (the first BYTES bytes only) (context 2048, keep 512: the CLI's defaults; `--mix` the online
 models mixed in); compress, decompress, compare, time both ways (CUDA synchronised). `--device cpu` runs the same
 on the CPU (one thread: slow, for documents of ~100 KB). The JSON is rewritten after every run, so a call cut short keeps what it finished.
 """
@@ -47,11 +47,13 @@ def main() -> int:
            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": []}
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     for spec in a.runs:
-        rel, streams = spec.rsplit(":", 1)
+        rel, streams, *head = spec.split(":")
         if "@" in rel:                                       # DATASET@SPLIT: a split of a dataset (e.g. its test part)
             raw = data.read_split(*rel.split("@", 1))
         else:
             raw = data.path(*rel.split("/", 1)).read_bytes()
+        if head:                                             # FILE:STREAMS:BYTES: the file's first BYTES bytes
+            raw = raw[:int(head[0])]
         if dev == "cuda":
             torch.cuda.reset_peak_memory_stats()
         sync(); t0 = time.perf_counter()
@@ -60,7 +62,7 @@ def main() -> int:
         sync(); t1 = time.perf_counter()
         back = codec.decompress(blob, lm, tok, sha, device=dev)
         sync(); t2 = time.perf_counter()
-        r = {"file": rel, "bytes": len(raw), "streams": int(streams), "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix, "engine": a.engine,
+        r = {"file": rel, "bytes": len(raw), **({"first_bytes": int(head[0])} if head else {}), "streams": int(streams), "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix, "engine": a.engine,
              "llmz_bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(raw), "round_trip": back == raw,
              "encode_s": t1 - t0, "decode_s": t2 - t1, "encode_MBps": len(raw) / (t1 - t0) / 1e6,
              "decode_MBps": len(raw) / (t2 - t1) / 1e6, "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),

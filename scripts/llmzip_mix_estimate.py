@@ -24,6 +24,11 @@ def main() -> int:
     ap.add_argument("--schemes", default="q16x2,q16x1,q24x2,q24x1", help="CDF quantisations to price")
     ap.add_argument("--streams", type=int, default=1, help="streams the tokens are split into, as the coder does")
     ap.add_argument("--window", type=int, default=1024, help="the LM's window (tokens); it advances by half of it")
+    ap.add_argument("--coded", action="store_true", help="the coder's view instead of a sliding window: a cache "
+                    "grown 256 tokens at a time, restarted from the last window/2 tokens when it passes the window "
+                    "(estimate.logits_coded)")
+    ap.add_argument("--adapt", action="store_true", help="the coder's view with the LM adapted while coding "
+                    "(lab.llmzip.adapt; implies --coded)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -33,15 +38,22 @@ def main() -> int:
         raw = raw[a.range[0]:a.range[1]]
     lm, tok = models.load_lm("smollm2-135m-instruct", "cpu")
     t0 = time.time()
-    ids, z = estimate.logits_of(lm, tok, raw, window=a.window, stride=a.window // 2)
+    if a.coded or a.adapt:
+        ids, z = estimate.logits_coded(lm, tok, raw, context=a.window, keep=a.window // 2, adapt=a.adapt)
+        view = (f"the coder's view: a cache grown 256 tokens at a time, restarted from the last {a.window // 2} at "
+                f"{a.window}" + ("; the LM adapted while coding (lab.llmzip.adapt)" if a.adapt else ""))
+    else:
+        ids, z = estimate.logits_of(lm, tok, raw, window=a.window, stride=a.window // 2)
+        view = f"window {a.window}, stride {a.window // 2}"
     print(f"logits of {len(ids):,} tokens in {time.time() - t0:.0f} s", flush=True)
     rows = estimate.breakdown(ids, z, len(raw), a.settings.split(","), a.schemes.split(","), streams=a.streams)
     res = {"command": "python scripts/llmzip_mix_estimate.py " + " ".join(
         [a.dataset, a.file, *map(str, a.range), "--settings", a.settings, "--schemes", a.schemes, "--streams",
-         str(a.streams), "--window", str(a.window), "--out", a.out]),
+         str(a.streams), "--window", str(a.window), *(["--adapt"] if a.adapt else ["--coded"] if a.coded else []),
+         "--out", a.out]),
         "machine": machine(), "file": f"{a.dataset}/{a.file}", "bytes": len(raw), "tokens": len(ids),
-        "estimate": f"code lengths from logits computed once (window {a.window}, stride {a.window // 2}); no coder ran", "streams": a.streams,
-        "window": a.window, "rows": rows,
+        "estimate": f"code lengths from logits computed once ({view}); no coder ran", "streams": a.streams,
+        "window": a.window, "adapt": a.adapt, "rows": rows,
         "bits_per_byte_ideal": {r["setting"]: round(r["ideal bpb"], 4) for r in rows}}
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)

@@ -135,3 +135,16 @@ def test_dashboard_rows_of_the_answering_model_and_the_bank_study():
         {"model": "adapted", "kind": "number", "questions": 10, "answer contained": "1.000 ± 0.050", "exact match": 0.9},
         {"model": "adapted", "kind": "unanswerable", "questions": 20, "answer contained": "1.000 ± 0.0", "exact match": 1.0}]
     assert D._optical_qa(d)[0]["value"] == "72% contained, 48% EM (answerable questions alone: 70% contained, 60% EM)"
+
+
+def test_mix_rows_name_the_adapted_lm_and_the_view():
+    """An estimate of the coder's view with the LM adapted reads `all + adapt`, `coder's cache`; an old sliding-
+    window JSON keeps its setting name and window."""
+    est = [{"file": "d/f", "bytes": 10, "window": 8192, "adapt": True,
+            "estimate": "code lengths from logits computed once (the coder's view: ...); no coder ran",
+            "rows": [{"setting": "all", "ideal bpb": 1.2, "q16x2 bpb": 1.21, "streams": 1}]},
+           {"file": "d/f", "bytes": 10, "bits_per_byte_ideal": {"lm": 1.5}}]
+    a, b = S.mix_rows(est)
+    assert (a["setting"], a["LM view"], a["LM window"]) == ("all + adapt", "coder's cache", 8192)
+    assert a["coder's quantisation cost %"] == pytest.approx(100 * (1.21 / 1.2 - 1))
+    assert (b["setting"], b["LM view"], b["LM window"], b["ideal"]) == ("lm", "sliding window", 1024, 1.5)

@@ -95,7 +95,8 @@ def add_parser(sub) -> None:
                            "separated: bias (adaptive log-space bias), ngram (token 2-gram), match (8-token match "
                            "model), ctx (the document's token 1-6-gram counts and an 8-token match as a log-linear boost "
                            "conditioned on the LM's own probability), shared (one bias and table for every stream, not "
-                           "one per stream); all (the five); none (the LM alone)")
+                           "one per stream); all (the five); adapt (the LM's own weights take an Adam step on the "
+                           "tokens coded every 256 steps: slower, the decoder takes the same steps); none (the LM alone)")
             p.add_argument("--engine", default="eager", choices=["eager", "static"],
                            help="how the model runs: eager (a growing cache) or static (one fixed cache; on CUDA the "
                            "step as a captured CUDA graph); the file records it, decompress follows")

@@ -8,7 +8,8 @@ coded as one batch, one token per step, through the model's KV cache; encoder an
 range coder's CDFs are 16-bit and a vocabulary is ~49k): its bucket of 256 ids, then the id within the bucket;
 the CDFs are formed on the model's device and only the entries the coder needs cross to the host.
 Every `context` tokens the cache restarts from the last `keep` tokens of each stream. With `mix` flags
-(lab.llmzip.mixing) the LM's distribution is mixed with online models learned from the tokens already coded.
+(lab.llmzip.mixing) the LM's distribution is mixed with online models learned from the tokens already coded,
+and with the ADAPT flag the LM's own weights learn from them too (lab.llmzip.adapt).
 Two engines run the model: `eager` (transformers' growing DynamicCache) and `static` (a StaticCache of
 `context` positions allocated once, and on CUDA the one-token step compiled into a captured CUDA graph,
 `torch.compile(mode="reduce-overhead")`, to take the ~60 kernel launches a layer off the host); the file records
@@ -22,6 +23,7 @@ decodes; version 1 interleaved buckets and ids per stream.
 """
 from __future__ import annotations
 
+import contextlib
 import struct
 import zlib
 
@@ -31,7 +33,8 @@ import torch
 from lab import FormatError, container
 from lab.streams import one_thread, split
 from lab.entropy.rangecoder import code_cdf_rows, dec_buffer, dec_init, enc_flush, encode_ranges, new_encoder
-from lab.llmzip.mixing import ALL as MIX_ALL, OnlineMix
+from lab.llmzip.adapt import adapting
+from lab.llmzip.mixing import ADAPT, ALL as MIX_ONLINE, KNOWN as MIX_ALL, OnlineMix
 
 MAGIC = b"LLMZ"
 VERSION = 3
@@ -209,8 +212,6 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
 
     Each step codes, in this order: every stream's escaped byte (flat), then every other stream's bucket of 256
     ids, then its id within the bucket; the decoder needs the buckets before it can form the second CDFs."""
-    from transformers import DynamicCache
-
     B, n = len(lens), max(lens)
     V = lm.config.vocab_size
     model_in = lambda a: np.where(a >= V, esc, a)  # noqa: E731 - what the model reads for an escaped byte
@@ -225,12 +226,25 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
     lens_a = np.array(lens)
     flat = torch.from_numpy(FLAT).to(device).expand(B, -1)
     rows_b = torch.arange(B, device=device)
-    mixer = OnlineMix(mix, B, V, device) if mix else None
+    mixer = OnlineMix(mix & MIX_ONLINE, B, V, device) if mix & MIX_ONLINE else None
     static = _StaticStep(lm, context, device) if engine == "static" else None
+    with adapting(lm) if mix & ADAPT else contextlib.nullcontext() as adapter:
+        return _steps(lm, toks, lens_a, n, st, buf, enc, start, esc, context, keep, device, static, mixer, adapter,
+                      model_in, nb, flat, rows_b)
+
+
+def _steps(lm, toks, lens_a, n, st, buf, enc, start, esc, context, keep, device, static, mixer, adapter, model_in,
+           nb, flat, rows_b) -> np.ndarray:
+    """_run's loop: one coding step a token of every stream (the model's forward, then the coder)."""
+    from transformers import DynamicCache
+
+    B, V = len(lens_a), lm.config.vocab_size
     cache, x, pos, restart = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0, True
     for t in range(n):
         if t >= toks.shape[1]:
             toks = np.concatenate([toks, np.zeros_like(toks)], 1)[:, :n]
+        if adapter:                                              # the LM learns from the tokens coded so far
+            adapter.step(toks, t, lens_a, model_in, start)
         if restart or pos >= context:                            # (re)start: the last `keep` tokens as a prefix
             cache = None if static else DynamicCache()
             k0 = min(keep, t)

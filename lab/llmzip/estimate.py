@@ -12,6 +12,8 @@ restarts of its cache (the window here slides instead), so whole-file rates of r
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -38,6 +40,43 @@ def logits_of(lm, tok, raw: bytes, window: int = 1024, stride: int = 512) -> tup
         z = lm(input_ids=torch.tensor([x[lo:hi]]), use_cache=False).logits[0].to(torch.bfloat16)
         zs.append(z[pos - lo:hi - lo])
         pos = hi
+    return ids, torch.cat(zs) if zs else torch.zeros(0, V, dtype=torch.bfloat16)
+
+
+@torch.no_grad()
+def logits_coded(lm, tok, raw: bytes, context: int = 8192, keep: int = 4096, adapt: bool = False,
+                 every: int | None = None) -> tuple[np.ndarray, torch.Tensor]:
+    """As logits_of, but as the coder sees them (one stream): a KV cache grown `every` tokens at a time (the
+    adapter's cadence, lab.llmzip.adapt.EVERY), restarted from the last `keep` tokens when it would pass `context`,
+    and with `adapt` the LM taking the adapter's step on the tokens before each chunk (the cache's older entries
+    stay as the older weights made them, as in the coder). Restarts fall on chunk boundaries (the coder restarts at
+    the exact position): an estimate. The model's weights are restored on return."""
+    from transformers import DynamicCache
+
+    from lab.llmzip import adapt as A
+
+    every = every or A.EVERY
+    start = codec._start(tok)
+    voc = codec.Vocab(tok, start)
+    ids = np.array(voc.encode(raw), np.int64)
+    V = lm.config.vocab_size
+    model_in = lambda a: np.where(a >= V, voc.esc, a)  # noqa: E731
+    toks, lens = ids[None], np.array([len(ids)])
+    zs, cache, used = [], None, 0
+    with A.adapting(lm) if adapt else contextlib.nullcontext() as ad:
+        for t in range(0, len(ids), every):
+            if ad:
+                ad.step(toks, t, lens, model_in, start)
+            hi = min(len(ids), t + every)
+            if cache is None or used + (hi - t) > context:      # (re)start: [start] + the last keep tokens
+                k0 = min(keep, t)
+                x = np.concatenate([[start], model_in(ids[t - k0:hi - 1])])
+                cache, used = DynamicCache(), 0
+            else:                                                # the cache holds the inputs up to ids[t - 2]
+                x = model_in(ids[t - 1:hi - 1])
+            z = lm(input_ids=torch.from_numpy(x)[None], past_key_values=cache, use_cache=True).logits[0]
+            used += len(x)
+            zs.append(z[-(hi - t):].to(torch.bfloat16))
     return ids, torch.cat(zs) if zs else torch.zeros(0, V, dtype=torch.bfloat16)
 
 

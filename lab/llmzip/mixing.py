@@ -37,8 +37,10 @@ import numpy as np
 import torch
 
 BIAS, NGRAM, MATCH, SHARED, CTX = 1, 2, 4, 8, 16
+ADAPT = 32                     # not a mixed model: the LM's own weights adapted while coding (lab.llmzip.adapt)
 ALL = BIAS | NGRAM | MATCH | SHARED | CTX
-NAMES = {BIAS: "bias", NGRAM: "ngram", MATCH: "match", SHARED: "shared", CTX: "ctx"}
+KNOWN = ALL | ADAPT            # every flag a .llmz file may carry
+NAMES = {BIAS: "bias", NGRAM: "ngram", MATCH: "match", SHARED: "shared", CTX: "ctx", ADAPT: "adapt"}
 # learning rates (bias, mixing layer): per-stream models (the first .llmz v3 files) keep theirs; shared models use
 # the rates chosen on a 6 KB bible slice (scripts/llmzip_mix_estimate.py; never on a file they are scored on)
 RATES = {False: (0.02, 0.02), True: (0.1, 1.0)}
@@ -49,13 +51,13 @@ CTX_ORDERS, CTX_MATCH, CTX_LR = (1, 2, 3, 4, 6), 8, 0.2
 def flags_of(names) -> int:
     """{"bias", "match"} (or "all", "none") -> the header's flag byte; ValueError naming an unknown model."""
     names = set(names)
-    if names & {"all"}:
-        return ALL
     out = 0
+    if "all" in names:
+        out, names = ALL, names - {"all"}
     for n in names - {"none"}:
         f = next((k for k, v in NAMES.items() if v == n), None)
         if f is None:
-            raise ValueError(f"mix {n!r}: unknown online model; choose from bias, ngram, match, shared, ctx, all, none")
+            raise ValueError(f"mix {n!r}: unknown online model; choose from bias, ngram, match, shared, ctx, adapt, all, none")
         out |= f
     return out
 
