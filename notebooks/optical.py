@@ -172,7 +172,7 @@ if camp:
         "from the frozen stage-1 head's posteriors and the token), after a text prefix; one global schedule over "
         f"{camp['config']['examples']:,} examples (`configs/optical/campaign.yaml`), windows of cell rows growing to "
         f"whole pages. So far: {camp['examples']:,} examples, {camp['steps']:,} steps, {camp['gpu_minutes']:.1f} "
-        "GPU-minutes of training (one H200). Every evaluation reads 7 held-out Fox-like pages greedily in each mode, "
+        f"GPU-minutes of training ({' and '.join(sorted({str(r.get('gpu', '?')) for r in camp['runs']}))}). Every evaluation reads 7 held-out Fox-like pages greedily in each mode, "
         "the same pages from *another page's tokens* (control) and 7 fresh train pages; the stage-1 CTC reader's "
         "precision on the same pages is the dotted line. Runs (`reports/optical_gpu/campaign/`, state in "
         f"`{lm_state}`):\n\n" + rep.table(camp["runs"], key="lm_runs") + "\n\nEvaluations:\n\n"
