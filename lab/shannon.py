@@ -157,6 +157,11 @@ def mix_rows(estimates: list[dict]) -> list[dict]:
     return out
 
 
+def llmz_header_bytes(streams: int) -> int:
+    """A .llmz v3 file's bytes besides its coded DATA: magic, version, header, section table and LENS (8 a stream)."""
+    return 82 + 8 * streams
+
+
 def heldout_rows(measured: list[dict], run_jsons: list[dict], file: str = HELDOUT,
                  source: str = "lab-heldout/lab-issues-2026.txt", ref: str = "zpaq") -> list[dict]:
     """The held-out document: every codec measured in this run (`measure` rows) and llmzip's real files on it

@@ -41,9 +41,15 @@ mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what
                  "reports/llmzip_gpu/mix_estimate_heldout_16streams_cpu.json",
                  "reports/llmzip_gpu/mix_estimate_heldout_w8192_cpu.json",     # the LM's window 8,192 (half seen)
                  "reports/llmzip_gpu/mix_estimate_alice29_w8192_cpu.json",
-                 "reports/llmzip_gpu/mix_estimate_tuning_w8192_cpu.json"]     # lab-tuning: where ctx was chosen
+                 "reports/llmzip_gpu/mix_estimate_tuning_w8192_cpu.json",     # lab-tuning: where ctx was chosen
+                 "reports/llmzip_gpu/mix_estimate_heldout_w8192_coded_cpu.json",   # the coder's view (a cache, restarts)
+                 "reports/llmzip_gpu/mix_estimate_heldout_w8192_adapt_cpu.json",   # ... with the LM adapted (--mix adapt)
+                 "reports/llmzip_gpu/mix_estimate_heldout12k_w8192_coded_cpu.json",   # its first 12,000 bytes,
+                 "reports/llmzip_gpu/mix_estimate_heldout12k_w8192_adapt_cpu.json",   # beside the real file of them
+                 "reports/llmzip_gpu/mix_estimate_tuning_w8192_adapt_cpu.json"]
 heldout_runs = ["reports/llmzip_gpu/heldout_cpu_mix.json", "reports/llmzip_gpu/heldout_cpu_shared.json",
-                "reports/llmzip_gpu/heldout_cpu_ctx_4streams.json"]   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py)
+                "reports/llmzip_gpu/heldout_cpu_ctx_4streams.json",
+                "reports/llmzip_gpu/heldout_cpu_adapt_12k.json"]   # the first 12,000 bytes, --mix all,adapt (CPU)   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py)
 kodak_limit = 1                    # images for lossy-vs-lossless (cpu: 8)
 crop = 192                         # lossless codecs on a top-left crop of each (cpu: 0, whole images)
 holo_json = "reports/data/holo.json"
@@ -195,8 +201,13 @@ if est:
              "model; `linear`: those three in the linear mixing layer, shared by the streams (what `all` meant "
              "before the context models); `ctx`: the bias and the document's token 1-6-gram counts and an 8-token "
              "match as a log-linear boost conditioned on the LM's own probability; `all`: everything; "
-             "`all-per-stream`: the linear three, one set a stream, as the first v3 files). The context models' "
-             "orders and rate and the 8,192-token window were chosen on `lab-tuning` (the lab's other 2026 text), "
+             "`all-per-stream`: the linear three, one set a stream, as the first v3 files; `+ adapt`: the LM's own "
+             "weights take an Adam step (rate 3e-5) on the last 256 coded tokens every 256 tokens, dynamic evaluation, "
+             "`lab/llmzip/adapt.py`; `LM view` `coder's cache`: the logits as the coder computes them, a KV cache "
+             "grown 256 tokens at a time and restarted from its last half at `LM window`). The context models' "
+             "orders and rate and the 8,192-token window were chosen on `lab-tuning` (the lab's other 2026 text; the "
+             "adapter's rate too, from one probe there: 1.762 -> 1.673 bits/byte on its first 12,000 tokens at a 1,024 "
+             "window), "
              "never on the held-out document. The tokens are split into `streams` "
              "as the coder splits them (the LM's logits stay one pass's: no stream's cold start). `ideal`: "
              "-log2 p; `q16x2`: the coder's own scheme, two 16-bit CDFs a token (its bucket of 256 ids, then the id); "
@@ -211,6 +222,18 @@ if held:
              "codec of this run on the same bytes, and llmzip's real files where a run made them (decoded and "
              "compared there). The issue's bar: a rate below zpaq -m5's by >= 35%.")
     display(Markdown(rep.table(held, key="heldout", digits=3)))
+for j in held_json:                 # slices (FILE:STREAMS:BYTES): real files of the document's beginning
+    for r in j["runs"]:
+        if r.get("first_bytes"):
+            head = S.llmz_header_bytes(r["streams"])
+            data_bits = 8 * (r["llmz_bytes"] - head) / r["bytes"]
+            rep.text(f"A real file of the document's first {r['bytes']:,} bytes (`{j['command']}`, {j['device']}): "
+                     f"{r['bits_per_byte']:.3f} bits/byte with its {head}-byte header "
+                     f"({data_bits:.3f} without), round trip {r['round_trip']}, {r['streams']} stream(s), "
+                     f"`--mix {r['mix']}`, context {r['context']}, keep {r['keep']}; encode "
+                     f"{r['encode_MBps'] * 1e6:,.0f} B/s, decode {r['decode_MBps'] * 1e6:,.0f} B/s (one CPU thread). "
+                     "A document's beginning is its hardest part (nothing coded yet to learn from); compare it with "
+                     "the estimates of the same slice in the table above, not with the whole document's rate.")
 rep.text(f"Published anchors with a model of the same size (quoted, not measured here): {S.NACRITH}; {S.TS_ZIP}.")
 rep.text("Published anchors (quoted, not measured here; enwik8, not these files): ts_zip (RWKV 169M) 1.11 bits/byte "
          "at up to 1 MB/s on an RTX 4090 (Bellard, bellard.org/ts_zip); cmix v21 1.17 and nncp v3.2 1.19 bits/byte "

@@ -148,3 +148,12 @@ def test_mix_rows_name_the_adapted_lm_and_the_view():
     assert (a["setting"], a["LM view"], a["LM window"]) == ("all + adapt", "coder's cache", 8192)
     assert a["coder's quantisation cost %"] == pytest.approx(100 * (1.21 / 1.2 - 1))
     assert (b["setting"], b["LM view"], b["LM window"], b["ideal"]) == ("lm", "sliding window", 1024, 1.5)
+
+
+def test_llmz_header_bytes_is_what_a_real_file_carries_besides_its_data():
+    from lab.llmzip import codec
+
+    lm, tok, sha = codec.tiny_model()
+    for streams in (1, 4):
+        blob = codec.compress(b"hello world " * 50, lm, tok, sha, streams=streams)
+        assert len(blob) - len(codec.read_header(blob)[1]["DATA"]) == S.llmz_header_bytes(streams)
