@@ -207,11 +207,14 @@ class _StaticStep:
 
 
 def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start: int, esc: int, context: int,
-         keep: int, device, mix: int = 0, engine: str = "eager") -> np.ndarray:
+         keep: int, device, mix: int = 0, engine: str = "eager", adapter=None) -> np.ndarray:
     """Code (enc) or decode the token streams; returns the (B, max len) token array (escaped bytes as V + b).
+    `adapter` (lab.llmzip.adapt, with the ADAPT flag): the LM's step on the tokens coded so far, before each step.
 
     Each step codes, in this order: every stream's escaped byte (flat), then every other stream's bucket of 256
     ids, then its id within the bucket; the decoder needs the buckets before it can form the second CDFs."""
+    from transformers import DynamicCache
+
     B, n = len(lens), max(lens)
     V = lm.config.vocab_size
     model_in = lambda a: np.where(a >= V, esc, a)  # noqa: E731 - what the model reads for an escaped byte
@@ -228,17 +231,6 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
     rows_b = torch.arange(B, device=device)
     mixer = OnlineMix(mix & MIX_ONLINE, B, V, device) if mix & MIX_ONLINE else None
     static = _StaticStep(lm, context, device) if engine == "static" else None
-    with adapting(lm) if mix & ADAPT else contextlib.nullcontext() as adapter:
-        return _steps(lm, toks, lens_a, n, st, buf, enc, start, esc, context, keep, device, static, mixer, adapter,
-                      model_in, nb, flat, rows_b)
-
-
-def _steps(lm, toks, lens_a, n, st, buf, enc, start, esc, context, keep, device, static, mixer, adapter, model_in,
-           nb, flat, rows_b) -> np.ndarray:
-    """_run's loop: one coding step a token of every stream (the model's forward, then the coder)."""
-    from transformers import DynamicCache
-
-    B, V = len(lens_a), lm.config.vocab_size
     cache, x, pos, restart = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0, True
     for t in range(n):
         if t >= toks.shape[1]:
@@ -281,6 +273,11 @@ def _steps(lm, toks, lens_a, n, st, buf, enc, start, esc, context, keep, device,
     return toks
 
 
+def _adapter(lm, mix: int):
+    """The LM's online adapter for a file with the ADAPT flag (weights restored on exit), else nothing."""
+    return adapting(lm) if mix & ADAPT else contextlib.nullcontext()
+
+
 def _devclass(device, engine: str = "eager") -> int:
     return DEVICES["cuda" if str(device).startswith("cuda") else "cpu"] + ENGINES[engine]
 
@@ -310,8 +307,9 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
     lens = [x for x in lens if x > 0] or lens[:1]
     st, buf = new_encoder(), np.empty(len(data) * 3 + 1024, np.uint8)
     if len(ids):
-        with one_thread():
-            _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device, mix, engine)
+        with one_thread(), _adapter(lm, mix) as adapter:
+            _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device, mix, engine,
+                 adapter)
     enc_flush(st, buf)
     if st[5]:
         raise RuntimeError("encoder buffer overflow")
@@ -374,8 +372,9 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
     buf = dec_buffer(sec["DATA"])
     dec_init(st, buf)
     vocab = Vocab(tok, _start(tok))
-    with one_thread():
-        toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device, mix, engine)
+    with one_thread(), _adapter(lm, mix) as adapter:
+        toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device, mix, engine,
+                    adapter)
     out = b"".join(vocab.decode(toks[b, :lens[b]].tolist()) for b in range(B))
     if len(out) != n or zlib.crc32(out) != crc:
         raise FormatError("corrupt .llmz file (decoded data fails its length or CRC32)")
