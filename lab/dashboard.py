@@ -185,8 +185,12 @@ def _optical_qa(d):
     at100 = {(r.get("model"), r.get("context")): _lead(r["answer contained"])
              for r in d.get("qa_finetune", []) if r.get("budget / page") == 100 and r.get("pages", 1) == 1}
     vis = at100.get(("vision", "vision"))
+    beside = "".join(f", {name} {100 * at100[k]:.0f}%" for name, k in (("BM25-100", ("adapted", "bm25")),
+                                                                        ("pooled-100", ("pooled", "pooled")))
+                     if k in at100)
     out.append(_row("optical", d, "vision-100 against BM25-100 and pooled-100 (answer contained, 1 page)",
-                    "not measured yet (no stage-2 reader fine-tuned to answer)" if vis is None else f"{100 * vis:.0f}%",
+                    "not measured yet (no stage-2 reader fine-tuned to answer)" if vis is None
+                    else f"{100 * vis:.0f}%{beside}",
                     ">= BM25-N, >= pooled-N, >= 90% of full text (issue optical V)",
                     False if vis is None else vis >= max(at100.get(("adapted", "bm25"), 0), at100.get(("pooled", "pooled"), 0))))
     bank = [r for r in d.get("qa_bank", []) if r.get("bank") != "none" and "answered / 1k stored" in r]

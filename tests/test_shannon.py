@@ -135,6 +135,10 @@ def test_dashboard_rows_of_the_answering_model_and_the_bank_study():
         {"model": "adapted", "kind": "number", "questions": 10, "answer contained": "1.000 ± 0.050", "exact match": 0.9},
         {"model": "adapted", "kind": "unanswerable", "questions": 20, "answer contained": "1.000 ± 0.0", "exact match": 1.0}]
     assert D._optical_qa(d)[0]["value"] == "72% contained, 48% EM (answerable questions alone: 70% contained, 60% EM)"
+    d["qa_finetune"].append({"model": "vision", "pages": 1, "context": "vision", "budget / page": 100,
+                             "answer contained": "0.210 ± 0.050"})
+    vis = D._optical_qa(d)[1]
+    assert vis["value"] == "21%, BM25-100 50%, pooled-100 40%" and vis["met"] == "no"
 
 
 def test_mix_rows_name_the_adapted_lm_and_the_view():
