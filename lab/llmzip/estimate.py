@@ -25,14 +25,20 @@ SETTINGS = {"lm": 0, "bias": mixing.BIAS | mixing.SHARED, "ngram": mixing.NGRAM 
             "linear": mixing.ALL & ~mixing.CTX, "all": mixing.ALL, "all-per-stream": mixing.ALL & ~mixing.SHARED & ~mixing.CTX}
 
 
+def _tokens(tok, raw: bytes, V: int):
+    """(start token, llmzip's token ids of `raw` with escapes, ids -> what the model reads for them)."""
+    start = codec._start(tok)
+    voc = codec.Vocab(tok, start)
+    return start, np.array(voc.encode(raw), np.int64), lambda a: np.where(a >= V, voc.esc, a)
+
+
 @torch.no_grad()
 def logits_of(lm, tok, raw: bytes, window: int = 1024, stride: int = 512) -> tuple[np.ndarray, torch.Tensor]:
     """The token ids of `raw` (llmzip's own tokenisation, escapes included) and the LM's logits for each (bf16),
     from windows of `window` tokens advanced by `stride` (each token seen with >= window - stride of context)."""
-    start = codec._start(tok)
-    ids = np.array(codec.Vocab(tok, start).encode(raw), np.int64)
     V = lm.config.vocab_size
-    x = [start] + np.where(ids >= V, codec.Vocab(tok, start).esc, ids).tolist()
+    start, ids, model_in = _tokens(tok, raw, V)
+    x = [start] + model_in(ids).tolist()
     zs, pos = [], 0
     while pos < len(ids):
         lo = max(0, pos - (window - stride)) if pos else 0
@@ -56,11 +62,8 @@ def logits_coded(lm, tok, raw: bytes, context: int = 8192, keep: int = 4096, ada
     from lab.llmzip import adapt as A
 
     every = every or A.EVERY
-    start = codec._start(tok)
-    voc = codec.Vocab(tok, start)
-    ids = np.array(voc.encode(raw), np.int64)
     V = lm.config.vocab_size
-    model_in = lambda a: np.where(a >= V, voc.esc, a)  # noqa: E731
+    start, ids, model_in = _tokens(tok, raw, V)
     toks, lens = ids[None], np.array([len(ids)])
     zs, cache, used = [], None, 0
     with A.adapting(lm) if adapt else contextlib.nullcontext() as ad:

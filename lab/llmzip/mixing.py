@@ -57,7 +57,8 @@ def flags_of(names) -> int:
     for n in names - {"none"}:
         f = next((k for k, v in NAMES.items() if v == n), None)
         if f is None:
-            raise ValueError(f"mix {n!r}: unknown online model; choose from bias, ngram, match, shared, ctx, adapt, all, none")
+            raise ValueError(f"mix {n!r}: unknown online model; choose from "
+                             + ", ".join([*NAMES.values(), "all", "none"]))
         out |= f
     return out
 
