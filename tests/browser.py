@@ -77,7 +77,8 @@ class JupyterLab:
             [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={self.port}",
              "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={self.root}", f"--LabApp.user_settings_dir={settings}",
-             f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}"],
+             f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}",
+             "--LabApp.expose_app_in_browser=True"],    # window.jupyterapp: the kernel's own status signal
             cwd=self.root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + self.startup_timeout
         while True:
@@ -173,16 +174,20 @@ class Notebook:
         """Do `action` (a key press, a click), then wait until the kernel has been busy and is idle again and,
         if given, the JS predicate `done(arg)` holds (the widget shows the result). The wait follows the
         kernel's state and the page's, so a loaded machine only takes longer; `ceiling` only catches a hung
-        kernel, it is not a speed requirement."""
+        kernel, it is not a speed requirement. Busy is caught from the kernel connection's own status signal
+        (one call per iopub status message), not from the status bar: a handler that returns at once is busy
+        for less than a frame, and the status bar then never renders "Busy"."""
         self.page.evaluate("""() => {
-            const s = document.querySelector('#jp-main-statusbar');
+            const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+            const old = window.__labHook;
+            if (old) old.kernel.statusChanged.disconnect(old.slot);
             window.__labBusy = false;
-            if (window.__labObs) window.__labObs.disconnect();
-            window.__labObs = new MutationObserver(() => { if (/\\| Busy/.test(s.textContent)) window.__labBusy = true; });
-            window.__labObs.observe(s, {subtree: true, childList: true, characterData: true});
+            const slot = (_, status) => { if (status === 'busy') window.__labBusy = true; };
+            k.statusChanged.connect(slot);
+            window.__labHook = {kernel: k, slot};
         }""")
         action()
-        idle = "window.__labBusy && /\\| Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')"
+        idle = "window.__labBusy && window.__labHook.kernel.status === 'idle'"
         js = f"(arg) => ({idle}) && ({done})(arg)" if done else f"() => {idle}"
         self._wait(js, arg, ceiling, "the kernel did not finish" + (" with the expected result" if done else ""))
 
