@@ -248,8 +248,10 @@ def _shannon(d):
         out.append(_row("shannon", d, "llmzip (SmolLM2) on alice29 at default settings (bits/byte)",
                         f"{h['llmzip_alice29_bpb']:.3f}", "<= 1.15", h["llmzip_alice29_bpb"] <= 1.15,
                         machine="one H100 (reports/llmzip_gpu)"))
+        est = (f"; estimate, {h['alice29_estimate']}: {h['alice29_estimate_bpb']:.3f}"
+               if h.get("alice29_estimate_bpb") is not None else "")
         out.append(_row("shannon", d, "llmzip on alice29 at the frontier (one GPU, round trip verified)",
-                        f"{h['llmzip_alice29_bpb']:.3f}", "<= 0.90 (Nacrith 0.918 with the same model, quoted)",
+                        f"{h['llmzip_alice29_bpb']:.3f}{est}", "<= 0.90 (Nacrith 0.918 with the same model, quoted)",
                         h["llmzip_alice29_bpb"] <= 0.90, machine="one H100 (reports/llmzip_gpu)"))
     if h.get("llmzip_gpu_decode_KBps") is not None:
         out.append(_row("shannon", d, "llmzip decode speed, whole bible", f"{h['llmzip_gpu_decode_KBps']:.0f} KB/s",
@@ -258,7 +260,10 @@ def _shannon(d):
     if h.get("heldout_llmzip_bpb") is not None:
         gain = 1 - h["heldout_llmzip_bpb"] / h["heldout_zpaq_bpb"]
         out.append(_row("shannon", d, f"llmzip on post-cutoff text ({h['heldout_llmzip']}) vs zpaq -m5",
-                        f"{h['heldout_llmzip_bpb']:.3f} vs {h['heldout_zpaq_bpb']:.3f} ({-100 * gain:+.0f}%)",
+                        f"{h['heldout_llmzip_bpb']:.3f} vs {h['heldout_zpaq_bpb']:.3f} ({-100 * gain:+.0f}%)"
+                        + (f"; estimate, {h['heldout_estimate']}: {h['heldout_estimate_bpb']:.3f} "
+                           f"({100 * (h['heldout_estimate_bpb'] / h['heldout_zpaq_bpb'] - 1):+.0f}%)"
+                           if h.get("heldout_estimate_bpb") is not None else ""),
                         ">= 35% below zpaq -m5", gain >= 0.35, machine=h["heldout_how"].split(" on ")[-1].split(",")[0]))
     if h.get("best_classic_texts_bpb") is not None:
         out.append(_row("shannon", d, f"best classic codec on the text corpus ({h['best_classic_texts']})",

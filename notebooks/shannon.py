@@ -49,7 +49,7 @@ mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what
                  "reports/llmzip_gpu/mix_estimate_tuning_w8192_adapt_cpu.json"]
 heldout_runs = ["reports/llmzip_gpu/heldout_cpu_mix.json", "reports/llmzip_gpu/heldout_cpu_shared.json",
                 "reports/llmzip_gpu/heldout_cpu_ctx_4streams.json",
-                "reports/llmzip_gpu/heldout_cpu_adapt_12k.json"]   # the first 12,000 bytes, --mix all,adapt (CPU)   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py)
+                "reports/llmzip_gpu/heldout_cpu_adapt_12k.json"]   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py; the last: its first 12,000 bytes, --mix all,adapt, CPU)
 kodak_limit = 1                    # images for lossy-vs-lossless (cpu: 8)
 crop = 192                         # lossless codecs on a top-left crop of each (cpu: 0, whole images)
 holo_json = "reports/data/holo.json"
@@ -234,7 +234,8 @@ for j in held_json:                 # slices (FILE:STREAMS:BYTES): real files of
                      f"{r['encode_MBps'] * 1e6:,.0f} B/s, decode {r['decode_MBps'] * 1e6:,.0f} B/s (one CPU thread). "
                      "A document's beginning is its hardest part (nothing coded yet to learn from); compare it with "
                      "the estimates of the same slice in the table above, not with the whole document's rate.")
-rep.text(f"Published anchors with a model of the same size (quoted, not measured here): {S.NACRITH}; {S.TS_ZIP}.")
+rep.text(f"Published anchors with a model of the same size (quoted, not measured here): {S.NACRITH}; {S.TS_ZIP}. "
+         + S.NOT_SAME_WEIGHTS)
 rep.text("Published anchors (quoted, not measured here; enwik8, not these files): ts_zip (RWKV 169M) 1.11 bits/byte "
          "at up to 1 MB/s on an RTX 4090 (Bellard, bellard.org/ts_zip); cmix v21 1.17 and nncp v3.2 1.19 bits/byte "
          "(Mahoney, Large Text Compression Benchmark, mattmahoney.net/dc/text.html).")
@@ -395,6 +396,9 @@ rep.data["headline"] = {
     "llmzip_bible_bpb": bib["llmzip bpb"] if bib else None,
     "llmzip_gpu_decode_KBps": max((r["decode KB/s"] for r in gpu_rows), default=None),
     "best_classic_texts_bpb": best_lossless_text["texts bpb"], "best_classic_texts": best_lossless_text["codec"],
-    **S.heldout_headline(held)}
+    **S.heldout_headline(held, mix=S.mix_rows(est))}
+alice_est = S.best_estimate(S.mix_rows(est), "canterbury/alice29.txt")   # labelled as an estimate beside the file
+if alice_est:
+    rep.data["headline"].update(alice29_estimate_bpb=alice_est["bpb"], alice29_estimate=alice_est["how"])
 rep.text(f"Notebook time: {time.time() - t_start:.0f} s.")
 print("wrote", rep.write())

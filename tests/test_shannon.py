@@ -92,6 +92,26 @@ def test_heldout_rows_and_the_dashboard_bar():
     assert S.heldout_headline(held[1:]) == {}
 
 
+def test_the_estimate_stands_beside_the_real_file_and_never_decides_the_bar():
+    """The best whole-file estimate (slices left out) is shown, labelled; met/missed stays the real file's."""
+    measured = [{"file": S.HELDOUT, "codec": "zpaq", "bpb": 2.0, "round_trip": True}]
+    runs = [{"device": "x86_64", "runs": [{"file": "lab-heldout/lab-issues-2026.txt", "streams": 16, "mix": "all",
+                                           "bits_per_byte": 1.5, "round_trip": True, "decode_MBps": 0.0004}]}]
+    est = lambda nbytes, adapt, lm, all_: {  # noqa: E731
+        "file": "lab-heldout/lab-issues-2026.txt", "bytes": nbytes, "window": 8192, "adapt": adapt,
+        "estimate": "code lengths (the coder's view: ...)",
+        "rows": [{"setting": "lm", "ideal bpb": lm, "q16x2 bpb": lm + 0.01},
+                 {"setting": "all", "ideal bpb": all_, "q16x2 bpb": all_ + 0.01}]}
+    mix = S.mix_rows([est(118441, False, 1.6, 1.3), est(118441, True, 1.45, 1.24), est(12000, True, 1.0, 0.9)])
+    h = S.heldout_headline(S.heldout_rows(measured, runs), mix=mix)
+    assert h["heldout_estimate_bpb"] == pytest.approx(1.25)               # q16x2 of the whole file, not the slice
+    assert h["heldout_estimate"] == "1 stream, all + adapt, window 8192, coder's cache"
+    (row,) = [r for r in D._shannon({"headline": h}) if "post-cutoff" in r["result"]]
+    assert row["met"] == "no" and row["value"] == ("1.500 vs 2.000 (-25%); estimate, 1 stream, all + adapt, "
+                                                   "window 8192, coder's cache: 1.250 (-38%)")
+    assert S.best_estimate(mix, "canterbury/alice29.txt") == {}
+
+
 def test_dashboard_reads_the_whole_page_cpu_read_of_the_stage2_reader():
     d = {"meta": {"machine": "m", "date": "2026-12-04"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
          "lm_windows": [{"examples": 5, "mode": "small", "lm_win1_small": 0.6, "lm_win1_control": 0.3},
