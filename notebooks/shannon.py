@@ -46,7 +46,8 @@ mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what
                  "reports/llmzip_gpu/mix_estimate_heldout_w8192_adapt_cpu.json",   # ... with the LM adapted (--mix adapt)
                  "reports/llmzip_gpu/mix_estimate_heldout12k_w8192_coded_cpu.json",   # its first 12,000 bytes,
                  "reports/llmzip_gpu/mix_estimate_heldout12k_w8192_adapt_cpu.json",   # beside the real file of them
-                 "reports/llmzip_gpu/mix_estimate_tuning_w8192_adapt_cpu.json"]
+                 "reports/llmzip_gpu/mix_estimate_tuning_w8192_adapt_cpu.json",
+                 "reports/llmzip_gpu/mix_estimate_alice29_w8192_adapt_cpu.json"]   # alice29, the coder's view, adapted
 heldout_runs = ["reports/llmzip_gpu/heldout_cpu_mix.json", "reports/llmzip_gpu/heldout_cpu_shared.json",
                 "reports/llmzip_gpu/heldout_cpu_ctx_4streams.json",
                 "reports/llmzip_gpu/heldout_cpu_adapt_12k.json"]   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py; the last: its first 12,000 bytes, --mix all,adapt, CPU)

@@ -139,6 +139,7 @@ def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
     res = json.loads(out.read_text())
     assert res["pages"] == 2 and res["examples"] > 0 and len(res["state_sha256"]) == 64
     assert 0 <= res["lm_win1_tiny" if res["mode"] == "tiny" else "lm_win1_small"] <= 1 and "nll_win1_control" in res
+    assert 0 <= res[f"ctc_win1_{res['mode']}"] <= 1            # the stage-1 reader on the same windows and tokens
     if pdfdocs.available("test"):
         assert L.main(base + ["--pdf", "--pages", "1", "--out", str(out)]) == 0
         res = json.loads(out.read_text())

@@ -118,6 +118,24 @@ def test_dashboard_reads_the_whole_page_cpu_read_of_the_stage2_reader():
                         {"examples": 7, "mode": "small", "lm_win10_small": 0.604, "lm_win10_control": 0.265}]}
     (row,) = [r for r in D._optical_lm(d) if "whole held-out pages" in r["result"]]
     assert row["value"] == "60% vs 26% from another page's tokens (+34 points)" and row["met"] == "no"
+    assert not [r for r in D._optical_lm(d) if "CTC" in r["result"]]       # no stage-1 read in it
+
+
+def test_dashboard_puts_the_stage1_reader_beside_the_cpu_whole_page_reads():
+    """Where the CPU read has the CTC reader on the same pages, the LM-vs-CTC bar comes from it (not from an older
+    GPU evaluation) and the real-PDF row names it."""
+    d = {"meta": {"machine": "m", "date": "2026-12-05"},
+         "lm_curve": [{"examples": 10, "GPU-min": 1.0, "lm_tiny": 0.28, "ctc_tiny": 0.74}],
+         "lm_windows": [{"examples": 7, "mode": "small", "pages": "Fox-like (7)", "lm_win10_small": 0.6,
+                         "lm_win10_control": 0.26, "ctc_win10_small": 0.55},
+                        {"examples": 7, "mode": "small", "pages": "real PDF (6)", "lm_win10_small": 0.22,
+                         "lm_win10_control": 0.2, "ctc_win10_small": 0.41}]}
+    rows = D._optical_lm(d)
+    (vs,) = [r for r in rows if "CTC" in r["result"]]
+    assert "whole held-out pages (small mode, CPU) after 7 examples" in vs["result"]
+    assert vs["value"] == "60% vs 55%" and vs["met"] == "yes"
+    (pdf,) = [r for r in rows if "real PDFs" in r["result"]]
+    assert pdf["value"] == "22% vs 20% from another page's tokens; stage-1 CTC reader 41%"
 
 
 def test_dashboard_keeps_the_real_pdf_read_of_the_stage2_reader_apart():

@@ -338,7 +338,8 @@ def _nll(reader: LMReader, ctx: list, answers: list, chunk: int = 32) -> float:
 @torch.no_grad()
 def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3) -> dict:
     """Precision on windows of `rows` cell rows of the held-out pages (the curriculum's examples, before whole
-    pages are learnt), with the same windows read from another page's tokens as the control."""
+    pages are learnt), with the same windows read from another page's tokens as the control, and by the stage-1
+    CTC reader from the same tokens (its bands of those rows)."""
     from lab.optical.metrics import precision
 
     was = reader.training
@@ -367,7 +368,10 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     reader.train(was)
     n = len(refs)
     prec = [precision(o, r) for o, r in zip(outs, refs + refs)]
+    ctc_bands = model.reader.read_bands(vt)
+    ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
     return {f"lm_win{rows}_{mode}": float(np.mean(prec[:n])), f"lm_win{rows}_control": float(np.mean(prec[n:])),
+            f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
             f"nll_win{rows}_{mode}": nll[0], f"nll_win{rows}_control": nll[1],
             f"win{rows}_precisions": [round(float(x), 4) for x in prec[:n]],   # each window's, own tokens
             f"win{rows}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
