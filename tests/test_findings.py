@@ -114,7 +114,12 @@ def test_campaign_verdict_keeps_real_pdf_pages_apart_from_the_fox_pages():
                          "lm_win10_control": 0.22, "nll_win10_small": 4.0, "nll_win10_control": 5.5}]}
     v = S.campaign_verdict(camp)
     assert "(small mode): 60% against 26%" in v                      # the Fox-like read stays the headline
-    assert "real PDFs (6 pages;" in v and "31% against 22% (+9 points)" in v
+    assert "real PDFs (6 pages of documents it never saw;" in v and "31% against 22% (+9 points)" in v
+    assert "CTC" not in v
+    camp["windows"][0]["ctc_win10_small"], camp["windows"][1]["ctc_win10_small"] = 0.86, 0.34
+    v = S.campaign_verdict(camp)                                      # the stage-1 reader beside both reads
+    assert "5.00 nats/token); the stage-1 CTC reader 86% from the same tokens" in v
+    assert "(+9 points; the stage-1 CTC reader 34% from the same tokens)" in v
 
 
 def test_campaign_verdict_says_when_greedy_pages_fall_while_the_loss_falls():

@@ -243,6 +243,12 @@ def fox_verdict(table: list[dict], modes, engines, reader: str = "lab encoder + 
     return lines
 
 
+def _ctc_beside(w: dict, g: int, m: str) -> str:
+    """'; the stage-1 CTC reader X% from the same tokens', where a whole-page read has it (train_lm evaluate)."""
+    k = f"ctc_win{g}_{m}"
+    return f"; the stage-1 CTC reader {w[k]:.0%} from the same tokens" if k in w else ""
+
+
 def campaign_verdict(camp: dict) -> str:
     """The verdict's line on the stage-2 campaign: greedy whole pages against the other-page control (the
     "it reads" gap) at the last whole-page evaluation and, where measured, held-out single rows (teacher-forced
@@ -263,7 +269,8 @@ def campaign_verdict(camp: dict) -> str:
         line += (f" Whole held-out pages read greedily on the CPU at {w['examples']:,} examples ({m} mode): "
                  f"{w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} from another page's tokens "
                  f"({100 * (w[f'lm_win{g}_{m}'] - w[f'lm_win{g}_control']):+.0f} points; teacher-forced "
-                 f"{w[f'nll_win{g}_{m}']:.2f} against {w[f'nll_win{g}_control']:.2f} nats/token)")
+                 f"{w[f'nll_win{g}_{m}']:.2f} against {w[f'nll_win{g}_control']:.2f} nats/token)"
+                 + _ctc_beside(w, g, m))
         prev = [p for p in pages[:-1] if p["mode"] == m]
         if prev:
             p = prev[-1]
@@ -276,9 +283,9 @@ def campaign_verdict(camp: dict) -> str:
         w = pdf[-1]
         g, m = MODES[w["mode"]] // 64, w["mode"]
         n = w["pages"].split("(")[-1].rstrip(")")
-        line += (f" Whole pages of the held-out real PDFs ({n} pages; the reader was trained on its own renders "
-                 f"only): {w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} "
-                 f"({100 * (w[f'lm_win{g}_{m}'] - w[f'lm_win{g}_control']):+.0f} points).")
+        line += (f" Whole pages of the held-out real PDFs ({n} pages of documents it never saw; a tenth "
+                 f"of its training pages, since run c10, are other real PDFs' pages): {w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} "
+                 f"({100 * (w[f'lm_win{g}_{m}'] - w[f'lm_win{g}_control']):+.0f} points{_ctc_beside(w, g, m)}).")
     wins = [w for w in camp.get("windows") or [] if "nll_win1_control" in w]
     if wins:
         def gap(w):
