@@ -135,7 +135,8 @@ def _optical_lm(d):
     whole = [w for w in d.get("lm_windows", []) if f"lm_win{grids.get(w['mode'])}_{w['mode']}" in w]
     pdf = [w for w in whole if str(w.get("pages", "")).startswith("real PDF")]
     pages = [w for w in whole if w not in pdf]
-    def ctc(w, m):      # the stage-1 reader on the same pages from the same tokens, where the read has it
+
+    def ctc_note(w, m):     # the stage-1 reader on the same pages from the same tokens, where the read has it
         k = f"ctc_win{grids[m]}_{m}"
         return f"; stage-1 CTC reader {100 * w[k]:.0f}%" if k in w else ""
 
@@ -144,7 +145,7 @@ def _optical_lm(d):
         own, other = w[f"lm_win{grids[m]}_{m}"], w[f"lm_win{grids[m]}_control"]
         out.append(_row("optical", d, f"stage-2 LM reader, whole pages of the held-out real PDFs ({m} mode, CPU) after "
                         f"{w['examples']:,} examples", f"{100 * own:.0f}% vs {100 * other:.0f}% from another page's "
-                        f"tokens{ctc(w, m)}", ">= 85% (issue optical IV, real PDFs)", own >= 0.85))
+                        f"tokens{ctc_note(w, m)}", ">= 85% (issue optical IV, real PDFs)", own >= 0.85))
     if pages:
         w, m = pages[-1], pages[-1]["mode"]
         own, other = w[f"lm_win{grids[m]}_{m}"], w[f"lm_win{grids[m]}_control"]
@@ -156,10 +157,10 @@ def _optical_lm(d):
     pairs = [(m, c[f"lm_{m}"], c[f"ctc_{m}"]) for m in ("tiny", "small", "base") if f"lm_{m}" in c and f"ctc_{m}" in c]
     if read:            # the newest whole-page read on the CPU, both readers on the same tokens
         w, m = read[-1], read[-1]["mode"]
-        lm, ctc_ = w[f"lm_win{grids[m]}_{m}"], w[f"ctc_win{grids[m]}_{m}"]
+        lm, ctc = w[f"lm_win{grids[m]}_{m}"], w[f"ctc_win{grids[m]}_{m}"]
         out.append(_row("optical", d, f"stage-2 LM reader vs stage-1 CTC reader, whole held-out pages ({m} mode, CPU) "
-                        f"after {w['examples']:,} examples", f"{100 * lm:.0f}% vs {100 * ctc_:.0f}%",
-                        "LM >= CTC in one mode", lm >= ctc_))
+                        f"after {w['examples']:,} examples", f"{100 * lm:.0f}% vs {100 * ctc:.0f}%",
+                        "LM >= CTC in one mode", lm >= ctc))
     elif pairs:
         m, lm, ctc = max(pairs, key=lambda t: t[1] - t[2])
         out.append(_row("optical", d, f"stage-2 LM reader vs stage-1 CTC reader (best mode: {m})",

@@ -283,8 +283,9 @@ def campaign_verdict(camp: dict) -> str:
         w = pdf[-1]
         g, m = MODES[w["mode"]] // 64, w["mode"]
         n = w["pages"].split("(")[-1].rstrip(")")
-        line += (f" Whole pages of the held-out real PDFs ({n} pages of documents it never saw; a tenth "
-                 f"of its training pages, since run c10, are other real PDFs' pages): {w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} "
+        line += (f" Whole pages of the held-out real PDFs ({n} pages of documents it never saw; a tenth of its "
+                 "training pages, since run c10, are other real PDFs' pages): "
+                 f"{w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} "
                  f"({100 * (w[f'lm_win{g}_{m}'] - w[f'lm_win{g}_control']):+.0f} points{_ctc_beside(w, g, m)}).")
     wins = [w for w in camp.get("windows") or [] if "nll_win1_control" in w]
     if wins:
