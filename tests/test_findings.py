@@ -120,6 +120,13 @@ def test_campaign_verdict_keeps_real_pdf_pages_apart_from_the_fox_pages():
     v = S.campaign_verdict(camp)                                      # the stage-1 reader beside both reads
     assert "5.00 nats/token); the stage-1 CTC reader 86% from the same tokens" in v
     assert "(+9 points; the stage-1 CTC reader 34% from the same tokens)" in v
+    camp["windows"].append({"examples": 500, "mode": "base", "pages": "Fox-like (7)", "lm_win16_base": 0.45,
+                            "lm_win16_control": 0.25, "nll_win16_base": 2.0, "nll_win16_control": 5.0,
+                            "ctc_win16_base": 0.95})
+    v = S.campaign_verdict(camp)                                      # base mode stands apart from the headline
+    assert "(small mode): 60% against 26%" in v
+    assert "In base mode (the bar's) at 500 examples: 45% against 25% from another page's tokens; the stage-1 CTC " \
+           "reader 95% from the same tokens." in v
 
 
 def test_campaign_verdict_says_when_greedy_pages_fall_while_the_loss_falls():

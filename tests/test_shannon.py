@@ -131,11 +131,25 @@ def test_dashboard_puts_the_stage1_reader_beside_the_cpu_whole_page_reads():
                         {"examples": 7, "mode": "small", "pages": "real PDF (6)", "lm_win10_small": 0.22,
                          "lm_win10_control": 0.2, "ctc_win10_small": 0.41}]}
     rows = D._optical_lm(d)
-    (vs,) = [r for r in rows if "CTC" in r["result"]]
-    assert "whole held-out pages (small mode, CPU) after 7 examples" in vs["result"]
+    (vs,) = [r for r in rows if "vs stage-1 CTC" in r["result"]]
+    assert "whole held-out pages (best mode: small, CPU) after 7 examples" in vs["result"]
     assert vs["value"] == "60% vs 55%" and vs["met"] == "yes"
     (pdf,) = [r for r in rows if "real PDFs" in r["result"]]
     assert pdf["value"] == "22% vs 20% from another page's tokens; stage-1 CTC reader 41%"
+    # a base-mode read on the CPU replaces the GPU's older base-mode row; the whole-page row stays small mode's
+    d["lm_curve"][0].update(lm_base=0.27, reads_gap=0.003)
+    assert any("base mode after 10 examples" in r["result"] for r in D._optical_lm(d))
+    d["lm_windows"].append({"examples": 8, "mode": "base", "pages": "Fox-like (7)", "lm_win16_base": 0.5,
+                            "lm_win16_control": 0.25, "ctc_win16_base": 0.95})
+    rows = D._optical_lm(d)
+    (base,) = [r for r in rows if "base mode" in r["result"]]
+    assert base["result"].endswith("base mode (CPU) after 8 examples") and base["met"] == "no"
+    assert base["value"] == "50% vs 25% from another page's tokens; stage-1 CTC reader 95%"
+    (page,) = [r for r in rows if "read on the CPU" in r["result"]]
+    assert page["value"].startswith("60% vs 26%")                      # small mode's, the curriculum's headline
+    assert not [r for r in rows if "'it reads' gap" in r["result"]]     # the CPU reads have the gap
+    (vs,) = [r for r in rows if "vs stage-1 CTC" in r["result"]]
+    assert "best mode: small" in vs["result"]                         # +5 points beats base's -45
 
 
 def test_dashboard_keeps_the_real_pdf_read_of_the_stage2_reader_apart():

@@ -261,8 +261,10 @@ def campaign_verdict(camp: dict) -> str:
             f"{100 * last.get('reads_gap', float('nan')):+.1f} points; the bar: >= 90% in base mode, 40 points above "
             "the control).")
     whole = [w for w in camp.get("windows") or [] if f"lm_win{MODES[w['mode']] // 64}_{w['mode']}" in w]
-    pages = [w for w in whole if not w.get("pages", "").startswith("real PDF")]
+    fox = [w for w in whole if not w.get("pages", "").startswith("real PDF")]
     pdf = [w for w in whole if w.get("pages", "").startswith("real PDF")]
+    pages = [w for w in fox if w["mode"] != "base"] or fox         # the curriculum's headline mode; base apart
+    base = [w for w in fox if w["mode"] == "base" and w not in pages]
     if pages:
         w = pages[-1]
         g, m = MODES[w["mode"]] // 64, w["mode"]
@@ -279,6 +281,10 @@ def campaign_verdict(camp: dict) -> str:
                      + (" -- **greedy reading fell while the teacher-forced loss fell**: exposure to its own errors over "
                         "a whole page, not what it knows of the page" if d_read < -0.03 and d_nll < 0 else ""))
         line += "."
+    if base:
+        w, g = base[-1], MODES["base"] // 64
+        line += (f" In base mode (the bar's) at {w['examples']:,} examples: {w[f'lm_win{g}_base']:.0%} against "
+                 f"{w[f'lm_win{g}_control']:.0%} from another page's tokens{_ctc_beside(w, g, 'base')}.")
     if pdf:
         w = pdf[-1]
         g, m = MODES[w["mode"]] // 64, w["mode"]
