@@ -60,7 +60,8 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c13_windows_cpu.json",
               "reports/optical_gpu/campaign/c13_rows5_small_cpu.json",
               "reports/optical_gpu/campaign/c13_pages_small_cpu.json",
-              "reports/optical_gpu/campaign/c13_pdf_pages_small_cpu.json"]
+              "reports/optical_gpu/campaign/c13_pdf_pages_small_cpu.json",
+              "reports/optical_gpu/campaign/c13_pages_base_cpu.json"]   # whole pages in base mode (16 rows)
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
