@@ -144,7 +144,7 @@ def test_dashboard_puts_the_stage1_reader_beside_the_cpu_whole_page_reads():
     rows = D._optical_lm(d)
     (base,) = [r for r in rows if "base mode" in r["result"]]
     assert base["result"].endswith("base mode (CPU) after 8 examples") and base["met"] == "no"
-    assert base["value"] == "50% vs 25% from another page's tokens; stage-1 CTC reader 95%"
+    assert base["value"] == "50% vs 25% from another page's tokens (+25 points); stage-1 CTC reader 95%"
     (page,) = [r for r in rows if "read on the CPU" in r["result"]]
     assert page["value"].startswith("60% vs 26%")                      # small mode's, the curriculum's headline
     assert not [r for r in rows if "'it reads' gap" in r["result"]]     # the CPU reads have the gap
