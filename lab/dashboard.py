@@ -164,7 +164,7 @@ def _optical_lm(d):
                         f"{main[-1]['examples']:,} examples", f"{100 * own:.0f}% vs {100 * other:.0f}% from another "
                         f"page's tokens ({100 * (own - other):+.0f} points)", ">= 90% (base), >= 40 points above the control",
                         own >= 0.9 and own - other >= 0.4))
-    both = [(m, own, ctc, w) for w in newest.values() for m, own, _, ctc in [read(w)] if ctc is not None]
+    both = [(m, own, ctc, w) for (m, own, _, ctc), w in ((read(w), w) for w in newest.values()) if ctc is not None]
     pairs = [(m, c[f"lm_{m}"], c[f"ctc_{m}"]) for m in ("tiny", "small", "base") if f"lm_{m}" in c and f"ctc_{m}" in c]
     if both:                # the newest CPU read of each mode, both readers on the same tokens: the best mode's
         m, lm, ctc, w = max(both, key=lambda t: t[1] - t[2])
