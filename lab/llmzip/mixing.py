@@ -162,7 +162,8 @@ class _Contexts:
             xs = np.array([x for x in feats if x < V], np.int64)
             if not len(xs):
                 continue
-            pl = p[b, torch.from_numpy(xs)].double().numpy()
+            xi = torch.from_numpy(xs).to(p.device)
+            pl = p[b, xi].double().cpu().numpy()
             lb = self._lm_bucket(pl)
             boost = np.zeros(len(xs))
             for j, x in enumerate(xs.tolist()):
@@ -174,7 +175,7 @@ class _Contexts:
             if out is None:
                 out = p.clone()
             out[b] /= Z
-            out[b, torch.from_numpy(xs)] = torch.from_numpy(q).to(p)
+            out[b, xi] = torch.from_numpy(q).to(p)
             self._rows.append((b, xs, q, lb, feats))
         return p if out is None else out
 
