@@ -215,17 +215,20 @@ def test_context_models_boost_what_the_document_repeats():
     assert max(q[:10]) < 2.0 / V and min(q[20:30]) > 0.8 and q[-1] > 0.8, q
 
 
-@pytest.mark.parametrize("streams,mix", [(1, "adapt"), (3, "all,adapt"), (18, "adapt")])
-def test_adapted_lm_round_trips_and_restores_its_weights(tiny, streams, mix):
+@pytest.mark.parametrize("streams,mix,engine", [(1, "adapt", "eager"), (3, "all,adapt", "eager"), (18, "adapt", "eager"),
+                                                (2, "all,adapt", "static")])
+def test_adapted_lm_round_trips_and_restores_its_weights(tiny, streams, mix, engine):
     """ADAPT: the LM takes Adam steps on the tokens it has coded (every 256 steps); the decoder takes the same
-    steps, the file decodes bit-exactly (an escaped byte included; 18 streams: two micro-batches a step), and the
-    model's weights are as before after both."""
+    steps, the file decodes bit-exactly (an escaped byte included; 18 streams: two micro-batches a step; the static
+    engine: its cache restarted between steps that changed the weights in place), and the model's weights are as
+    before after both."""
     from lab.llmzip import mixing
 
     lm, tok, sha = tiny
     before = {k: v.clone() for k, v in lm.state_dict().items()}
     data = (TEXT * 200)[:300 * streams + 600] + b"\xff" + TEXT[:20]
-    blob = codec.compress(data, lm, tok, sha, streams=streams, mix=mixing.flags_of(mix.split(",")))
+    kw = dict(context=96, keep=24, engine="static") if engine == "static" else {}
+    blob = codec.compress(data, lm, tok, sha, streams=streams, mix=mixing.flags_of(mix.split(",")), **kw)
     assert codec.read_header(blob)[0][7] & mixing.ADAPT
     assert codec.decompress(blob, lm, tok, sha) == data
     assert all(torch.equal(before[k], v) for k, v in lm.state_dict().items())
