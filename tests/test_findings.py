@@ -81,9 +81,9 @@ def test_fox_and_campaign_verdicts(tmp_path):
     camp = S.campaign("models/optical-lm-reader", ["reports/optical_gpu/campaign/c2_windows_cpu.json",
                                                    "reports/optical_gpu/campaign/c4_windows_cpu.json",
                                                    "reports/optical_gpu/campaign/c6_windows_cpu.json",
-                                                   "reports/optical_gpu/campaign/c13_windows_cpu.json"])
+                                                   "reports/optical_gpu/campaign/c15_windows_cpu.json"])
     assert [w["examples"] for w in camp["windows"]] == [154724, 287707, 374325, camp["examples"]]
-    w = json.loads(open("reports/optical_gpu/campaign/c13_windows_cpu.json").read())
+    w = json.loads(open("reports/optical_gpu/campaign/c15_windows_cpu.json").read())
     assert camp["window_gap"] == pytest.approx(w["nll_win1_control"] - w["nll_win1_small"])
     v = S.campaign_verdict(camp)
     assert f"{camp['examples']:,} examples" in v and f"{w['nll_win1_small']:.2f}" in v
@@ -103,6 +103,20 @@ def test_campaign_verdict_reads_whole_pages_and_single_rows_apart():
     assert "+8 points" in v and "single rows at 400 examples" in v and "60% of a row against 30%" in v
     camp["windows"][1].update(lm_win10_small=0.6, lm_win10_control=0.26)
     assert "reads single rows and whole pages" in S.campaign_verdict(camp)
+
+
+def test_campaign_verdict_names_the_guided_reads_beside_the_greedy_ones():
+    camp = {"examples": 500, "gpu_minutes": 10.0, "curve": [{"run": "c1", "examples": 100, "lm_small": 0.3,
+                                                             "lm_control": 0.25, "reads_gap": 0.05}],
+            "windows": [{"examples": 500, "mode": "small", "lm_win10_small": 0.58, "lm_win10_control": 0.25,
+                         "nll_win10_small": 1.4, "nll_win10_control": 5.7},
+                        {"examples": 500, "mode": "small", "lm_win10_small_g1": 0.73, "lm_win10_control_g1": 0.26}]}
+    v = S.campaign_verdict(camp)
+    assert "**Read with guidance**" in v and "scale 1" in v
+    assert "whole pages in small mode 73% against 26% at 500 examples (greedy 58%)" in v
+    assert "Whole held-out pages read greedily on the CPU at 500 examples (small mode): 58% against 25%" in v
+    camp["windows"].pop()
+    assert "guidance" not in S.campaign_verdict(camp)
 
 
 def test_campaign_verdict_keeps_real_pdf_pages_apart_from_the_fox_pages():

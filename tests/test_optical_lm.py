@@ -78,6 +78,25 @@ def test_lm_reader_learns_a_page_and_keeps_only_its_own_weights(stage1):
     assert any(".head." in k for k in head.trainable_state())
 
 
+def test_guided_reading_is_greedy_at_scale_zero_and_unmoved_by_padding(stage1):
+    """decoder.generate_guided: at a vanishing scale it is plain greedy decoding; at a real scale each row reads
+    the same batched (left-padded beside longer contexts and their blind rows) as alone."""
+    from lab.optical.decoder import generate_guided
+
+    r = _reader(stage1).eval()
+    torch.manual_seed(1)
+    v = torch.randn(3, 64, stage1.enc_cfg.dim)
+    with torch.no_grad():
+        ctx = r.contexts(v[:1], (0, 2)) + r.contexts(v[1:2], (0, 4)) + r.contexts(v[2:], (0, 1))
+        assert len({c.shape[0] for c in ctx}) == 3
+        assert r.generate_from(ctx, max_new_tokens=6, guidance=1e-9) == r.generate_from(ctx, max_new_tokens=6)
+        both = r.generate_from(ctx, max_new_tokens=6, guidance=2.0)
+        assert both == [r.generate_from([c], max_new_tokens=6, guidance=2.0)[0] for c in ctx]
+        blind = r.blind(3)
+        assert blind[0].shape[0] == len(r.pre) + len(r.post)
+        assert generate_guided(r.lm, r.tok, r.eos, ctx, blind, 2.0, 6) == both
+
+
 def test_schedule_curriculum_and_window_text_follow_the_campaign():
     cfg = L.CampaignConfig(examples=1000, warmup=100, rows_start=1, rows_full=0.5, min_lr=0.1)
     assert L.lr_factor(cfg, 0) == pytest.approx(0.01) and L.lr_factor(cfg, 100) == pytest.approx(1.0)

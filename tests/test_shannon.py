@@ -152,6 +152,31 @@ def test_dashboard_puts_the_stage1_reader_beside_the_cpu_whole_page_reads():
     assert "best mode: small" in vs["result"]                         # +5 points beats base's -45
 
 
+def test_dashboard_takes_the_guided_read_of_the_same_state_when_it_reads_better():
+    """A guided read (`train_lm evaluate --guidance 1`) of the same state and mode stands in for the greedy one
+    when higher, named, with the greedy figure beside it; a lower one, or one of another state, is not used."""
+    d = {"meta": {"machine": "m", "date": "2026-12-05"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
+         "lm_windows": [{"examples": 7, "mode": "base", "pages": "Fox-like (7)", "lm_win16_base": 0.72,
+                         "lm_win16_control": 0.27, "ctc_win16_base": 0.94},
+                        {"examples": 7, "mode": "base", "pages": "Fox-like (7)", "lm_win16_base_g1": 0.91,
+                         "lm_win16_control_g1": 0.28},
+                        {"examples": 6, "mode": "small", "pages": "Fox-like (7)", "lm_win10_small": 0.58,
+                         "lm_win10_control": 0.25, "ctc_win10_small": 0.86},
+                        {"examples": 7, "mode": "small", "pages": "Fox-like (7)", "lm_win10_small_g1": 0.7,
+                         "lm_win10_control_g1": 0.25}]}
+    rows = D._optical_lm(d)
+    (base,) = [r for r in rows if "base mode" in r["result"]]
+    assert base["value"] == ("91% vs 28% from another page's tokens (+63 points; guided decoding, scale 1; greedy 72%); "
+                             "stage-1 CTC reader 94%") and base["met"] == "yes"
+    (page,) = [r for r in rows if "read on the CPU" in r["result"]]
+    assert page["value"] == "58% vs 25% from another page's tokens (+33 points)"      # the guided read is c-other's
+    (vs,) = [r for r in rows if "vs stage-1 CTC" in r["result"]]
+    assert vs["value"] == "91% vs 94% (guided decoding, scale 1; greedy 72%)" and vs["met"] == "no"   # base: -3
+    d["lm_windows"][1]["lm_win16_base_g1"] = 0.6
+    (base,) = [r for r in D._optical_lm(d) if "base mode" in r["result"]]
+    assert base["value"].startswith("72% vs 27%") and "guided" not in base["value"]
+
+
 def test_dashboard_keeps_the_real_pdf_read_of_the_stage2_reader_apart():
     d = {"meta": {"machine": "m", "date": "2026-12-04"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
          "lm_windows": [{"examples": 7, "mode": "small", "pages": "Fox-like (7)", "lm_win10_small": 0.604,

@@ -107,7 +107,7 @@ def cmd_ocr(args) -> int:
 
         name = args.lm_reader or "optical-lm-reader"
         reader, _ = load_reader(models.trained_or_path(name), model)
-        text = reader.generate(vt, max_new_tokens=args.max_new_tokens)[0]
+        text = reader.generate(vt, max_new_tokens=args.max_new_tokens, guidance=args.guidance)[0]
     else:
         text = model.reader.read(vt)[0]
     print(text)
@@ -191,6 +191,9 @@ def add_parser(sub) -> None:
                            "optical-lm-reader)")
             p.add_argument("--max-new-tokens", type=in_range(int, 1, 8192), default=1600,
                            help="--reader lm: the most text tokens written")
+            p.add_argument("--guidance", type=in_range(float, 0, 10), default=1.0,
+                           help="--reader lm: weigh each token against what the LM writes with no page (classifier-free "
+                           "guidance; 0: plain greedy; 1 read whole held-out pages best, reports/optical.md)")
             p.add_argument("--reference", help="a text file with the page's true text: print the precision (stderr)")
         layout(p)
         p.set_defaults(func=fn)

@@ -130,14 +130,25 @@ class LMReader(nn.Module):
     # -- reading ------------------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, vision, max_new_tokens: int = 1600, temperature: float = 0.0, top_p: float = 1.0,
-                 prompt: str | None = None, rows=None) -> list[str]:
-        """Greedy (temperature 0) or sampled text after [vision; prompt], one per batch row."""
-        return self.generate_from(self.contexts(vision, rows, prompt), max_new_tokens, temperature, top_p)
+                 prompt: str | None = None, rows=None, guidance: float = 0.0) -> list[str]:
+        """Greedy (temperature 0) or sampled text after [vision; prompt], one per batch row; guidance > 0:
+        greedy against the LM's prior (`generate_guided`; the transcription prompt only)."""
+        if guidance and prompt is not None:
+            raise ValueError("guided reading is for the transcription prompt")
+        return self.generate_from(self.contexts(vision, rows, prompt), max_new_tokens, temperature, top_p, guidance)
 
     @torch.no_grad()
     def generate_from(self, ctx: list[torch.Tensor], max_new_tokens: int = 1600, temperature: float = 0.0,
-                      top_p: float = 1.0) -> list[str]:
+                      top_p: float = 1.0, guidance: float = 0.0) -> list[str]:
+        """guidance > 0: greedy, each token chosen against the LM's guess without the page (`generate_guided`)."""
+        if guidance:
+            return generate_guided(self.lm, self.tok, self.eos, ctx, self.blind(len(ctx)), guidance, max_new_tokens)
         return generate_after(self.lm, self.tok, self.eos, ctx, max_new_tokens, temperature, top_p)
+
+    def blind(self, n: int) -> list[torch.Tensor]:
+        """n contexts holding the transcription prompt and no slots: what the LM writes from its prior alone."""
+        emb = self.lm.get_input_embeddings()
+        return [torch.cat([emb(self.pre), emb(self.post)])] * n
 
 
 # -- an LM (peft-wrapped) reading input embeddings: shared with the text-side competitor (qa.pooled) --------------
@@ -185,6 +196,47 @@ def generate_after(lm, tok, eos: int, ctx: list[torch.Tensor], max_new_tokens: i
         kw.update(temperature=temperature, top_p=top_p)
     out = lm.generate(inputs_embeds=x, attention_mask=mask, **kw)
     return [tok.decode(o, skip_special_tokens=True) for o in out]
+
+
+@torch.no_grad()
+def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.Tensor], scale: float,
+                    max_new_tokens: int = 1600, plausible: float = 0.1) -> list[str]:
+    """Greedy decoding that weighs the context's evidence against the LM's prior (classifier-free guidance,
+    Sanchez et al. 2023; for images read by an LM, visual contrastive decoding, Leng et al. 2023): each step
+    picks argmax of (1 + scale) log p(x | ctx) - scale log p(x | neg) among the tokens whose p(x | ctx) is at
+    least `plausible` x the most likely one's (so the contrast never picks what the context makes implausible).
+    ctx and neg are run as one left-padded batch, each neg row fed the token its ctx row chose."""
+    B = len(ctx)
+    allc = list(ctx) + list(neg)
+    L = max(c.shape[0] for c in allc)
+    x = allc[0].new_zeros(2 * B, L, allc[0].shape[1])
+    mask = torch.zeros(2 * B, L, dtype=torch.long, device=allc[0].device)
+    for b, c in enumerate(allc):
+        x[b, L - c.shape[0]:] = c
+        mask[b, L - c.shape[0]:] = 1
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = lm(inputs_embeds=x, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+    past, last = out.past_key_values, pos[:, -1:]
+    done = torch.zeros(B, dtype=torch.bool, device=x.device)
+    chosen = []
+    for _ in range(max_new_tokens):
+        lp = out.logits[:, -1].float().log_softmax(-1)
+        own, prior = lp[:B], lp[B:]
+        score = (1 + scale) * own - scale * prior
+        score = score.masked_fill(own < own.max(-1, keepdim=True).values + torch.log(torch.tensor(plausible)), -torch.inf)
+        nxt = torch.where(done, torch.full_like(done, eos, dtype=torch.long), score.argmax(-1))
+        chosen.append(nxt)
+        done |= nxt == eos
+        if bool(done.all()):
+            break
+        mask = torch.cat([mask, mask.new_ones(2 * B, 1)], 1)
+        last = last + 1
+        out = lm(input_ids=torch.cat([nxt, nxt])[:, None], attention_mask=mask, position_ids=last,
+                 past_key_values=past, use_cache=True)
+        past = out.past_key_values
+    ids = torch.stack(chosen, 1).tolist() if chosen else [[] for _ in range(B)]
+    return [tok.decode(row[:row.index(eos)] if eos in row else row, skip_special_tokens=True)
+            for row in ids]
 
 
 def _ce(head: nn.Module, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

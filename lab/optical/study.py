@@ -293,6 +293,7 @@ def campaign_verdict(camp: dict) -> str:
                  "training pages, since run c10, are other real PDFs' pages): "
                  f"{w[f'lm_win{g}_{m}']:.0%} against {w[f'lm_win{g}_control']:.0%} "
                  f"({100 * (w[f'lm_win{g}_{m}'] - w[f'lm_win{g}_control']):+.0f} points{_ctc_beside(w, g, m)}).")
+    line += _guided_sentence(camp.get("windows") or [], whole)
     wins = [w for w in camp.get("windows") or [] if "nll_win1_control" in w]
     if wins:
         def gap(w):
@@ -318,6 +319,29 @@ def campaign_verdict(camp: dict) -> str:
         else:
             line += " **It does not read yet.**"
     return line
+
+
+def _guided_sentence(windows: list[dict], greedy: list[dict]) -> str:
+    """The newest guided whole-page read of each mode (`train_lm evaluate --guidance`), beside the greedy read of
+    the same state where there is one; '' without guided reads."""
+    newest = {}
+    for w in windows:
+        m, g = w["mode"], MODES[w["mode"]] // 64
+        sc = next((k.rsplit("_g", 1)[1] for k in w if k.startswith(f"lm_win{g}_{m}_g")), None)
+        if sc is not None:
+            newest[(m, str(w.get("pages", "")).startswith("real PDF"))] = (w, sc)
+    if not newest:
+        return ""
+    parts = []
+    for (m, pdf), (w, sc) in newest.items():
+        g = MODES[m] // 64
+        plain = next((p for p in greedy if p["mode"] == m and p["examples"] == w["examples"]
+                      and str(p.get("pages", "")).startswith("real PDF") == pdf), None)
+        parts.append(f"{'real PDF pages' if pdf else 'whole pages'} in {m} mode {w[f'lm_win{g}_{m}_g{sc}']:.0%} against "
+                     f"{w[f'lm_win{g}_control_g{sc}']:.0%} at {w['examples']:,} examples"
+                     + (f" (greedy {plain[f'lm_win{g}_{m}']:.0%})" if plain else ""))
+    return (" **Read with guidance** (each token weighed against what the LM writes with no page in its context, "
+            f"scale {sc}, within the tokens the page makes plausible: `decoder.generate_guided`): " + "; ".join(parts) + ".")
 
 
 def probe_verdict(runs: list[dict]) -> str | None:

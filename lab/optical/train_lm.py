@@ -336,10 +336,12 @@ def _nll(reader: LMReader, ctx: list, answers: list, chunk: int = 32) -> float:
 
 
 @torch.no_grad()
-def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3) -> dict:
+def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3,
+                     guidance: float = 0.0) -> dict:
     """Precision on windows of `rows` cell rows of the held-out pages (the curriculum's examples, before whole
     pages are learnt), with the same windows read from another page's tokens as the control, and by the stage-1
-    CTC reader from the same tokens (its bands of those rows)."""
+    CTC reader from the same tokens (its bands of those rows). guidance > 0: read with the LM's prior weighed
+    out (`decoder.generate_guided`), the keys then lm_win{rows}_{mode}_g{guidance} and the control's likewise."""
     from lab.optical.metrics import precision
 
     was = reader.training
@@ -362,14 +364,19 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
         ctx = reader.contexts(vt[own], wins) + reader.contexts(vt[other], wins)
         outs = []
         for i in range(0, len(ctx), 64):
-            outs += reader.generate_from(ctx[i:i + 64], max_new_tokens=budget)
+            outs += reader.generate_from(ctx[i:i + 64], max_new_tokens=budget, guidance=guidance)
         answers = reader.answer_ids(refs)
-        nll = [_nll(reader, ctx[:len(refs)], answers), _nll(reader, ctx[len(refs):], answers)]
+        nll = [] if guidance else [_nll(reader, ctx[:len(refs)], answers), _nll(reader, ctx[len(refs):], answers)]
     reader.train(was)
     n = len(refs)
     prec = [precision(o, r) for o, r in zip(outs, refs + refs)]
     ctc_bands = model.reader.read_bands(vt)
     ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
+    g = f"_g{guidance:g}" if guidance else ""
+    if g:                     # the guided read beside the plain one: its precisions and samples only
+        return {f"lm_win{rows}_{mode}{g}": float(np.mean(prec[:n])), f"lm_win{rows}_control{g}": float(np.mean(prec[n:])),
+                f"win{rows}{g}_precisions": [round(float(x), 4) for x in prec[:n]],
+                f"win{rows}{g}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
     return {f"lm_win{rows}_{mode}": float(np.mean(prec[:n])), f"lm_win{rows}_control": float(np.mean(prec[n:])),
             f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
             f"nll_win{rows}_{mode}": nll[0], f"nll_win{rows}_control": nll[1],
@@ -747,6 +754,9 @@ def main(argv=None) -> int:
     p.add_argument("--pages", type=int, default=7, help="held-out Fox-like pages (with --pdf: pages a document)")
     p.add_argument("--pdf", action="store_true",
                    help="body pages of the held-out real PDFs (lab.optical.pdfdocs, `make documents`) instead")
+    p.add_argument("--guidance", type=float, default=0.0,
+                   help="read with the LM's prior weighed out at this scale (classifier-free guidance; the keys "
+                        "then end in _g<scale>, and no teacher-forced or CTC figures are written)")
     p.add_argument("--out", required=True, help="JSON written here")
     p.add_argument("--stage1", default="model:optical-reader", help="the encoder + stage-1 reader")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -768,7 +778,7 @@ def main(argv=None) -> int:
                "examples": meta["examples"], "gpu_minutes": round(meta["gpu_seconds"] / 60, 2), "mode": a.mode,
                "pages": [p.source for p in fox] if a.pdf else len(fox)}
         for h in map(int, a.rows.split(",")):
-            res.update(evaluate_windows(reader, model, fox, a.mode, h))
+            res.update(evaluate_windows(reader, model, fox, a.mode, h, guidance=a.guidance))
         Path(a.out).write_text(json.dumps(res, indent=1))
         print(json.dumps({k: v for k, v in res.items() if "samples" not in k}), flush=True)
         return 0
