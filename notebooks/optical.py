@@ -68,7 +68,8 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c15_pdf_pages_small_cpu.json",
               "reports/optical_gpu/campaign/c15_pages_base_cpu.json",
               "reports/optical_gpu/campaign/c15_pages_small_g1_cpu.json",   # the same pages read with guidance
-              "reports/optical_gpu/campaign/c15_pages_base_g1_cpu.json"]    # (train_lm evaluate --guidance 1)
+              "reports/optical_gpu/campaign/c15_pages_base_g1_cpu.json",    # (train_lm evaluate --guidance 1)
+              "reports/optical_gpu/campaign/c15_pdf_pages_small_g1_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
