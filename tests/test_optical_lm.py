@@ -159,6 +159,10 @@ def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
     assert res["pages"] == 2 and res["examples"] > 0 and len(res["state_sha256"]) == 64
     assert 0 <= res["lm_win1_tiny" if res["mode"] == "tiny" else "lm_win1_small"] <= 1 and "nll_win1_control" in res
     assert 0 <= res[f"ctc_win1_{res['mode']}"] <= 1            # the stage-1 reader on the same windows and tokens
+    assert L.main(base + ["--pages", "2", "--guidance", "1", "--out", str(out)]) == 0
+    g = json.loads(out.read_text())                             # a guided read: its own keys, no teacher-forced ones
+    assert 0 <= g[f"lm_win1_{res['mode']}_g1"] <= 1 and "lm_win1_control_g1" in g and not any(
+        k.startswith(("nll_", "ctc_")) for k in g) and len(g["win1_g1_precisions"]) == len(res["win1_precisions"])
     if pdfdocs.available("test"):
         assert L.main(base + ["--pdf", "--pages", "1", "--out", str(out)]) == 0
         res = json.loads(out.read_text())

@@ -13,6 +13,7 @@ order; `rows` restricts a page to a window of cell rows (the curriculum's short 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -223,7 +224,7 @@ def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.
         lp = out.logits[:, -1].float().log_softmax(-1)
         own, prior = lp[:B], lp[B:]
         score = (1 + scale) * own - scale * prior
-        score = score.masked_fill(own < own.max(-1, keepdim=True).values + torch.log(torch.tensor(plausible)), -torch.inf)
+        score = score.masked_fill(own < own.max(-1, keepdim=True).values + math.log(plausible), -torch.inf)
         nxt = torch.where(done, torch.full_like(done, eos, dtype=torch.long), score.argmax(-1))
         chosen.append(nxt)
         done |= nxt == eos

@@ -370,13 +370,13 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     reader.train(was)
     n = len(refs)
     prec = [precision(o, r) for o, r in zip(outs, refs + refs)]
-    ctc_bands = model.reader.read_bands(vt)
-    ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
-    g = f"_g{guidance:g}" if guidance else ""
-    if g:                     # the guided read beside the plain one: its precisions and samples only
+    if guidance:              # a guided read: its precisions and samples (the teacher-forced and CTC figures: a plain run's)
+        g = f"_g{guidance:g}"
         return {f"lm_win{rows}_{mode}{g}": float(np.mean(prec[:n])), f"lm_win{rows}_control{g}": float(np.mean(prec[n:])),
                 f"win{rows}{g}_precisions": [round(float(x), 4) for x in prec[:n]],
                 f"win{rows}{g}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
+    ctc_bands = model.reader.read_bands(vt)
+    ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
     return {f"lm_win{rows}_{mode}": float(np.mean(prec[:n])), f"lm_win{rows}_control": float(np.mean(prec[n:])),
             f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
             f"nll_win{rows}_{mode}": nll[0], f"nll_win{rows}_control": nll[1],
