@@ -14,6 +14,8 @@ import math
 import re
 from pathlib import Path
 
+from lab.optical import reads
+
 REPORTS = ["holo", "procedural", "vortex", "optical", "optical_memory", "llm", "shannon", "fuzz"]
 
 
@@ -128,17 +130,17 @@ def _optical_lm(d):
     at = f" after {c['examples']:,} examples, {c['GPU-min']:.0f} GPU-min"
     grids = {"tiny": 8, "small": 10, "base": 16}
     whole = [w for w in d.get("lm_windows", []) if f"lm_win{grids.get(w['mode'])}_{w['mode']}" in w]
-    pdf = [w for w in whole if str(w.get("pages", "")).startswith("real PDF")]
+    pdf = [w for w in whole if reads.is_pdf(w)]
     pages = [w for w in whole if w not in pdf]
     newest = {w["mode"]: w for w in pages}                   # per mode, the newest read (the files are in order)
     base, main = newest.get("base"), ([w for w in pages if w["mode"] != "base"] or pages)
 
-    guided = _guided_reads(d.get("lm_windows", []), grids)
+    guided = reads.guided(d.get("lm_windows", []))
 
     def read(w):            # (mode, own, other, stage-1 CTC or None, how): the better of greedy and guided
         m = w["mode"]
         own, other = w[f"lm_win{grids[m]}_{m}"], w[f"lm_win{grids[m]}_control"]
-        g = guided.get((m, w["examples"], str(w.get("pages", "")).startswith("real PDF")))
+        g = guided.get((m, w["examples"], reads.is_pdf(w)))
         if g and g[1] > own:
             return m, g[1], g[2], w.get(f"ctc_win{grids[m]}_{m}"), f"; guided decoding, scale {g[0]}; greedy {100 * own:.0f}%"
         return m, own, other, w.get(f"ctc_win{grids[m]}_{m}"), ""
@@ -182,21 +184,6 @@ def _optical_lm(d):
         m, lm, ctc = max(pairs, key=lambda t: t[1] - t[2])
         out.append(_row("optical", d, f"stage-2 LM reader vs stage-1 CTC reader (best mode: {m})",
                         f"{100 * lm:.0f}% vs {100 * ctc:.0f}%", "LM >= CTC in one mode", lm >= ctc, machine=gpu))
-    return out
-
-
-def _guided_reads(windows, grids) -> dict:
-    """Guided whole-page reads (`train_lm evaluate --guidance`, keys lm_win{rows}_{mode}_g{scale}) by (mode,
-    examples, real PDF or not) -> (scale, own, other): set beside the greedy read of the same state."""
-    out = {}
-    for w in windows:
-        m = w["mode"]
-        pre = f"lm_win{grids.get(m)}_{m}_g"
-        for k in w:
-            if k.startswith(pre):
-                sc = k[len(pre):]
-                out[(m, w["examples"], str(w.get("pages", "")).startswith("real PDF"))] = (
-                    sc, w[k], w[f"lm_win{grids[m]}_control_g{sc}"])
     return out
 
 

@@ -324,22 +324,17 @@ def campaign_verdict(camp: dict) -> str:
 def _guided_sentence(windows: list[dict], greedy: list[dict]) -> str:
     """The newest guided whole-page read of each mode (`train_lm evaluate --guidance`), beside the greedy read of
     the same state where there is one; '' without guided reads."""
-    newest = {}
-    for w in windows:
-        m, g = w["mode"], MODES[w["mode"]] // 64
-        sc = next((k.rsplit("_g", 1)[1] for k in w if k.startswith(f"lm_win{g}_{m}_g")), None)
-        if sc is not None:
-            newest[(m, str(w.get("pages", "")).startswith("real PDF"))] = (w, sc)
-    if not newest:
-        return ""
+    from lab.optical import reads
+
+    newest = {(m, pdf): (ex, sc, own, other) for (m, ex, pdf), (sc, own, other) in reads.guided(windows).items()}
     parts = []
-    for (m, pdf), (w, sc) in newest.items():
+    for (m, pdf), (ex, sc, own, other) in newest.items():
         g = MODES[m] // 64
-        plain = next((p for p in greedy if p["mode"] == m and p["examples"] == w["examples"]
-                      and str(p.get("pages", "")).startswith("real PDF") == pdf), None)
-        parts.append(f"{'real PDF pages' if pdf else 'whole pages'} in {m} mode {w[f'lm_win{g}_{m}_g{sc}']:.0%} against "
-                     f"{w[f'lm_win{g}_control_g{sc}']:.0%} at {w['examples']:,} examples"
-                     + (f" (greedy {plain[f'lm_win{g}_{m}']:.0%})" if plain else ""))
+        plain = next((p for p in greedy if p["mode"] == m and p["examples"] == ex and reads.is_pdf(p) == pdf), None)
+        parts.append(f"{'real PDF pages' if pdf else 'whole pages'} in {m} mode {own:.0%} against {other:.0%} at "
+                     f"{ex:,} examples" + (f" (greedy {plain[f'lm_win{g}_{m}']:.0%})" if plain else ""))
+    if not parts:
+        return ""
     return (" **Read with guidance** (each token weighed against what the LM writes with no page in its context, "
             f"scale {sc}, within the tokens the page makes plausible: `decoder.generate_guided`): " + "; ".join(parts) + ".")
 
