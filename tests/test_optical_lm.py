@@ -42,6 +42,13 @@ def test_window_slots_are_the_whole_pages_slots_of_those_rows():
         mixed = proj(tok, [(0, 2), (6, 8), (3, 5)])
         assert torch.allclose(mixed[1], whole[1][6 * Rd.LINES * 8:], atol=1e-5)
         assert proj.kept(tok, [(0, 2)] * 3).tolist() == [2 * Rd.LINES * 8] * 3
+        proj.threshold = 0.5                                       # posteriors computed once (a training step's
+        rows = [(0, 2), (6, 8), (3, 5)]                            # draw): the same counts and, for the rows
+        post = proj.posteriors(tok, rows)                          # chosen, the same slots as running the head
+        assert proj.kept(tok, rows, post).tolist() == proj.kept(tok, rows).tolist()
+        sel = torch.tensor([2, 0])
+        again = proj(tok[sel], [rows[2], rows[0]], post.select(sel))
+        assert [torch.equal(a, b) for a, b in zip(again, proj(tok[sel], [rows[2], rows[0]]))] == [True, True]
         proj.threshold = 1.1                                       # nothing is ever that sure: every slot left out
         assert [w.shape[0] for w in proj(tok)] == [0, 0, 0] and proj.kept(tok).tolist() == [0, 0, 0]
     with pytest.raises(ValueError, match="equal runs"):

@@ -87,20 +87,24 @@ class LMReader(nn.Module):
         set_peft_model_state_dict(self.lm, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
 
     # -- contexts -----------------------------------------------------------------------------------------
-    def slots(self, vision: torch.Tensor, rows=None) -> list[torch.Tensor]:
+    def slots(self, vision: torch.Tensor, rows=None, posteriors=None) -> list[torch.Tensor]:
         """Kept slot vectors per page of (B, N, D) tokens; rows: None (whole pages), one (r0, r1) for every
-        page, or one per page (all of one height)."""
+        page, or one per page (all of one height); posteriors: the projector's, computed for these tokens and
+        rows already (`projector.posteriors`; the frozen head is not run again)."""
         if rows is not None and isinstance(rows[0], int):
             rows = [tuple(rows)] * vision.shape[0]
-        return self.projector(vision, rows)
+        return self.projector(vision, rows, posteriors)
 
-    def contexts(self, vision, rows=None, prompt: str | list[str] | None = None) -> list[torch.Tensor]:
+    def contexts(self, vision, rows=None, prompt: str | list[str] | None = None, posteriors=None) -> list[torch.Tensor]:
         """[chat start; slots; prompt and the answer's start] as input embeddings, one (L_i, H) per batch row;
         vision (B, N, D), or a list of them (several pages, each its own grid, joined in order); prompt: one for
-        every row (None: the transcription prompt) or one per row (questions)."""
+        every row (None: the transcription prompt) or one per row (questions); posteriors: see `slots` (one
+        page a row only)."""
         emb = self.lm.get_input_embeddings()
         pages = vision if isinstance(vision, (list, tuple)) else [vision]
-        per_page = [self.slots(p, rows if len(pages) == 1 else None) for p in pages]
+        if posteriors is not None and len(pages) != 1:
+            raise ValueError("posteriors are those of one page a row")
+        per_page = [self.slots(p, rows if len(pages) == 1 else None, posteriors) for p in pages]
         B = len(per_page[0])
         prompts = prompt if isinstance(prompt, (list, tuple)) else [prompt] * B
         if len(prompts) != B:

@@ -16,6 +16,8 @@ characters, was not).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -70,18 +72,42 @@ class SlotProjector(nn.Module):
         return p[b_idx, bands], win, r0, g
 
     @torch.no_grad()
-    def kept(self, tokens: torch.Tensor, windows=None) -> torch.Tensor:
-        """The number of kept slots of each page's window (B,), without forming the slot vectors."""
-        p = self._posteriors(tokens, windows)[0]
-        return ((1.0 - p[..., BLANK]).amax(-1) > self.threshold).flatten(1).sum(1)
+    def posteriors(self, tokens: torch.Tensor, windows=None) -> "Posteriors":
+        """The head's band posteriors of each page's window, computed once: their kept-slot counts for a
+        step's budget and, for the pages chosen, their slot vectors (`forward(..., posteriors=post.select(sel))`)
+        without running the head again. Only where the head is frozen (no gradient flows through it)."""
+        return Posteriors(*self._posteriors(tokens, windows))
 
-    def forward(self, tokens: torch.Tensor, windows=None) -> list[torch.Tensor]:
+    def _keep(self, p: torch.Tensor) -> torch.Tensor:
+        return (1.0 - p[..., BLANK]).amax(-1) > self.threshold         # (B, h*LINES, g)
+
+    @torch.no_grad()
+    def kept(self, tokens: torch.Tensor, windows=None, posteriors: "Posteriors | None" = None) -> torch.Tensor:
+        """The number of kept slots of each page's window (B,), without forming the slot vectors."""
+        p = posteriors.p if posteriors is not None else self._posteriors(tokens, windows)[0]
+        return self._keep(p).flatten(1).sum(1)
+
+    def forward(self, tokens: torch.Tensor, windows=None, posteriors: "Posteriors | None" = None) -> list[torch.Tensor]:
         """(B, N, D) tokens, N = g*g row-major; windows: one (r0, r1) run of cell rows per page, all of one
-        height (None: whole pages) -> the kept slot vectors of each window in reading order, (S_i, lm_dim)."""
-        p, win, r0, g = self._posteriors(tokens, windows)
-        B, HL = p.shape[:2]
-        keep = (1.0 - p[..., BLANK]).amax(-1) > self.threshold             # (B, h*LINES, g)
+        height (None: whole pages) -> the kept slot vectors of each window in reading order, (S_i, lm_dim);
+        posteriors: those of these tokens and windows, computed earlier by `posteriors` (the head is not run)."""
+        p, win, r0, g = posteriors if posteriors is not None else self._posteriors(tokens, windows)
+        B = p.shape[0]
+        keep = self._keep(p)
         b, band, col = keep.nonzero(as_tuple=True)                       # row-major: page, then reading order
         x = torch.cat([p[b, band, col].flatten(1).to(self.dtype), self.norm(win[b, band // LINES, col].to(self.dtype))], -1)
         v = self.net(x) + self.line(r0[b] * LINES + band) + self.col(col)
         return list(v.split(torch.bincount(b, minlength=B).tolist()))
+
+
+class Posteriors(NamedTuple):
+    """`SlotProjector.posteriors`: band posteriors (B, h*LINES, g, FRAMES, VOCAB), the windows' tokens
+    (B, h, g, D), their first cell rows (B,) and the grid side g."""
+    p: torch.Tensor
+    win: torch.Tensor
+    r0: torch.Tensor
+    g: int
+
+    def select(self, sel: torch.Tensor) -> "Posteriors":
+        """Those of the batch rows `sel` (an index tensor), in its order."""
+        return Posteriors(self.p[sel], self.win[sel], self.r0[sel], self.g)
