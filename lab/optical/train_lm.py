@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from peft.helpers import disable_input_dtype_casting
 
 from lab.models import state_sha
 from lab.report import machine
@@ -624,7 +625,9 @@ class Campaign:
         clock = clock or _PhaseClock(self.device, False)
         for gr, peak in zip(self.opt.param_groups, self.peaks):
             gr["lr"] = peak * lr_f
-        with autocast(self.device):
+        # LoRA's input is left in the step's dtype (peft would cast each layer's bf16 input to the adapter's fp32
+        # and autocast straight back: two copies of the activations a layer and a third of the ops, same numbers)
+        with disable_input_dtype_casting(r.lm), autocast(self.device):
             loss, n = r.loss_on(ctx, answers)
             loss_sum = loss * n
         counts = torch.tensor([float(n), float(len(answers))], dtype=torch.float64, device=self.device)
