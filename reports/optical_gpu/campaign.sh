@@ -4,7 +4,8 @@
 # the tree without models/ (taken out of the index for the session), and in carry:
 #   STEP=a  .carry/a (data.tar.xz: canterbury, canterbury-large, tinystories; whl/: rapidfuzz, gguf, pypdfium2 (py3.12
 #           manylinux wheels: pip download --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64
-#           --python-version 3.12 -d .carry/a/whl NAME; the device image lacks them);
+#           --platform manylinux_2_28_x86_64 --python-version 3.12 -d .carry/a/whl NAME==<requirements/cpu.lock's
+#           version> (rapidfuzz 3.14 has only 2_28 wheels); the device image lacks them);
 #           pdfs.tar when campaign.pdf > 0: the training PDFs by their package paths, from `make documents` here:
 #           tar cf .carry/a/pdfs.tar -C / $(python -c "from lab.optical import pdfdocs as P; print(*[P.DOCS[n].file
 #           for n in P.names('train')])"); texts.tar.xz when campaign.texts names package corpora (`make corpora`):
