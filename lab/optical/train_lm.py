@@ -511,9 +511,8 @@ class Campaign:
         texts = [window_text(bank.bands[mode][i], int(a), int(a) + h) for i, a in zip(idx, r0s)]
         answers = r.answer_ids(texts, cfg.max_answer)
         # the frozen head's posteriors once: they size the step and then form the chosen windows' slots
-        frozen = not any(q.requires_grad for q in r.projector.head.parameters())
         with autocast(self.device):
-            post = r.projector.posteriors(vt, windows) if frozen else None
+            post = None if r.spec.train_head else r.projector.posteriors(vt, windows)
             nslots = r.projector.kept(vt, windows, post).tolist()          # the step's one host sync
         pre = len(r.pre) + len(r.post)
         lens = [s + pre + len(a) for s, a in zip(nslots, answers)]
@@ -526,7 +525,7 @@ class Campaign:
             longest = max(longest, lens[j])
         sel = torch.as_tensor(keep_j, device=vt.device)
         with autocast(self.device):
-            ctx = r.contexts(vt[sel], [windows[j] for j in keep_j], posteriors=post.select(sel) if frozen else None)
+            ctx = r.contexts(vt[sel], [windows[j] for j in keep_j], posteriors=None if post is None else post.select(sel))
         return ctx, [answers[j] for j in keep_j], idx[keep_j], vt[sel]
 
     def train(self, bank: PageBank, spool: Path, seconds: float, run: str, command: str = "", fox=None,
