@@ -10,7 +10,8 @@ on the CPU (one thread: slow, for documents of ~100 KB). The JSON is rewritten a
 A run longer than one device call (one stream codes a token a step: the held-out document is ~33k steps a side)
 is split across two calls on the same warm machine: `--phase encode --blobs /root/llmz` writes each run's `.llmz`
 and its half of the row there (and to --out); `--phase decode --blobs /root/llmz` with the same --runs decodes
-those files, compares them with the input and writes the whole rows to --out.
+those files, compares them with the input and writes the whole rows to --out. `--profile` adds each phase's
+milliseconds a step by part (adapt, forward, mix, code: lab.llmzip.steptime) to its row.
 """
 from __future__ import annotations
 
@@ -42,11 +43,14 @@ def main() -> int:
     ap.add_argument("--engine", default="eager", choices=["eager", "static"], help="lab.llmzip.codec's engines")
     ap.add_argument("--phase", default="both", choices=["both", "encode", "decode"],
                     help="encode and decode in one call, or in two (the files kept in --blobs between them)")
+    ap.add_argument("--profile", action="store_true",
+                    help="time each step's parts (lab.llmzip.steptime; the device synchronised at each: slower)")
     ap.add_argument("--blobs", help="folder of the .llmz files (and half rows) between an encode and a decode call")
     a = ap.parse_args()
     if a.phase != "both" and not a.blobs:
         ap.error("--phase encode|decode needs --blobs")
     from lab.llmzip import mixing
+    from lab.llmzip.steptime import StepTimer
 
     mix = mixing.flags_of(a.mix.split(","))
     dev = a.device
@@ -70,26 +74,30 @@ def main() -> int:
         if a.phase == "decode":                              # the encode call's file and half row
             blob, r = Path(key + ".llmz").read_bytes(), json.loads(Path(key + ".json").read_text())
         else:
+            timer = StepTimer(dev) if a.profile else None
             sync(); t0 = time.perf_counter()
             blob = codec.compress(raw, lm, tok, sha, streams=int(streams), device=dev, context=a.context, keep=a.keep,
-                                  mix=mix, engine=a.engine)
+                                  mix=mix, engine=a.engine, timer=timer)
             sync(); t1 = time.perf_counter()
             r = {"file": rel, "bytes": len(raw), **({"first_bytes": int(head[0])} if head else {}), "streams": int(streams),
                  "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix, "engine": a.engine,
                  "llmz_bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(raw), "encode_s": t1 - t0,
                  "encode_MBps": len(raw) / (t1 - t0) / 1e6,
                  "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),
-                 "peak_gpu_GiB": torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None}
+                 "peak_gpu_GiB": torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None,
+                 **({"encode_ms_per_step": timer.per_step()} if timer else {})}
             if a.phase == "encode":
                 Path(key).parent.mkdir(parents=True, exist_ok=True)
                 Path(key + ".llmz").write_bytes(blob)
                 Path(key + ".json").write_text(json.dumps(r))
         if a.phase != "encode":
+            timer = StepTimer(dev) if a.profile else None
             sync(); t1 = time.perf_counter()
-            back = codec.decompress(blob, lm, tok, sha, device=dev)
+            back = codec.decompress(blob, lm, tok, sha, device=dev, timer=timer)
             sync(); t2 = time.perf_counter()
             r.update(round_trip=back == raw, decode_s=t2 - t1, decode_MBps=len(raw) / (t2 - t1) / 1e6,
-                     **({"phases": "encode and decode in two calls"} if a.phase == "decode" else {}))
+                     **({"phases": "encode and decode in two calls"} if a.phase == "decode" else {}),
+                     **({"decode_ms_per_step": timer.per_step()} if timer else {}))
         res["runs"].append(r)
         print(json.dumps(r), flush=True)
         Path(a.out).write_text(json.dumps(res, indent=1))

@@ -272,3 +272,26 @@ def test_coded_logits_estimate_matches_an_adapted_file(tiny, monkeypatch):
     coded = 8 * len(codec.read_header(blob)[1]["DATA"]) / len(data)
     assert abs(rows[True]["q16x2 bpb"] - coded) < 8 * 6 / len(data) + 0.02, (rows, coded)
     assert rows[True]["q16x2 bpb"] < 0.9 * rows[False]["q16x2 bpb"], rows
+
+
+def test_step_timer_splits_each_step_and_changes_no_byte(tiny):
+    """A profiled run (lab.llmzip.steptime) writes the same bytes and decodes; every step is counted and its time
+    lands in the loop's parts (adapt only with the ADAPT flag)."""
+    from lab.llmzip import mixing
+    from lab.llmzip.steptime import StepTimer
+
+    lm, tok, sha = tiny
+    data = (TEXT * 20)[:700]
+    mix = mixing.flags_of(["all", "adapt"])
+    plain = codec.compress(data, lm, tok, sha, streams=2, context=96, keep=24, mix=mix)
+    enc, dec = StepTimer("cpu"), StepTimer("cpu")
+    blob = codec.compress(data, lm, tok, sha, streams=2, context=96, keep=24, mix=mix, timer=enc)
+    assert blob == plain and codec.decompress(blob, lm, tok, sha, timer=dec) == data
+    steps = max(np.frombuffer(codec.read_header(blob)[1]["LENS"], np.uint64))
+    for t in (enc, dec):
+        s = t.per_step()
+        assert s["steps"] == steps and {"adapt", "forward", "mix", "code"} <= set(s)
+        assert s["forward"] > 0 and all(v >= 0 for v in s.values())
+    frozen = StepTimer("cpu")
+    codec.compress(data, lm, tok, sha, streams=2, timer=frozen)
+    assert "adapt" not in frozen.per_step()

@@ -207,9 +207,10 @@ class _StaticStep:
 
 
 def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start: int, esc: int, context: int,
-         keep: int, device, mix: int = 0, engine: str = "eager", adapter=None) -> np.ndarray:
+         keep: int, device, mix: int = 0, engine: str = "eager", adapter=None, timer=None) -> np.ndarray:
     """Code (enc) or decode the token streams; returns the (B, max len) token array (escaped bytes as V + b).
     `adapter` (lab.llmzip.adapt, with the ADAPT flag): the LM's step on the tokens coded so far, before each step.
+    `timer` (lab.llmzip.steptime.StepTimer): each step's time split into adapt, forward, mix and code.
 
     Each step codes, in this order: every stream's escaped byte (flat), then every other stream's bucket of 256
     ids, then its id within the bucket; the decoder needs the buckets before it can form the second CDFs."""
@@ -232,11 +233,15 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
     mixer = OnlineMix(mix & MIX_ONLINE, B, V, device) if mix & MIX_ONLINE else None
     static = _StaticStep(lm, context, device) if engine == "static" else None
     cache, x, pos, restart = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0, True
+    lap = timer.lap if timer else (lambda part: None)
     for t in range(n):
+        if timer:
+            timer.start()
         if t >= toks.shape[1]:
             toks = np.concatenate([toks, np.zeros_like(toks)], 1)[:, :n]
         if adapter:                                              # the LM learns from the tokens coded so far
             adapter.step(toks, t, lens_a, model_in, start)
+            lap("adapt")
         if restart or pos >= context:                            # (re)start: the last `keep` tokens as a prefix
             cache = None if static else DynamicCache()
             k0 = min(keep, t)
@@ -248,6 +253,7 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
         else:                                                    # a restart's prefix: no (B, keep, V) logits
             logits = lm(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
         pos += x.shape[1]
+        lap("forward")
         live = t < lens_a
         escaped = live & (toks[:, t - 1] == esc) if t else np.zeros(B, bool)
         if escaped.any():
@@ -256,7 +262,9 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
             if not enc:
                 toks[escaped, t] = V + raw[escaped]
         word = live & ~escaped
+        lap("code")
         p = mixer.probs(logits[:, -1], toks, t, word) if mixer else logits[:, -1].float().softmax(-1)
+        lap("mix")
         rows = torch.nn.functional.pad(p, (0, nb * 256 - V)).view(B, nb, 256)
         hi = toks[:, t] >> 8 if enc else np.zeros(B, np.int64)
         _code(st, buf, quantise(rows.sum(-1)), hi, word, enc)
@@ -267,8 +275,10 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
             if st[5] or ((hi << 8 | lo)[word] >= V).any():
                 raise FormatError("corrupt .llmz file (stream ended early or a token out of range)")
             toks[word, t] = (hi << 8 | lo)[word]
+        lap("code")
         if mixer:
             mixer.update(toks, t, word)
+        lap("mix")
         x = torch.from_numpy(model_in(toks[:, t:t + 1])).to(device)
     return toks
 
@@ -288,10 +298,10 @@ def _describe(devclass: int) -> str:
 
 @torch.no_grad()
 def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", context: int = 2048,
-             keep: int = 512, mix: int = 0, engine: str = "eager") -> bytes:
+             keep: int = 512, mix: int = 0, engine: str = "eager", timer=None) -> bytes:
     """`lm`/`tok` a causal LM and its byte-level tokenizer, `sha` the model's identity (sha256 hex); `mix` the
     online models mixed in (lab.llmzip.mixing flags; 0: the LM alone); `engine` eager or static (the module's
-    docstring)."""
+    docstring); `timer` a lab.llmzip.steptime.StepTimer to profile the steps (the same bytes out)."""
     check_settings(streams, context, keep)
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: must be one of {', '.join(ENGINES)}")
@@ -309,7 +319,7 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
     if len(ids):
         with one_thread(), _adapter(lm, mix) as adapter:
             _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device, mix, engine,
-                 adapter)
+                 adapter, timer)
     enc_flush(st, buf)
     if st[5]:
         raise RuntimeError("encoder buffer overflow")
@@ -348,7 +358,7 @@ def _start(tok) -> int:
 
 
 @torch.no_grad()
-def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
+def decompress(blob: bytes, lm, tok, sha: str, device="cpu", timer=None) -> bytes:
     (n, crc, B, dev, context, keep, msha, mix), sec = read_header(blob)
     if msha.hex() != sha:
         raise FormatError(f"this .llmz file was written with model {msha.hex()[:12]}..., not {sha[:12]}...: "
@@ -374,7 +384,7 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu") -> bytes:
     vocab = Vocab(tok, _start(tok))
     with one_thread(), _adapter(lm, mix) as adapter:
         toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device, mix, engine,
-                    adapter)
+                    adapter, timer)
     out = b"".join(vocab.decode(toks[b, :lens[b]].tolist()) for b in range(B))
     if len(out) != n or zlib.crc32(out) != crc:
         raise FormatError("corrupt .llmz file (decoded data fails its length or CRC32)")
