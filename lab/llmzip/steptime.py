@@ -3,7 +3,10 @@ at every boundary (so a profiled run is slower than a plain one; its parts add u
 
     timer = StepTimer(device)
     codec.compress(data, lm, tok, sha, ..., timer=timer)
-    timer.per_step()    # {"adapt": ms, "forward": ms, "mix": ms, "code": ms, "steps": n}
+    timer.per_step()    # {"adapt": ms, "forward": ms, "mix": ms, "code": ms, "other": ms, "steps": n}
+
+"mix" holds the distribution's forming (the online models' mixing and update, or the plain softmax), "other"
+the loop's own work between steps; "adapt" appears only with the ADAPT flag.
 """
 from __future__ import annotations
 
