@@ -27,6 +27,7 @@ buckets = [600, 1200]                # cpu profile: 600, 700, ..., 1200
 modes = ["tiny", "small"]            # cpu profile: all four
 engines = ["tesseract"]              # cpu profile: tesseract and rapidocr
 engine_modes = []                    # the modes the engines read (empty: all of `modes`; cpu: tiny, small)
+engine_per_bucket = 0                # Fox pages per bucket the engines read (0: all; cpu: 1, RapidOCR's ~10 s a page)
 tokenizer = "estimate"               # "estimate" (characters / 4, labelled) or a lab.models LM (smollm2-135m-instruct)
 model = "optical-reader"             # a lab.models trained model or a checkpoint folder; empty: engines only
 robust_pages = 1                     # pages per robustness set (cpu profile: 6)
@@ -34,6 +35,7 @@ gpu_runs = ["14", "15", "16", "17", "18", "19", "20", "21"]   # chained stage-1 
 qa_lm = ""                           # "Answering from vision tokens": the answering LM (cpu profile: smollm2-135m-instruct); empty: skipped
 qa_per_doc = 1                       # held-out pages per test document
 qa_per_page = 2                      # extractive questions per page (plus one unanswerable)
+qa_questions = 0                     # of those, a seeded choice of this many, both kinds (0: all; cpu profile: 4)
 qa_budgets = [100]                   # vision tokens per page (also the text tokens per page of first/bm25)
 qa_page_counts = [1]                 # pages of context
 qa_bank_budget = 200                 # the bank end to end: vision tokens retrieved per question (0: skipped)
@@ -206,10 +208,12 @@ if camp:
 
 # %%
 rows = S.fox_rows(pages, {k: r for k, r in readers.items() if k not in engines}, modes) \
-    + S.fox_rows(pages, {e: readers[e] for e in engines}, engine_modes or modes)
+    + S.fox_rows(S.first_per_bucket(pages, engine_per_bucket), {e: readers[e] for e in engines}, engine_modes or modes)
 table = S.fox_table(rows)
 rep.section("1. The Fox-style table", f"Mean per bucket; DeepSeek-OCR's precision and ratio quoted from {S.DEEPSEEK_SOURCE} "
-            "for the 64- and 100-token modes (its ratio uses its own tokenizer; ours uses the one above).")
+            "for the 64- and 100-token modes (its ratio uses its own tokenizer; ours uses the one above)."
+            + (f" The OCR engines read the first {engine_per_bucket} page(s) of each bucket in this profile "
+               "(column 'pages'); the lab's reader reads every page." if engine_per_bucket and engines else ""))
 display(Markdown(rep.table(table, key="fox")))
 
 fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -288,7 +292,7 @@ if qa_lm:
     lm_, tok_ = models.load_lm(qa_lm)
     answerer = TextAnswerer(lm_.eval(), tok_)
     qpages = QS.study_pages(per_doc=qa_per_doc)
-    qas = QS.study_questions(qpages, per_page=qa_per_page)
+    qas = QS.pick(QS.study_questions(qpages, per_page=qa_per_page), qa_questions)
     qa_rows = QS.run(qpages, qas, ("none", "full", "first", "bm25", "ocr"), tuple(qa_budgets), tuple(qa_page_counts),
                      answerer, lab_model, progress=print)
     if qa_bank_budget:

@@ -294,6 +294,15 @@ def test_fox_table_beside_the_quoted_anchor():
     assert t[0]["ratio"] == pytest.approx(fox[0].text_tokens / 64)
 
 
+def test_first_per_bucket_keeps_each_buckets_first_pages():
+    from lab.optical import study
+
+    fox = corpus.fox_pages(lambda t: len(t) // 4, per_bucket=2, buckets=(600, 700))
+    one = study.first_per_bucket(fox, 1)
+    assert [p.bucket for p in fox] == [600, 600, 700, 700]
+    assert one == [fox[0], fox[2]] and study.first_per_bucket(fox, 0) == fox and study.first_per_bucket(fox, 5) == fox
+
+
 def test_curriculum_starts_with_large_fonts():
     cfg = T.TrainConfig(batch=4, modes={"tiny": 1.0}, easy_batches=1, easy_scale=(1 / 16, 1 / 12), size_scale=(1 / 60, 1 / 45))
     batches = list(zip(range(2), T.PageBatches(cfg, ["tiny", "tiny"])))

@@ -313,3 +313,14 @@ def test_bank_study_asks_a_bank_of_held_out_documents_cut_by_each_policy(tmp_pat
     assert all(r["answered / 1k stored"] == round(1000 * r["answer contained"] * n / r["bank tokens"], 2) for r in t)
     lines = S.bank_verdict(rows)
     assert len(lines) == 2 and lines[0].startswith("- bank cut to 50%") and "seed" in lines[0] and "fade" in lines[1]
+
+
+def test_pick_is_a_seeded_choice_of_both_kinds():
+    from lab.optical.qa import study as S
+
+    qas = [qa.QA(f"q{i}", f"p{i}", "d", "unanswerable" if i % 3 == 0 else "cloze", "?", "a", "test") for i in range(12)]
+    four = S.pick(qas, 4)
+    assert len(four) == 4 and four == S.pick(qas, 4) and four != S.pick(qas, 4, seed=1)
+    assert sum(q.kind == "unanswerable" for q in four) == 2
+    assert [q.id for q in four] == sorted((q.id for q in four), key=lambda i: int(i[1:]))     # the questions' order
+    assert S.pick(qas, 0) == qas and S.pick(qas, 20) == qas

@@ -126,6 +126,24 @@ def study_questions(pages: list[StudyPage], seed: int = 0, per_page: int = 3) ->
     return [q for q in qas if q.kind in STUDY_KINDS]
 
 
+def pick(qas: list[Q.QA], n: int, seed: int = 0) -> list[Q.QA]:
+    """`n` of the questions (0: all), a seeded choice that alternates answerable and unanswerable ones while
+    both last, in the questions' own order: a short profile's study keeps both kinds."""
+    if n <= 0 or n >= len(qas):
+        return list(qas)
+    rng = np.random.default_rng([seed, 29])
+    order = [qas[i] for i in rng.permutation(len(qas))]
+    yes = [q for q in order if q.kind != "unanswerable"]
+    no = [q for q in order if q.kind == "unanswerable"]
+    chosen = []
+    while len(chosen) < n:
+        for group in (yes, no):
+            if group and len(chosen) < n:
+                chosen.append(group.pop(0))
+    keep = {q.id for q in chosen}
+    return [q for q in qas if q.id in keep]
+
+
 def bank_questions(pages: list[StudyPage], n: int, seed: int = 0, per_page: int = 2) -> list[Q.QA]:
     """`n` answerable questions about the bank's pages (seeded choice, at most one a page while pages last)."""
     qas = [q for q in study_questions(pages, seed=seed, per_page=per_page) if q.kind != "unanswerable"]
