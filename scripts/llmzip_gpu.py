@@ -16,6 +16,7 @@ milliseconds a step by part (adapt, forward, mix, code: lab.llmzip.steptime) to 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -86,11 +87,17 @@ def main() -> int:
                  "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),
                  "peak_gpu_GiB": torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None,
                  **({"encode_ms_per_step": timer.per_step()} if timer else {})}
+            if a.phase == "both":                            # the encode half first: a decode that fails keeps it
+                print(json.dumps({**r, "decoded": "not yet"}), flush=True)
+                Path(a.out).write_text(json.dumps({**res, "runs": res["runs"] + [{**r, "decoded": "not yet"}]}, indent=1))
             if a.phase == "encode":
                 Path(key).parent.mkdir(parents=True, exist_ok=True)
                 Path(key + ".llmz").write_bytes(blob)
                 Path(key + ".json").write_text(json.dumps(r))
         if a.phase != "encode":
+            if dev == "cuda":                                # the encoder's cache and graphs go before the decoder's
+                gc.collect()
+                torch.cuda.empty_cache()
             timer = StepTimer(dev) if a.profile else None
             sync(); t1 = time.perf_counter()
             back = codec.decompress(blob, lm, tok, sha, device=dev, timer=timer)
