@@ -23,6 +23,18 @@ def cpu_seconds(*args) -> tuple[float, subprocess.CompletedProcess]:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), r
 
 
+def lab_here(capsys, *args):
+    """The CLI in this process (no interpreter start a call: torch and transformers load once), as a result with
+    `returncode` and `stderr`; a test keeps one real process for what only a process shows."""
+    from types import SimpleNamespace
+
+    from lab.cli import main
+
+    capsys.readouterr()
+    rc = main(list(map(str, args)))
+    return SimpleNamespace(returncode=rc, stderr=capsys.readouterr().err)
+
+
 def one_line_error(r, *words):
     assert r.returncode == 2, (r.returncode, r.stderr)
     lines = r.stderr.strip().splitlines()
@@ -109,16 +121,17 @@ def test_every_format_error_names_the_file(tmp_path, verb, suffix):
         one_line_error(lab(*verb, f, *out), str(f))
 
 
-def test_llmzip_says_which_setting_is_wrong_and_which_model_wrote_a_file(tmp_path):
+def test_llmzip_says_which_setting_is_wrong_and_which_model_wrote_a_file(tmp_path, capsys):
     src = tmp_path / "a.txt"
     src.write_text("hello hello hello\n")
-    one_line_error(lab("llmzip", "compress", src, "-o", tmp_path / "a.llmz", "--keep", "5000", "--context", "100",
-                       "--model", "tiny-random"), "--keep 5000", "below the context")
-    one_line_error(lab("llmzip", "compress", src, "-o", tmp_path / "a.llmz", "--mix", "bias,ppm",
-                       "--model", "tiny-random"), "--mix", "'ppm'", "bias, ngram, match")
-    assert lab("llmzip", "compress", src, "-o", tmp_path / "m.llmz", "--mix", "all", "--model", "tiny-random").returncode == 0
-    assert lab("llmzip", "decompress", tmp_path / "m.llmz", "-o", tmp_path / "m.txt", "--model",
-               "tiny-random").returncode == 0 and (tmp_path / "m.txt").read_bytes() == src.read_bytes()
-    assert lab("llmzip", "compress", src, "-o", tmp_path / "a.llmz", "--model", "tiny-random").returncode == 0
+    here = lambda *a: lab_here(capsys, *a)      # noqa: E731
+    one_line_error(here("llmzip", "compress", src, "-o", tmp_path / "a.llmz", "--keep", "5000", "--context", "100",
+                        "--model", "tiny-random"), "--keep 5000", "below the context")
+    one_line_error(here("llmzip", "compress", src, "-o", tmp_path / "a.llmz", "--mix", "bias,ppm",
+                        "--model", "tiny-random"), "--mix", "'ppm'", "bias, ngram, match")
+    assert here("llmzip", "compress", src, "-o", tmp_path / "m.llmz", "--mix", "all", "--model", "tiny-random").returncode == 0
+    assert here("llmzip", "decompress", tmp_path / "m.llmz", "-o", tmp_path / "m.txt", "--model",
+                "tiny-random").returncode == 0 and (tmp_path / "m.txt").read_bytes() == src.read_bytes()
+    assert here("llmzip", "compress", src, "-o", tmp_path / "a.llmz", "--model", "tiny-random").returncode == 0
     secs, r = cpu_seconds("llmzip", "decompress", tmp_path / "a.llmz", "-o", tmp_path / "b.txt")
     one_line_error(r, "tiny-random", "not smollm2-135m-instruct")

@@ -133,7 +133,7 @@ def test_reader_learns_a_page_and_checkpoint_roundtrip(tmp_path):
     x = to_tensor([pg.image], "tiny")
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     losses = []
-    for _ in range(60):
+    for _ in range(30):     # the loss at 0.35x its start after 20 steps, 0.08x after 30
         loss = m.reader.loss(m.encoder(x), tg)
         opt.zero_grad()
         loss.backward()
@@ -326,7 +326,7 @@ def test_grid_reader_lines_up_with_the_page_and_learns_one():
     tg = torch.from_numpy(Rd.targets(pg.lines, 256, 4))[None]                # a 256-px page: 4x4 cells
     x = 1 - torch.from_numpy(pg.image).float()[None, None] / 255
     opt = torch.optim.Adam(m.parameters(), 3e-3)
-    for _ in range(320):    # (before the empty bands' CTC was weighted down: never memorised, all blank)
+    for _ in range(200):    # 91% at 200 steps, 100% at 280 (before the empty bands' CTC was weighted down: all blank)
         loss = m.reader.loss(m.encoder(x), tg, 0.5)
         opt.zero_grad()
         loss.backward()

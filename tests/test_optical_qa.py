@@ -216,17 +216,20 @@ def test_ask_answers_through_an_answering_adapter_and_refuses_a_wrong_one(tmp_pa
             OpticalQA.load(bank, tmp_path / "ck", via="text", lm_name=models.TINY_CHAT, qa_adapter=tmp_path / "nothing")
 
 
-def test_cli_ask_refusals_are_one_line(tmp_path):
+def test_cli_ask_refusals_are_one_line(tmp_path, capsys):
+    from lab.cli import main
+
     _tiny_checkpoint(tmp_path / "ck")
     with MemoryBank.open(tmp_path / "bank", create=True, encoder=str(tmp_path / "ck"), embedder="hashing-64"):
         pass
     b, ck, nolm = str(tmp_path / "bank"), str(tmp_path / "ck"), str(tmp_path / "nolm")
-    r = subprocess.run([sys.executable, "-m", "lab", "optical", "ask", b, "who?", "--model", ck, "--via", "vision",
-                        "--lm-reader", nolm], capture_output=True, text=True)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "language-model reader" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "lab", "optical", "ask", b, "who?"], capture_output=True, text=True)
-    assert r.returncode == 2 and "refused" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    capsys.readouterr()             # ask in this process; chat (below) as a real one, its question on stdin
+    assert main(["optical", "ask", b, "who?", "--model", ck, "--via", "vision", "--lm-reader", nolm]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "language-model reader" in err, err
+    assert main(["optical", "ask", b, "who?"]) == 2
+    err = capsys.readouterr().err
+    assert "refused" in err and len(err.strip().splitlines()) == 1, err
     r = subprocess.run([sys.executable, "-m", "lab", "optical", "chat", b, "--model", ck, "--via", "vision",
                         "--lm-reader", nolm], input="who?\nquit\n", capture_output=True, text=True)
     assert r.returncode == 2 and "language-model reader" in r.stderr and len(r.stderr.strip().splitlines()) == 1

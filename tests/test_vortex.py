@@ -127,16 +127,21 @@ def test_streaming_dataset(tmp_path):
     assert x.shape == (4, 16) and torch.equal((x[:, 1:]), y[:, :-1])
 
 
-def test_cli_train_compress_decompress_and_errors(tmp_path):
+def test_cli_train_compress_decompress_and_errors(tmp_path, capsys):
     import subprocess
     import sys
+    from types import SimpleNamespace
+
+    from lab.cli import main
 
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text("model: {d_model: 16, n_layers: 1, n_heads: 2, d_ff: 32, segment: 8, recent: 8, longterm: 4}\n"
                    "train: {steps: 5, batch: 4, segments: 2}\n")
 
-    def run(*a):
-        return subprocess.run([sys.executable, "-m", "lab", "vortex", *a], capture_output=True, text=True, timeout=300)
+    def run(*a):        # the CLI in this process (no interpreter start a call; the last call below is a real process)
+        capsys.readouterr()
+        rc = main(["vortex", *a])
+        return SimpleNamespace(returncode=rc, stderr=capsys.readouterr().err)
 
     for name in ("m1", "m2"):
         r = run("train", "--config", str(cfg), "--out", str(tmp_path / name), "--device", "cpu", "--quiet",
@@ -157,8 +162,9 @@ def test_cli_train_compress_decompress_and_errors(tmp_path):
     r = run("decompress", str(tmp_path / "o.vtx"), "-o", str(tmp_path / "o.txt"))
     assert r.returncode == 0 and (tmp_path / "o.txt").read_bytes() == src.read_bytes()
     (tmp_path / "bad.vtx").write_bytes((tmp_path / "a.vtx").read_bytes()[:-5])
-    r = run("decompress", str(tmp_path / "bad.vtx"), "-o", str(tmp_path / "y.txt"), "--model", str(tmp_path / "m1"))
-    assert r.returncode == 2 and "Traceback" not in r.stderr and not (tmp_path / "y.txt").exists()
+    r = subprocess.run([sys.executable, "-m", "lab", "vortex", "decompress", str(tmp_path / "bad.vtx"), "-o",
+                        str(tmp_path / "y.txt"), "--model", str(tmp_path / "m1")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1 and not (tmp_path / "y.txt").exists()
 
 
 @pytest.mark.parametrize("payload", [b"", b"z", "held-out", "random"])
