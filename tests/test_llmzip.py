@@ -243,7 +243,7 @@ def test_adapted_lm_learns_the_document(tiny, monkeypatch):
     monkeypatch.setattr(adapt, "LR", 3e-3)
     monkeypatch.setattr(adapt, "EVERY", 64)
     lm, tok, sha = tiny
-    data = (TEXT * 40)[:2000]
+    data = (TEXT * 40)[:1000]        # adapted / frozen: 0.72 at 1,000 bytes
     frozen = codec.compress(data, lm, tok, sha, streams=1)
     adapted = codec.compress(data, lm, tok, sha, streams=1, mix=mixing.ADAPT)
     assert len(adapted) < 0.9 * len(frozen), (len(adapted), len(frozen))
