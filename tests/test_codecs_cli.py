@@ -5,18 +5,18 @@ import importlib
 import pytest
 
 from lab import cli, codecs
-from tests.test_cli_usability import lab, one_line_error
+from tests.test_cli_usability import lab, lab_here, one_line_error
 
 TEXT = ("It was the best of times, it was the worst of times; " * 6).encode()
 
 
 @pytest.mark.parametrize("suffix,options", [(".proc", []), (".llmz", ["--model", "tiny-random"]),
                                             (".vtx", ["--online"])])
-def test_generic_verbs_round_trip(tmp_path, suffix, options):
+def test_generic_verbs_round_trip(tmp_path, capsys, suffix, options):
     src = tmp_path / "in.txt"
     src.write_bytes(TEXT)
     out = tmp_path / f"in{suffix}"
-    r = lab("compress", src, "-o", out, *options)
+    r = lab_here(capsys, "compress", src, "-o", out, *options)       # in this process; decompress as a real one
     assert r.returncode == 0, r.stderr
     assert out.read_bytes()[:4] == codecs.FILES[suffix][1]
     back = tmp_path / "back.txt"
