@@ -60,8 +60,8 @@ TRAINED = {t.name: t for t in [
     Trained("optical-reader", "5e3460e1a7b3433d73b5d9d3886690f74819913af4f3fce3df18012a8f33de21",
             "reports/optical_gpu/ run 21 (one H100, 2026-11-24; runs 14-21 chained, ~60 min)",
             "optical encoder (res stem, 17.2 M) + grid CTC reader (2.8 M), stage 1 (no language model)"),
-    Trained("optical-lm-reader", "10aff4fa191ade9a920431326a159c3f6e6bbd8a702b60cdde0bede67eaac09b",
-            "reports/optical_gpu/campaign/ runs c1-c21 (one H200, c13-c21 one H100; 2026-12-03/05; the stage-2 campaign, 952k examples)",
+    Trained("optical-lm-reader", "a0febe5e95a3d30f2e7df056477e2b836f291a8481207998691ae80bdd216389",
+            "reports/optical_gpu/campaign/ runs c1-c24 (one H200, c13-c24 one H100; 2026-12-03/06; the stage-2 campaign, 1.06M examples)",
             "optical stage-2 reader: slot projector (2.4 M) + LoRA r32 on SmolLM2-135M (9.8 M), reads optical-reader's tokens"),
     Trained("llm-latent-r48", "ca88ba99391385fcf9c4dfd6c426c87c7da85135e8995a92b70af0c9b9992184",
             "reports/llm_gpu/llm_gpu_adapt_mixed.json (one H100, 2026-11-24, 150 s of distillation on mixed English)",
@@ -188,17 +188,77 @@ def _quiet_gguf() -> None:
     g.tqdm = functools.partial(tqdm, disable=True)
 
 
+def converted_dir(name: str) -> Path:
+    """Where `load_lm` keeps a GGUF model de-quantised (float32 safetensors + tokenizer files): in the cache, named by
+    the GGUF's sha256 and the transformers version that converted it (another version converts again)."""
+    import transformers
+
+    return _cache() / "converted" / f"{name}-{_spec(name).sha256[:16]}-transformers-{transformers.__version__}"
+
+
+def _converted(name: str) -> Path | None:
+    d = converted_dir(name)
+    return d if (d / "done").is_file() else None
+
+
+def _keep_converted(name: str, lm, tok) -> None:
+    """Save the de-quantised model once (a temp folder renamed into place: a second process converting at the
+    same time keeps the first copy); a cache that cannot be written only costs the next load the conversion."""
+    import json
+
+    from safetensors.torch import save_model
+
+    d, tmp = converted_dir(name), None
+    try:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=d.name + ".", dir=d.parent))
+        save_model(lm, str(tmp / "model.safetensors"), metadata={"format": "pt"})   # (transformers will not save a
+        cfg = lm.config.to_dict()                                                  #  GGUF-loaded model itself)
+        cfg.pop("quantization_config", None)
+        (tmp / "config.json").write_text(json.dumps(cfg, indent=1))
+        tok.save_pretrained(tmp)
+        (tmp / "done").write_text(_spec(name).sha256 + "\n")
+        tmp.chmod(0o755)
+        os.rename(tmp, d)                            # fails if another process got there first: its copy stays
+    except Exception:                                # noqa: BLE001 -- the cache is an optimisation, never an error
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_tokenizer(name: str = "smollm2-135m-instruct"):
+    """The model's tokenizer (from the converted copy when there is one: reading the GGUF's vocabulary takes ~10 s)."""
+    from transformers import AutoTokenizer
+
+    d = _converted(name)
+    if d is not None:
+        return AutoTokenizer.from_pretrained(d)
+    p = path(name)
+    _quiet_gguf()
+    return AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
+
+
 def load_lm(name: str = "smollm2-135m-instruct", device: str = "cpu", dtype=None):
-    """(model, tokenizer) through transformers, de-quantised from the GGUF to float (dtype, default float32)."""
+    """(model, tokenizer) through transformers, de-quantised from the GGUF to float (dtype, default float32).
+    The first load converts the GGUF (~45 s of CPU: transformers parses its metadata three times) and keeps the
+    float32 weights and the tokenizer in the cache (`converted_dir`, ~540 MB); later loads read those (~2 s), the
+    same weights bit for bit."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    p = path(name)
     hf_logging.disable_progress_bar()
+    d = _converted(name)
+    if d is not None:
+        tok = AutoTokenizer.from_pretrained(d)
+        lm = AutoModelForCausalLM.from_pretrained(d, dtype=dtype or torch.float32)
+        return lm.to(device).eval(), tok
+    p = path(name)
     _quiet_gguf()
     tok = AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
-    lm = AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, dtype=dtype or torch.float32)
+    lm = AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, dtype=torch.float32)
+    _keep_converted(name, lm, tok)
+    if dtype is not None and dtype != torch.float32:
+        lm = lm.to(dtype)
     return lm.to(device).eval(), tok
 
 
