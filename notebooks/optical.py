@@ -45,7 +45,7 @@ qa_policies = ["fade"]               # forgetting policies (lab.optical.bank.POL
 qa_keeps = [0.5, 0.25]               # the shares of its tokens each policy cuts the bank to
 pdf_per_doc = 0                      # held-out real PDF pages per document (cpu profile: 4; needs `make documents`)
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
-lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21
+lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21, c24
               "reports/optical_gpu/campaign/c4_windows_cpu.json",
               "reports/optical_gpu/campaign/c6_windows_cpu.json",
               "reports/optical_gpu/campaign/c9_windows_cpu.json",
@@ -83,7 +83,9 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c21_pdf_pages_small_cpu.json",
               "reports/optical_gpu/campaign/c21_pages_base_cpu.json",
               "reports/optical_gpu/campaign/c21_pages_small_g1_cpu.json",
-              "reports/optical_gpu/campaign/c21_pages_base_g1_cpu.json"]
+              "reports/optical_gpu/campaign/c21_pages_base_g1_cpu.json",
+              "reports/optical_gpu/campaign/c24_windows_cpu.json",
+              "reports/optical_gpu/campaign/c24_pages_base_g1_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
@@ -111,10 +113,8 @@ if tokenizer == "estimate":
     count = lambda s: max(1, len(s) // 4)            # noqa: E731
     tok_note = "**estimated** as characters / 4 (smoke run: no tokenizer loaded)"
 else:
-    from transformers import AutoTokenizer
     from lab import models
-    p = models.path(tokenizer)
-    tok = AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
+    tok = models.load_tokenizer(tokenizer)
     count = lambda s: len(tok(s, add_special_tokens=False)["input_ids"])  # noqa: E731
     tok_note = f"counted by {tokenizer}'s tokenizer on the page's document text"
 pages = corpus.fox_pages(count, per_bucket=per_bucket, buckets=tuple(buckets))
