@@ -243,18 +243,15 @@ def load_lm(name: str = "smollm2-135m-instruct", device: str = "cpu", dtype=None
     float32 weights and the tokenizer in the cache (`converted_dir`, ~540 MB); later loads read those (~2 s), the
     same weights bit for bit."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    d = _converted(name)
+    tok, d = load_tokenizer(name), _converted(name)
     if d is not None:
-        tok = AutoTokenizer.from_pretrained(d)
         lm = AutoModelForCausalLM.from_pretrained(d, dtype=dtype or torch.float32)
         return lm.to(device).eval(), tok
     p = path(name)
-    _quiet_gguf()
-    tok = AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name)
     lm = AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, dtype=torch.float32)
     _keep_converted(name, lm, tok)
     if dtype is not None and dtype != torch.float32:
