@@ -1,6 +1,7 @@
 """Stage 2 of the optical reader: the slot projector, the LM reader and the campaign that trains it
 (lab/optical/projector.py, decoder.py, train_lm.py), on the tiny random chat model and a random encoder."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -114,6 +115,36 @@ def test_lm_reader_learns_a_page_and_keeps_only_its_own_weights(stage1):
     assert any(".head." in k for k in head.trainable_state())
 
 
+def test_scheduled_sampling_feeds_the_lms_own_teacher_forced_argmax(stage1):
+    """decoder.answer_loss(sampled=1): every answer token fed as input is the LM's own argmax at that place. On
+    the LM's greedy continuation that is the gold input itself (the same loss, bit for bit); on other answers the
+    inputs change (another loss); gradients flow either way, and sampled=0 is plain teacher forcing."""
+    from lab.optical.decoder import answer_loss
+
+    r = _reader(stage1).eval()
+    torch.manual_seed(2)
+    v = torch.randn(2, 64, stage1.enc_cfg.dim)
+    ctx = [c.detach() for c in r.contexts(v, (0, 2))]
+    emb, base = r.lm.get_input_embeddings(), r.lm.get_base_model()
+    greedy = []
+    with torch.no_grad():
+        for c in ctx:
+            ids = []
+            for _ in range(6):
+                x = torch.cat([c, emb(torch.tensor(ids, dtype=torch.long))]) if ids else c
+                ids.append(int(base(inputs_embeds=x[None]).logits[0, -1].argmax()))
+            greedy.append(ids + [r.eos])
+    other = [[(t + 7) % 60 + 3 for t in a[:-1]] + [r.eos] for a in greedy]
+    with torch.no_grad():
+        assert answer_loss(r.lm, ctx, greedy, 1.0)[0] == answer_loss(r.lm, ctx, greedy)[0]
+        assert answer_loss(r.lm, ctx, other, 1.0)[0] != answer_loss(r.lm, ctx, other)[0]
+        assert answer_loss(r.lm, ctx, other, 0.0)[0] == answer_loss(r.lm, ctx, other)[0]
+    r.train()
+    loss, n = r.loss_on(r.contexts(v, (0, 2)), other, sampled=0.5)
+    loss.backward()
+    assert n == sum(map(len, other)) and any(p.grad is not None for n_, p in r.named_parameters() if "lora_" in n_)
+
+
 def test_guided_reading_is_greedy_at_scale_zero_and_unmoved_by_padding(stage1):
     """decoder.generate_guided: at a vanishing scale it is plain greedy decoding; at a real scale each row reads
     the same batched (left-padded beside longer contexts and their blind rows) as alone."""
@@ -167,12 +198,13 @@ def test_campaign_trains_resumes_on_one_schedule_and_checks_its_state(tmp_path, 
     ex1 = meta["examples"]
     _ocr_reads_through_the_lm_reader(tmp_path, stage1)
     _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path)
-    again = L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT)
+    again = L.Campaign(tmp_path / "st", stage1, spec, replace(cfg, sampled=0.5), models.TINY_CHAT)  # as from c25
     assert again.resumed == "exact" and again.meta["examples"] == ex1
     steps = iter(range(2))
     again.train(bank, tmp_path / "spool", 1e9, "r2", progress=False, stop=lambda: next(steps, None) is None)
     meta = json.loads((tmp_path / "st" / "reader.json").read_text())
     assert [r["run"] for r in meta["runs"]] == ["r1", "r2"] and meta["step"] == 6 and meta["examples"] > ex1
+    assert [r["sampled"] for r in meta["runs"]] == [0.0, 0.5]
     (tmp_path / "st" / "exact.pt").unlink()
     assert L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT).resumed == "weights"
     with pytest.raises(FormatError, match="reads encoder"):

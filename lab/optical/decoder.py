@@ -129,8 +129,8 @@ class LMReader(nn.Module):
         ctx = self.contexts(vision, rows)
         return self.loss_on(ctx, self.answer_ids(texts, max_tokens))
 
-    def loss_on(self, ctx: list[torch.Tensor], answers: list[list[int]]) -> tuple[torch.Tensor, int]:
-        return answer_loss(self.lm, ctx, answers)
+    def loss_on(self, ctx: list[torch.Tensor], answers: list[list[int]], sampled: float = 0.0) -> tuple[torch.Tensor, int]:
+        return answer_loss(self.lm, ctx, answers, sampled)
 
     # -- reading ------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -157,33 +157,51 @@ class LMReader(nn.Module):
 
 
 # -- an LM (peft-wrapped) reading input embeddings: shared with the text-side competitor (qa.pooled) --------------
-def answer_loss(lm, ctx: list[torch.Tensor], answers: list[list[int]]) -> tuple[torch.Tensor, int]:
+def answer_loss(lm, ctx: list[torch.Tensor], answers: list[list[int]], sampled: float = 0.0) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy of the answers (each ending in <|im_end|>) after their contexts (input embeddings,
     one (L_i, H) each), teacher-forced. Right-padded, so causal attention needs no mask; the vocabulary logits
-    are formed only at the answer positions, CE_CHUNK at a time and recomputed in the backward pass."""
+    are formed only at the answer positions, CE_CHUNK at a time and recomputed in the backward pass.
+    sampled > 0: scheduled sampling (Bengio et al. 2015) against exposure bias: that share of the answer tokens
+    fed as input is replaced by the LM's own teacher-forced argmax at that place (one extra forward pass without
+    gradients), so the LM learns to write the right next token after its own typical mistakes; the targets stay."""
     emb = lm.get_input_embeddings()
     dev = ctx[0].device
     lens = [c.shape[0] + len(a) - 1 for c, a in zip(ctx, answers)]
-    x = ctx[0].new_zeros(len(ctx), max(lens), ctx[0].shape[1])
     ids = torch.tensor([t for a in answers for t in a[:-1]], dtype=torch.long, device=dev)
+    rows, cols, tgt = [], [], []
+    for b, (c, a) in enumerate(zip(ctx, answers)):
+        rows.append(torch.full((len(a),), b, dtype=torch.long))
+        cols.append(torch.arange(c.shape[0] - 1, c.shape[0] - 1 + len(a)))
+        tgt += a
+    rows, cols = torch.cat(rows).to(dev), torch.cat(cols).to(dev)
+    base = lm.get_base_model()
+    if sampled > 0 and len(ids):
+        with torch.no_grad():
+            h = base.model(inputs_embeds=_answer_inputs(emb, ctx, answers, ids, lens)).last_hidden_state[rows, cols]
+            own = torch.cat([base.lm_head(h[i:i + CE_CHUNK]).argmax(-1) for i in range(0, len(h), CE_CHUNK)])
+        # each answer's prediction of its token j (j < len - 1) is the one fed at input place j
+        keep = torch.cat([torch.arange(len(a)) < len(a) - 1 for a in answers]).to(dev)
+        ids = torch.where(torch.rand(len(ids), device=dev) < sampled, own[keep], ids)
+    x = _answer_inputs(emb, ctx, answers, ids, lens)
+    h = base.model(inputs_embeds=x).last_hidden_state[rows, cols]
+    y = torch.tensor(tgt, dtype=torch.long, device=dev)
+    total = sum(checkpoint(_ce, base.lm_head, h[i:i + CE_CHUNK], y[i:i + CE_CHUNK], use_reentrant=False)
+                for i in range(0, len(y), CE_CHUNK))
+    return total / len(y), len(y)
+
+
+def _answer_inputs(emb, ctx: list[torch.Tensor], answers: list[list[int]], ids: torch.Tensor, lens: list[int]):
+    """The right-padded input embeddings: each context, then its answer's tokens but the last (`ids`, flat)."""
+    x = ctx[0].new_zeros(len(ctx), max(lens), ctx[0].shape[1])
     ans_e = emb(ids).to(x.dtype) if len(ids) else None
-    rows, cols, tgt, k = [], [], [], 0
+    k = 0
     for b, (c, a) in enumerate(zip(ctx, answers)):
         n = len(a) - 1
         x[b, :c.shape[0]] = c
         if n:
             x[b, c.shape[0]:c.shape[0] + n] = ans_e[k:k + n]
             k += n
-        rows.append(torch.full((len(a),), b, dtype=torch.long))
-        cols.append(torch.arange(c.shape[0] - 1, c.shape[0] - 1 + len(a)))
-        tgt += a
-    base = lm.get_base_model()
-    h = base.model(inputs_embeds=x).last_hidden_state
-    h = h[torch.cat(rows).to(dev), torch.cat(cols).to(dev)]
-    y = torch.tensor(tgt, dtype=torch.long, device=dev)
-    total = sum(checkpoint(_ce, base.lm_head, h[i:i + CE_CHUNK], y[i:i + CE_CHUNK], use_reentrant=False)
-                for i in range(0, len(y), CE_CHUNK))
-    return total / len(y), len(y)
+    return x
 
 
 @torch.no_grad()

@@ -69,6 +69,8 @@ class CampaignConfig:
     shuffled: float = 0.0               # share of prose pages with their words shuffled (unpredictable: must be read)
     pdf: float = 0.0                    # share of pages taken from the training PDFs (lab.optical.pdfdocs, real documents)
     texts: tuple = ()                   # more training prose: lab.corpora package corpora (python-docs, wordnet, gcide)
+    sampled: float = 0.0                # scheduled sampling: share of the answers' input tokens replaced by the LM's
+                                        # own teacher-forced argmax (decoder.answer_loss; one more forward pass a step)
     bank_pages: int = 30_000            # pages kept per mode on the device (the oldest are dropped)
     min_bank: int = 256                 # pages a mode needs before its examples are drawn
     ingest_files: int = 8               # spool files (16 pages each) encoded and banked a step at most (host time
@@ -541,7 +543,7 @@ class Campaign:
         per_row, t0, last_eval, step0, ex0 = {}, time.time(), time.time(), meta["step"], meta["examples"]
         rewarm = 0 if self.resumed in ("exact", "fresh") else cfg.rewarm
         run_rec = {"run": run, "command": command, "resumed": self.resumed, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                   "machine": machine(), "step_from": step0, "examples_from": ex0, "log": []}
+                   "machine": machine(), "sampled": cfg.sampled, "step_from": step0, "examples_from": ex0, "log": []}
         loss_acc, tok_acc, n_acc, steps_here, ingested0 = torch.zeros((), device=self.device), 0, 0, 0, bank.ingested
         timed, prof = {}, None
         bank.ingest(spool, limit=300)
@@ -627,7 +629,7 @@ class Campaign:
         # LoRA's input is left in the step's dtype (peft would cast each layer's bf16 input to the adapter's fp32
         # and autocast straight back: two copies of the activations a layer and a third of the ops, same numbers)
         with disable_input_dtype_casting(r.lm), autocast(self.device):
-            loss, n = r.loss_on(ctx, answers)
+            loss, n = r.loss_on(ctx, answers, cfg.sampled)
             loss_sum = loss * n
         counts = torch.tensor([float(n), float(len(answers))], dtype=torch.float64, device=self.device)
         if dist:
