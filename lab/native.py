@@ -91,7 +91,7 @@ def _signatures(lib) -> None:
     c, i64, d, p = ctypes.c_int, ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
     for name, args, res in (
             ("cm_price_all", [p, i64, p, p], c),
-            ("proc_run", [c, p, i64, p, i64, p, p, p, p, i64, p, p, p, p, p, i64, p, p, p, p, i64, p, p], i64),
+            ("proc_run", [c, p, i64, p, i64, p, p, p, p, i64, p, p, p, p, p, i64, p, p, p, p, i64, p, p, p], i64),
             ("search_kasai", [p, p, i64, p], c),
             ("search_nearest_smaller", [p, p, i64, p, p, c], c),
             ("search_periodic_runs", [p, i64, i64, p, p], c),

@@ -62,8 +62,11 @@ def test_c_program_coder_writes_the_numba_stream_and_decodes_it(name):
     p = M.plan(data, params)
     if name == "all four operators":
         assert set(p["okind"].tolist()) == {1, 2, 3, 4} and p["templates"] and p["rules"]
-    numba_stream, _ = M._run(data, p, True, log=True)          # log=True: the numba coder
-    assert cm_native.program_encode(data, p, p["pstore"]) == numba_stream
+    numba_stream, numba_marks = M._run(data, p, True, log=True, native=False)      # the numba coder
+    c_stream, c_marks = M._run(data, p, True, log=True)                             # the C coder
+    assert c_stream == numba_stream and cm_native.program_encode(data, p, p["pstore"]) == numba_stream
+    assert c_marks.shape == numba_marks.shape and np.allclose(c_marks, numba_marks, rtol=0, atol=1e-9)
+    assert numba_marks[-1] > 0 and np.count_nonzero(numba_marks) > 1
     assert cm_native.program_decode(numba_stream, len(data), p["templates"], p["rules"]) == data
     assert M.decode_program(len(data), p["templates"], p["rules"], numba_stream) == data
 

@@ -374,12 +374,14 @@ static inline void literal(CM *s, RC *r, uint8_t *out, int64_t pos, const int32_
 
 /* Encode (enc = 1: out holds the data, ops in opos/okind/oa/ob, literals coded with pstore) or decode (out
    filled, the ops not returned). Returns: encoding, the stream's length (-1: buf too small); decoding, 0 (-1:
-   invalid or truncated stream, -2: out of memory). *nops_out: the number of operators. */
+   invalid or truncated stream, -2: out of memory). *nops_out: the number of operators. marks (encoding, may be
+   NULL): the coder's state before each literal or operator at pos and at n, as (pos + csize, rng) in marks[2 pos],
+   marks[2 pos + 1] (bits so far: 8 (pos + csize) - log2 rng, formed by the caller; bitstream.run_program's log). */
 int64_t proc_run(int enc, uint8_t *buf, int64_t buflen, uint8_t *out, int64_t n, const int64_t *opos,
                  const int64_t *okind, const int64_t *oa, const int64_t *ob, int64_t nops, const int64_t *ta_s,
                  const int64_t *ta_l, const int64_t *tb_s, const int64_t *tb_l, const uint8_t *tbytes, int64_t ntmpl,
                  const int64_t *r_strip, const int64_t *ra_s, const int64_t *ra_l, const uint8_t *rbytes,
-                 int64_t nrules, const int32_t *pstore, int64_t *nops_out) {
+                 int64_t nrules, const int32_t *pstore, int64_t *nops_out, int64_t *marks) {
     Tables T = {ta_s, ta_l, tb_s, tb_l, tbytes, ntmpl, r_strip, ra_s, ra_l, rbytes, nrules};
     CM *s = NULL;
     if (!enc && !(s = cm_new())) return -2;
@@ -392,6 +394,7 @@ int64_t proc_run(int enc, uint8_t *buf, int64_t buflen, uint8_t *out, int64_t n,
     memset(&w, 0, sizeof(w));
     int64_t pos = 0, k = 0, prev = 0, run = 0, last_off = 0;
     while (pos < n && !r.err) {
+        if (marks) { marks[2 * pos] = r.pos + r.csize; marks[2 * pos + 1] = r.rng; }
         int isop = enc && k < nops && opos[k] == pos;
         int wstart = (pos == 0 || !is_letter(out[pos - 1])) ? 1 : 0;
         int64_t rb = run < 3 ? run : 3;
@@ -447,6 +450,7 @@ int64_t proc_run(int enc, uint8_t *buf, int64_t buflen, uint8_t *out, int64_t n,
         k++; prev = kind; run = 0;
     }
     cm_free(s);
+    if (marks && !r.err) { marks[2 * n] = r.pos + r.csize; marks[2 * n + 1] = r.rng; }
     if (nops_out) *nops_out = k;
     if (enc) {
         enc_flush(&r);

@@ -73,7 +73,7 @@ def program_decode(stream: bytes, n: int, templates, rules) -> bytes:
     buf = ctypes.create_string_buffer(bytes(stream), max(1, len(stream)))
     out = ctypes.create_string_buffer(max(1, n))
     rc = load().proc_run(0, buf, len(stream), out, n, None, None, None, None, 0, *_tables(templates, rules), None,
-                         None)
+                         None, None)
     if rc == -2:
         raise MemoryError("the context-mixing model's tables could not be allocated")
     if rc < 0:
@@ -81,17 +81,23 @@ def program_decode(stream: bytes, n: int, templates, rules) -> bytes:
     return out.raw[:n]
 
 
-def program_encode(data: bytes, p: dict, pstore) -> bytes:
+def program_encode(data: bytes, p: dict, pstore, marks=None) -> bytes:
     """The stream of the program in p (opos, okind, oa, ob, templates, rules), literals coded with the
-    probabilities of a pricing pass (bitstream.run_program encoding)."""
+    probabilities of a pricing pass (bitstream.run_program encoding). marks: a float64 array of len(data) + 1,
+    filled as run_program's log fills it (the coded bits before each literal or operator, and at the end)."""
     import numpy as np
 
     arr = np.frombuffer(data, np.uint8).copy()
     ops = [np.ascontiguousarray(p[k], np.int64) for k in ("opos", "okind", "oa", "ob")]
     cap = len(arr) + len(arr) // 2 + 1024
     buf = np.empty(cap, np.uint8)
+    state = None if marks is None else np.zeros(2 * (len(arr) + 1), np.int64)
     size = load().proc_run(1, _ptr(buf), cap, _ptr(arr) if len(arr) else None, len(arr), *(_ptr(o) for o in ops),
-                           len(ops[0]), *_tables(p["templates"], p["rules"]), _ptr(pstore), None)
+                           len(ops[0]), *_tables(p["templates"], p["rules"]), _ptr(pstore), None,
+                           None if state is None else _ptr(state))
     if size < 0:
         raise RuntimeError("encoder buffer overflow")
+    if marks is not None:
+        at = state[1::2] > 0                                  # the places the coder marked (rng is never 0)
+        marks[at] = 8.0 * state[0::2][at] - np.log2(state[1::2][at].astype(np.float64))
     return buf[:size].tobytes()

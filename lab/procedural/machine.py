@@ -230,11 +230,12 @@ def _encoder_cm():
     return _ENC_CM[0]
 
 
-def _run(data_or_n, p: dict, enc: bool, blob: bytes | None = None, log: bool = False):
-    """Code (enc) or decode a program: by the C coder where it is built and no bit log is asked for, else by
-    bitstream.run_program (numba); the same bytes either way."""
-    if enc and not log and cm_native.load() is not None:
-        return cm_native.program_encode(data_or_n, p, p["pstore"]), np.zeros(1)
+def _run(data_or_n, p: dict, enc: bool, blob: bytes | None = None, log: bool = False, native: bool = True):
+    """Code (enc) or decode a program: encoding by the C coder where it is built (native), else by
+    bitstream.run_program (numba); the same bytes and bit log (marks, when log) either way."""
+    if enc and native and cm_native.load() is not None:
+        marks = np.zeros(len(data_or_n) + 1 if log else 1)
+        return cm_native.program_encode(data_or_n, p, p["pstore"], marks if log else None), marks
     from lab.entropy import cm
     from lab.entropy.rangecoder import dec_buffer, dec_init, enc_flush, new_encoder, new_probs
     from lab.procedural import bitstream as BS
