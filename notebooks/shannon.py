@@ -34,7 +34,8 @@ llmzip_files = ["alice29.txt", "bible (held-out 10%)"]
 llmzip_bytes = 256                 # a slice of each (cpu: 1000 of every text; SmolLM2 on one thread: ~70 B/s a stream)
 llmzip_streams = 1                 # cpu: 4 (a CPU step reads all weights once for every stream)
 llmzip_random = 128                # random bytes through llmzip (cpu: 400)
-gpu_jsons = ["reports/llmzip_gpu/run1.json", "reports/llmzip_gpu/run2.json", "reports/llmzip_gpu/run3.json"]
+gpu_jsons = ["reports/llmzip_gpu/run1.json", "reports/llmzip_gpu/run2.json", "reports/llmzip_gpu/run3.json",
+             "reports/llmzip_gpu/bible4096_static_gpu.json"]   # the static engine (CUDA graphs), encode and decode in two calls
 gpu_baselines = False              # cpu: measure xz / PPMd / zpaq on the GPU runs' whole files
 mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what llmzip's rate is made of (estimates:
                  "reports/llmzip_gpu/mix_estimate_heldout_cpu.json",      # code lengths, scripts/llmzip_mix_estimate.py)
@@ -174,6 +175,7 @@ for p in gpu_jsons:
     g = json.loads(here(p).read_text())
     for r in g["runs"]:
         row = {"run": Path(p).stem, "file": SPLITS.get(r["file"], r["file"]), "bytes": r["bytes"], "streams": r["streams"],
+               "engine": r.get("engine", "eager"), "context": r.get("context", 2048),
                "llmzip bpb": r["bits_per_byte"], "round trip": r["round_trip"],
                "encode KB/s": r["encode_MBps"] * 1e3, "decode KB/s": r["decode_MBps"] * 1e3, "device": g["device"]}
         if gpu_baselines:
