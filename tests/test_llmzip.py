@@ -35,6 +35,28 @@ def test_round_trip_canterbury(tiny):
     assert len(raw) > 1500 and codec.decompress(blob, lm, tok, sha) == raw
 
 
+def test_static_steps_attend_grouped_heads_in_place_with_transformers_numbers(tiny):
+    """The static engine's attention: a one-token step's query heads packed onto their K/V heads gives
+    transformers' non-compiled SDPA numbers bit for bit, and the expanded-heads path's (what transformers runs
+    inside torch.compile) to rounding; a longer query (a restart's prefix) is transformers' own path."""
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+
+    attn = tiny[0].model.layers[0].self_attn
+    g = attn.num_key_value_groups
+    torch.manual_seed(0)
+    k, v = torch.randn(3, 2, 40, 16), torch.randn(3, 2, 40, 16)
+    mask = torch.zeros(3, 1, 1, 40)
+    mask[:, :, :, 30:] = float("-inf")                              # the static cache's unwritten places
+    for q in (torch.randn(3, 2 * g, 1, 16), torch.randn(3, 2 * g, 5, 16)):
+        m = mask.expand(3, 1, q.shape[2], 40)
+        ours, _ = codec._grouped_step_attention(attn, q, k, v, m, scaling=0.25)
+        theirs, _ = sdpa_attention_forward(attn, q, k, v, m, scaling=0.25)
+        assert ours.shape == (3, q.shape[2], 2 * g, 16) and torch.equal(ours, theirs)
+        full = torch.nn.functional.scaled_dot_product_attention(q, repeat_kv(k, g), repeat_kv(v, g), attn_mask=m,
+                                                                scale=0.25).transpose(1, 2)
+        assert torch.allclose(ours, full, atol=1e-5)
+
+
 def test_static_engine_round_trips_through_restarts_and_is_recorded(tiny):
     """The static engine (a StaticCache reset at each restart; on CUDA a captured graph): any bytes round-trip,
     the header records the engine, the decoder runs it without being told, and an unknown class is refused."""
@@ -46,6 +68,7 @@ def test_static_engine_round_trips_through_restarts_and_is_recorded(tiny):
     (n, _, streams, dev, context, keep, *_), _ = codec.read_header(blob)
     assert (n, streams, dev, context, keep) == (len(raw), 3, 2, 48, 12)
     assert codec.decompress(blob, lm, tok, sha) == raw
+    assert lm.config._attn_implementation == "sdpa"                 # the engine gives the LM its attention back
     eager = codec.compress(raw, lm, tok, sha, streams=3, context=48, keep=12)
     assert codec.read_header(eager)[0][3] == 0 and abs(len(eager) - len(blob)) <= 0.02 * len(eager)
     i = next(k for k in range(len(blob)) if blob[k] != eager[k])    # the first difference: the device-class byte

@@ -175,15 +175,36 @@ def _code(st, buf, cdfs: torch.Tensor, syms: np.ndarray, active: np.ndarray, enc
         code_cdf_rows(st, buf, cdfs.cpu().numpy(), syms, active, False)
 
 
+def _grouped_step_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kw):
+    """transformers' SDPA attention, but a one-token step's query heads are packed onto their shared K/V heads
+    (transformers' `pack_gqa`) inside torch.compile too, where transformers instead copies the grouped K/V of the
+    whole static cache out to every query head, each layer and step (x3 for SmolLM2: at 4,096 streams x 288
+    positions, ~5 GB a layer). Outside compile the same operations as transformers' path, so the same numbers."""
+    from transformers.integrations.sdpa_attention import pack_gqa, sdpa_attention_forward
+
+    g = getattr(module, "num_key_value_groups", 1)
+    if query.shape[2] != 1 or g == 1 or kw.get("position_bias") is not None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kw)
+    out = torch.nn.functional.scaled_dot_product_attention(pack_gqa(query, g), key, value,
+                                                           attn_mask=pack_gqa(attention_mask, g), dropout_p=dropout,
+                                                           scale=scaling)
+    return out.reshape(out.shape[0], -1, 1, value.shape[-1]).transpose(1, 2).contiguous(), None
+
+
 class _StaticStep:
     """The static engine: one StaticCache of `context` positions for the whole run (reset in place at a
-    restart) and, on CUDA, the one-token step compiled with CUDA graphs; a restart's prefix runs uncompiled."""
+    restart) and, on CUDA, the one-token step compiled with CUDA graphs; a restart's prefix runs uncompiled.
+    The LM attends through `_grouped_step_attention` while the engine runs (`close` restores its own)."""
 
     def __init__(self, lm, context: int, device):
-        from transformers import StaticCache
+        from transformers import AttentionInterface, StaticCache
 
         self.lm, self.cache = lm, StaticCache(config=lm.config, max_cache_len=context)
         self.pos = 0
+        self.attn = lm.config._attn_implementation
+        if self.attn == "sdpa":
+            AttentionInterface.register("lab_grouped_step", _grouped_step_attention)
+            lm.set_attn_implementation("lab_grouped_step")
         self.step = self._forward
         if str(device).startswith("cuda"):
             self.step = torch.compile(self._forward, mode="reduce-overhead", fullgraph=True, dynamic=False)
@@ -204,6 +225,10 @@ class _StaticStep:
         logits = self.step(x, torch.tensor([self.pos], device=x.device)).clone()   # a graph's output is reused
         self.pos += 1
         return logits
+
+    def close(self) -> None:
+        if self.lm.config._attn_implementation != self.attn:
+            self.lm.set_attn_implementation(self.attn)
 
 
 def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start: int, esc: int, context: int,
@@ -234,53 +259,57 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
     static = _StaticStep(lm, context, device) if engine == "static" else None
     cache, x, pos, restart = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0, True
     lap = timer.lap if timer else (lambda part: None)
-    for t in range(n):
-        if timer:
-            timer.start()
-        if t >= toks.shape[1]:
-            toks = np.concatenate([toks, np.zeros_like(toks)], 1)[:, :n]
-        if adapter:                                              # the LM learns from the tokens coded so far
-            adapter.step(toks, t, lens_a, model_in, start)
-            lap("adapt")
-        if restart or pos >= context:                            # (re)start: the last `keep` tokens as a prefix
-            cache = None if static else DynamicCache()
-            k0 = min(keep, t)
-            prefix = np.concatenate([np.full((B, 1), start), model_in(toks[:, t - k0:t])], 1)
-            x = torch.from_numpy(prefix).to(device)
-            pos, restart = 0, False
-        if static:
-            logits = static.restart(x) if pos == 0 else static.next(x)
-        else:                                                    # a restart's prefix: no (B, keep, V) logits
-            logits = lm(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
-        pos += x.shape[1]
-        lap("forward")
-        live = t < lens_a
-        escaped = live & (toks[:, t - 1] == esc) if t else np.zeros(B, bool)
-        if escaped.any():
-            raw = toks[:, t] - V if enc else np.zeros(B, np.int64)
-            _code(st, buf, flat, raw, escaped, enc)
+    try:
+        for t in range(n):
+            if timer:
+                timer.start()
+            if t >= toks.shape[1]:
+                toks = np.concatenate([toks, np.zeros_like(toks)], 1)[:, :n]
+            if adapter:                                              # the LM learns from the tokens coded so far
+                adapter.step(toks, t, lens_a, model_in, start)
+                lap("adapt")
+            if restart or pos >= context:                            # (re)start: the last `keep` tokens as a prefix
+                cache = None if static else DynamicCache()
+                k0 = min(keep, t)
+                prefix = np.concatenate([np.full((B, 1), start), model_in(toks[:, t - k0:t])], 1)
+                x = torch.from_numpy(prefix).to(device)
+                pos, restart = 0, False
+            if static:
+                logits = static.restart(x) if pos == 0 else static.next(x)
+            else:                                                    # a restart's prefix: no (B, keep, V) logits
+                logits = lm(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+            pos += x.shape[1]
+            lap("forward")
+            live = t < lens_a
+            escaped = live & (toks[:, t - 1] == esc) if t else np.zeros(B, bool)
+            if escaped.any():
+                raw = toks[:, t] - V if enc else np.zeros(B, np.int64)
+                _code(st, buf, flat, raw, escaped, enc)
+                if not enc:
+                    toks[escaped, t] = V + raw[escaped]
+            word = live & ~escaped
+            lap("code")
+            p = mixer.probs(logits[:, -1], toks, t, word) if mixer else logits[:, -1].float().softmax(-1)
+            lap("mix")
+            rows = torch.nn.functional.pad(p, (0, nb * 256 - V)).view(B, nb, 256)
+            hi = toks[:, t] >> 8 if enc else np.zeros(B, np.int64)
+            _code(st, buf, quantise(rows.sum(-1)), hi, word, enc)
+            lo = toks[:, t] & 255 if enc else np.zeros(B, np.int64)
+            hi_d = torch.from_numpy(np.clip(hi, 0, nb - 1)).to(device)
+            _code(st, buf, quantise(rows[rows_b, hi_d]), lo, word, enc)
             if not enc:
-                toks[escaped, t] = V + raw[escaped]
-        word = live & ~escaped
-        lap("code")
-        p = mixer.probs(logits[:, -1], toks, t, word) if mixer else logits[:, -1].float().softmax(-1)
-        lap("mix")
-        rows = torch.nn.functional.pad(p, (0, nb * 256 - V)).view(B, nb, 256)
-        hi = toks[:, t] >> 8 if enc else np.zeros(B, np.int64)
-        _code(st, buf, quantise(rows.sum(-1)), hi, word, enc)
-        lo = toks[:, t] & 255 if enc else np.zeros(B, np.int64)
-        hi_d = torch.from_numpy(np.clip(hi, 0, nb - 1)).to(device)
-        _code(st, buf, quantise(rows[rows_b, hi_d]), lo, word, enc)
-        if not enc:
-            if st[5] or ((hi << 8 | lo)[word] >= V).any():
-                raise FormatError("corrupt .llmz file (stream ended early or a token out of range)")
-            toks[word, t] = (hi << 8 | lo)[word]
-        lap("code")
-        if mixer:
-            mixer.update(toks, t, word)
-        lap("mix")
-        x = torch.from_numpy(model_in(toks[:, t:t + 1])).to(device)
-    return toks
+                if st[5] or ((hi << 8 | lo)[word] >= V).any():
+                    raise FormatError("corrupt .llmz file (stream ended early or a token out of range)")
+                toks[word, t] = (hi << 8 | lo)[word]
+            lap("code")
+            if mixer:
+                mixer.update(toks, t, word)
+            lap("mix")
+            x = torch.from_numpy(model_in(toks[:, t:t + 1])).to(device)
+        return toks
+    finally:
+        if static:
+            static.close()
 
 
 def _adapter(lm, mix: int):
