@@ -85,7 +85,9 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c21_pages_small_g1_cpu.json",
               "reports/optical_gpu/campaign/c21_pages_base_g1_cpu.json",
               "reports/optical_gpu/campaign/c24_windows_cpu.json",
-              "reports/optical_gpu/campaign/c24_pages_base_g1_cpu.json"]
+              "reports/optical_gpu/campaign/c24_pages_base_g1_cpu.json",
+              "reports/optical_gpu/campaign/c25_windows_cpu.json",          # c25 on: scheduled sampling
+              "reports/optical_gpu/campaign/c25_pages_base_g1_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study

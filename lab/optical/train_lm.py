@@ -18,6 +18,8 @@ that spans many device runs (DESIGN.md, "Training that spans many device runs").
   a window height, so padding is small.
 - **An efficient step**: token-budget batches (`tokens` LM positions a step), cross-entropy only over the
   answer positions (decoder.LMReader.loss_on), bf16 autocast on CUDA, one host sync a step (the lengths).
+- **Scheduled sampling** (`sampled`, from run c25 on): a share of the answer tokens fed as input is the LM's
+  own teacher-forced guess, so a read learns to recover after its own mistakes instead of losing its place.
 - **Every evaluation has its control**: the held-out Fox-like pages read through the LM in each mode, the
   same pages read with *another page's* tokens (the gap is the "it reads" number), fresh train pages beside
   them (memorisation), and the stage-1 CTC reader on the same pages.
