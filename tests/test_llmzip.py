@@ -57,6 +57,25 @@ def test_static_steps_attend_grouped_heads_in_place_with_transformers_numbers(ti
         assert torch.allclose(ours, full, atol=1e-5)
 
 
+def test_static_engine_steps_give_the_lms_own_logits(tiny):
+    """A prefix then one-token steps through the static engine's cache (its own attention and mask) give the
+    logits of the LM run once over the whole sequence: no step sees the cache's unwritten places."""
+    lm = tiny[0]
+    torch.manual_seed(1)
+    ids = torch.randint(0, lm.config.vocab_size, (2, 12))
+    with torch.no_grad():
+        whole = lm(input_ids=ids).logits[:, -1]
+        step = codec._StaticStep(lm, 32, "cpu")
+        try:
+            step.restart(ids[:, :4])
+            for t in range(4, 12):
+                last = step.next(ids[:, t:t + 1])[:, -1]
+        finally:
+            step.close()
+    assert lm.config._attn_implementation == "sdpa"
+    assert torch.allclose(last, whole, atol=1e-4), (last - whole).abs().max()
+
+
 def test_static_engine_round_trips_through_restarts_and_is_recorded(tiny):
     """The static engine (a StaticCache reset at each restart; on CUDA a captured graph): any bytes round-trip,
     the header records the engine, the decoder runs it without being told, and an unknown class is refused."""
