@@ -129,21 +129,28 @@ def _optical_lm(d):
     c, gpu = curve[-1], "one H200 (reports/optical_gpu/campaign)"
     at = f" after {c['examples']:,} examples, {c['GPU-min']:.0f} GPU-min"
     grids = {"tiny": 8, "small": 10, "base": 16}
-    whole = [w for w in d.get("lm_windows", []) if f"lm_win{grids.get(w['mode'])}_{w['mode']}" in w]
+    guided = reads.guided(d.get("lm_windows", []))
+    whole = [w for w in d.get("lm_windows", []) if f"lm_win{grids.get(w['mode'])}_{w['mode']}" in w
+             or (w["mode"], w["examples"], reads.is_pdf(w)) in guided]   # a read greedy, guided or both
     pdf = [w for w in whole if reads.is_pdf(w)]
     pages = [w for w in whole if w not in pdf]
     newest = {w["mode"]: w for w in pages}                   # per mode, the newest read (the files are in order)
     base, main = newest.get("base"), ([w for w in pages if w["mode"] != "base"] or pages)
 
-    guided = reads.guided(d.get("lm_windows", []))
-
     def read(w):            # (mode, own, other, stage-1 CTC or None, how): the better of greedy and guided
         m = w["mode"]
-        own, other = w[f"lm_win{grids[m]}_{m}"], w[f"lm_win{grids[m]}_control"]
+        same = [v for v in whole if (v["mode"], v["examples"], reads.is_pdf(v)) == (m, w["examples"], reads.is_pdf(w))
+                and f"lm_win{grids[m]}_{m}" in v]                   # the greedy read of the same state, if any
+        own, other = (same[-1][f"lm_win{grids[m]}_{m}"], same[-1][f"lm_win{grids[m]}_control"]) if same else (None, None)
+        ctc = w.get(f"ctc_win{grids[m]}_{m}")
+        if ctc is None:     # a guided-only read: the stage-1 reader's score on the same pages from the greedy one
+            ctc = next((v[f"ctc_win{grids[m]}_{m}"] for v in reversed(whole) if v["mode"] == m and reads.is_pdf(v) == reads.is_pdf(w)
+                        and f"ctc_win{grids[m]}_{m}" in v), None)
         g = guided.get((m, w["examples"], reads.is_pdf(w)))
-        if g and g[1] > own:
-            return m, g[1], g[2], w.get(f"ctc_win{grids[m]}_{m}"), f"; guided decoding, scale {g[0]}; greedy {100 * own:.0f}%"
-        return m, own, other, w.get(f"ctc_win{grids[m]}_{m}"), ""
+        if g and (own is None or g[1] > own):
+            greedy = "" if own is None else f"; greedy {100 * own:.0f}%"
+            return m, g[1], g[2], ctc, f"; guided decoding, scale {g[0]}{greedy}"
+        return m, own, other, ctc, ""
 
     def ctc_note(ctc):
         return "" if ctc is None else f"; stage-1 CTC reader {100 * ctc:.0f}%"

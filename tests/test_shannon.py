@@ -168,10 +168,17 @@ def test_dashboard_takes_the_guided_read_of_the_same_state_when_it_reads_better(
     (base,) = [r for r in rows if "base mode" in r["result"]]
     assert base["value"] == ("91% vs 28% from another page's tokens (+63 points; guided decoding, scale 1; greedy 72%); "
                              "stage-1 CTC reader 94%") and base["met"] == "yes"
-    (page,) = [r for r in rows if "read on the CPU" in r["result"]]
-    assert page["value"] == "58% vs 25% from another page's tokens (+33 points)"      # the guided read is c-other's
+    (page,) = [r for r in rows if "read on the CPU" in r["result"]]     # the newest state's read, guided only
+    assert page["value"] == "70% vs 25% from another page's tokens (+45 points; guided decoding, scale 1)"
+    assert "after 7 examples" in page["result"]
     (vs,) = [r for r in rows if "vs stage-1 CTC" in r["result"]]
     assert vs["value"] == "91% vs 94% (guided decoding, scale 1; greedy 72%)" and vs["met"] == "no"   # base: -3
+    d["lm_windows"].append({"examples": 9, "mode": "base", "pages": "Fox-like (7)", "lm_win16_base_g1": 0.93,
+                            "lm_win16_control_g1": 0.3})   # a newer state read guided only: it stands, CTC beside it
+    (base,) = [r for r in D._optical_lm(d) if "base mode" in r["result"]]
+    assert "after 9 examples" in base["result"] and base["value"] == (
+        "93% vs 30% from another page's tokens (+63 points; guided decoding, scale 1); stage-1 CTC reader 94%")
+    d["lm_windows"].pop()
     d["lm_windows"][1]["lm_win16_base_g1"] = 0.6
     (base,) = [r for r in D._optical_lm(d) if "base mode" in r["result"]]
     assert base["value"].startswith("72% vs 27%") and "guided" not in base["value"]
