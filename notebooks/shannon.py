@@ -35,7 +35,8 @@ llmzip_bytes = 256                 # a slice of each (cpu: 1000 of every text; S
 llmzip_streams = 1                 # cpu: 4 (a CPU step reads all weights once for every stream)
 llmzip_random = 128                # random bytes through llmzip (cpu: 400)
 gpu_jsons = ["reports/llmzip_gpu/run1.json", "reports/llmzip_gpu/run2.json", "reports/llmzip_gpu/run3.json",
-             "reports/llmzip_gpu/bible4096_static_gpu.json"]   # the static engine (CUDA graphs), encode and decode in two calls
+             "reports/llmzip_gpu/bible4096_static_gpu.json",   # the static engine (CUDA graphs), encode and decode in two calls
+             "reports/llmzip_gpu/bible4096_grouped_gpu.json"]  # the same with grouped K/V heads attended in place
 gpu_baselines = False              # cpu: measure xz / PPMd / zpaq on the GPU runs' whole files
 mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what llmzip's rate is made of (estimates:
                  "reports/llmzip_gpu/mix_estimate_heldout_cpu.json",      # code lengths, scripts/llmzip_mix_estimate.py)
