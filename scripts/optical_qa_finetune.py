@@ -100,6 +100,7 @@ def main() -> int:
         print(f"{len(trip.pages)} rendered training pages, {len(trip.items)} questions, tokens {tuple(toks.shape)} "
               f"({time.time() - t0:.0f} s)", flush=True)
         rec = V.train(reader, toks, trip, cfg, seconds=a.seconds, progress=progress)
+        rec["from_reader"] = {k: meta.get(k) for k in ("sha256", "examples", "step")}   # the campaign state it started from
         sha = V.save(reader, a.adapter, meta, rec)
         from lab.optical.encoder import tokens_for
 
