@@ -55,6 +55,9 @@ say "installing the lab package (editable, no dependencies)"
 pipq --no-deps --config-settings editable_mode=compat -e . || die "pip could not install the lab package (log: $LOG)"
 say "compiling the C kernels (lab/entropy/cm.c, lab/procedural/search.c; without them the numba kernels give the same bytes)"
 "$VENV/bin/python" -m lab.native
+# the lab's bytecode, as pip writes it for an installed package: a `lab` process then starts without compiling
+# its modules, also where PYTHONDONTWRITEBYTECODE is set (a stale file is ignored by Python, never wrong)
+"$VENV/bin/python" -m compileall -q -j 0 lab scripts >/dev/null || die "could not compile the lab's Python files"
 "$VENV/bin/python" scripts/check_env.py "$LOCK" || exit 1
 rm -f "$LOG"
 touch "$VENV/.installed"
