@@ -231,6 +231,12 @@ def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
     g = json.loads(out.read_text())                             # a guided read: its own keys, no teacher-forced ones
     assert 0 <= g[f"lm_win1_{res['mode']}_g1"] <= 1 and "lm_win1_control_g1" in g and not any(
         k.startswith(("nll_", "ctc_")) for k in g) and len(g["win1_g1_precisions"]) == len(res["win1_precisions"])
+    assert L.main(base + ["--pages", "2", "--by-rows", "--out", str(out)]) == 0
+    b = json.loads(out.read_text())                             # whole pages read row by row, joined: one score a page
+    m = b["mode"]
+    assert len(b["page_by1_precisions"]) == 2 and 0 <= b[f"lm_page_by1_{m}"] <= 1 and "lm_page_by1_control" in b
+    assert b["page_by1_windows"] >= len(res["win1_precisions"])              # every row with text, not 3 a page
+    assert b["page_by1_samples"][0]["ref"].count("\n") >= 1                # the page's text, many rows
     if pdfdocs.available("test"):
         assert L.main(base + ["--pdf", "--pages", "1", "--out", str(out)]) == 0
         res = json.loads(out.read_text())

@@ -342,11 +342,14 @@ def _nll(reader: LMReader, ctx: list, answers: list, chunk: int = 32) -> float:
 
 @torch.no_grad()
 def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3,
-                     guidance: float = 0.0) -> dict:
+                     guidance: float = 0.0, by_rows: bool = False) -> dict:
     """Precision on windows of `rows` cell rows of the held-out pages (the curriculum's examples, before whole
     pages are learnt), with the same windows read from another page's tokens as the control, and by the stage-1
     CTC reader from the same tokens (its bands of those rows). guidance > 0: read with the LM's prior weighed
-    out (`decoder.generate_guided`), the keys then lm_win{rows}_{mode}_g{guidance} and the control's likewise."""
+    out (`decoder.generate_guided`), the keys then lm_win{rows}_{mode}_g{guidance} and the control's likewise.
+    by_rows: every window of each page is read (from its own tokens) and the reads are joined top to bottom into
+    the page's text, scored against the whole page (keys lm_page_by{rows}_{mode}[_g...], control likewise): a
+    whole page read window by window, where a mistake cannot carry over into the next window."""
     from lab.optical.metrics import precision
 
     was = reader.training
@@ -357,7 +360,8 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     idx, wins, refs = [], [], []
     for i, p in enumerate(fox):
         bands = p.bands(mode)
-        starts = [r for r in range(0, g - rows + 1, rows) if window_text(bands, r, r + rows)][:per_page]
+        starts = [r for r in range(0, g - rows + 1, rows) if window_text(bands, r, r + rows)]
+        starts = starts if by_rows else starts[:per_page]
         for r in starts:
             idx.append(i)
             wins.append((r, r + rows))
@@ -374,6 +378,17 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
         nll = [] if guidance else [_nll(reader, ctx[:len(refs)], answers), _nll(reader, ctx[len(refs):], answers)]
     reader.train(was)
     n = len(refs)
+    if by_rows:               # each page's window reads joined in order, against the page's text (own, then control)
+        g_ = f"_g{guidance:g}" if guidance else ""
+        pages = sorted(set(idx))
+        joined = ["\n".join(o.strip() for o, i in zip(outs[k * n:(k + 1) * n], idx) if i == pg) for k in (0, 1) for pg in pages]
+        full = [window_text(fox[pg].bands(mode), 0, g) for pg in pages]
+        pp = [precision(o, r) for o, r in zip(joined, full + full)]
+        m = len(pages)
+        return {f"lm_page_by{rows}_{mode}{g_}": float(np.mean(pp[:m])), f"lm_page_by{rows}_control{g_}": float(np.mean(pp[m:])),
+                f"page_by{rows}{g_}_precisions": [round(float(x), 4) for x in pp[:m]],
+                f"page_by{rows}{g_}_windows": n,
+                f"page_by{rows}{g_}_samples": [{"ref": r[:160], "out": o[:160]} for r, o in list(zip(full, joined))[:2]]}
     prec = [precision(o, r) for o, r in zip(outs, refs + refs)]
     if guidance:              # a guided read: its precisions and samples (the teacher-forced and CTC figures: a plain run's)
         g = f"_g{guidance:g}"
@@ -766,6 +781,8 @@ def main(argv=None) -> int:
     p.add_argument("--guidance", type=float, default=0.0,
                    help="read with the LM's prior weighed out at this scale (classifier-free guidance; the keys "
                         "then end in _g<scale>, and no teacher-forced or CTC figures are written)")
+    p.add_argument("--by-rows", action="store_true",
+                   help="read each whole page as all its windows of --rows cell rows, joined, scored against the page")
     p.add_argument("--out", required=True, help="JSON written here")
     p.add_argument("--stage1", default="model:optical-reader", help="the encoder + stage-1 reader")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -787,7 +804,7 @@ def main(argv=None) -> int:
                "examples": meta["examples"], "gpu_minutes": round(meta["gpu_seconds"] / 60, 2), "mode": a.mode,
                "pages": [p.source for p in fox] if a.pdf else len(fox)}
         for h in map(int, a.rows.split(",")):
-            res.update(evaluate_windows(reader, model, fox, a.mode, h, guidance=a.guidance))
+            res.update(evaluate_windows(reader, model, fox, a.mode, h, guidance=a.guidance, by_rows=a.by_rows))
         Path(a.out).write_text(json.dumps(res, indent=1))
         print(json.dumps({k: v for k, v in res.items() if "samples" not in k}), flush=True)
         return 0
