@@ -92,7 +92,9 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c26_windows_cpu.json",
               "reports/optical_gpu/campaign/c26_pages_small_g1_cpu.json",
               "reports/optical_gpu/campaign/c26_pdf_pages_small_cpu.json",
-              "reports/optical_gpu/campaign/c26_pages_base_g1_cpu.json"]
+              "reports/optical_gpu/campaign/c26_pages_base_g1_cpu.json",
+              "reports/optical_gpu/campaign/c26_pages_base_by1_g1_cpu.json",   # whole pages read row by row (--by-rows)
+              "reports/optical_gpu/campaign/c26_pages_base_by2_g1_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
@@ -208,7 +210,9 @@ if camp:
         f"`{lm_state}`):\n\n" + rep.table(camp["runs"], key="lm_runs") + "\n\nEvaluations:\n\n"
         + rep.table(camp["curve"], key="lm_curve")
         + ("\n\nWindows of held-out pages (the curriculum's examples; teacher-forced nats/token beside greedy "
-           "precision, own tokens against another page's):\n\n" + rep.table(camp["windows"], key="lm_windows") if camp["windows"] else "")))
+           "precision, own tokens against another page's; `lm_winR_MODE_g1`: guided decoding; `lm_page_byR_MODE_g1`: "
+           "each whole page read as all its windows of R cell rows, each from its own tokens, joined and scored "
+           "against the page, `train_lm evaluate --by-rows`):\n\n" + rep.table(camp["windows"], key="lm_windows") if camp["windows"] else "")))
     rep.figure(fig, "optical_lm_campaign.png", "The stage-2 campaign: training loss and held-out precision against "
                "examples seen, across runs.")
     plt.close(fig)

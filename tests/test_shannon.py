@@ -184,6 +184,26 @@ def test_dashboard_takes_the_guided_read_of_the_same_state_when_it_reads_better(
     assert base["value"].startswith("72% vs 27%") and "guided" not in base["value"]
 
 
+def test_dashboard_reports_the_newest_row_by_row_page_read_on_its_own_row():
+    """A whole page read window by window (`--by-rows`) is its own row: the newest state's best protocol, the
+    control beside it; the whole-page row is not changed by it."""
+    d = {"meta": {"machine": "m", "date": "2026-12-06"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
+         "lm_windows": [{"examples": 7, "mode": "base", "pages": "Fox-like (7)", "lm_win16_base_g1": 0.81,
+                         "lm_win16_control_g1": 0.26},
+                        {"examples": 6, "mode": "base", "pages": "Fox-like (7)", "lm_page_by1_base_g1": 0.95,
+                         "lm_page_by1_control_g1": 0.2},
+                        {"examples": 7, "mode": "base", "pages": "Fox-like (7)", "lm_page_by1_base_g1": 0.872,
+                         "lm_page_by1_control_g1": 0.264},
+                        {"examples": 7, "mode": "base", "pages": "Fox-like (7)", "lm_page_by2_base_g1": 0.85,
+                         "lm_page_by2_control_g1": 0.25}]}
+    rows = D._optical_lm(d)
+    (by,) = [r for r in rows if "row(s) at a time" in r["result"]]
+    assert "read 1 cell row(s)" in by["result"] and "after 7 examples" in by["result"]
+    assert by["value"] == "87% vs 26% from another page's tokens (+61 points; guided decoding, scale 1)" and by["met"] == "no"
+    (base,) = [r for r in rows if "base mode (CPU)" in r["result"] and "at a time" not in r["result"]]
+    assert base["value"].startswith("81% vs 26%")
+
+
 def test_dashboard_keeps_the_real_pdf_read_of_the_stage2_reader_apart():
     d = {"meta": {"machine": "m", "date": "2026-12-04"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
          "lm_windows": [{"examples": 7, "mode": "small", "pages": "Fox-like (7)", "lm_win10_small": 0.604,

@@ -218,7 +218,7 @@ def campaign(state: str | Path, windows=()) -> dict:
     win_rows = [{"examples": w["examples"], "GPU-min": w["gpu_minutes"], "mode": w["mode"],
                  "pages": (f"real PDF ({len(w['pages'])})" if isinstance(w.get("pages"), list)
                            else f"Fox-like ({w.get('pages', 7)})"),
-                 **{k: v for k, v in w.items() if k.startswith(("lm_win", "nll_win", "ctc_win"))}} for w in wins]
+                 **{k: v for k, v in w.items() if k.startswith(("lm_win", "nll_win", "ctc_win", "lm_page_by"))}} for w in wins]
     rows1 = [w for w in wins if "nll_win1_control" in w]
     gap = rows1[-1]["nll_win1_control"] - rows1[-1][f"nll_win1_{rows1[-1]['mode']}"] if rows1 else None
     return {"runs": runs, "curve": curve, "loss": loss, "examples": meta["examples"], "steps": meta["step"],
