@@ -22,7 +22,8 @@ corpora:
 documents:
 	@bash scripts/setup.sh --documents
 
-# unit tests on both cores, then the notebooks and the browser tests side by side (each is mostly one process)
+# unit tests on both cores, then the notebooks (two at a time: nbval keeps a notebook's cells in order on one
+# worker with --dist loadscope) beside the browser tests
 test: setup
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-notebooks test-browser
@@ -32,7 +33,7 @@ test-unit: setup
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest tests -m "not browser" -n 2 --dist loadfile
 
 test-notebooks: setup
-	MPLBACKEND=Agg $(PY) -m pytest --nbval-lax notebooks/ -p no:randomly
+	MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest --nbval-lax notebooks/ -p no:randomly -n 2 --dist loadscope
 
 test-browser: setup
 	$(PY) -m pytest tests -m browser
