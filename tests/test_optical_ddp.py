@@ -27,7 +27,9 @@ def test_two_processes_take_the_steps_of_one(tmp_path):
     assert one["processes"] == 1 and two["processes"] == 2
     assert two["losses"] == pytest.approx(one["losses"], rel=1e-5)
     assert one["losses"][-1] < one["losses"][0]                    # it trains
-    assert two["weights"] == pytest.approx(one["weights"], rel=1e-6, abs=1e-6)
+    # float32 tolerance: the all-reduce sums the halves' gradients in another order than one process does (a
+    # fresh clone on an AMD EPYC differed by 1.6e-6 relative after the steps)
+    assert two["weights"] == pytest.approx(one["weights"], rel=1e-5, abs=1e-5)
 
 
 def test_two_processes_fine_tune_the_answerer_as_one(tmp_path):
@@ -36,4 +38,6 @@ def test_two_processes_fine_tune_the_answerer_as_one(tmp_path):
     assert (one["processes"], two["processes"]) == (1, 2)
     assert one["steps"] == two["steps"] == 4 and one["examples"] == two["examples"] > 4
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
-    assert two["weights"] == pytest.approx(one["weights"], rel=1e-6, abs=1e-6)
+    # float32 tolerance: the all-reduce sums the halves' gradients in another order than one process does (a
+    # fresh clone on an AMD EPYC differed by 1.6e-6 relative after the steps)
+    assert two["weights"] == pytest.approx(one["weights"], rel=1e-5, abs=1e-5)

@@ -280,9 +280,9 @@ def test_phase_clock_times_only_the_steps_it_is_asked_to():
 
 def test_step_profile_starts_after_warm_up_and_reports_where_the_time_went(capsys):
     """train(profile=N) profiles steps 31..30+N: nothing before, one summary line and two tables after the last."""
-    prof, x = None, torch.randn(64, 64)
+    prof, x = None, torch.randn(384, 384)      # ~1-10 ms a step: the summary's 0.1 ms rounding cannot reach zero
     for step in range(1, 36):
-        x = torch.tanh(x @ x.T / 64)
+        x = torch.tanh(x @ x.T / 384)
         prof = L._profile_steps(prof if step > 30 else None, step - 30, 3, "cpu")
         assert (prof is not None) == (30 <= step < 33)
     out = capsys.readouterr().out
