@@ -43,8 +43,12 @@ def cmd_train(args) -> int:
     if world > 1:
         import torch.distributed as dist
 
-        dist.barrier()                  # no rank tears gloo down while another is still in a collective
-        dist.destroy_process_group()    # (a fresh-clone run saw rank 1 abort: "terminate called ...")
+        import gc
+
+        gc.collect()                    # the DDP wrapper and its reducer freed while the group and interpreter live:
+        dist.barrier()                  # gloo work freed at interpreter exit aborts a rank ("terminate called
+        dist.destroy_process_group()    # without an active exception", seen twice on fresh clones); no rank tears
+                                        # gloo down while another is still in a collective
     if rank != 0:
         return 0
     sha = T.save(model, args.out, {"train_log": log, "val_bpb": vb, "data": args.mix or args.data, "device": dev})
