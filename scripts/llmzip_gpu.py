@@ -42,6 +42,7 @@ def main() -> int:
     ap.add_argument("--keep", type=int, default=512)
     ap.add_argument("--mix", default="none", help="online models mixed with the LM (lab.llmzip.mixing: bias,ngram,match,ctx,shared|all|none)")
     ap.add_argument("--engine", default="eager", choices=["eager", "static"], help="lab.llmzip.codec's engines")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="lab.llmzip.codec's dtypes")
     ap.add_argument("--phase", default="both", choices=["both", "encode", "decode"],
                     help="encode and decode in one call, or in two (the files kept in --blobs between them)")
     ap.add_argument("--profile", action="store_true",
@@ -71,17 +72,18 @@ def main() -> int:
             raw = raw[:int(head[0])]
         if dev == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        key = str(Path(a.blobs or ".") / (spec.replace("/", "_").replace(":", "_") + f"_{a.mix}_{a.engine}"))
+        key = str(Path(a.blobs or ".") / (spec.replace("/", "_").replace(":", "_") + f"_{a.mix}_{a.engine}"
+                                                 + ("" if a.dtype == "float32" else f"_{a.dtype}")))
         if a.phase == "decode":                              # the encode call's file and half row
             blob, r = Path(key + ".llmz").read_bytes(), json.loads(Path(key + ".json").read_text())
         else:
             timer = StepTimer(dev) if a.profile else None
             sync(); t0 = time.perf_counter()
             blob = codec.compress(raw, lm, tok, sha, streams=int(streams), device=dev, context=a.context, keep=a.keep,
-                                  mix=mix, engine=a.engine, timer=timer)
+                                  mix=mix, engine=a.engine, dtype=a.dtype, timer=timer)
             sync(); t1 = time.perf_counter()
             r = {"file": rel, "bytes": len(raw), **({"first_bytes": int(head[0])} if head else {}), "streams": int(streams),
-                 "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix, "engine": a.engine,
+                 "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix, "engine": a.engine, "dtype": a.dtype,
                  "llmz_bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(raw), "encode_s": t1 - t0,
                  "encode_MBps": len(raw) / (t1 - t0) / 1e6,
                  "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),

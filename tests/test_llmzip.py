@@ -93,11 +93,35 @@ def test_static_engine_round_trips_through_restarts_and_is_recorded(tiny):
     i = next(k for k in range(len(blob)) if blob[k] != eager[k])    # the first difference: the device-class byte
     assert (blob[i], eager[i]) == (2, 0)
     with pytest.raises(FormatError, match="corrupt"):
-        codec.decompress(blob[:i] + bytes([7]) + blob[i + 1:], lm, tok, sha)
+        codec.decompress(blob[:i] + bytes([8]) + blob[i + 1:], lm, tok, sha)
     with pytest.raises(FormatError, match="cpu with the static engine"):
         codec.decompress(blob, lm, tok, sha, device="cuda")
     with pytest.raises(ValueError, match="engine"):
         codec.compress(raw, lm, tok, sha, engine="graph")
+
+
+@pytest.mark.parametrize("engine", ["eager", "static"])
+def test_bfloat16_round_trips_is_recorded_and_leaves_the_model_in_float32(tiny, engine):
+    """dtype bfloat16 codes with a bfloat16 copy of the model: any bytes round-trip, the header's device class
+    carries +4 and the decoder follows it, the caller's model keeps its float32 weights bit for bit, the rate stays
+    near float32's, and the adapting LM (float32 only) is refused."""
+    from lab import data
+
+    lm, tok, sha = tiny
+    before = {k: v.clone() for k, v in lm.state_dict().items()}
+    raw = b"".join(p.read_bytes()[:150] for p in data.files("canterbury")) + b"\xff\xfe tail"
+    blob = codec.compress(raw, lm, tok, sha, streams=3, context=48, keep=12, engine=engine, dtype="bfloat16")
+    assert codec.read_header(blob)[0][3] == 4 + codec.ENGINES[engine]
+    assert all(torch.equal(v, before[k]) and v.dtype == torch.float32 for k, v in lm.state_dict().items())
+    assert codec.decompress(blob, lm, tok, sha) == raw
+    fp32 = codec.compress(raw, lm, tok, sha, streams=3, context=48, keep=12, engine=engine)
+    assert abs(len(blob) - len(fp32)) <= 0.03 * len(fp32)
+    with pytest.raises(FormatError, match="in bfloat16"):
+        codec.decompress(blob, lm, tok, sha, device="cuda")
+    with pytest.raises(ValueError, match="dtype"):
+        codec.compress(raw, lm, tok, sha, dtype="float16")
+    with pytest.raises(ValueError, match="float32 only"):
+        codec.compress(raw, lm, tok, sha, dtype="bfloat16", mix=codec.ADAPT)
 
 
 def test_refusals(tiny):
@@ -168,11 +192,18 @@ def test_cli_round_trip_and_errors(tmp_path, capsys):
     rc, err = _lab(capsys, "decompress", str(tmp_path / "x.llmz"), "-o", str(tmp_path / "out.bin"), "--model", "tiny-random")
     assert rc == 0, err
     assert (tmp_path / "out.bin").read_bytes() == src.read_bytes()
+    rc, err = _lab(capsys, "compress", str(src), "-o", str(tmp_path / "b.llmz"), "--model", "tiny-random",
+                   "--dtype", "bfloat16", "--engine", "static")
+    assert rc == 0 and codec.read_header((tmp_path / "b.llmz").read_bytes())[0][3] == 6, err
+    rc, err = _lab(capsys, "decompress", str(tmp_path / "b.llmz"), "-o", str(tmp_path / "b.bin"), "--model", "tiny-random")
+    assert rc == 0 and (tmp_path / "b.bin").read_bytes() == src.read_bytes(), err
     (tmp_path / "junk.llmz").write_bytes(b"not an llmz file")
     for args, msg in ((["decompress", str(tmp_path / "junk.llmz"), "-o", str(tmp_path / "j.bin")], "bad magic"),
                       (["compress", str(tmp_path / "none"), "-o", str(tmp_path / "n.llmz"), "--model", "tiny-random"], "No such file"),
                       (["compress", str(src), "-o", str(tmp_path / "k.llmz"), "--model", "tiny-random", "--keep", "4096",
-                        "--context", "64"], "below the context")):
+                        "--context", "64"], "below the context"),
+                      (["compress", str(src), "-o", str(tmp_path / "k.llmz"), "--model", "tiny-random", "--dtype",
+                        "bfloat16", "--mix", "adapt"], "float32 only")):
         rc, err = _lab(capsys, *args)
         assert rc == 2 and msg in err and "Traceback" not in err, (args, err)
     assert not (tmp_path / "j.bin").exists() and not (tmp_path / "k.llmz").exists()

@@ -45,6 +45,8 @@ def cmd_compress(args) -> int:
     try:
         codec.check_settings(args.streams, args.context, args.keep)
         mix = mixing.flags_of(x.strip() for x in args.mix.split(","))
+        if args.dtype != "float32" and mix & mixing.ADAPT:
+            raise ValueError("dtype: the adapting LM (--mix adapt) learns in float32 only")
     except ValueError as e:
         raise UsageError(f"--{e}") from None
     check_output(args.output, inputs=[args.input], suffixes=(".llmz",))   # before the model loads
@@ -52,7 +54,7 @@ def cmd_compress(args) -> int:
     lm, tok, sha = _model(args.model, dev)
     n_in, n_out, dt = code_file(args.input, args.output, lambda data: codec.compress(
         data, lm, tok, sha, streams=args.streams, device=dev, context=args.context, keep=args.keep, mix=mix,
-        engine=args.engine), (".llmz",))
+        engine=args.engine, dtype=args.dtype), (".llmz",))
     if not args.quiet:
         print(coded_summary(args.output, n_in, n_out, dt))
     return 0
@@ -100,4 +102,7 @@ def add_parser(sub) -> None:
             p.add_argument("--engine", default="eager", choices=["eager", "static"],
                            help="how the model runs: eager (a growing cache) or static (one fixed cache; on CUDA the "
                            "step as a captured CUDA graph); the file records it, decompress follows")
+            p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                           help="the model's arithmetic: bfloat16 runs a bfloat16 copy (faster on a GPU, at a small rate "
+                           "cost; not with --mix adapt); the file records it, decompress follows")
         p.set_defaults(func=fn)

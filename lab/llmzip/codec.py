@@ -13,10 +13,12 @@ and with the ADAPT flag the LM's own weights learn from them too (lab.llmzip.ada
 Two engines run the model: `eager` (transformers' growing DynamicCache) and `static` (a StaticCache of
 `context` positions allocated once, and on CUDA the one-token step compiled into a captured CUDA graph,
 `torch.compile(mode="reduce-overhead")`, to take the ~60 kernel launches a layer off the host); the file records
-which one, so the decoder runs the same computation.
+which one, so the decoder runs the same computation. `dtype` bfloat16 runs a bfloat16 copy of the model (weights,
+activations and cache; the distribution is formed in float32 from its logits): faster on a GPU, at a rate cost
+that is measured, not assumed; the file records it too.
 
 .llmz (lab.container): magic b"LLMZ", version 3, header (original length u64, CRC32 u32, streams u16, device
-class u8 (0 cpu, 1 cuda; +2: the static engine), context u32, keep u32, model sha256 32 bytes, online models u8:
+class u8 (0 cpu, 1 cuda; +2: the static engine; +4: bfloat16), context u32, keep u32, model sha256 32 bytes, online models u8:
 lab.llmzip.mixing's flags), sections
 LENS (tokens per stream, u64) and DATA. Version 2 (the same header without the last byte: the LM alone) still
 decodes; version 1 interleaved buckets and ids per stream.
@@ -42,6 +44,7 @@ _HEAD = struct.Struct("<QIHBII32sB")
 _HEADS = {2: struct.Struct("<QIHBII32s"), 3: _HEAD}      # version -> header (2: no online models)
 DEVICES = {"cpu": 0, "cuda": 1}
 ENGINES = {"eager": 0, "static": 2}        # added to the device class in the header
+DTYPES = {"float32": 0, "bfloat16": 4}      # likewise
 TOTAL = 1 << 16
 MAX_STREAMS = 4096
 
@@ -330,23 +333,38 @@ def _adapter(lm, mix: int):
     return adapting(lm) if mix & ADAPT else contextlib.nullcontext()
 
 
-def _devclass(device, engine: str = "eager") -> int:
-    return DEVICES["cuda" if str(device).startswith("cuda") else "cpu"] + ENGINES[engine]
+def _devclass(device, engine: str = "eager", dtype: str = "float32") -> int:
+    return DEVICES["cuda" if str(device).startswith("cuda") else "cpu"] + ENGINES[engine] + DTYPES[dtype]
 
 
 def _describe(devclass: int) -> str:
-    return f"{'cuda' if devclass & 1 else 'cpu'} with the {'static' if devclass & 2 else 'eager'} engine"
+    return (f"{'cuda' if devclass & 1 else 'cpu'} with the {'static' if devclass & 2 else 'eager'} engine"
+            + (" in bfloat16" if devclass & 4 else ""))
+
+
+def _in_dtype(lm, dtype: str):
+    """The model to run: `lm` itself in float32, else a copy in `dtype` (the caller's model keeps its weights)."""
+    if dtype == "float32" or next(lm.parameters()).dtype == getattr(torch, dtype):
+        return lm
+    import copy
+
+    return copy.deepcopy(lm).to(getattr(torch, dtype))
 
 
 @torch.no_grad()
 def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", context: int = 2048,
-             keep: int = 512, mix: int = 0, engine: str = "eager", timer=None) -> bytes:
+             keep: int = 512, mix: int = 0, engine: str = "eager", dtype: str = "float32", timer=None) -> bytes:
     """`lm`/`tok` a causal LM and its byte-level tokenizer, `sha` the model's identity (sha256 hex); `mix` the
-    online models mixed in (lab.llmzip.mixing flags; 0: the LM alone); `engine` eager or static (the module's
-    docstring); `timer` a lab.llmzip.steptime.StepTimer to profile the steps (the same bytes out)."""
+    online models mixed in (lab.llmzip.mixing flags; 0: the LM alone); `engine` eager or static and `dtype`
+    float32 or bfloat16 (the module's docstring); `timer` a lab.llmzip.steptime.StepTimer to profile the steps
+    (the same bytes out)."""
     check_settings(streams, context, keep)
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: must be one of {', '.join(ENGINES)}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r}: must be one of {', '.join(DTYPES)}")
+    if dtype != "float32" and mix & ADAPT:
+        raise ValueError("dtype: the adapting LM (mix adapt) learns in float32 only")
     if not 0 <= mix <= MIX_ALL:
         raise ValueError(f"mix {mix}: must be 0..{MIX_ALL} (lab.llmzip.mixing flags)")
     vocab = Vocab(tok, _start(tok))
@@ -360,12 +378,12 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
     st, buf = new_encoder(), np.empty(len(data) * 3 + 1024, np.uint8)
     if len(ids):
         with one_thread(), _adapter(lm, mix) as adapter:
-            _run(lm.eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device, mix, engine,
-                 adapter, timer)
+            _run(_in_dtype(lm, dtype).eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device,
+                 mix, engine, adapter, timer)
     enc_flush(st, buf)
     if st[5]:
         raise RuntimeError("encoder buffer overflow")
-    head = (len(data), zlib.crc32(data), len(lens), _devclass(device, engine), context, keep, bytes.fromhex(sha), mix)
+    head = (len(data), zlib.crc32(data), len(lens), _devclass(device, engine, dtype), context, keep, bytes.fromhex(sha), mix)
     return container.pack(MAGIC, VERSION, _HEAD, head, {"LENS": np.array(lens, np.uint64).tobytes(),
                                                          "DATA": buf[: st[4]].tobytes()})
 
@@ -405,10 +423,10 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu", timer=None) -> byte
     if msha.hex() != sha:
         raise FormatError(f"this .llmz file was written with model {msha.hex()[:12]}..., not {sha[:12]}...: "
                           "decompress with the same model")
-    if dev > 3:
+    if dev > 7 or (dev & 4 and mix & ADAPT):
         raise FormatError("corrupt .llmz file (bad header or sections)")
-    engine = "static" if dev & 2 else "eager"
-    if dev != _devclass(device, engine):
+    engine, dtype = "static" if dev & 2 else "eager", "bfloat16" if dev & 4 else "float32"
+    if dev != _devclass(device, engine, dtype):
         raise FormatError(f"this .llmz file was encoded on {_describe(dev)}; decode on the same device class")
     if set(sec) != {"LENS", "DATA"} or len(sec["LENS"]) != 8 * B or not 1 <= B <= MAX_STREAMS \
             or not (2 <= context <= 1 << 20 and keep < context) or mix > MIX_ALL:
@@ -425,8 +443,8 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu", timer=None) -> byte
     dec_init(st, buf)
     vocab = Vocab(tok, _start(tok))
     with one_thread(), _adapter(lm, mix) as adapter:
-        toks = _run(lm.eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep, device, mix, engine,
-                    adapter, timer)
+        toks = _run(_in_dtype(lm, dtype).eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep,
+                    device, mix, engine, adapter, timer)
     out = b"".join(vocab.decode(toks[b, :lens[b]].tolist()) for b in range(B))
     if len(out) != n or zlib.crc32(out) != crc:
         raise FormatError("corrupt .llmz file (decoded data fails its length or CRC32)")
@@ -449,5 +467,6 @@ def fuzz_target():
     text = b"In the beginning God created the heaven and the earth.\n"
     samples = [compress(text, lm, tok, sha, streams=1), compress(text * 2, lm, tok, sha, streams=3, mix=MIX_ALL),
                compress(text, lm, tok, sha, streams=2, context=16, keep=4, engine="static"),
+               compress(text, lm, tok, sha, streams=2, context=16, keep=4, dtype="bfloat16"),
                compress(b"\xff\xfe" + text[:9], lm, tok, sha, streams=2), compress(b"", lm, tok, sha)]
     return Target(".llmz", MAGIC, VERSION, _HEAD, samples, lambda b: decompress(b, lm, tok, sha))
