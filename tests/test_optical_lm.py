@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lab import FormatError, models
-from lab.optical import reader as Rd, train_lm as L, vision
+from lab.optical import corpus, reader as Rd, train_lm as L, vision
 from lab.optical.decoder import LMReader, ReaderSpec
 from lab.optical.projector import SlotProjector
 
@@ -289,3 +289,16 @@ def test_step_profile_starts_after_warm_up_and_reports_where_the_time_went(capsy
     head = json.loads(out.splitlines()[0])
     assert head["profile_steps"] == 3 and head["wall_ms_per_step"] > 0 and "aten::mm" in out
     assert head["device_busy_ms_per_step"] == 0          # kernels only: a CPU op is not counted as device time
+
+
+def test_eval_set_beyond_seven_pages_goes_round_the_buckets():
+    """An evaluation of 14 pages reads two a bucket (it once kept every other page: 7 of 14), 10 pages one a bucket
+    then the three smallest buckets again; seven pages stay one a bucket."""
+    def tok(s, add_special_tokens=False):
+        return {"input_ids": range(len(s) // 4)}
+
+    seven, fourteen, ten = (L.eval_set(tok, n) for n in (7, 14, 10))
+    assert [p.bucket for p in seven] == list(corpus.FOX_BUCKETS)
+    assert [p.bucket for p in fourteen] == list(corpus.FOX_BUCKETS) * 2
+    assert len({p.text for p in fourteen}) == 14
+    assert [p.bucket for p in ten] == list(corpus.FOX_BUCKETS) + list(corpus.FOX_BUCKETS[:3])

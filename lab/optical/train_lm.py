@@ -316,12 +316,14 @@ def model_sha(model: OpticalModel) -> str:
 
 # -- evaluation ----------------------------------------------------------------------------------------------
 def eval_set(tok, pages: int, seed: int = 0):
-    """The held-out Fox-like pages of an evaluation (corpus.fox_pages, one per 100-token bucket from 600)."""
+    """The held-out Fox-like pages of an evaluation (corpus.fox_pages, one per 100-token bucket from 600; beyond
+    seven, round by round over the buckets: 14 pages are two a bucket)."""
     from lab.optical import corpus
 
     per = max(1, -(-pages // len(corpus.FOX_BUCKETS)))
     fox = corpus.fox_pages(lambda s: len(tok(s, add_special_tokens=False)["input_ids"]), per_bucket=per, seed=seed)
-    return fox[::per][:pages] if per > 1 else fox[:pages]
+    by_bucket = [[p for p in fox if p.bucket == b] for b in corpus.FOX_BUCKETS]
+    return [b[r] for r in range(per) for b in by_bucket if r < len(b)][:pages]
 
 
 @torch.no_grad()
