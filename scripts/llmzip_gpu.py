@@ -47,6 +47,9 @@ def main() -> int:
                     help="encode and decode in one call, or in two (the files kept in --blobs between them)")
     ap.add_argument("--profile", action="store_true",
                     help="time each step's parts (lab.llmzip.steptime; the device synchronised at each: slower)")
+    ap.add_argument("--kernels", action="store_true",
+                    help="torch.profiler over each encode: the 25 kernels that take the most device time, in the row "
+                    "(use a short run, FILE:STREAMS:BYTES: the trace holds every step)")
     ap.add_argument("--blobs", help="folder of the .llmz files (and half rows) between an encode and a decode call")
     a = ap.parse_args()
     if a.phase != "both" and not a.blobs:
@@ -79,8 +82,9 @@ def main() -> int:
         else:
             timer = StepTimer(dev) if a.profile else None
             sync(); t0 = time.perf_counter()
-            blob = codec.compress(raw, lm, tok, sha, streams=int(streams), device=dev, context=a.context, keep=a.keep,
-                                  mix=mix, engine=a.engine, dtype=a.dtype, timer=timer)
+            with _kernels(a.kernels, dev) as prof:
+                blob = codec.compress(raw, lm, tok, sha, streams=int(streams), device=dev, context=a.context,
+                                      keep=a.keep, mix=mix, engine=a.engine, dtype=a.dtype, timer=timer)
             sync(); t1 = time.perf_counter()
             r = {"file": rel, "bytes": len(raw), **({"first_bytes": int(head[0])} if head else {}), "streams": int(streams),
                  "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix, "engine": a.engine, "dtype": a.dtype,
@@ -88,7 +92,8 @@ def main() -> int:
                  "encode_MBps": len(raw) / (t1 - t0) / 1e6,
                  "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),
                  "peak_gpu_GiB": torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None,
-                 **({"encode_ms_per_step": timer.per_step()} if timer else {})}
+                 **({"encode_ms_per_step": timer.per_step()} if timer else {}),
+                 **({"encode_kernels": _top_kernels(prof, dev)} if a.kernels else {})}
             if a.phase == "both":                            # the encode half first: a decode that fails keeps it
                 print(json.dumps({**r, "decoded": "not yet"}), flush=True)
                 Path(a.out).write_text(json.dumps({**res, "runs": res["runs"] + [{**r, "decoded": "not yet"}]}, indent=1))
@@ -111,6 +116,25 @@ def main() -> int:
         print(json.dumps(r), flush=True)
         Path(a.out).write_text(json.dumps(res, indent=1))
     return 0
+
+
+def _kernels(on: bool, dev: str):
+    """torch.profiler around a block when `on` (CUDA activity on a GPU), else nothing."""
+    import contextlib
+
+    import torch
+
+    if not on:
+        return contextlib.nullcontext()
+    acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if dev == "cuda" else [])
+    return torch.profiler.profile(activities=acts)
+
+
+def _top_kernels(prof, dev: str, n: int = 25) -> list[dict]:
+    """The n operations or kernels with the most self time on the device (the CPU's on a CPU run), in ms."""
+    key = "self_device_time_total" if dev == "cuda" else "self_cpu_time_total"
+    rows = sorted(prof.key_averages(), key=lambda e: getattr(e, key, 0), reverse=True)[:n]
+    return [{"name": e.key[:120], "calls": e.count, "ms": getattr(e, key, 0) / 1e3} for e in rows]
 
 
 if __name__ == "__main__":
