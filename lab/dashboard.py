@@ -158,7 +158,7 @@ def _optical_lm(d):
     out = []
     if base:
         _, own, other, ctc, how = read(base)
-        out.append(_row("optical", d, f"stage-2 LM reader, whole held-out Fox-like pages, base mode (CPU) after "
+        out.append(_row("optical", d, f"stage-2 LM reader, whole held-out Fox-like pages ({base.get('pages', 7)}), base mode (CPU) after "
                         f"{base['examples']:,} examples", f"{100 * own:.0f}% vs {100 * other:.0f}% from another "
                         f"page's tokens ({100 * (own - other):+.0f} points{how}){ctc_note(ctc)}",
                         ">= 90% and >= 40 points above the control (issue optical IV)", own >= 0.9 and own - other >= 0.4))
