@@ -119,6 +119,12 @@ def _optical(d):
     return out
 
 
+def _count(pages) -> int:
+    """The number of pages of a read: its `pages` number, or the one in study.campaign's label ("Fox-like (14)")."""
+    digits = "".join(ch for ch in str(pages) if ch.isdigit())
+    return int(digits) if digits else 7
+
+
 def _optical_lm(d):
     """Issue optical IV's bars, from the stage-2 campaign (reports/optical.md, "Stage 2"): the newest whole-page
     reads on the CPU (`train_lm evaluate`, own tokens against another page's, the stage-1 reader beside them) where
@@ -158,7 +164,7 @@ def _optical_lm(d):
     out = []
     if base:
         _, own, other, ctc, how = read(base)
-        out.append(_row("optical", d, f"stage-2 LM reader, whole held-out Fox-like pages ({base.get('pages', 7)}), base mode (CPU) after "
+        out.append(_row("optical", d, f"stage-2 LM reader, whole held-out Fox-like pages ({_count(base.get('pages'))}), base mode (CPU) after "
                         f"{base['examples']:,} examples", f"{100 * own:.0f}% vs {100 * other:.0f}% from another "
                         f"page's tokens ({100 * (own - other):+.0f} points{how}){ctc_note(ctc)}",
                         ">= 90% and >= 40 points above the control (issue optical IV)", own >= 0.9 and own - other >= 0.4))

@@ -265,3 +265,8 @@ def test_llmz_header_bytes_is_what_a_real_file_carries_besides_its_data():
     for streams in (1, 4):
         blob = codec.compress(b"hello world " * 50, lm, tok, sha, streams=streams)
         assert len(blob) - len(codec.read_header(blob)[1]["DATA"]) == S.llmz_header_bytes(streams)
+
+
+def test_dashboard_names_a_whole_page_reads_page_count():
+    """The base-mode row says how many pages its read had, from the read's number or study.campaign's label."""
+    assert (D._count("Fox-like (14)"), D._count(7), D._count(None)) == (14, 7, 7)
