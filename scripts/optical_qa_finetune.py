@@ -130,7 +130,9 @@ def main() -> int:
     else:
         cfg = F.FinetuneConfig(lr=a.lr or 5e-4, steps=a.steps)
         model, rec = F.finetune(lm, tok, items, cfg, seconds=a.seconds, progress=progress)
-        if D.rank_world()[0] != 0:                      # the other ranks' work ends with the training
+        rank = D.rank_world()[0]
+        D.finish_distributed()
+        if rank != 0:                                   # the other ranks' work ends with the training
             return 0
         sha = F.save_adapter(model, a.adapter, rec)
         # page counts outermost and the unadapted model's two cheap conditions first: a call that ends early

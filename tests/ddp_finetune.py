@@ -23,6 +23,7 @@ def main(out: str, steps: int = 4) -> None:
     cfg = F.FinetuneConfig(r=4, alpha=8, lr=1e-2, warmup=1, steps=steps, tokens=2048, max_tokens=256)
     model, rec = F.finetune(lm, tok, items, cfg)
     rank, world = D.rank_world()
+    D.finish_distributed()
     if rank == 0:
         weights = sum(float(p.detach().double().sum()) for p in model.parameters() if p.requires_grad)
         Path(out, "result.json").write_text(json.dumps({"loss": rec["curve"][-1]["loss"], "steps": rec["steps"],

@@ -31,6 +31,7 @@ def main(out: str, steps: int = 3, batch: int = 8) -> None:
         loss_sum, n, ex = camp.step(ctx, camp.reader.answer_ids([texts[i] for i in mine]), 1.0)
         assert ex == batch
         losses.append(float(loss_sum) / n)
+    L.finish_distributed()
     if camp.rank == 0:
         weights = sum(float(p.detach().double().sum()) for p in camp.reader.parameters() if p.requires_grad)
         (Path(out) / "result.json").write_text(json.dumps({"losses": losses, "weights": weights,

@@ -6,6 +6,7 @@ every data-parallel step needs, the gradient of the whole global batch on every 
     rank, world = rank_world()
     ... each rank computes its share of the loss, already divided by the global normaliser ...
     sum_gradients(params)                   # then clip and step identically everywhere
+    finish_distributed()                    # after the last collective, on every rank
 """
 from __future__ import annotations
 
@@ -40,6 +41,20 @@ def init_distributed(device: str) -> str:
         device = f"cuda:{local}"
     dist.init_process_group("nccl" if str(device).startswith("cuda") else "gloo")
     return device
+
+
+def finish_distributed() -> None:
+    """The process group torn down once every rank is past its last collective (a no-op outside torchrun): gloo
+    work freed at interpreter exit, with a rank still in the group, aborts that rank ("terminate called without an
+    active exception"; the optical DDP test on the CPU, as vortex's training once did)."""
+    import gc
+
+    d = current()
+    if not d:
+        return
+    gc.collect()                # what holds gloo work is freed while the group and interpreter still live
+    d.barrier()
+    d.destroy_process_group()
 
 
 def sum_gradients(params) -> None:

@@ -42,7 +42,7 @@ from peft.helpers import disable_input_dtype_casting
 
 from lab.models import state_sha
 from lab.report import machine
-from lab.optical.distributed import current as current_dist, init_distributed, sum_gradients
+from lab.optical.distributed import current as current_dist, finish_distributed, init_distributed, sum_gradients
 from lab.optical.decoder import LMReader, ReaderSpec
 from lab.optical.encoder import MODES, to_tensor
 from lab.optical.model import OpticalModel, autocast, write_shards
@@ -831,6 +831,7 @@ def main(argv=None) -> int:
     bank = PageBank(model, cfg.bank_pages, device, keep_targets=spec.train_head, shard=(camp.rank, camp.world))
     fox = None if a.no_eval or camp.rank else eval_set(camp.reader.tok, cfg.eval_pages)
     rec = camp.train(bank, Path(a.spool), a.seconds, a.run, " ".join(sys.argv), fox, profile=a.profile)
+    finish_distributed()
     if camp.rank == 0:
         print(json.dumps({k: v for k, v in rec.items() if k != "log"}), flush=True)
     return 0
