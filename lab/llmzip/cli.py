@@ -45,8 +45,7 @@ def cmd_compress(args) -> int:
     try:
         codec.check_settings(args.streams, args.context, args.keep)
         mix = mixing.flags_of(x.strip() for x in args.mix.split(","))
-        if args.dtype != "float32" and mix & mixing.ADAPT:
-            raise ValueError("dtype: the adapting LM (--mix adapt) learns in float32 only")
+        codec.check_dtype(args.dtype, mix)
     except ValueError as e:
         raise UsageError(f"--{e}") from None
     check_output(args.output, inputs=[args.input], suffixes=(".llmz",))   # before the model loads

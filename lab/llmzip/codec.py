@@ -361,10 +361,7 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
     check_settings(streams, context, keep)
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: must be one of {', '.join(ENGINES)}")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype {dtype!r}: must be one of {', '.join(DTYPES)}")
-    if dtype != "float32" and mix & ADAPT:
-        raise ValueError("dtype: the adapting LM (mix adapt) learns in float32 only")
+    check_dtype(dtype, mix)
     if not 0 <= mix <= MIX_ALL:
         raise ValueError(f"mix {mix}: must be 0..{MIX_ALL} (lab.llmzip.mixing flags)")
     vocab = Vocab(tok, _start(tok))
@@ -396,6 +393,14 @@ def check_settings(streams: int, context: int, keep: int) -> None:
         raise ValueError(f"context {context}: must be 2..{1 << 20} tokens")
     if not 0 <= keep < context:
         raise ValueError(f"keep {keep}: must be at least 0 and below the context ({context} tokens)")
+
+
+def check_dtype(dtype: str, mix: int) -> None:
+    """ValueError if the dtype is unknown or cannot go with the online models `mix` (the adapting LM: float32)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r}: must be one of {', '.join(DTYPES)}")
+    if dtype != "float32" and mix & ADAPT:
+        raise ValueError("dtype: the adapting LM (mix adapt) learns in float32 only")
 
 
 def model_of(blob: bytes) -> str:
