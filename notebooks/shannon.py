@@ -36,7 +36,10 @@ llmzip_streams = 1                 # cpu: 4 (a CPU step reads all weights once f
 llmzip_random = 128                # random bytes through llmzip (cpu: 400)
 gpu_jsons = ["reports/llmzip_gpu/run1.json", "reports/llmzip_gpu/run2.json", "reports/llmzip_gpu/run3.json",
              "reports/llmzip_gpu/bible4096_static_gpu.json",   # the static engine (CUDA graphs), encode and decode in two calls
-             "reports/llmzip_gpu/bible4096_grouped_gpu.json"]  # the same with grouped K/V heads attended in place
+             "reports/llmzip_gpu/bible4096_grouped_gpu.json",  # the same with grouped K/V heads attended in place
+             "reports/llmzip_gpu/bible4096_bf16_gpu.json"]     # the same in bfloat16 (--dtype bfloat16)
+kernel_jsons = ["reports/llmzip_gpu/kernels_float32.json",      # torch.profiler over a short encode (--kernels):
+                "reports/llmzip_gpu/kernels_bfloat16.json"]     # where the compiled step's device time goes
 gpu_baselines = False              # cpu: measure xz / PPMd / zpaq on the GPU runs' whole files
 mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what llmzip's rate is made of (estimates:
                  "reports/llmzip_gpu/mix_estimate_heldout_cpu.json",      # code lengths, scripts/llmzip_mix_estimate.py)
@@ -136,7 +139,7 @@ plt.close(fig)
 # ### llmzip: SmolLM2 driving the range coder
 
 # %%
-from lab.llmzip import codec as LZ
+from lab.llmzip import codec as LZ, steptime
 from lab.llmzip.cli import _model as lz_model
 
 lm, tok, sha = lz_model(llmzip_model, "cpu")
@@ -176,8 +179,8 @@ for p in gpu_jsons:
     g = json.loads(here(p).read_text())
     for r in g["runs"]:
         row = {"run": Path(p).stem, "file": SPLITS.get(r["file"], r["file"]), "bytes": r["bytes"], "streams": r["streams"],
-               "engine": r.get("engine", "eager"), "context": r.get("context", 2048),
-               "llmzip bpb": r["bits_per_byte"], "round trip": r["round_trip"],
+               "engine": r.get("engine", "eager"), "dtype": r.get("dtype", "float32"),
+               "context": r.get("context", 2048), "llmzip bpb": r["bits_per_byte"], "round trip": r["round_trip"],
                "encode KB/s": r["encode_MBps"] * 1e3, "decode KB/s": r["decode_MBps"] * 1e3, "device": g["device"]}
         if gpu_baselines:
             if r["file"] not in whole_bpb:
@@ -191,6 +194,18 @@ if gpu_rows:
              "compared), beside xz / PPMd / zpaq measured here on the same files. Default settings are 16 streams, "
              "context 2,048, keep 512; more streams trade cold starts (rate) for parallelism (speed):")
     display(Markdown(rep.table(gpu_rows, key="llmzip_gpu", digits=3)))
+kernel_rows = []
+for p in kernel_jsons:
+    if here(p).is_file():
+        for r in json.loads(here(p).read_text())["runs"]:
+            kernel_rows.append({"dtype": r.get("dtype", "float32"), "streams": r["streams"], "context": r["context"],
+                                **steptime.kernel_summary(r["encode_kernels"])})
+if kernel_rows:
+    rep.text("Where the static engine's step goes on the device (`scripts/llmzip_gpu.py --kernels`, torch.profiler "
+             "over ~25 steps of an encode, one H100): the compiled step's device time a call (its CUDA graph's "
+             "replay) and the attention kernels' part of it. The attention reads the whole static cache of `context` "
+             "positions for every stream each step, so it is bound by memory traffic, not by arithmetic:")
+    display(Markdown(rep.table(kernel_rows, key="llmzip_kernels", digits=3)))
 rep.text("Caveat on held-out data: SmolLM2 was pretrained by others on ~2 trillion tokens of web text, which very "
          "likely include alice29 (Project Gutenberg), the King James Bible and texts like TinyStories; its rates on "
          "these famous texts may be memorisation as much as modelling. The lab's own models (procedural machine, "

@@ -41,7 +41,8 @@ def main() -> int:
     ap.add_argument("--context", type=int, default=2048)
     ap.add_argument("--keep", type=int, default=512)
     ap.add_argument("--mix", default="none", help="online models mixed with the LM (lab.llmzip.mixing: bias,ngram,match,ctx,shared|all|none)")
-    ap.add_argument("--engine", default="eager", choices=["eager", "static"], help="lab.llmzip.codec's engines")
+    ap.add_argument("--engine", default="eager", choices=["eager", "static", "banded"],
+                    help="lab.llmzip.codec's engines")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="lab.llmzip.codec's dtypes")
     ap.add_argument("--phase", default="both", choices=["both", "encode", "decode"],
                     help="encode and decode in one call, or in two (the files kept in --blobs between them)")

@@ -1,5 +1,6 @@
 """llmzip: bit-exact round trips of any bytes, the escape, stream splits and cache restarts; refusals; the CLI."""
 import os
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -76,6 +77,33 @@ def test_static_engine_steps_give_the_lms_own_logits(tiny):
     assert torch.allclose(last, whole, atol=1e-4), (last - whole).abs().max()
 
 
+def test_banded_steps_attend_only_the_filled_bands_with_the_static_engines_logits(tiny):
+    """The banded engine: each one-token step's attention gets the cache's first band_length(p + 1) places (a band
+    of the context, multiple of 16), and its logits are the static engine's (the cut places are masked there)."""
+    lm = tiny[0]
+    torch.manual_seed(2)
+    ids = torch.randint(0, lm.config.vocab_size, (2, 40))
+    seen, orig = [], codec._grouped_step_attention
+
+    def spy(module, query, key, value, attention_mask, **kw):
+        out = orig(module, query, key, value, attention_mask, **kw)
+        if query.shape[2] == 1 and module.layer_idx == 0:
+            seen.append(min(key.shape[2], kw.get("band") or key.shape[2]))
+        return out
+
+    logits = {}
+    with torch.no_grad(), mock.patch.object(codec, "_grouped_step_attention", spy):
+        for banded in (False, True):
+            step = codec._StaticStep(lm, 64, "cpu", banded=banded)
+            try:
+                step.restart(ids[:, :3])
+                logits[banded] = torch.cat([step.next(ids[:, t:t + 1])[:, -1] for t in range(3, 40)])
+            finally:
+                step.close()
+    assert seen[:37] == [64] * 37 and seen[37:] == [16] * 13 + [32] * 16 + [48] * 8
+    assert torch.allclose(logits[True], logits[False], atol=1e-5)
+
+
 def test_static_engine_round_trips_through_restarts_and_is_recorded(tiny):
     """The static engine (a StaticCache reset at each restart; on CUDA a captured graph): any bytes round-trip,
     the header records the engine, the decoder runs it without being told, and an unknown class is refused."""
@@ -98,6 +126,13 @@ def test_static_engine_round_trips_through_restarts_and_is_recorded(tiny):
         codec.decompress(blob, lm, tok, sha, device="cuda")
     with pytest.raises(ValueError, match="engine"):
         codec.compress(raw, lm, tok, sha, engine="graph")
+    banded = codec.compress(raw, lm, tok, sha, streams=3, context=48, keep=12, engine="banded")
+    assert banded[i] == 10 and codec.decompress(banded, lm, tok, sha) == raw
+    assert abs(len(banded) - len(blob)) <= 0.01 * len(blob)
+    with pytest.raises(FormatError, match="cpu with the banded engine"):
+        codec.decompress(banded, lm, tok, sha, device="cuda")
+    with pytest.raises(FormatError, match="corrupt"):                # banded without the static bit
+        codec.decompress(banded[:i] + bytes([8]) + banded[i + 1:], lm, tok, sha)
 
 
 @pytest.mark.parametrize("engine", ["eager", "static"])
@@ -372,7 +407,21 @@ def test_step_timer_splits_each_step_and_changes_no_byte(tiny):
     for t in (enc, dec):
         s = t.per_step()
         assert s["steps"] == steps and {"adapt", "forward", "mix", "code"} <= set(s)
-        assert s["forward"] > 0 and all(v >= 0 for v in s.values())
+        assert s["forward"] > 0 and all(v >= 0 for k, v in s.items() if k != "median")
+        assert set(s["median"]) == set(s) - {"steps", "median"} and 0 < s["median"]["forward"] <= s["forward"] * steps
     frozen = StepTimer("cpu")
     codec.compress(data, lm, tok, sha, streams=2, timer=frozen)
     assert "adapt" not in frozen.per_step()
+
+
+def test_kernel_summary_reads_the_compiled_step_and_its_attention():
+    """scripts/llmzip_gpu.py --kernels rows: the graph's replay time a call, attention kernels (not their aten::
+    operators, which repeat the same time) a step, the first step uncompiled."""
+    from lab.llmzip.steptime import kernel_summary
+
+    rows = [{"name": "## Call CompiledFxGraph abc ##", "calls": 9, "ms": 90.0},
+            {"name": "cudnn_generated_fort_native_sdpa_sm90_flash_fprop", "calls": 300, "ms": 60.0},
+            {"name": "aten::_cudnn_attention_forward", "calls": 10, "ms": 60.0},
+            {"name": "nvjet_sm90_tst_192x128", "calls": 300, "ms": 20.0}]
+    assert kernel_summary(rows) == {"step_device_ms": 10.0, "attention_ms": 6.0, "attention_share": 0.6}
+    assert kernel_summary(rows[1:]) == {}

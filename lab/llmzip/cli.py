@@ -98,9 +98,11 @@ def add_parser(sub) -> None:
                            "conditioned on the LM's own probability), shared (one bias and table for every stream, not "
                            "one per stream); all (the five); adapt (the LM's own weights take an Adam step on the "
                            "tokens coded every 256 steps: slower, the decoder takes the same steps); none (the LM alone)")
-            p.add_argument("--engine", default="eager", choices=["eager", "static"],
-                           help="how the model runs: eager (a growing cache) or static (one fixed cache; on CUDA the "
-                           "step as a captured CUDA graph); the file records it, decompress follows")
+            p.add_argument("--engine", default="eager", choices=["eager", "static", "banded"],
+                           help="how the model runs: eager (a growing cache), static (one fixed cache; on CUDA the "
+                           "step as a captured CUDA graph) or banded (static, each step attending only the cache's "
+                           "filled part rounded up to one of 8 bands: less memory traffic on a GPU); the file records "
+                           "it, decompress follows")
             p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
                            help="the model's arithmetic: bfloat16 runs a bfloat16 copy (faster on a GPU, at a small rate "
                            "cost; not with --mix adapt); the file records it, decompress follows")

@@ -12,13 +12,16 @@ Every `context` tokens the cache restarts from the last `keep` tokens of each st
 and with the ADAPT flag the LM's own weights learn from them too (lab.llmzip.adapt).
 Two engines run the model: `eager` (transformers' growing DynamicCache) and `static` (a StaticCache of
 `context` positions allocated once, and on CUDA the one-token step compiled into a captured CUDA graph,
-`torch.compile(mode="reduce-overhead")`, to take the ~60 kernel launches a layer off the host); the file records
-which one, so the decoder runs the same computation. `dtype` bfloat16 runs a bfloat16 copy of the model (weights,
+`torch.compile(mode="reduce-overhead")`, to take the ~60 kernel launches a layer off the host), and `banded`, the
+static engine whose one-token steps attend only the cache's filled part, rounded up to one of <= 8 bands of the
+context (a compiled graph each: a step's attention reads the whole cache it is given, and on a GPU that memory
+traffic is ~90% of a bfloat16 step, reports/llmzip_gpu); the file records which one, so the decoder runs the same
+computation. `dtype` bfloat16 runs a bfloat16 copy of the model (weights,
 activations and cache; the distribution is formed in float32 from its logits): faster on a GPU, at a rate cost
 that is measured, not assumed; the file records it too.
 
 .llmz (lab.container): magic b"LLMZ", version 3, header (original length u64, CRC32 u32, streams u16, device
-class u8 (0 cpu, 1 cuda; +2: the static engine; +4: bfloat16), context u32, keep u32, model sha256 32 bytes, online models u8:
+class u8 (0 cpu, 1 cuda; +2: the static engine; +10: the banded one; +4: bfloat16), context u32, keep u32, model sha256 32 bytes, online models u8:
 lab.llmzip.mixing's flags), sections
 LENS (tokens per stream, u64) and DATA. Version 2 (the same header without the last byte: the LM alone) still
 decodes; version 1 interleaved buckets and ids per stream.
@@ -43,7 +46,8 @@ VERSION = 3
 _HEAD = struct.Struct("<QIHBII32sB")
 _HEADS = {2: struct.Struct("<QIHBII32s"), 3: _HEAD}      # version -> header (2: no online models)
 DEVICES = {"cpu": 0, "cuda": 1}
-ENGINES = {"eager": 0, "static": 2}        # added to the device class in the header
+ENGINES = {"eager": 0, "static": 2, "banded": 10}     # added to the device class in the header (8: banded, static)
+BANDS = 8                                   # the banded engine's attention lengths a context (a graph each)
 DTYPES = {"float32": 0, "bfloat16": 4}      # likewise
 TOTAL = 1 << 16
 MAX_STREAMS = 4096
@@ -193,6 +197,10 @@ def _grouped_step_attention(module, query, key, value, attention_mask, dropout: 
     positions, ~5 GB a layer). Outside compile the same operations as transformers' path, so the same numbers."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    band = kw.pop("band", None)               # the banded engine: a one-token step reads the cache's first `band`
+    if band is not None and query.shape[2] == 1:
+        key, value = key[:, :, :band], value[:, :, :band]
+        attention_mask = attention_mask[..., :band] if attention_mask is not None else None
     g = getattr(module, "num_key_value_groups", 1)
     if query.shape[2] != 1 or g == 1 or kw.get("position_bias") is not None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kw)
@@ -208,14 +216,16 @@ class _StaticStep:
     The LM attends through `_grouped_step_attention` while the engine runs (`close` restores its own), with
     SDPA's causal mask registered under the same name: an attention transformers has no mask for gets none, and
     a step would then attend to the static cache's unwritten places (2.07 against 1.78 bits/byte on 3 KB of alice29
-    with SmolLM2 at context 96, 1.72 against 1.17 on the bible on an H100, before this was found)."""
+    with SmolLM2 at context 96, 1.72 against 1.17 on the bible on an H100, before this was found).
+    `banded`: a step at position p attends the cache's first band_length(p + 1) places (the rest are unwritten and
+    masked anyway), each length its own compiled graph."""
 
-    def __init__(self, lm, context: int, device):
+    def __init__(self, lm, context: int, device, banded: bool = False):
         from transformers import AttentionInterface, StaticCache
         from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
         self.lm, self.cache = lm, StaticCache(config=lm.config, max_cache_len=context)
-        self.pos = 0
+        self.pos, self.context, self.banded = 0, context, banded
         self.attn = lm.config._attn_implementation
         if self.attn == "sdpa":
             AttentionInterface.register("lab_grouped_step", _grouped_step_attention)
@@ -223,11 +233,20 @@ class _StaticStep:
             lm.set_attn_implementation("lab_grouped_step")
         self.step = self._forward
         if str(device).startswith("cuda"):
+            if banded:                                   # one graph a band (and the restart's eager prefix)
+                torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 2 * BANDS)
             self.step = torch.compile(self._forward, mode="reduce-overhead", fullgraph=True, dynamic=False)
 
-    def _forward(self, x, cache_position):
+    def _forward(self, x, cache_position, band: int | None = None):
+        kw = {"band": band} if band is not None else {}
         return self.lm(input_ids=x, past_key_values=self.cache, cache_position=cache_position, use_cache=True,
-                       logits_to_keep=1).logits
+                       logits_to_keep=1, **kw).logits
+
+    def band_length(self, n: int) -> int:
+        """The attention length for a step that sees n cache places: n rounded up to a band (a multiple of 16)."""
+        w = -(-self.context // BANDS)                          # ceil(context / BANDS), up to a multiple of 16
+        w = -(-w // 16) * 16
+        return min(self.context, -(-n // w) * w)
 
     def restart(self, prefix: torch.Tensor) -> torch.Tensor:
         if self.pos:
@@ -238,7 +257,8 @@ class _StaticStep:
         return logits
 
     def next(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.step(x, torch.tensor([self.pos], device=x.device)).clone()   # a graph's output is reused
+        band = self.band_length(self.pos + 1) if self.banded else None
+        logits = self.step(x, torch.tensor([self.pos], device=x.device), band).clone()   # a graph's output is reused
         self.pos += 1
         return logits
 
@@ -272,7 +292,7 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
     flat = torch.from_numpy(FLAT).to(device).expand(B, -1)
     rows_b = torch.arange(B, device=device)
     mixer = OnlineMix(mix & MIX_ONLINE, B, V, device) if mix & MIX_ONLINE else None
-    static = _StaticStep(lm, context, device) if engine == "static" else None
+    static = _StaticStep(lm, context, device, engine == "banded") if engine != "eager" else None
     cache, x, pos, restart = None, torch.full((B, 1), start, dtype=torch.long, device=device), 0, True
     lap = timer.lap if timer else (lambda part: None)
     try:
@@ -337,8 +357,12 @@ def _devclass(device, engine: str = "eager", dtype: str = "float32") -> int:
     return DEVICES["cuda" if str(device).startswith("cuda") else "cpu"] + ENGINES[engine] + DTYPES[dtype]
 
 
+def _engine(devclass: int) -> str:
+    return "banded" if devclass & 8 else "static" if devclass & 2 else "eager"
+
+
 def _describe(devclass: int) -> str:
-    return (f"{'cuda' if devclass & 1 else 'cpu'} with the {'static' if devclass & 2 else 'eager'} engine"
+    return (f"{'cuda' if devclass & 1 else 'cpu'} with the {_engine(devclass)} engine"
             + (" in bfloat16" if devclass & 4 else ""))
 
 
@@ -428,9 +452,9 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu", timer=None) -> byte
     if msha.hex() != sha:
         raise FormatError(f"this .llmz file was written with model {msha.hex()[:12]}..., not {sha[:12]}...: "
                           "decompress with the same model")
-    if dev > 7 or (dev & 4 and mix & ADAPT):
+    if dev > 15 or (dev & 8 and not dev & 2) or (dev & 4 and mix & ADAPT):
         raise FormatError("corrupt .llmz file (bad header or sections)")
-    engine, dtype = "static" if dev & 2 else "eager", "bfloat16" if dev & 4 else "float32"
+    engine, dtype = _engine(dev), "bfloat16" if dev & 4 else "float32"
     if dev != _devclass(device, engine, dtype):
         raise FormatError(f"this .llmz file was encoded on {_describe(dev)}; decode on the same device class")
     if set(sec) != {"LENS", "DATA"} or len(sec["LENS"]) != 8 * B or not 1 <= B <= MAX_STREAMS \
@@ -472,6 +496,7 @@ def fuzz_target():
     text = b"In the beginning God created the heaven and the earth.\n"
     samples = [compress(text, lm, tok, sha, streams=1), compress(text * 2, lm, tok, sha, streams=3, mix=MIX_ALL),
                compress(text, lm, tok, sha, streams=2, context=16, keep=4, engine="static"),
+               compress(text, lm, tok, sha, streams=2, context=48, keep=4, engine="banded"),
                compress(text, lm, tok, sha, streams=2, context=16, keep=4, dtype="bfloat16"),
                compress(b"\xff\xfe" + text[:9], lm, tok, sha, streams=2), compress(b"", lm, tok, sha)]
     return Target(".llmz", MAGIC, VERSION, _HEAD, samples, lambda b: decompress(b, lm, tok, sha))

@@ -3,14 +3,22 @@ at every boundary (so a profiled run is slower than a plain one; its parts add u
 
     timer = StepTimer(device)
     codec.compress(data, lm, tok, sha, ..., timer=timer)
-    timer.per_step()    # {"adapt": ms, "forward": ms, "mix": ms, "code": ms, "other": ms, "steps": n}
+    timer.per_step()    # {"adapt": ms, "forward": ms, "mix": ms, "code": ms, "other": ms, "steps": n,
+                        #  "median": {part: ms}}
 
 "mix" holds the distribution's forming (the online models' mixing and update, or the plain softmax), "other"
-the loop's own work between steps; "adapt" appears only with the ADAPT flag.
+the loop's own work between steps; "adapt" appears only with the ADAPT flag. The means hold one-off costs (the
+first compiled step's compilation and CUDA-graph capture, a restart's uncompiled prefix); "median" is the steady
+step.
+
+`kernel_summary` reads the rows of `scripts/llmzip_gpu.py --kernels` (torch.profiler's operations and kernels by
+self device time): the compiled step's device time a call and the part of it spent in attention kernels.
 """
 from __future__ import annotations
 
 import time
+import re
+import statistics
 from collections import defaultdict
 
 import torch
@@ -23,6 +31,7 @@ class StepTimer:
         self.ms: dict[str, float] = defaultdict(float)
         self.steps = 0
         self._t = None
+        self._rows: list[dict[str, float]] = []
 
     def start(self) -> None:
         """A new step begins (the time since the last lap, if any, is the loop's own)."""
@@ -30,17 +39,40 @@ class StepTimer:
         now = time.perf_counter()
         if self._t is not None:
             self.ms["other"] += (now - self._t) * 1e3
+            self._rows[-1]["other"] = self._rows[-1].get("other", 0.0) + (now - self._t) * 1e3
         self._t = now
         self.steps += 1
+        self._rows.append({})
 
     def lap(self, part: str) -> None:
         """The time since the last boundary goes to `part`."""
         self._sync()
         now = time.perf_counter()
         self.ms[part] += (now - self._t) * 1e3
+        row = self._rows[-1]
+        row[part] = row.get(part, 0.0) + (now - self._t) * 1e3
         self._t = now
 
     def per_step(self) -> dict:
-        """Mean milliseconds a step by part, and the number of steps."""
+        """Mean milliseconds a step by part, the number of steps, and each part's median over the steps."""
         n = max(self.steps, 1)
-        return {**{k: round(v / n, 3) for k, v in self.ms.items()}, "steps": self.steps}
+        median = {k: round(statistics.median(r.get(k, 0.0) for r in self._rows), 3) for k in self.ms}
+        return {**{k: round(v / n, 3) for k, v in self.ms.items()}, "steps": self.steps, "median": median}
+
+
+ATTENTION = re.compile(r"sdpa|fmha|flash|attention", re.I)
+
+
+def kernel_summary(kernels: list[dict]) -> dict:
+    """From profiler rows ({"name", "calls", "ms"}, self device time): the compiled step's device time a call
+    ("## Call CompiledFxGraph" rows: a CUDA graph's replay), the attention kernels' time a call of it, and their
+    share. Operator rows ("aten::...") repeat their kernels' time and are left out of the sums. Empty without a
+    compiled step."""
+    graphs = [k for k in kernels if k["name"].startswith("## Call CompiledFxGraph")]
+    calls = sum(k["calls"] for k in graphs)
+    if not calls:
+        return {}
+    step = sum(k["ms"] for k in graphs) / calls
+    attn = sum(k["ms"] for k in kernels if ATTENTION.search(k["name"]) and not k["name"].startswith(("aten::", "##")))
+    attn /= calls + 1      # the attention kernels also ran in the first step, before the graph existed
+    return {"step_device_ms": round(step, 2), "attention_ms": round(attn, 2), "attention_share": round(attn / step, 3)}
