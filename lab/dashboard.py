@@ -173,13 +173,14 @@ def _optical_lm(d):
                         f"{100 * c['lm_base']:.0f}%", ">= 90% (issue optical IV)", c["lm_base"] >= 0.9, machine=gpu))
     by_rows = [(w, k) for w in d.get("lm_windows", []) if w["mode"] == "base" and not reads.is_pdf(w)
                for k in w if k.startswith("lm_page_by") and k.split("_")[3:4] == ["base"]]
-    if by_rows:             # the newest whole-page read window by window (`train_lm evaluate --by-rows`), best protocol
-        newest_ex = max(w["examples"] for w, _ in by_rows)
-        w, k = max(((w, k) for w, k in by_rows if w["examples"] == newest_ex), key=lambda t: t[0][t[1]])
+    if by_rows:             # the newest whole-page read window by window (`train_lm evaluate --by-rows`): the most
+        newest_ex = max(w["examples"] for w, _ in by_rows)          # pages, then the best protocol
+        w, k = max(((w, k) for w, k in by_rows if w["examples"] == newest_ex),
+                   key=lambda t: (_count(t[0].get("pages")), t[0][t[1]]))
         rows, g = k.split("_")[2][2:], k.split("_")[4:]
         other = w.get(k.replace("_base", "_control"))
         how = f"; guided decoding, scale {g[0][1:]}" if g else ""
-        out.append(_row("optical", d, f"stage-2 LM reader, whole held-out Fox-like pages read {rows} cell row(s) at a "
+        out.append(_row("optical", d, f"stage-2 LM reader, whole held-out Fox-like pages ({_count(w.get('pages'))}) read {rows} cell row(s) at a "
                         f"time, base mode (CPU) after {w['examples']:,} examples", f"{100 * w[k]:.0f}% vs "
                         f"{100 * other:.0f}% from another page's tokens ({100 * (w[k] - other):+.0f} points{how})",
                         ">= 90% and >= 40 points above the control (issue optical IV)", w[k] >= 0.9 and w[k] - other >= 0.4))

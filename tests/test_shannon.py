@@ -198,8 +198,12 @@ def test_dashboard_reports_the_newest_row_by_row_page_read_on_its_own_row():
                          "lm_page_by2_control_g1": 0.25}]}
     rows = D._optical_lm(d)
     (by,) = [r for r in rows if "row(s) at a time" in r["result"]]
-    assert "read 1 cell row(s)" in by["result"] and "after 7 examples" in by["result"]
+    assert "pages (7) read 1 cell row(s)" in by["result"] and "after 7 examples" in by["result"]
     assert by["value"] == "87% vs 26% from another page's tokens (+61 points; guided decoding, scale 1)" and by["met"] == "no"
+    d["lm_windows"].append({"examples": 7, "mode": "base", "pages": "Fox-like (14)", "lm_page_by2_base_g1": 0.84,
+                            "lm_page_by2_control_g1": 0.25})       # more pages outrank a better score on fewer
+    (by,) = [r for r in D._optical_lm(d) if "row(s) at a time" in r["result"]]
+    assert "pages (14) read 2 cell row(s)" in by["result"] and by["value"].startswith("84% vs 25%")
     (base,) = [r for r in rows if "base mode (CPU)" in r["result"] and "at a time" not in r["result"]]
     assert base["value"].startswith("81% vs 26%")
 
