@@ -16,10 +16,9 @@ self device time): the compiled step's device time a call and the part of it spe
 """
 from __future__ import annotations
 
-import time
 import re
 import statistics
-from collections import defaultdict
+import time
 
 import torch
 
@@ -28,36 +27,37 @@ class StepTimer:
     def __init__(self, device):
         cuda = str(device).startswith("cuda")
         self._sync = torch.cuda.synchronize if cuda else (lambda: None)
-        self.ms: dict[str, float] = defaultdict(float)
         self.steps = 0
         self._t = None
-        self._rows: list[dict[str, float]] = []
+        self._rows: list[dict[str, float]] = []           # each step's milliseconds by part
 
     def start(self) -> None:
         """A new step begins (the time since the last lap, if any, is the loop's own)."""
         self._sync()
-        now = time.perf_counter()
         if self._t is not None:
-            self.ms["other"] += (now - self._t) * 1e3
-            self._rows[-1]["other"] = self._rows[-1].get("other", 0.0) + (now - self._t) * 1e3
-        self._t = now
+            self._add("other")
+        else:
+            self._t = time.perf_counter()
         self.steps += 1
         self._rows.append({})
 
     def lap(self, part: str) -> None:
         """The time since the last boundary goes to `part`."""
         self._sync()
+        self._add(part)
+
+    def _add(self, part: str) -> None:
         now = time.perf_counter()
-        self.ms[part] += (now - self._t) * 1e3
         row = self._rows[-1]
         row[part] = row.get(part, 0.0) + (now - self._t) * 1e3
         self._t = now
 
     def per_step(self) -> dict:
         """Mean milliseconds a step by part, the number of steps, and each part's median over the steps."""
-        n = max(self.steps, 1)
-        median = {k: round(statistics.median(r.get(k, 0.0) for r in self._rows), 3) for k in self.ms}
-        return {**{k: round(v / n, 3) for k, v in self.ms.items()}, "steps": self.steps, "median": median}
+        n, parts = max(self.steps, 1), dict.fromkeys(k for r in self._rows for k in r)
+        mean = {k: round(sum(r.get(k, 0.0) for r in self._rows) / n, 3) for k in parts}
+        median = {k: round(statistics.median(r.get(k, 0.0) for r in self._rows), 3) for k in parts}
+        return {**mean, "steps": self.steps, "median": median}
 
 
 ATTENTION = re.compile(r"sdpa|fmha|flash|attention", re.I)
