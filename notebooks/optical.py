@@ -45,7 +45,7 @@ qa_policies = ["fade"]               # forgetting policies (lab.optical.bank.POL
 qa_keeps = [0.5, 0.25]               # the shares of its tokens each policy cuts the bank to
 pdf_per_doc = 0                      # held-out real PDF pages per document (cpu profile: 4; needs `make documents`)
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
-lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21, c24-c26, c29, c31
+lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21, c24-c26, c29, c31, c32
               "reports/optical_gpu/campaign/c4_windows_cpu.json",
               "reports/optical_gpu/campaign/c6_windows_cpu.json",
               "reports/optical_gpu/campaign/c9_windows_cpu.json",
@@ -110,7 +110,9 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c31_pages_base_by2_g1_cpu.json",
               "reports/optical_gpu/campaign/c31_pages14_base_g1_cpu.json",
               "reports/optical_gpu/campaign/c31_pages14_base_by1_g1_cpu.json",   # 14 pages window by window
-              "reports/optical_gpu/campaign/c31_pages14_base_by2_g1_cpu.json"]
+              "reports/optical_gpu/campaign/c31_pages14_base_by2_g1_cpu.json",
+              "reports/optical_gpu/campaign/c32_windows_cpu.json",          # c32: 1e-4 continued
+              "reports/optical_gpu/campaign/c32_pages14_base_g1_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
