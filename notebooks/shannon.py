@@ -55,7 +55,8 @@ mix_estimates = ["reports/llmzip_gpu/mix_estimate_alice29_cpu.json",      # what
                  "reports/llmzip_gpu/mix_estimate_alice29_w8192_adapt_cpu.json"]   # alice29, the coder's view, adapted
 heldout_runs = ["reports/llmzip_gpu/heldout_cpu_mix.json", "reports/llmzip_gpu/heldout_cpu_shared.json",
                 "reports/llmzip_gpu/heldout_cpu_ctx_4streams.json",
-                "reports/llmzip_gpu/heldout_cpu_adapt_12k.json"]   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py; the last: its first 12,000 bytes, --mix all,adapt, CPU)
+                "reports/llmzip_gpu/heldout_cpu_adapt_12k.json",   # real .llmz files of the post-cutoff document (scripts/llmzip_gpu.py; this one: its first 12,000 bytes, --mix all,adapt, CPU)
+                "reports/llmzip_gpu/heldout_cpu_adapt_whole.json"]   # the whole document, one stream, --mix all,adapt, context 8192, CPU
 kodak_limit = 1                    # images for lossy-vs-lossless (cpu: 8)
 crop = 192                         # lossless codecs on a top-left crop of each (cpu: 0, whole images)
 holo_json = "reports/data/holo.json"
