@@ -148,8 +148,9 @@ rep.text(f"Measured: mean patch Df {dmean['Df 8x8 patches']:.2f} (DC included), 
 
 # %%
 tim = S.timing_rows(kodak, step=16.0, clusters=256, seed=seed)
-rep.section("4. Encode / decode time per image", "Wall-clock on this machine, one run per image, "
-            "decode = entropy decoding + reconstruction to RGB.")
+rep.section("4. Encode / decode time per image", "One thread (BLAS limited to one), CPU seconds on this machine "
+            "(a busy machine does not inflate them), one run per image, mean and max over the images, the mean wall "
+            "clock beside them; decode = entropy decoding + reconstruction to RGB.")
 display(Markdown(rep.table(tim, key="timing")))
 path = rep.write()
 print("wrote", path)

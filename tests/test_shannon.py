@@ -274,3 +274,21 @@ def test_llmz_header_bytes_is_what_a_real_file_carries_besides_its_data():
 def test_dashboard_names_a_whole_page_reads_page_count():
     """The base-mode row says how many pages its read had, from the read's number or study.campaign's label."""
     assert (D._count("Fox-like (14)"), D._count(7), D._count(None)) == (14, 7, 7)
+
+
+def test_dashboard_holo_speed_row_reads_cpu_seconds_and_old_wall_clock_reports(tmp_path):
+    (tmp_path / "data").mkdir()
+    meta = {"machine": "test box", "date": "2026-01-02 03:04 UTC"}
+    base = {"mode": "intra", "setting": "step 16.0", "images": 24}
+
+    def row(timing):
+        (tmp_path / "data" / "holo.json").write_text(json.dumps({"meta": meta, "timing": [{**base, **timing}]}))
+        return [r for r in D.headlines(D.load(tmp_path)) if "per Kodak image" in r["result"]][0]
+
+    r = row({"encode CPU s (max)": 0.84, "decode CPU s (max)": 0.132, "encode wall s (mean)": 0.5,
+             "decode wall s (mean)": 0.07})
+    assert "CPU s" in r["result"] and r["value"] == "0.84 / 0.132" and r["met"] == "yes"
+    r = row({"encode CPU s (max)": 0.84, "decode CPU s (max)": 0.21})
+    assert r["met"] == "no"
+    r = row({"encode s (max)": 1.65, "decode s (max)": 0.258})          # a report from before CPU seconds
+    assert "CPU" not in r["result"] and r["value"] == "1.65 / 0.258" and r["met"] == "no"
