@@ -230,7 +230,8 @@ def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
     assert L.main(base + ["--pages", "2", "--guidance", "1", "--out", str(out)]) == 0
     g = json.loads(out.read_text())                             # a guided read: its own keys, no teacher-forced ones
     assert 0 <= g[f"lm_win1_{res['mode']}_g1"] <= 1 and "lm_win1_control_g1" in g and not any(
-        k.startswith(("nll_", "ctc_")) for k in g) and len(g["win1_g1_precisions"]) == len(res["win1_precisions"])
+        k.startswith("nll_") for k in g) and len(g["win1_g1_precisions"]) == len(res["win1_precisions"])
+    assert g[f"ctc_win1_{res['mode']}"] == res[f"ctc_win1_{res['mode']}"]   # the CTC reader on the same windows
     assert L.main(base + ["--pages", "2", "--by-rows", "--out", str(out)]) == 0
     b = json.loads(out.read_text())                             # whole pages read row by row, joined: one score a page
     m = b["mode"]

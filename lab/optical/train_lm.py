@@ -392,13 +392,14 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
                 f"page_by{rows}{g_}_windows": n,
                 f"page_by{rows}{g_}_samples": [{"ref": r[:160], "out": o[:160]} for r, o in list(zip(full, joined))[:2]]}
     prec = [precision(o, r) for o, r in zip(outs, refs + refs)]
-    if guidance:              # a guided read: its precisions and samples (the teacher-forced and CTC figures: a plain run's)
+    ctc_bands = model.reader.read_bands(vt)   # the stage-1 reader on the same windows of the same tokens
+    ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
+    if guidance:              # a guided read: its precisions, samples and the CTC figure (teacher-forced: a plain run's)
         g = f"_g{guidance:g}"
         return {f"lm_win{rows}_{mode}{g}": float(np.mean(prec[:n])), f"lm_win{rows}_control{g}": float(np.mean(prec[n:])),
+                f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
                 f"win{rows}{g}_precisions": [round(float(x), 4) for x in prec[:n]],
                 f"win{rows}{g}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
-    ctc_bands = model.reader.read_bands(vt)
-    ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
     return {f"lm_win{rows}_{mode}": float(np.mean(prec[:n])), f"lm_win{rows}_control": float(np.mean(prec[n:])),
             f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
             f"nll_win{rows}_{mode}": nll[0], f"nll_win{rows}_control": nll[1],
@@ -782,7 +783,7 @@ def main(argv=None) -> int:
                    help="body pages of the held-out real PDFs (lab.optical.pdfdocs, `make documents`) instead")
     p.add_argument("--guidance", type=float, default=0.0,
                    help="read with the LM's prior weighed out at this scale (classifier-free guidance; the keys "
-                        "then end in _g<scale>, and no teacher-forced or CTC figures are written)")
+                        "then end in _g<scale>, and no teacher-forced figures are written)")
     p.add_argument("--by-rows", action="store_true",
                    help="read each whole page as all its windows of --rows cell rows, joined, scored against the page")
     p.add_argument("--out", required=True, help="JSON written here")
