@@ -180,7 +180,8 @@ def heldout_rows(measured: list[dict], run_jsons: list[dict], file: str = HELDOU
         for r in j["runs"]:
             if r["file"] == source and not r.get("first_bytes"):      # a slice is not the document's rate
                 ctx = f", context {r['context']}" if r.get("context", 2048) != 2048 else ""
-                out.append({"codec": f"llmzip SmolLM2 ({r['streams']} streams{ctx}, mix {r.get('mix', 'none')})",
+                out.append({"codec": f"llmzip SmolLM2 ({r['streams']} stream{'s' * (r['streams'] != 1)}{ctx}, "
+                                     f"mix {r.get('mix', 'none')})",
                             "bits/byte": r["bits_per_byte"], "round trip": r["round_trip"],
                             "how": f"a real .llmz file on {j['device']}, decoded at {r['decode_MBps'] * 1e3:.2f} KB/s"})
     for o in out:
@@ -205,7 +206,7 @@ def heldout_headline(held: list[dict], ref: str = "zpaq", mix: list[dict] = (),
                      source: str = "lab-heldout/lab-issues-2026.txt") -> dict:
     """The dashboard's figures on the held-out document: llmzip's best real file and the reference's rate, and
     beside them the best estimate on the whole document (`mix`: mix_rows rows), labelled as one."""
-    lz = [r for r in held if r["codec"].startswith("llmzip")]
+    lz = [r for r in held if r["codec"].startswith("llmzip") and r.get("round trip", True)]   # files that decoded
     base = next((r for r in held if r["codec"] == ref), None)
     if not lz or base is None:
         return {}

@@ -90,6 +90,9 @@ def test_heldout_rows_and_the_dashboard_bar():
     (row,) = [r for r in D._shannon({"headline": h}) if "post-cutoff" in r["result"]]
     assert row["met"] == "yes" and "-40%" in row["value"] and row["machine"] == "x86_64"
     assert S.heldout_headline(held[1:]) == {}
+    broken = dict(runs[0]["runs"][0], streams=1, bits_per_byte=1.0, round_trip=False)   # a file that did not decode
+    held = S.heldout_rows(measured, [{"device": "x86_64", "runs": [broken, *runs[0]["runs"]]}])
+    assert "(1 stream, mix all)" in held[0]["codec"] and S.heldout_headline(held)["heldout_llmzip_bpb"] == 1.2
 
 
 def test_the_estimate_stands_beside_the_real_file_and_never_decides_the_bar():
