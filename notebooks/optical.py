@@ -116,7 +116,8 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c32_pages_small_g1_cpu.json",
               "reports/optical_gpu/campaign/c32_pdf_pages_small_cpu.json",
               "reports/optical_gpu/campaign/c32_pages14_small_g1_cpu.json",   # 14 small pages, CTC on the same windows
-              "reports/optical_gpu/campaign/c33_pages14_base_g1_cpu.json",   # c33: 5e-5
+              "reports/optical_gpu/campaign/c33_windows_cpu.json",          # c33: 5e-5
+              "reports/optical_gpu/campaign/c33_pages14_base_g1_cpu.json",
               "reports/optical_gpu/campaign/c33_pages14_small_g1_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
