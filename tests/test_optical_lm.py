@@ -164,6 +164,33 @@ def test_guided_reading_is_greedy_at_scale_zero_and_unmoved_by_padding(stage1):
         assert generate_guided(r.lm, r.tok, r.eos, ctx, blind, 2.0, 6) == both
 
 
+def test_a_read_caught_in_a_loop_ends_with_the_loop_cut_off(stage1):
+    """decoder.looping: a cycle of <= 8 tokens filling the window is a loop (a page's shorter runs, and a cycle
+    longer than 8 tokens, are not); cut_loop drops it and the tokens before it that go on with it. generate_guided
+    ends a looping row there and marks it (a tiny random LM loops at once); without the check it runs on."""
+    from lab.optical.decoder import cut_loop, generate_guided, looping
+
+    t = torch.tensor
+    rows = t([[5] * 12, [1, 2, 3] * 4, [9, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+              list(range(3)) + [7] * 9])
+    assert looping(rows, 12).tolist() == [5, 1, -1, -1, -1]
+    assert looping(rows[:, :11], 12).tolist() == [-1] * 5           # shorter than the window: never a loop
+    assert looping(t([list(range(9)) * 6]), 48).tolist() == [-1]    # a 9-token cycle is longer than a loop's
+    assert cut_loop([4, 4, 9, 1, 2] + [3, 1, 2] * 5, 12) == [4, 4, 9]
+    assert cut_loop([8] + [5] * 20, 12) == [8]
+    r = _reader(stage1).eval()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        ctx = r.contexts(torch.randn(2, 64, stage1.enc_cfg.dim), (0, 2))
+        free = generate_guided(r.lm, r.tok, r.eos, ctx, r.blind(2), 1.0, 40, loop_tokens=0)
+        cut = generate_guided(r.lm, r.tok, r.eos, ctx, r.blind(2), 1.0, 40, loop_tokens=12)
+    ids = [r.tok(s, add_special_tokens=False)["input_ids"] for s in free]
+    assert any(looping(t([i[-12:]]), 12).item() >= 0 for i in ids if len(i) >= 12)   # the free read loops
+    assert any(cut.looped) and not any(free.looped)
+    for f, c, lp in zip(free, cut, cut.looped):
+        assert (len(c) < len(f) and f.startswith(c)) if lp else c == f
+
+
 def test_schedule_curriculum_and_window_text_follow_the_campaign():
     cfg = L.CampaignConfig(examples=1000, warmup=100, rows_start=1, rows_full=0.5, min_lr=0.1)
     assert L.lr_factor(cfg, 0) == pytest.approx(0.01) and L.lr_factor(cfg, 100) == pytest.approx(1.0)
@@ -232,6 +259,13 @@ def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
     assert 0 <= g[f"lm_win1_{res['mode']}_g1"] <= 1 and "lm_win1_control_g1" in g and not any(
         k.startswith("nll_") for k in g) and len(g["win1_g1_precisions"]) == len(res["win1_precisions"])
     assert g[f"ctc_win1_{res['mode']}"] == res[f"ctc_win1_{res['mode']}"]   # the CTC reader on the same windows
+    assert L.main(base[:-4] + ["--rows", "2", "--device", "cpu", "--pages", "2", "--guidance", "1", "--resync", "1",
+                               "--out", str(out)]) == 0
+    rs = json.loads(out.read_text())                            # looping windows read again a row at a time
+    pb, pa, looped = rs["win2_g1_precisions_before_resync"], rs["win2_g1_precisions"], rs.get("win2_g1_looped", [])
+    assert rs["resync_rows"] == 1 and rs["loop_tokens"] == 48 and len(pb) == len(pa) and looped   # a random LM loops
+    assert all(a == b for j, (a, b) in enumerate(zip(pa, pb)) if j not in looped)   # only looped windows change
+    assert (rs[f"lm_win2_{res['mode']}_g1"] == rs[f"lm_win2_{res['mode']}_g1_before_resync"]) == (pa == pb)
     assert L.main(base + ["--pages", "2", "--by-rows", "--out", str(out)]) == 0
     b = json.loads(out.read_text())                             # whole pages read row by row, joined: one score a page
     m = b["mode"]

@@ -26,6 +26,8 @@ from lab.optical.projector import SlotProjector
 PROMPT = "Read the page."
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CE_CHUNK = 8192               # answer positions whose vocabulary logits are formed at once
+LOOP_TOKENS = 48              # a guided read whose last this-many tokens repeat a cycle of <= LOOP_PERIOD tokens
+LOOP_PERIOD = 8               # is in a loop (`looping`): it ends there, the loop cut off
 
 
 @dataclass(frozen=True)
@@ -222,13 +224,29 @@ def generate_after(lm, tok, eos: int, ctx: list[torch.Tensor], max_new_tokens: i
 
 
 @torch.no_grad()
+def looping(hist: torch.Tensor, window: int = LOOP_TOKENS, period: int = LOOP_PERIOD) -> torch.Tensor:
+    """For each row of chosen tokens (B, t): the token that would go on with a loop, -1 where there is none. A loop
+    is a cycle of at most `period` tokens filling the last `window` tokens (a page's own runs, a rule of stars or
+    a dot leader, are shorter; a derailed read writes "C. C. C. ..." to the end of its budget)."""
+    ban = torch.full((hist.shape[0],), -1, dtype=torch.long, device=hist.device)
+    if hist.shape[1] < window:
+        return ban
+    w = hist[:, -window:]
+    for p in range(min(period, window // 2), 0, -1):   # shortest cycle last: its token wins
+        ban = torch.where((w[:, p:] == w[:, :-p]).all(1), w[:, -p], ban)
+    return ban
+
+
 def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.Tensor], scale: float,
-                    max_new_tokens: int = 1600, plausible: float = 0.1) -> list[str]:
+                    max_new_tokens: int = 1600, plausible: float = 0.1, loop_tokens: int = LOOP_TOKENS) -> list[str]:
     """Greedy decoding that weighs the context's evidence against the LM's prior (classifier-free guidance,
     Sanchez et al. 2023; for images read by an LM, visual contrastive decoding, Leng et al. 2023): each step
     picks argmax of (1 + scale) log p(x | ctx) - scale log p(x | neg) among the tokens whose p(x | ctx) is at
     least `plausible` x the most likely one's (so the contrast never picks what the context makes implausible).
-    ctx and neg are run as one left-padded batch, each neg row fed the token its ctx row chose."""
+    ctx and neg are run as one left-padded batch, each neg row fed the token its ctx row chose. loop_tokens > 0:
+    a row caught in a loop (`looping`: a derailed read, lost on a line it cannot place, writes "C. C. C. ..." to
+    the end of its budget; barring the loop's token only moves it on to the next loop) ends there, the loop cut
+    off (`cut_loop`), and is marked in the result's `looped` (a `Reads`), for the caller to read it otherwise."""
     B = len(ctx)
     allc = list(ctx) + list(neg)
     L = max(c.shape[0] for c in allc)
@@ -241,6 +259,7 @@ def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.
     out = lm(inputs_embeds=x, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
     past, last = out.past_key_values, pos[:, -1:]
     done = torch.zeros(B, dtype=torch.bool, device=x.device)
+    looped = torch.zeros_like(done)
     chosen = []
     for _ in range(max_new_tokens):
         lp = out.logits[:, -1].float().log_softmax(-1)
@@ -250,6 +269,10 @@ def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.
         nxt = torch.where(done, torch.full_like(done, eos, dtype=torch.long), score.argmax(-1))
         chosen.append(nxt)
         done |= nxt == eos
+        if loop_tokens and len(chosen) >= loop_tokens:     # a row caught in a loop ends here
+            caught = (looping(torch.stack(chosen[-loop_tokens:], 1), loop_tokens) >= 0) & ~done
+            looped |= caught
+            done |= caught
         if bool(done.all()):
             break
         mask = torch.cat([mask, mask.new_ones(2 * B, 1)], 1)
@@ -258,8 +281,28 @@ def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.
                  past_key_values=past, use_cache=True)
         past = out.past_key_values
     ids = torch.stack(chosen, 1).tolist() if chosen else [[] for _ in range(B)]
-    return [tok.decode(row[:row.index(eos)] if eos in row else row, skip_special_tokens=True)
-            for row in ids]
+    ids = [row[:row.index(eos)] if eos in row else row for row in ids]
+    ids = [cut_loop(row, loop_tokens) if lp_ else row for row, lp_ in zip(ids, looped.tolist())]
+    return Reads([tok.decode(row, skip_special_tokens=True) for row in ids], looped.tolist())
+
+
+class Reads(list):
+    """The texts of a guided read (a list of str), with `looped`: which rows ended in a loop (cut off)."""
+
+    def __init__(self, texts, looped):
+        super().__init__(texts)
+        self.looped = looped
+
+
+def cut_loop(row: list[int], window: int = LOOP_TOKENS, period: int = LOOP_PERIOD) -> list[int]:
+    """A row's tokens without the loop it ended in: the last `window` tokens and, before them, every token that
+    goes on with the same cycle."""
+    p = next(p for p in range(1, min(period, window // 2) + 1)
+             if all(row[-k] == row[-k - p] for k in range(1, window - p + 1)))
+    end = len(row) - window
+    while end - 1 >= 0 and row[end - 1] == row[end - 1 + p]:
+        end -= 1
+    return row[:end]
 
 
 def _ce(head: nn.Module, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,7 @@ from peft.helpers import disable_input_dtype_casting
 from lab.models import state_sha
 from lab.report import machine
 from lab.optical.distributed import current as current_dist, finish_distributed, init_distributed, sum_gradients
-from lab.optical.decoder import LMReader, ReaderSpec
+from lab.optical.decoder import LOOP_TOKENS, LMReader, ReaderSpec
 from lab.optical.encoder import MODES, to_tensor
 from lab.optical.model import OpticalModel, autocast, write_shards
 from lab.optical.reader import LINES
@@ -344,26 +344,34 @@ def _nll(reader: LMReader, ctx: list, answers: list, chunk: int = 32) -> float:
 
 @torch.no_grad()
 def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3,
-                     guidance: float = 0.0, by_rows: bool = False) -> dict:
+                     guidance: float = 0.0, by_rows: bool = False, resync: int = 0) -> dict:
     """Precision on windows of `rows` cell rows of the held-out pages (the curriculum's examples, before whole
     pages are learnt), with the same windows read from another page's tokens as the control, and by the stage-1
     CTC reader from the same tokens (its bands of those rows). guidance > 0: read with the LM's prior weighed
     out (`decoder.generate_guided`), the keys then lm_win{rows}_{mode}_g{guidance} and the control's likewise.
     by_rows: every window of each page is read (from its own tokens) and the reads are joined top to bottom into
     the page's text, scored against the whole page (keys lm_page_by{rows}_{mode}[_g...], control likewise): a
-    whole page read window by window, where a mistake cannot carry over into the next window."""
+    whole page read window by window, where a mistake cannot carry over into the next window; the windows read
+    are those the stage-1 reader finds ink in (before 2026-12-06: those whose reference text was not empty).
+    resync > 0 (guided reads): a window whose read ended in a loop (`decoder.looping`; the loop cut off) is read
+    again as windows of `resync` cell rows, those the stage-1 reader finds ink in, joined (own and control
+    alike); the keys then hold the reads after it, and win{rows}_g{scale}_looped which windows looped, with the
+    precisions before it."""
     from lab.optical.metrics import precision
 
     was = reader.training
     reader.eval()
     dev = next(reader.parameters()).device
     vt = encode(model, [p.image for p in fox], mode)
+    ctc_bands = model.reader.read_bands(vt)   # the stage-1 reader on the same tokens (its bands of each row)
     g = MODES[mode] // 64
     idx, wins, refs = [], [], []
     for i, p in enumerate(fox):
         bands = p.bands(mode)
-        starts = [r for r in range(0, g - rows + 1, rows) if window_text(bands, r, r + rows)]
-        starts = starts if by_rows else starts[:per_page]
+        if by_rows:           # every window the stage-1 reader finds ink in (the reference is not looked at)
+            starts = [r for r in range(0, g - rows + 1, rows) if window_text(ctc_bands[i], r, r + rows).strip()]
+        else:                 # the first windows with text
+            starts = [r for r in range(0, g - rows + 1, rows) if window_text(bands, r, r + rows)][:per_page]
         for r in starts:
             idx.append(i)
             wins.append((r, r + rows))
@@ -373,33 +381,53 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     budget = int(1.25 * max(len(reader.tok(r, add_special_tokens=False)["input_ids"]) for r in refs)) + 8
     with autocast(dev):
         ctx = reader.contexts(vt[own], wins) + reader.contexts(vt[other], wins)
-        outs = []
+        outs, looped = [], []
         for i in range(0, len(ctx), 64):
-            outs += reader.generate_from(ctx[i:i + 64], max_new_tokens=budget, guidance=guidance)
+            o = reader.generate_from(ctx[i:i + 64], max_new_tokens=budget, guidance=guidance)
+            outs, looped = outs + list(o), looped + getattr(o, "looped", [False] * len(o))
+        before = list(outs)
+        if resync and guidance and not by_rows:
+            src = idx + [(i + 1) % len(fox) for i in idx]
+            for j in (j for j, lp in enumerate(looped) if lp):
+                (r0, r1), pg = wins[j % len(wins)], src[j]
+                subs = [(r, min(r + resync, r1)) for r in range(r0, r1, resync)
+                        if window_text(ctc_bands[pg], r, min(r + resync, r1)).strip()]
+                if subs:
+                    sub = reader.generate_from(reader.contexts(vt[[pg] * len(subs)], subs),
+                                               max_new_tokens=max(64, 2 * budget * resync // (r1 - r0)), guidance=guidance)
+                    outs[j] = "\n".join(o.strip() for o in sub)
         answers = reader.answer_ids(refs)
         nll = [] if guidance else [_nll(reader, ctx[:len(refs)], answers), _nll(reader, ctx[len(refs):], answers)]
     reader.train(was)
     n = len(refs)
     if by_rows:               # each page's window reads joined in order, against the page's text (own, then control)
         g_ = f"_g{guidance:g}" if guidance else ""
-        pages = sorted(set(idx))
+        pages = list(range(len(fox)))   # a page the stage-1 reader finds no ink in reads as nothing
         joined = ["\n".join(o.strip() for o, i in zip(outs[k * n:(k + 1) * n], idx) if i == pg) for k in (0, 1) for pg in pages]
         full = [window_text(fox[pg].bands(mode), 0, g) for pg in pages]
         pp = [precision(o, r) for o, r in zip(joined, full + full)]
         m = len(pages)
         return {f"lm_page_by{rows}_{mode}{g_}": float(np.mean(pp[:m])), f"lm_page_by{rows}_control{g_}": float(np.mean(pp[m:])),
                 f"page_by{rows}{g_}_precisions": [round(float(x), 4) for x in pp[:m]],
-                f"page_by{rows}{g_}_windows": n,
+                f"page_by{rows}{g_}_windows": n, "windows_chosen_by": "stage-1 ink",
                 f"page_by{rows}{g_}_samples": [{"ref": r[:160], "out": o[:160]} for r, o in list(zip(full, joined))[:2]]}
     prec = [precision(o, r) for o, r in zip(outs, refs + refs)]
-    ctc_bands = model.reader.read_bands(vt)   # the stage-1 reader on the same windows of the same tokens
     ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
     if guidance:              # a guided read: its precisions, samples and the CTC figure (teacher-forced: a plain run's)
         g = f"_g{guidance:g}"
-        return {f"lm_win{rows}_{mode}{g}": float(np.mean(prec[:n])), f"lm_win{rows}_control{g}": float(np.mean(prec[n:])),
-                f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
-                f"win{rows}{g}_precisions": [round(float(x), 4) for x in prec[:n]],
-                f"win{rows}{g}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
+        res = {f"lm_win{rows}_{mode}{g}": float(np.mean(prec[:n])), f"lm_win{rows}_control{g}": float(np.mean(prec[n:])),
+               f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
+               f"win{rows}{g}_precisions": [round(float(x), 4) for x in prec[:n]],
+               f"win{rows}{g}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
+        if any(looped):
+            res[f"win{rows}{g}_looped"] = [j for j in range(n) if looped[j]]
+            res[f"win{rows}{g}_control_looped"] = sum(looped[n:])
+        if resync:
+            pb = [precision(o, r) for o, r in zip(before, refs + refs)]
+            res.update({"resync_rows": resync, f"lm_win{rows}_{mode}{g}_before_resync": float(np.mean(pb[:n])),
+                        f"lm_win{rows}_control{g}_before_resync": float(np.mean(pb[n:])),
+                        f"win{rows}{g}_precisions_before_resync": [round(float(x), 4) for x in pb[:n]]})
+        return res
     return {f"lm_win{rows}_{mode}": float(np.mean(prec[:n])), f"lm_win{rows}_control": float(np.mean(prec[n:])),
             f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
             f"nll_win{rows}_{mode}": nll[0], f"nll_win{rows}_control": nll[1],
@@ -786,6 +814,9 @@ def main(argv=None) -> int:
                         "then end in _g<scale>, and no teacher-forced figures are written)")
     p.add_argument("--by-rows", action="store_true",
                    help="read each whole page as all its windows of --rows cell rows, joined, scored against the page")
+    p.add_argument("--resync", type=int, default=0,
+                   help="with --guidance: a window whose read ends in a loop is read again this many cell rows at a "
+                        "time (the rows the stage-1 reader finds ink in), joined")
     p.add_argument("--out", required=True, help="JSON written here")
     p.add_argument("--stage1", default="model:optical-reader", help="the encoder + stage-1 reader")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -805,9 +836,11 @@ def main(argv=None) -> int:
             fox = eval_set(reader.tok, a.pages)
         res = {"command": " ".join(sys.argv), "machine": machine(), "state_sha256": meta["sha256"], "step": meta["step"],
                "examples": meta["examples"], "gpu_minutes": round(meta["gpu_seconds"] / 60, 2), "mode": a.mode,
-               "pages": [p.source for p in fox] if a.pdf else len(fox)}
+               "pages": [p.source for p in fox] if a.pdf else len(fox),
+               **({"loop_tokens": LOOP_TOKENS} if a.guidance else {})}
         for h in map(int, a.rows.split(",")):
-            res.update(evaluate_windows(reader, model, fox, a.mode, h, guidance=a.guidance, by_rows=a.by_rows))
+            res.update(evaluate_windows(reader, model, fox, a.mode, h, guidance=a.guidance, by_rows=a.by_rows,
+                                        resync=a.resync))
         Path(a.out).write_text(json.dumps(res, indent=1))
         print(json.dumps({k: v for k, v in res.items() if "samples" not in k}), flush=True)
         return 0
