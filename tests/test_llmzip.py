@@ -58,6 +58,23 @@ def test_static_steps_attend_grouped_heads_in_place_with_transformers_numbers(ti
         assert torch.allclose(ours, full, atol=1e-5)
 
 
+def test_few_streams_attend_by_matmuls_with_the_fused_kernels_numbers():
+    """codec._step_attention_matmul (a GPU step with few streams x K/V heads): the fused attention's numbers to
+    rounding, with a boolean mask (transformers' SDPA masks) and an additive one, in float32 and bfloat16."""
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, 3, 64), torch.randn(2, 3, 100, 64), torch.randn(2, 3, 100, 64)
+    keep = torch.ones(2, 1, 1, 100, dtype=torch.bool)
+    keep[..., 60:] = False                                          # the static cache's unwritten places
+    add = torch.zeros(2, 1, 1, 100).masked_fill(~keep, float("-inf"))
+    for m in (keep, add, None):
+        ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=0.125)
+        assert torch.allclose(codec._step_attention_matmul(q, k, v, m, 0.125), ref, atol=1e-5)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+    half = codec._step_attention_matmul(q.bfloat16(), k.bfloat16(), v.bfloat16(), keep, None)
+    assert half.dtype == torch.bfloat16 and torch.allclose(half.float(), ref, atol=0.05)
+    assert codec.FEW_BLOCKS > 1 * 3 and codec.FEW_BLOCKS < 4096 * 3   # one stream by matmuls, 4,096 fused
+
+
 def test_static_engine_steps_give_the_lms_own_logits(tiny):
     """A prefix then one-token steps through the static engine's cache (its own attention and mask) give the
     logits of the LM run once over the whole sequence: no step sees the cache's unwritten places."""

@@ -182,6 +182,9 @@ def _code(st, buf, cdfs: torch.Tensor, syms: np.ndarray, active: np.ndarray, enc
         code_cdf_rows(st, buf, cdfs.cpu().numpy(), syms, active, False)
 
 
+FEW_BLOCKS = 132             # streams x K/V heads below an H100's SM count: a step attends by matmuls (CUDA only)
+
+
 def _pack_gqa(t, g: int):
     """One query token's heads onto their K/V heads: (batch, heads, 1, dim) -> (batch, heads / g, g, dim); a mask
     shared by every head as it is (transformers' `pack_gqa`, which its releases before 5.2x lack)."""
@@ -204,10 +207,24 @@ def _grouped_step_attention(module, query, key, value, attention_mask, dropout: 
     g = getattr(module, "num_key_value_groups", 1)
     if query.shape[2] != 1 or g == 1 or kw.get("position_bias") is not None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kw)
-    out = torch.nn.functional.scaled_dot_product_attention(_pack_gqa(query, g), key, value,
-                                                           attn_mask=_pack_gqa(attention_mask, g), dropout_p=dropout,
-                                                           scale=scaling)
+    q, mask = _pack_gqa(query, g), _pack_gqa(attention_mask, g)
+    if query.device.type == "cuda" and q.shape[0] * q.shape[1] < FEW_BLOCKS:
+        out = _step_attention_matmul(q, key, value, mask, scaling)
+    else:
+        out = torch.nn.functional.scaled_dot_product_attention(q, key, value, attn_mask=mask, dropout_p=dropout,
+                                                               scale=scaling)
     return out.reshape(out.shape[0], -1, 1, value.shape[-1]).transpose(1, 2).contiguous(), None
+
+
+def _step_attention_matmul(q, key, value, mask, scaling):
+    """A one-token step's attention as two matmuls and a softmax (in float32), for few streams on a GPU: the
+    fused attention kernel gives each (stream, K/V head) one thread block that walks the whole cache, so one
+    stream's step at context 8,192 took 30 blocks x ~1 ms (29.6 of its 31 ms a step on an H100,
+    reports/llmzip_gpu/bible600_static_kernels_gpu.json), where a matmul spreads the cache over the GPU."""
+    s = torch.matmul(q, key.transpose(-1, -2)).float() * (scaling if scaling is not None else q.shape[-1] ** -0.5)
+    if mask is not None:
+        s = s.masked_fill(~mask, -torch.inf) if mask.dtype == torch.bool else s + mask.float()
+    return torch.matmul(s.softmax(-1).to(value.dtype), value)
 
 
 class _StaticStep:
