@@ -265,7 +265,7 @@ def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
     pb, pa, looped = rs["win2_g1_precisions_before_resync"], rs["win2_g1_precisions"], rs.get("win2_g1_looped", [])
     assert rs["resync_rows"] == 1 and rs["loop_tokens"] == 48 and len(pb) == len(pa) and looped   # a random LM loops
     assert all(a == b for j, (a, b) in enumerate(zip(pa, pb)) if j not in looped)   # only looped windows change
-    assert (rs[f"lm_win2_{res['mode']}_g1"] == rs[f"lm_win2_{res['mode']}_g1_before_resync"]) == (pa == pb)
+    assert (rs[f"lm_win2_{res['mode']}_g1"] == rs[f"before_resync_win2_{res['mode']}_g1"]) == (pa == pb)
     assert L.main(base + ["--pages", "2", "--by-rows", "--out", str(out)]) == 0
     b = json.loads(out.read_text())                             # whole pages read row by row, joined: one score a page
     m = b["mode"]

@@ -187,6 +187,18 @@ def test_dashboard_takes_the_guided_read_of_the_same_state_when_it_reads_better(
     assert base["value"].startswith("72% vs 27%") and "guided" not in base["value"]
 
 
+def test_dashboard_says_how_many_pages_looped_and_were_read_again():
+    """A guided read with `--resync`: the row names the pages whose read looped and the score before the re-read."""
+    d = {"meta": {"machine": "m", "date": "2026-12-06"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
+         "lm_windows": [{"examples": 9, "mode": "base", "pages": 14, "lm_win16_base_g1": 0.91,
+                         "lm_win16_control_g1": 0.26, "ctc_win16_base": 0.93, "resync_rows": 2, "win16_g1_looped": [8],
+                         "before_resync_win16_base_g1": 0.864}]}
+    (base,) = [r for r in D._optical_lm(d) if "Fox-like pages (14), base mode" in r["result"]]
+    assert base["value"] == ("91% vs 26% from another page's tokens (+65 points; guided decoding, scale 1; 1 page(s) "
+                             "that looped read again 2 rows at a time, 86% before); stage-1 CTC reader 93%")
+    assert base["met"] == "yes" and "(14)" in base["result"]
+
+
 def test_dashboard_reports_the_newest_row_by_row_page_read_on_its_own_row():
     """A whole page read window by window (`--by-rows`) is its own row: the newest state's best protocol, the
     control beside it; the whole-page row is not changed by it."""

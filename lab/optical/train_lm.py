@@ -424,8 +424,8 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
             res[f"win{rows}{g}_control_looped"] = sum(looped[n:])
         if resync:
             pb = [precision(o, r) for o, r in zip(before, refs + refs)]
-            res.update({"resync_rows": resync, f"lm_win{rows}_{mode}{g}_before_resync": float(np.mean(pb[:n])),
-                        f"lm_win{rows}_control{g}_before_resync": float(np.mean(pb[n:])),
+            res.update({"resync_rows": resync, f"before_resync_win{rows}_{mode}{g}": float(np.mean(pb[:n])),
+                        f"before_resync_win{rows}_control{g}": float(np.mean(pb[n:])),
                         f"win{rows}{g}_precisions_before_resync": [round(float(x), 4) for x in pb[:n]]})
         return res
     return {f"lm_win{rows}_{mode}": float(np.mean(prec[:n])), f"lm_win{rows}_control": float(np.mean(prec[n:])),
