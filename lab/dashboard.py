@@ -159,9 +159,10 @@ def _optical_lm(d):
             rs = next((v for v in reversed(whole) if (v["mode"], v["examples"], reads.is_pdf(v)) == (m, w["examples"], reads.is_pdf(w))
                        and v.get("resync_rows") and f"lm_win{grids[m]}_{m}_g{g[0]}" in v), None)
             if rs:          # `train_lm evaluate --resync`: pages whose read looped were read again a few rows at a time
-                n = len(rs.get(f"win{grids[m]}_g{g[0]}_looped", []))
+                n = rs.get(f"win{grids[m]}_g{g[0]}_looped", 0)          # windows that looped (a count in the report)
+                n = n if isinstance(n, int) else len(n)
                 greedy += (f"; {n} page(s) that looped read again {rs['resync_rows']} rows at a time, "
-                           f"{100 * rs[f'before_resync_win{grids[m]}_{m}_g{g[0]}']:.0f}% before")
+                           f"{100 * rs[f'before_resync_win{grids[m]}_{m}_g{g[0]}']:.0f}% before" if n else "; no read looped")
             return m, g[1], g[2], ctc, f"; guided decoding, scale {g[0]}{greedy}"
         return m, own, other, ctc, ""
 

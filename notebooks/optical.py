@@ -440,9 +440,7 @@ lines += S.fox_verdict(table, modes, engines) if lab_model is not None else \
 lines.append(S.pdf_verdict(pdf_table))
 if camp:
     lines.append(S.campaign_verdict(camp))
-lines.append("Answering from vision tokens (section 5): the seed's vision path **does not answer yet**: the stage-2 "
-             "reader reads (above), but no reader fine-tuned to answer from its tokens has been measured "
-             "(`lab/optical/qa/vision_qa.py`, a GPU run).")
+lines.append(QS.vision_answer_line(ft_rows))
 if ft:
     b100 = QS.budget_verdict(ft_rows, 100, 1)
     lines.append(f"- The answering model (section 5d) answers held-out questions from the full page text: "

@@ -103,6 +103,13 @@ def test_campaign_verdict_reads_whole_pages_and_single_rows_apart():
     assert "+8 points" in v and "single rows at 400 examples" in v and "60% of a row against 30%" in v
     camp["windows"][1].update(lm_win10_small=0.6, lm_win10_control=0.26)
     assert "reads single rows and whole pages" in S.campaign_verdict(camp)
+    camp["windows"].append({"examples": 500, "mode": "base", "pages": "Fox-like (14)", "lm_win16_base_g1": 0.915,
+                            "lm_win16_control_g1": 0.264, "ctc_win16_base": 0.928})   # the newest base read, guided
+    v = S.campaign_verdict(camp)
+    assert "**It reads whole pages at the bar in base mode: 91.5% against 26%" in v and "CTC reader 92.8%" in v
+    camp["windows"].append({"examples": 600, "mode": "base", "pages": "Fox-like (14)", "lm_win16_base_g1": 0.86,
+                            "lm_win16_control_g1": 0.26})                       # a newer state's read below the bar
+    assert "at the bar" not in S.campaign_verdict(camp)
 
 
 def test_campaign_verdict_names_the_guided_reads_beside_the_greedy_ones():

@@ -100,5 +100,11 @@ def test_budget_verdict_and_context_curve_compare_each_context_with_the_full_tex
     assert "full text 80%" in v and "bm25-100 60%" in v and "(75% of full text)" in v and "pooled-100 40%" in v
     assert "not measured: vision-100" in v
     assert S.budget_verdict(rows, 256) is None and S.budget_verdict(rows, 100, pages=4) is None
+    assert "is not measured" in S.vision_answer_line(rows)                 # no vision rows yet
+    vis = [{"model": "vision", "condition": "vision", "budget": 100, "pages": 1, "contains": float(i < 2)} for i in range(10)]
+    line = S.vision_answer_line(rows + vis)
+    assert "in 20% of its answers, BM25's 100 text tokens 60%" in line and "does not answer yet" in line
+    vis = [dict(r, contains=1.0) for r in vis]
+    assert "answers as well as BM25" in S.vision_answer_line(rows + vis)
     curve = S.context_curve(rows)
     assert curve["adapted", "bm25"] == [(60.0, 0.5), (98.0, 0.6)] and curve["pooled", "pooled"] == [(100.0, 0.4)]

@@ -197,6 +197,11 @@ def test_dashboard_says_how_many_pages_looped_and_were_read_again():
     assert base["value"] == ("91% vs 26% from another page's tokens (+65 points; guided decoding, scale 1; 1 page(s) "
                              "that looped read again 2 rows at a time, 86% before); stage-1 CTC reader 93%")
     assert base["met"] == "yes" and "(14)" in base["result"]
+    d["lm_windows"][0]["win16_g1_looped"] = 1                         # the report's form: a count
+    assert [r for r in D._optical_lm(d) if "Fox-like pages (14), base mode" in r["result"]][0]["value"] == base["value"]
+    d["lm_windows"][0]["win16_g1_looped"] = 0
+    assert [r for r in D._optical_lm(d) if "Fox-like pages (14), base mode" in r["result"]][0]["value"] == (
+        "91% vs 26% from another page's tokens (+65 points; guided decoding, scale 1; no read looped); stage-1 CTC reader 93%")
 
 
 def test_dashboard_reports_the_newest_row_by_row_page_read_on_its_own_row():

@@ -218,7 +218,9 @@ def campaign(state: str | Path, windows=()) -> dict:
     win_rows = [{"examples": w["examples"], "GPU-min": w["gpu_minutes"], "mode": w["mode"],
                  "pages": (f"real PDF ({len(w['pages'])})" if isinstance(w.get("pages"), list)
                            else f"Fox-like ({w.get('pages', 7)})"),
-                 **{k: v for k, v in w.items() if k.startswith(("lm_win", "nll_win", "ctc_win", "lm_page_by"))}} for w in wins]
+                 **{k: v for k, v in w.items() if k.startswith(("lm_win", "nll_win", "ctc_win", "lm_page_by", "before_resync",
+                                                                "resync_rows"))},
+                 **{k: len(v) for k, v in w.items() if k.endswith("_looped") and isinstance(v, list)}} for w in wins]
     rows1 = [w for w in wins if "nll_win1_control" in w]
     gap = rows1[-1]["nll_win1_control"] - rows1[-1][f"nll_win1_{rows1[-1]['mode']}"] if rows1 else None
     return {"runs": runs, "curve": curve, "loss": loss, "examples": meta["examples"], "steps": meta["step"],
@@ -323,7 +325,13 @@ def campaign_verdict(camp: dict) -> str:
                  f"({points:+.0f} points).")
         page_points = [100 * (pw[f"lm_win{MODES[pw['mode']] // 64}_{pw['mode']}"]
                               - pw[f"lm_win{MODES[pw['mode']] // 64}_control"]) for pw in pages]
-        if page_points and page_points[-1] >= 15:
+        best = _best_base_read(camp.get("windows") or [])
+        if best and best[1] >= 0.9 and best[1] - best[2] >= 0.4:
+            ex, own, other, ctc = best
+            line += (f" **It reads whole pages at the bar in base mode: {own:.1%} against {other:.0%} from another "
+                     f"page's tokens at {ex:,} examples (>= 90%, 40 points above the control)"
+                     + (f"; the stage-1 CTC reader {ctc:.1%} on the same windows" if ctc is not None else "") + ".**")
+        elif page_points and page_points[-1] >= 15:
             line += (" **It reads single rows and whole pages, short of the bars (>= 90% in base mode, 40 points "
                      "above the control).**")
         elif gap(w) > 1.0 and points >= 15:
@@ -333,6 +341,27 @@ def campaign_verdict(camp: dict) -> str:
         else:
             line += " **It does not read yet.**"
     return line
+
+
+def _best_base_read(windows: list[dict]) -> tuple | None:
+    """The newest state's best whole-page read of the held-out Fox-like pages in base mode, greedy or guided:
+    (examples, own, other, the stage-1 CTC reader on the same windows or None); None without one."""
+    from lab.optical import reads
+
+    g = MODES["base"] // 64
+    key, reads_ = f"lm_win{g}_base", []
+    for w in windows:
+        if w["mode"] != "base" or reads.is_pdf(w):
+            continue
+        if key in w:
+            reads_.append((w["examples"], w[key], w[f"lm_win{g}_control"], w.get(f"ctc_win{g}_base")))
+        for k in w:
+            if k.startswith(key + "_g"):
+                reads_.append((w["examples"], w[k], w[k.replace("_base_", "_control_")], w.get(f"ctc_win{g}_base")))
+    if not reads_:
+        return None
+    newest = max(r[0] for r in reads_)
+    return max((r for r in reads_ if r[0] == newest), key=lambda r: r[1])
 
 
 def _guided_sentence(windows: list[dict], greedy: list[dict]) -> str:

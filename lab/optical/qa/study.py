@@ -414,6 +414,25 @@ def budget_verdict(rows: list[dict], budget: int = 100, pages: int = 1) -> str |
             + " (the bar: vision-N >= BM25-N and >= pooled-N, and >= 90% of full text).")
 
 
+def vision_answer_line(rows: list[dict], budget: int = 100) -> str:
+    """The verdict's line on answering from vision tokens: the vision reader's answer-contained rate from one
+    page's `budget` tokens against BM25's `budget` text tokens (the same questions), or that none was measured."""
+    def mean(model, cond):
+        sel = [r["contains"] for r in rows if r.get("model") == model and r["condition"] == cond
+               and int(r.get("pages", 1)) == 1 and int(r.get("budget") or 0) == budget]
+        return sum(sel) / len(sel) if sel else None
+
+    vision, bm25 = mean("vision", "vision"), mean("adapted", "bm25")
+    if vision is None:
+        return ("Answering from vision tokens (section 5): the seed's vision path **is not measured**: no reader "
+                "fine-tuned to answer from its tokens has been run (`lab/optical/qa/vision_qa.py`, a GPU run).")
+    verdict = ("**the seed's vision path does not answer yet**" if bm25 is None or vision < bm25
+               else "the vision path answers as well as BM25's text at that budget")
+    return (f"Answering from vision tokens (section 5): the stage-2 reader fine-tuned to answer from a page's {budget} "
+            f"vision tokens (`lab/optical/qa/vision_qa.py`, a GPU run) has the answer in {vision:.0%} of its answers"
+            + (f", BM25's {budget} text tokens {bm25:.0%}" if bm25 is not None else "") + f": {verdict}.")
+
+
 def context_curve(rows: list[dict]) -> dict:
     """{(model, condition): [(mean LM context tokens, answer contained)] sorted by context}: one point per (pages,
     budget) of each condition (the score against LM context length figure)."""
