@@ -122,7 +122,9 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c33_pages14_base_by2_g1_cpu.json",   # windows picked by the reference
               "reports/optical_gpu/campaign/c34_windows_cpu.json",          # c34: 5e-5 continued
               "reports/optical_gpu/campaign/c34_pages14_base_g1_cpu.json",   # loops read again 2 rows at a time
-              "reports/optical_gpu/campaign/c34_pages14_base_by2_g1_cpu.json"]   # windows picked by the stage-1 ink
+              "reports/optical_gpu/campaign/c34_pages14_base_by2_g1_cpu.json",   # windows picked by the stage-1 ink
+              "reports/optical_gpu/campaign/c34_pages14_base_by8_g1_cpu.json",
+              "reports/optical_gpu/campaign/c34_pages14_small_g1_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
