@@ -223,7 +223,6 @@ def generate_after(lm, tok, eos: int, ctx: list[torch.Tensor], max_new_tokens: i
     return [tok.decode(o, skip_special_tokens=True) for o in out]
 
 
-@torch.no_grad()
 def looping(hist: torch.Tensor, window: int = LOOP_TOKENS, period: int = LOOP_PERIOD) -> torch.Tensor:
     """For each row of chosen tokens (B, t): the token that would go on with a loop, -1 where there is none. A loop
     is a cycle of at most `period` tokens filling the last `window` tokens (a page's own runs, a rule of stars or
@@ -237,6 +236,7 @@ def looping(hist: torch.Tensor, window: int = LOOP_TOKENS, period: int = LOOP_PE
     return ban
 
 
+@torch.no_grad()
 def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.Tensor], scale: float,
                     max_new_tokens: int = 1600, plausible: float = 0.1, loop_tokens: int = LOOP_TOKENS) -> list[str]:
     """Greedy decoding that weighs the context's evidence against the LM's prior (classifier-free guidance,
