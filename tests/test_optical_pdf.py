@@ -102,3 +102,21 @@ def test_training_documents_add_the_named_package_corpora(monkeypatch):
     docs = L.training_documents(("python-docs",))
     assert docs[-1] == ("corpora/python-docs", "text of python-docs\n" * 3, "text")
     assert len(docs) == len(L.training_documents()) + 1
+
+
+def test_tiles_cut_the_inked_column_into_enlarged_squares():
+    from lab.optical import tiles as T
+
+    page = np.full((200, 200), 255, np.uint8)
+    page[40:160, 50:110] = 0                           # a 60-pixel-wide column of ink, 120 pixels tall
+    assert T.ink_box(page, pad=0) == (40, 160, 50, 110)
+    parts = T.tiles(page, height=1.0, pad=0)
+    assert len(parts) == 2 and all(t.shape == (200, 200) for t in parts)
+    assert (parts[0] < 128).mean() > 0.95            # a 60 x 60 square of ink fills the tile: enlarged 200/60
+    assert len(T.tiles(page, height=0.5, pad=0)) == 4
+    blank = np.full((64, 64), 255, np.uint8)
+    assert T.ink_box(blank) is None and len(T.tiles(blank)) == 1 and T.tiles(blank)[0] is blank
+    with pytest.raises(ValueError):
+        T.tiles(page, height=0)
+    with pytest.raises(ValueError):
+        T.ink_box(np.zeros((4, 4, 3), np.uint8))
