@@ -204,8 +204,10 @@ def _optical_lm(d):
         m, own, other, _, how = read(main[-1])
         out.append(_row("optical", d, f"stage-2 LM reader, whole held-out pages read on the CPU ({m} mode) after "
                         f"{main[-1]['examples']:,} examples", f"{100 * own:.0f}% vs {100 * other:.0f}% from another "
-                        f"page's tokens ({100 * (own - other):+.0f} points{how})", ">= 90% (base), >= 40 points above the control",
-                        own >= 0.9 and own - other >= 0.4))
+                        f"page's tokens ({100 * (own - other):+.0f} points{how})",
+                        ">= 90% (base), >= 40 points above the control" if m == "base" else
+                        f">= 40 points above the control ({m} is measured; the 90% bar is base mode's)",
+                        (own >= 0.9 or m != "base") and own - other >= 0.4))
     both = [(m, own, ctc, w, how) for (m, own, _, ctc, how), w in ((read(w), w) for w in newest.values()) if ctc is not None]
     pairs = [(m, c[f"lm_{m}"], c[f"ctc_{m}"]) for m in ("tiny", "small", "base") if f"lm_{m}" in c and f"ctc_{m}" in c]
     if both:                # the newest CPU read of each mode, both readers on the same tokens: the best mode's
