@@ -74,7 +74,7 @@ def profile(model, tc, device) -> None:
     it = iter(dl)
     next(it)
     t0, n = time.time(), 0
-    for i, (_, mode, imgs, tg, _) in zip(range(30), it):
+    for i, (_, mode, imgs, tg, _, _) in zip(range(30), it):
         n += len(imgs) // T.MODES[mode] ** 2
     dt = time.time() - t0
     print(f"profile: data {30 / dt:.2f} batches/s, {n / dt:.0f} pages/s with {tc.workers} workers", flush=True)

@@ -364,3 +364,25 @@ def test_config_overrides_and_the_res_stem():
     assert e(torch.zeros(2, 1, 640, 640)).shape == (2, 100, 32)
 
 
+
+
+def test_fine_tuning_with_an_anchor_keeps_the_rendered_pages_tokens_near_the_start():
+    """`anchor`: the rendered pages' tokens are pulled back to the starting encoder's (a stage-2 reader trained on
+    them still reads them); without it the same steps move them further."""
+    torch.manual_seed(0)
+    start = M.OpticalModel(TINY_ENC, TINY_RD)
+    x = torch.rand(2, 1, 512, 512)
+    with torch.no_grad():
+        ref = start.encoder(x)
+    assert T.anchor_loss(ref, start.encoder, (255 * (1 - x)).round().to(torch.uint8)) < 1e-3   # ink(pixels) = x
+
+    def drift(anchor):
+        m = M.OpticalModel(TINY_ENC, TINY_RD)
+        m.load_state_dict(start.state_dict())
+        cfg = T.TrainConfig(steps=6, batch=2, modes={"tiny": 1.0}, workers=0, eval_pages=0, log_every=100, lr=3e-3,
+                            warmup=1, anchor=anchor)
+        T.train(m, cfg, "cpu", progress=False)
+        with torch.no_grad():
+            return float((m.encoder(x) - ref).pow(2).mean() / ref.pow(2).mean())
+
+    assert drift(100.0) < 0.5 * drift(0.0)

@@ -120,3 +120,18 @@ def test_tiles_cut_the_inked_column_into_enlarged_squares():
         T.tiles(page, height=0)
     with pytest.raises(ValueError):
         T.ink_box(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_stage1_training_takes_its_pdf_share_of_pages_from_the_training_pdfs():
+    from lab.optical import train_ctc as T
+
+    cfg = T.TrainConfig(batch=4, modes={"tiny": 1.0}, pdf=1.0)
+    i, mode, images, targets, texts, from_pdf = next(iter(T.PageBatches(cfg, ["tiny"])))
+    rng = np.random.default_rng([cfg.seed, 0])
+    rng.random()
+    first = P.page_sample(rng, "tiny")               # the batch's first page: a training PDF's, as drawn
+    assert (i, mode, texts[0]) == (0, "tiny", first.text) and len(texts) == T.batch_pages(4, "tiny")
+    assert from_pdf == [True] * len(texts)
+    assert np.frombuffer(images, np.uint8)[:512 * 512].tobytes() == first.image.tobytes()
+    *_, rendered, flags = next(iter(T.PageBatches(T.TrainConfig(batch=4, modes={"tiny": 1.0}), ["tiny"])))
+    assert rendered[0] != texts[0] and not any(flags)           # pdf = 0: the lab's renders

@@ -2,8 +2,8 @@
 
     lab optical train --config configs/optical/gpu.yaml --out outputs/optical [--resume S.pt --save-state S.pt]
 
-Pages are rendered on the fly (DataLoader workers) from the page corpus's train split; every batch is one
-resolution mode, the modes taking turns by weight. AdamW with warm-up and cosine decay, fp32 + TF32 (bf16
+Pages are rendered on the fly (DataLoader workers) from the page corpus's train split (a share `pdf` of them
+pages of the training PDFs, lab.optical.pdfdocs); every batch is one resolution mode, the modes taking turns by weight. AdamW with warm-up and cosine decay, fp32 + TF32 (bf16
 autocast optional), gradient clipping. The training state (weights, optimiser, step, log) can be saved and
 resumed; the checkpoint is `lab.optical.model`'s.
 """
@@ -49,6 +49,11 @@ class TrainConfig:
     frame_weight: float = 0.5               # the reader's per-frame cross-entropy beside CTC (reader.loss)
     bf16: bool = False                      # bf16 autocast on CUDA; off: fp32 with TF32 matrix products (the
                                             # conv-stem encoder's bf16 gradients turned non-finite, GPU runs 7-9)
+    pdf: float = 0.0                        # share of pages taken from the training PDFs (lab.optical.pdfdocs,
+                                            # real documents: their own fonts, sizes and layout)
+    anchor: float = 0.0                     # fine-tuning: weight of the rendered pages' tokens' mean squared distance
+                                            # from the starting encoder's (relative to their mean square), so that a
+                                            # stage-2 reader trained on the old tokens still reads them
     seed: int = 0
 
 
@@ -78,6 +83,7 @@ class PageBatches(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         from lab import data
+        from lab.optical import pdfdocs
         from lab.optical.corpus import PageSampler
 
         info = torch.utils.data.get_worker_info()
@@ -90,10 +96,14 @@ class PageBatches(torch.utils.data.IterableDataset):
             lo, hi = self.cfg.easy_scale if easy else self.cfg.size_scale
             sampler.size_range = (max(6, int(res * lo)), max(7, int(res * hi)))
             rng = np.random.default_rng([self.cfg.seed, i])
-            pages = [sampler.page(rng, mode) for _ in range(batch_pages(self.cfg.batch, mode))]
+            pages, from_pdf = [], []
+            for _ in range(batch_pages(self.cfg.batch, mode)):
+                real = bool(self.cfg.pdf) and rng.random() < self.cfg.pdf    # no draw without a pdf share
+                pages.append(pdfdocs.page_sample(rng, mode) if real else sampler.page(rng, mode))
+                from_pdf.append(real)
             # raw bytes, not arrays: the DataLoader would move arrays through shared memory (/dev/shm)
             yield (i, mode, np.stack([p.image for p in pages]).tobytes(), np.stack([p.targets for p in pages]).tobytes(),
-                   [p.text for p in pages])
+                   [p.text for p in pages], from_pdf)
 
 
 def batch_pages(batch: int, mode: str) -> int:
@@ -116,6 +126,14 @@ def pages_tensor(raw: bytes, mode: str, dev) -> torch.Tensor:
 def ink(pages: torch.Tensor) -> torch.Tensor:
     return 1.0 - pages.float() / 255.0
 
+
+
+def anchor_loss(tokens: torch.Tensor, frozen: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of `tokens` from the frozen encoder's tokens of the same pages (uint8 pixels `x`),
+    relative to the frozen tokens' mean square."""
+    with torch.no_grad():
+        ref = frozen(ink(x)).float()
+    return (tokens.float() - ref).pow(2).mean() / ref.pow(2).mean().clamp(min=1e-8)
 
 
 def lr_at(cfg: TrainConfig, frac: float, step: int) -> float:
@@ -172,19 +190,27 @@ def train(model: OpticalModel, cfg: TrainConfig, device="cpu", progress: bool = 
     bank, pick, skipped = [], np.random.default_rng([cfg.seed, 3, start]), 0
     last_ckpt, bad_run = time.time(), 0
     updates = log[-1]["step"] if log else 0
-    for i, mode, imgs, targets, _ in dl:
-        bank = (bank + [(mode, pages_tensor(imgs, mode, dev), targets_tensor(targets, mode, dev))])[-cfg.bank:]
+    frozen = None
+    if cfg.anchor:          # the starting encoder, frozen: the rendered pages' tokens are held near its own
+        import copy
+
+        frozen = copy.deepcopy(model.encoder).eval().requires_grad_(False)
+    for i, mode, imgs, targets, _, from_pdf in dl:
+        rendered = torch.tensor([not f for f in from_pdf], device=dev)
+        bank = (bank + [(mode, pages_tensor(imgs, mode, dev), targets_tensor(targets, mode, dev), rendered)])[-cfg.bank:]
         for r in range(cfg.reuse):        # the new batch, then batches drawn from the bank of recent ones
             elapsed = elapsed0 + time.time() - t0
             frac = elapsed / cfg.time_limit if cfg.time_limit else i / cfg.steps
             if frac >= 1.0 or (stop_after and time.time() - t0 > stop_after):
                 break
-            m, x, tg = bank[-1] if r == 0 else bank[pick.integers(len(bank))]
+            m, x, tg, keep = bank[-1] if r == 0 else bank[pick.integers(len(bank))]
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, frac, updates)
             with autocast(dev) if cfg.bf16 else contextlib.nullcontext():
                 tokens = model.encoder(ink(x))
             loss = model.reader.loss(tokens.float(), tg, cfg.frame_weight)     # the reader and CTC in fp32
+            if frozen is not None and keep.any():
+                loss = loss + cfg.anchor * anchor_loss(tokens[keep], frozen, x[keep])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gn = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip))

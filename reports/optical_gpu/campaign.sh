@@ -26,6 +26,10 @@
 #           adapter folder, written to $OUT before scoring: a call cut short keeps it; ~50 s of questions, then QA_S,
 #           then ~20 s a scored condition: the one-page table first); needs step a's data and
 #           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
+#   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
+#           from models/optical-reader (configs/optical/pdf_finetune.yaml: a third of the pages real PDFs, the rendered
+#           pages' tokens anchored) -> $OUT/s1/ (weights, stage1.json) and $OUT/s1.log; read it on the CPU with
+#           scripts/optical_pdf_probe.py --model <folder>
 #   STEP=bank  the memory bank of 60 held-out documents, 60 questions (~0.6 s each on the GPU, 11 banks: ~7 min),
 #           every forgetting policy at half and a quarter
 #           (scripts/optical_qa_study.py -> $OUT/qa_bank.json), answered by step qa's adapter when there is one
@@ -57,7 +61,7 @@ a)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/a/whl/*.whl || exit 1
   cp -r models/optical-reader /root/models/ || exit 1
   if [ -f .carry/a/gguf.aa ]; then cp .carry/a/gguf.aa /root/gguf.aa || exit 1; fi
-  setsid nohup python3 -m lab.optical.train_lm render --spool /root/spool --pages 400000 --seed "${SEED:-1}" \
+  [ "${RENDER:-1}" = 1 ] && setsid nohup python3 -m lab.optical.train_lm render --spool /root/spool --pages 400000 --seed "${SEED:-1}" \
     --workers "${WORKERS:-13}" --max-pending 2500 --config configs/optical/campaign.yaml > /root/render.log 2>&1 < /dev/null &
   sleep 40; nproc; nvidia-smi --query-gpu=name,memory.total --format=csv; ls /root/spool | wc -l; tail -3 /root/render.log ;;
 b)
@@ -93,5 +97,9 @@ bank)
   python3 scripts/optical_qa_study.py --device cuda --out $OUT/qa_bank.json --conditions none --budgets 64 --pages 1 \
     --per-doc 1 --bank-budget 400 --bank-docs 60 --bank-questions 60 $A $QA_ARGS 2>&1 \
     | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/qa_bank.log | tail -c 4000 ;;
-*) echo "STEP=a|b|state|run|qa|bank"; exit 2 ;;
+stage1)   # the stage-1 reader fine-tuned on real PDF pages (after step a, RENDER=0: no stage-2 spool needed)
+  python3 scripts/optical_gpu.py stage1 --config "${S1_CONFIG:-configs/optical/pdf_finetune.yaml}" \
+    --init /root/models/optical-reader --ckpt /root/s1 --report $OUT/s1 --time-limit "${S1_S:-400}" --eval-pages 16 \
+    2>&1 | grep --line-buffered -v -i "warn" | tee $OUT/s1.log | tail -c 3000 ;;
+*) echo "STEP=a|b|state|run|qa|bank|stage1"; exit 2 ;;
 esac
