@@ -63,7 +63,7 @@ a)
   if [ -f .carry/a/gguf.aa ]; then cp .carry/a/gguf.aa /root/gguf.aa || exit 1; fi
   [ "${RENDER:-1}" = 1 ] && setsid nohup python3 -m lab.optical.train_lm render --spool /root/spool --pages 400000 --seed "${SEED:-1}" \
     --workers "${WORKERS:-13}" --max-pending 2500 --config configs/optical/campaign.yaml > /root/render.log 2>&1 < /dev/null &
-  sleep 40; nproc; nvidia-smi --query-gpu=name,memory.total --format=csv; ls /root/spool | wc -l; tail -3 /root/render.log ;;
+  [ "${RENDER:-1}" = 1 ] && sleep 40; nproc; nvidia-smi --query-gpu=name,memory.total --format=csv; ls /root/spool | wc -l; tail -3 /root/render.log ;;
 b)
   cp .carry/b/gguf.ab /root/gguf.ab && cp .carry/c/gguf.aa /root/gguf.aa || exit 1
   if [ -f .carry/b/pdfs_test.tar ]; then mkdir -p /root/pkgs && tar xf .carry/b/pdfs_test.tar -C /root/pkgs || exit 1; fi
