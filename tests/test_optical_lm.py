@@ -259,6 +259,10 @@ def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
     assert 0 <= g[f"lm_win1_{res['mode']}_g1"] <= 1 and "lm_win1_control_g1" in g and not any(
         k.startswith("nll_") for k in g) and len(g["win1_g1_precisions"]) == len(res["win1_precisions"])
     assert g[f"ctc_win1_{res['mode']}"] == res[f"ctc_win1_{res['mode']}"]   # the CTC reader on the same windows
+    ctc = g["ctc_win1_precisions"]                              # window by window, and the paired LM - CTC
+    assert ctc == res["ctc_win1_precisions"] and len(ctc) == len(g["win1_g1_precisions"])
+    mean, se = g["lm_minus_ctc_win1_g1"]
+    assert mean == pytest.approx(np.mean(np.array(g["win1_g1_precisions"]) - ctc), abs=1e-3) and se >= 0
     assert L.main(base[:-4] + ["--rows", "2", "--device", "cpu", "--pages", "2", "--guidance", "1", "--resync", "1",
                                "--out", str(out)]) == 0
     rs = json.loads(out.read_text())                            # looping windows read again a row at a time

@@ -356,7 +356,8 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     resync > 0 (guided reads): a window whose read ended in a loop (`decoder.looping`; the loop cut off) is read
     again as windows of `resync` cell rows, those the stage-1 reader finds ink in, joined (own and control
     alike); the keys then hold the reads after it, and win{rows}_g{scale}_looped which windows looped, with the
-    precisions before it."""
+    precisions before it. Each window's CTC precision is kept beside the LM's (ctc_win{rows}_precisions), and a
+    guided read gives the paired difference, LM - CTC window by window: [mean, standard error]."""
     from lab.optical.metrics import precision
 
     was = reader.training
@@ -415,9 +416,12 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
     if guidance:              # a guided read: its precisions, samples and the CTC figure (teacher-forced: a plain run's)
         g = f"_g{guidance:g}"
+        diff = np.asarray(prec[:n]) - np.asarray(ctc)   # LM - CTC, window by window on the same tokens
         res = {f"lm_win{rows}_{mode}{g}": float(np.mean(prec[:n])), f"lm_win{rows}_control{g}": float(np.mean(prec[n:])),
                f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
+               f"lm_minus_ctc_win{rows}{g}": [float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else None],
                f"win{rows}{g}_precisions": [round(float(x), 4) for x in prec[:n]],
+               f"ctc_win{rows}_precisions": [round(float(x), 4) for x in ctc],
                f"win{rows}{g}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
         if any(looped):
             res[f"win{rows}{g}_looped"] = [j for j in range(n) if looped[j]]
@@ -432,6 +436,7 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
             f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
             f"nll_win{rows}_{mode}": nll[0], f"nll_win{rows}_control": nll[1],
             f"win{rows}_precisions": [round(float(x), 4) for x in prec[:n]],   # each window's, own tokens
+            f"ctc_win{rows}_precisions": [round(float(x), 4) for x in ctc],
             f"win{rows}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
 
 
