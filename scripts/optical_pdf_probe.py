@@ -97,7 +97,7 @@ def head_only(model, test_pages, n: int, steps: int, lr: float, seed: int, mode:
         loss.backward()
         opt.step()
         if step % 25 == 0 or step == steps:
-            curve.append({"step": step, "loss": float(loss), "precision": held_out(),
+            curve.append({"step": step, "loss": loss.item(), "precision": held_out(),
                           "cpu_seconds": round(time.process_time() - t0, 1)})
             print(json.dumps(curve[-1]), flush=True)
     return {"mode": mode, "train_pages": n, "lr": lr, "curve": curve}
