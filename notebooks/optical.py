@@ -124,7 +124,9 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c34_pages14_base_g1_cpu.json",   # loops read again 2 rows at a time
               "reports/optical_gpu/campaign/c34_pages14_base_by2_g1_cpu.json",   # windows picked by the stage-1 ink
               "reports/optical_gpu/campaign/c34_pages14_base_by8_g1_cpu.json",
-              "reports/optical_gpu/campaign/c34_pages14_small_g1_cpu.json"]
+              "reports/optical_gpu/campaign/c34_pages14_small_g1_cpu.json",
+              "reports/optical_gpu/campaign/c34_pages28_small_g1_cpu.json",   # 28 pages: LM vs CTC, tie or win?
+              "reports/optical_gpu/campaign/c34_pages28_base_g1_cpu.json"]
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
