@@ -39,9 +39,9 @@ def main() -> int:
     model, _ = M.load(models.trained_path(a.stage1) if a.stage1 in models.TRAINED else a.stage1)
     bands = model.reader.read_bands(L.encode(model, [p.image for p in fox], mode))
     g, ctc = MODES[mode] // 64, []
-    for i, p in enumerate(fox):          # the windows evaluate_windows reads: the first three with text
+    for i, p in enumerate(fox):
         ref = p.bands(mode)
-        for s in [s for s in range(0, g - a.rows + 1, a.rows) if L.window_text(ref, s, s + a.rows)][:3]:
+        for s in L.text_windows(ref, g, a.rows):
             ctc.append(precision(L.window_text(bands[i], s, s + a.rows), L.window_text(ref, s, s + a.rows)))
     if len(ctc) != len(lm) or abs(np.mean(ctc) - r[f"ctc_win{a.rows}_{mode}"]) > 1e-6:
         print("optical_lm_vs_ctc: the stage-1 reader's windows do not match the read's", file=sys.stderr)

@@ -343,6 +343,12 @@ def _nll(reader: LMReader, ctx: list, answers: list, chunk: int = 32) -> float:
 
 
 @torch.no_grad()
+def text_windows(bands, grid: int, rows: int, per_page: int = 3) -> list[int]:
+    """The first rows of a page's first `per_page` windows of `rows` cell rows with reference text (`bands`: the
+    page's band texts in a mode with `grid` cell rows): the windows `evaluate_windows` reads."""
+    return [r for r in range(0, grid - rows + 1, rows) if window_text(bands, r, r + rows)][:per_page]
+
+
 def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3,
                      guidance: float = 0.0, by_rows: bool = False, resync: int = 0) -> dict:
     """Precision on windows of `rows` cell rows of the held-out pages (the curriculum's examples, before whole
@@ -372,7 +378,7 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
         if by_rows:           # every window the stage-1 reader finds ink in (the reference is not looked at)
             starts = [r for r in range(0, g - rows + 1, rows) if window_text(ctc_bands[i], r, r + rows).strip()]
         else:                 # the first windows with text
-            starts = [r for r in range(0, g - rows + 1, rows) if window_text(bands, r, r + rows)][:per_page]
+            starts = text_windows(bands, g, rows, per_page)
         for r in starts:
             idx.append(i)
             wins.append((r, r + rows))
