@@ -167,7 +167,9 @@ IMAGE: dict[str, ImageCodec] = {
     # 4:2:0 chroma, optimised Huffman tables: the strongest setting of baseline JPEG in Pillow
     "jpeg": ImageCodec("JPEG", "JPEG", 1, 95, (("subsampling", 2), ("optimize", True))),
     "webp": ImageCodec("WebP", "WEBP", 0, 100, (("method", 6),)),
-    "avif": ImageCodec("AVIF", "AVIF", 0, 100, (("speed", 6),)),
+    # one encoder thread: libaom's bytes depend on its thread count (2 threads and 1 give different files), so a
+    # report's AVIF curve would otherwise change with the machine's cores and, measured here, from run to run
+    "avif": ImageCodec("AVIF", "AVIF", 0, 100, (("speed", 6), ("max_threads", 1))),
     "jxl": JxlCodec("JPEG XL", "JXL", 5, 100),   # libjxl 0.7: below -q 5 the distance exceeds its limit of 25
 }
 

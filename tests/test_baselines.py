@@ -19,6 +19,16 @@ def test_image_codecs_decode_to_same_shape(name, img):
     assert rec.shape == img.shape and rec.dtype == np.uint8
 
 
+@pytest.mark.parametrize("name", sorted(Bl.IMAGE))
+def test_image_codecs_are_deterministic(name, img):
+    """A report's baseline curve must not change between runs or machines: the same image and quality give the
+    same bytes (AVIF is pinned to one encoder thread: libaom's bytes depend on its thread count)."""
+    c = Bl.IMAGE[name]
+    assert len({c.encode(img, 40) for _ in range(3)}) == 1
+    if name == "avif":
+        assert dict(c.options).get("max_threads") == 1
+
+
 def test_match_psnr_reaches_target(img):
     pt = Bl.match_psnr(Bl.IMAGE["jpeg"], img, 30.0)
     assert pt is not None and pt["psnr"] >= 30.0
