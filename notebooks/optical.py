@@ -30,6 +30,7 @@ engine_modes = []                    # the modes the engines read (empty: all of
 engine_per_bucket = 0                # Fox pages per bucket the engines read (0: all; cpu: 1, RapidOCR's ~10 s a page)
 tokenizer = "estimate"               # "estimate" (characters / 4, labelled) or a lab.models LM (smollm2-135m-instruct)
 model = "optical-reader"             # a lab.models trained model or a checkpoint folder; empty: engines only
+pdf_model = ""                       # a second stage-1 model (cpu profile: optical-reader-pdf, fine-tuned on real PDF pages) read beside `model` in the Fox table and on the PDF pages; empty: none
 robust_pages = 1                     # pages per robustness set (cpu profile: 6)
 gpu_runs = ["14", "15", "16", "17", "18", "19", "20", "21"]   # chained stage-1 runs in reports/optical_gpu/ (the model's history)
 qa_lm = ""                           # "Answering from vision tokens": the answering LM (cpu profile: smollm2-135m-instruct); empty: skipped
@@ -166,6 +167,12 @@ if model:
     from lab.optical import model as M
     lab_model, meta = M.load(models.trained_path(model) if model in models.TRAINED else model)
     readers = {"lab encoder + reader": S.model_reader(lab_model), **readers}
+if pdf_model:
+    from lab import models
+    from lab.optical import model as M
+    pdf_lab_model, pdf_meta = M.load(models.trained_path(pdf_model) if pdf_model in models.TRAINED else pdf_model)
+    readers = {**{k: r for k, r in readers.items() if k not in engines},
+               "lab reader, PDF-tuned": S.model_reader(pdf_lab_model), **{e: readers[e] for e in engines}}
 rep.section("Setup", f"- {len(pages)} held-out pages ({', '.join(corpus.FOX_DOCS)}), DejaVuSans at the largest size "
             f"(10-28 px) that fits a 1280-pixel page, margins 48 px; text tokens {tok_note}.\n"
             "- Precision = 1 - normalised edit distance (Levenshtein / max length) between the read text and the page "
@@ -176,8 +183,14 @@ rep.section("Setup", f"- {len(pages)} held-out pages ({', '.join(corpus.FOX_DOCS
             + ("- **The lab's own reader is not in this table** (no model given)."
                if lab_model is None else f"- The lab's model: {model} (sha256 {meta['sha256'][:12]}...; "
                f"{meta['params']:,} parameters): the encoder + its CTC reader (stage 1). The language-model reader "
-               "(stage 2, a campaign across device runs: section \"Stage 2\" below) still writes from its prior, so it "
-               "is not in this table; `reports/optical_gpu/README.md` has every training run."))
+               "(stage 2, a campaign across device runs) reads whole pages in section \"Stage 2\" below, from "
+               "committed CPU reads (minutes a page), so it is not in this table; `reports/optical_gpu/README.md` has "
+               "every training run.")
+            + ("" if not pdf_model else f"\n- {pdf_model} (sha256 {pdf_meta['sha256'][:12]}...), \"lab reader, "
+               "PDF-tuned\": the same model fine-tuned on the GPU with a third of its pages drawn from the *training* "
+               "PDFs (`configs/optical/pdf_finetune.yaml`, fonts down to 1/95 of the page, the rendered pages' tokens "
+               "anchored to the starting encoder's; `reports/optical_gpu/pdf*.stage1.json`). It is read here beside "
+               "the default to show what the fine-tune costs or gains on the Fox-like pages."))
 print(len(pages), "pages", [p.text_tokens for p in pages])
 
 # %%
@@ -286,8 +299,9 @@ if pdf_per_doc and pdfdocs.available("test"):
         f"{len(pdf_pages)} body pages ({pdf_per_doc} a document, seeded) of the held-out Debian documentation PDFs "
         f"({', '.join(pdfdocs.names('test'))}; `lab/optical/pdfdocs.py`: package, version, file and sha256 of each), "
         "each rendered by pypdfium2 on a white 1280-pixel square (its longer side fitting) and resampled to each mode's "
-        "resolution; the reference is the PDF's own text layer. Every reader sees the same pixels. The lab's readers "
-        "never trained on a real PDF page (nor on these documents)."))
+        "resolution; the reference is the PDF's own text layer. Every reader sees the same pixels. The default lab "
+        "reader never trained on a real PDF page" + (", the PDF-tuned one on pages of the training PDFs; neither on "
+        "these documents." if pdf_model else " (nor on these documents).")))
     display(Markdown(rep.table(pdf_table, key="pdf")))
 else:
     rep.section("1b. Real PDF pages (held-out documents)", "Not measured in this run: " + (

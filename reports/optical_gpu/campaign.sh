@@ -26,7 +26,7 @@
 #           adapter folder, written to $OUT before scoring: a call cut short keeps it; ~50 s of questions, then QA_S,
 #           then ~20 s a scored condition: the one-page table first); needs step a's data and
 #           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
-#   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
+#   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>] [S1_INIT=<folder>]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
 #           from models/optical-reader (configs/optical/pdf_finetune.yaml: a third of the pages real PDFs, the rendered
 #           pages' tokens anchored) -> $OUT/s1/ (weights, stage1.json) and $OUT/s1.log; read it on the CPU with
 #           scripts/optical_pdf_probe.py --model <folder>
@@ -99,7 +99,7 @@ bank)
     | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/qa_bank.log | tail -c 4000 ;;
 stage1)   # the stage-1 reader fine-tuned on real PDF pages (after step a, RENDER=0: no stage-2 spool needed)
   python3 scripts/optical_gpu.py stage1 --config "${S1_CONFIG:-configs/optical/pdf_finetune.yaml}" \
-    --init /root/models/optical-reader --ckpt /root/s1 --report $OUT/s1 --time-limit "${S1_S:-400}" --eval-pages 16 \
+    --init "${S1_INIT:-/root/models/optical-reader}" --ckpt /root/s1 --report $OUT/s1 --time-limit "${S1_S:-400}" --eval-pages 16 \
     2>&1 | grep --line-buffered -v -i "warn" | tee $OUT/s1.log | tail -c 3000 ;;
 *) echo "STEP=a|b|state|run|qa|bank|stage1"; exit 2 ;;
 esac
