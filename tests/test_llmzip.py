@@ -440,5 +440,13 @@ def test_kernel_summary_reads_the_compiled_step_and_its_attention():
             {"name": "cudnn_generated_fort_native_sdpa_sm90_flash_fprop", "calls": 300, "ms": 60.0},
             {"name": "aten::_cudnn_attention_forward", "calls": 10, "ms": 60.0},
             {"name": "nvjet_sm90_tst_192x128", "calls": 300, "ms": 20.0}]
-    assert kernel_summary(rows) == {"step_device_ms": 10.0, "attention_ms": 6.0, "attention_share": 0.6}
+    assert kernel_summary(rows) == {"step_device_ms": 10.0, "attention_ms": 6.0, "attention_share": 0.6,
+                                    "attention_by": "fused kernel"}
     assert kernel_summary(rows[1:]) == {}
+    matmul = [rows[0], {"name": "void gemmSN_NN_kernel<float, 128, cublasGemvTensorStridedBatched<float const>>",
+                        "calls": 300, "ms": 70.0},
+              {"name": "aten::bmm", "calls": 20, "ms": 70.0},
+              {"name": "std::enable_if<!(false), void>::type internal::gemvx::kernel<int, int, float>", "calls": 2000,
+               "ms": 10.0}]
+    assert kernel_summary(matmul) == {"step_device_ms": 10.0, "attention_ms": 7.0, "attention_share": 0.7,
+                                      "attention_by": "matmuls"}
