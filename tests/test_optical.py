@@ -238,6 +238,9 @@ def test_committed_optical_reader_reads_an_unseen_page(tmp_path, monkeypatch):
     r = _lab("optical", "ocr", str(tmp_path / "pages" / "unseen-p001.png"), "--mode", "small")
     assert r.returncode == 0, r.stderr
     assert precision(r.stdout, (tmp_path / "pages" / "unseen-p001.txt").read_text()) >= 0.9
+    r = _lab("optical", "ocr", str(tmp_path / "pages" / "unseen-p001.png"), "--mode", "small", "--model", "optical-reader-pdf")
+    assert r.returncode == 0, r.stderr       # a registered model by name: the PDF fine-tune reads the render as well
+    assert precision(r.stdout, (tmp_path / "pages" / "unseen-p001.txt").read_text()) >= 0.9
     bad = tmp_path / "models" / "optical-reader"
     bad.mkdir(parents=True)
     (bad / "config.json").write_text(json.dumps({"sha256": "0" * 64}))

@@ -236,6 +236,9 @@ def test_campaign_trains_resumes_on_one_schedule_and_checks_its_state(tmp_path, 
     assert L.Campaign(tmp_path / "st", stage1, spec, cfg, models.TINY_CHAT).resumed == "weights"
     with pytest.raises(FormatError, match="reads encoder"):
         L.load_reader(tmp_path / "st", vision.load("random:1").model)
+    other = vision.load("random:1").model             # a probe: the same reader over another encoder's tokens
+    probe, probe_meta = L.load_reader(tmp_path / "st", other, other_encoder=True)
+    assert probe_meta["stage1_sha256"] != L.model_sha(other) and probe.eval() is probe
     shard = sorted((tmp_path / "st").glob("adapter-*.safetensors"))[0]
     shard.write_bytes(shard.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(FormatError, match="sha256|unreadable"):

@@ -47,7 +47,7 @@ def _model(args):
     from lab import models
     from lab.optical import model as M
 
-    return M.load(args.model or models.trained_path(DEFAULT_MODEL))
+    return M.load(models.trained_or_path(args.model or DEFAULT_MODEL))
 
 
 def _page_image(args):
@@ -180,7 +180,8 @@ def add_parser(sub) -> None:
             p.add_argument("-o", "--output", required=True)
             p.add_argument("--dtype", choices=["fp16", "int8"], default="fp16", help="how the tokens are stored")
             p.add_argument("--quiet", action="store_true", help="print nothing on success")
-        p.add_argument("--model", help="checkpoint folder from `lab optical train` (default: the committed "
+        p.add_argument("--model", help="a lab-trained model's name (optical-reader, optical-reader-pdf: `lab models "
+                       "list`) or a checkpoint folder from `lab optical train` (default: the committed "
                        f"{DEFAULT_MODEL}, models/{DEFAULT_MODEL}/)")
         p.add_argument("--mode", choices=list(MODES), default="small", help="resolution mode (token budget)")
         p.add_argument("--page", type=in_range(int, 1), default=1, help="which page of a multi-page document")

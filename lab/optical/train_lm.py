@@ -296,13 +296,15 @@ def build_reader(model: OpticalModel, lm_name: str, spec: ReaderSpec, device, dt
     return LMReader(lm, tok, copy.deepcopy(model.reader), model.enc_cfg.dim, spec).to(device)
 
 
-def load_reader(d: str | Path, model: OpticalModel, device="cpu", dtype=None) -> tuple[LMReader, dict]:
+def load_reader(d: str | Path, model: OpticalModel, device="cpu", dtype=None,
+                other_encoder: bool = False) -> tuple[LMReader, dict]:
     """The LM reader of a folder (reader.json + adapter shards) over its stage-1 model; FormatError if the
-    folder is unreadable or was trained on another stage-1 model."""
+    folder is unreadable or was trained on another stage-1 model (other_encoder=True: a probe of how the reader
+    takes another encoder's tokens, e.g. a fine-tune of its own; the stage-1 head it reads through is `model`'s)."""
     from lab import FormatError
 
     meta, state = load_weights(d)
-    if meta["stage1_sha256"] != model_sha(model):
+    if meta["stage1_sha256"] != model_sha(model) and not other_encoder:
         raise FormatError(f"{d}: this reader reads encoder {meta['stage1_sha256'][:12]}..., not "
                           f"{model_sha(model)[:12]}... (refused)")
     reader = build_reader(model, meta["lm"], ReaderSpec.from_dict(meta["spec"]), device, dtype)
@@ -830,6 +832,9 @@ def main(argv=None) -> int:
                         "time (the rows the stage-1 reader finds ink in), joined")
     p.add_argument("--out", required=True, help="JSON written here")
     p.add_argument("--stage1", default="model:optical-reader", help="the encoder + stage-1 reader")
+    p.add_argument("--other-encoder", action="store_true",
+                   help="a probe: read --stage1's tokens though the reader was trained on another encoder's "
+                        "(refused without this flag; the JSON then names both)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args(argv)
     if a.verb == "evaluate":
@@ -837,7 +842,7 @@ def main(argv=None) -> int:
 
         torch.manual_seed(0)
         model = vision.load(a.stage1, a.device).model
-        reader, meta = load_reader(a.state, model, a.device)
+        reader, meta = load_reader(a.state, model, a.device, other_encoder=a.other_encoder)
         if a.pdf:
             from lab.optical import pdfdocs
 
@@ -848,7 +853,9 @@ def main(argv=None) -> int:
         res = {"command": " ".join(sys.argv), "machine": machine(), "state_sha256": meta["sha256"], "step": meta["step"],
                "examples": meta["examples"], "gpu_minutes": round(meta["gpu_seconds"] / 60, 2), "mode": a.mode,
                "pages": [p.source for p in fox] if a.pdf else len(fox),
-               **({"loop_tokens": LOOP_TOKENS} if a.guidance else {})}
+               **({"loop_tokens": LOOP_TOKENS} if a.guidance else {}),
+               **({"stage1_sha256": model_sha(model), "trained_on_stage1_sha256": meta["stage1_sha256"]}
+                  if model_sha(model) != meta["stage1_sha256"] else {})}
         for h in map(int, a.rows.split(",")):
             res.update(evaluate_windows(reader, model, fox, a.mode, h, guidance=a.guidance, by_rows=a.by_rows,
                                         resync=a.resync))
