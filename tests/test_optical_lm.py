@@ -239,6 +239,10 @@ def test_campaign_trains_resumes_on_one_schedule_and_checks_its_state(tmp_path, 
     other = vision.load("random:1").model             # a probe: the same reader over another encoder's tokens
     probe, probe_meta = L.load_reader(tmp_path / "st", other, other_encoder=True)
     assert probe_meta["stage1_sha256"] != L.model_sha(other) and probe.eval() is probe
+    moved = L.Campaign(tmp_path / "st", other, spec, cfg, models.TINY_CHAT, move_encoder=True)   # the campaign moves
+    assert moved.meta["stage1_sha256"] == L.model_sha(other) and moved.meta["examples"] == meta["examples"]
+    assert moved.meta["encoders"] == [{"from": L.model_sha(stage1), "to": L.model_sha(other), "step": meta["step"],
+                                       "examples": meta["examples"]}]
     shard = sorted((tmp_path / "st").glob("adapter-*.safetensors"))[0]
     shard.write_bytes(shard.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(FormatError, match="sha256|unreadable"):

@@ -509,7 +509,10 @@ class Campaign:
     """The state folder of a campaign and the training loop that extends it."""
 
     def __init__(self, state_dir: str | Path, model: OpticalModel, spec: ReaderSpec, cfg: CampaignConfig,
-                 lm_name: str, device="cpu"):
+                 lm_name: str, device="cpu", move_encoder: bool = False):
+        """move_encoder: a state trained on another stage-1 model goes on over `model`'s tokens (refused without
+        it): the state's encoder becomes `model`'s, the move kept in its "encoders" list (from, to, step,
+        examples), as when the encoder was fine-tuned with its old tokens anchored (optical-reader-pdf)."""
         self.dir, self.model, self.cfg, self.device = Path(state_dir), model, cfg, torch.device(device)
         dist = current_dist()
         self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist else (0, 1)
@@ -520,7 +523,13 @@ class Campaign:
         dtype = torch.bfloat16 if self.device.type == "cuda" else None
         self.resumed = "fresh"
         if (self.dir / "reader.json").is_file():
-            self.reader, self.meta = load_reader(self.dir, model, self.device, dtype)
+            self.reader, self.meta = load_reader(self.dir, model, self.device, dtype, other_encoder=move_encoder)
+            sha = model_sha(model)
+            if self.meta["stage1_sha256"] != sha:
+                self.meta.setdefault("encoders", []).append({"from": self.meta["stage1_sha256"], "to": sha,
+                                                             "step": self.meta["step"], "examples": self.meta["examples"]})
+                self.meta["stage1_sha256"] = sha
+                print(f"note: the campaign moves to encoder {sha[:12]}... at step {self.meta['step']}", flush=True)
             if ReaderSpec.from_dict(self.meta["spec"]) != spec:
                 print(f"note: the campaign's reader spec {self.meta['spec']} is kept (the config's differs)", flush=True)
             self.resumed = "weights"
@@ -811,6 +820,8 @@ def main(argv=None) -> int:
     p.add_argument("--config", help="campaign YAML (sections lm, campaign)")
     p.add_argument("--set", action="append", default=[], help="override section.key=value")
     p.add_argument("--stage1", default="model:optical-reader", help="the encoder + stage-1 reader (vision.load spec)")
+    p.add_argument("--move-encoder", action="store_true",
+                   help="go on from a state trained on another encoder, over --stage1's tokens (kept in the state)")
     p.add_argument("--lm", default="smollm2-135m-instruct", help="the language model (lab.models name)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluations (benchmarks)")
@@ -875,7 +886,7 @@ def main(argv=None) -> int:
         torch.backends.cuda.enable_cudnn_sdp(False)
     device = init_distributed(a.device)
     model = vision.load(a.stage1, device).model
-    camp = Campaign(a.state, model, spec, cfg, a.lm, device)
+    camp = Campaign(a.state, model, spec, cfg, a.lm, device, move_encoder=a.move_encoder)
     if camp.rank == 0:
         print(f"campaign {a.state}: step {camp.meta['step']}, {camp.meta['examples']:,} examples, "
               f"{camp.meta['gpu_seconds'] / 60:.1f} GPU-minutes so far; resumed: {camp.resumed}; "

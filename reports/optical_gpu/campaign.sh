@@ -10,7 +10,8 @@
 #           tar cf .carry/a/pdfs.tar -C / $(python -c "from lab.optical import pdfdocs as P; print(*[P.DOCS[n].file
 #           for n in P.names('train')])"); texts.tar.xz when campaign.texts names package corpora (`make corpora`):
 #           tar cJf .carry/a/texts.tar.xz -C / usr/share/doc/python3.11/html/_sources usr/share/wordnet/data.{noun,verb,adj,adv}
-#           and models/optical-reader (the stage-1 model)
+#           and models/optical-reader (the stage-1 model) or models/optical-reader-pdf (its PDF fine-tune: then
+#           STEP=run ARGS="--stage1 model:optical-reader-pdf --move-encoder", the state going on over its tokens)
 #   STEP=b  .carry/b (gguf.ab; pdfs_test.tar, made as pdfs.tar with names('test'): the bank study's held-out PDFs,
 #           0.8 MB, which step a has no room for: with the tree it passes 64 MiB) and .carry/c/gguf.aa (two of the
 #           GGUF's three pieces, kept in /root)
@@ -27,8 +28,8 @@
 #           then ~20 s a scored condition: the one-page table first); needs step a's data and
 #           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
 #   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>] [S1_INIT=<folder>]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
-#           from models/optical-reader (configs/optical/pdf_finetune.yaml: a third of the pages real PDFs, the rendered
-#           pages' tokens anchored) -> $OUT/s1/ (weights, stage1.json) and $OUT/s1.log; read it on the CPU with
+#           from models/optical-reader, or S1_INIT (configs/optical/pdf_finetune.yaml: a third of the pages real PDFs,
+#           the rendered pages' tokens anchored to the starting model's) -> $OUT/s1/ (weights, stage1.json) and $OUT/s1.log; read it on the CPU with
 #           scripts/optical_pdf_probe.py --model <folder>
 #   STEP=bank  the memory bank of 60 held-out documents, 60 questions (~0.6 s each on the GPU, 11 banks: ~7 min),
 #           every forgetting policy at half and a quarter
@@ -59,7 +60,9 @@ a)
   if [ -f .carry/a/pdfs.tar ]; then tar xf .carry/a/pdfs.tar -C /root/pkgs || exit 1; fi
   if [ -f .carry/a/texts.tar.xz ]; then tar xJf .carry/a/texts.tar.xz -C /root/pkgs || exit 1; fi
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/a/whl/*.whl || exit 1
-  cp -r models/optical-reader /root/models/ || exit 1
+  # the stage-1 model(s) carried (optical-reader, optical-reader-pdf: one at least; the carry limit fits .carry/a and one)
+  n=0; for m in optical-reader optical-reader-pdf; do [ -d models/$m ] && { cp -r models/$m /root/models/ || exit 1; n=$((n + 1)); }; done
+  [ $n -gt 0 ] || { echo "no stage-1 model carried (models/optical-reader or models/optical-reader-pdf)"; exit 1; }
   if [ -f .carry/a/gguf.aa ]; then cp .carry/a/gguf.aa /root/gguf.aa || exit 1; fi
   [ "${RENDER:-1}" = 1 ] && setsid nohup python3 -m lab.optical.train_lm render --spool /root/spool --pages 400000 --seed "${SEED:-1}" \
     --workers "${WORKERS:-13}" --max-pending 2500 --config configs/optical/campaign.yaml > /root/render.log 2>&1 < /dev/null &
