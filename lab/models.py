@@ -64,7 +64,8 @@ TRAINED = {t.name: t for t in [
             "reports/optical_gpu/pdf1.stage1.json (one H100, 2026-12-07, 420 s from optical-reader; "
             "configs/optical/pdf_finetune.yaml)",
             "optical-reader fine-tuned with a third of its pages from the training PDFs (the rendered pages' tokens "
-            "anchored to optical-reader's); the stage-2 reader does not read its tokens"),
+            "anchored to optical-reader's); the stage-2 reader, trained on optical-reader's tokens, reads these "
+            "through `--other-encoder` or a campaign moved with `--move-encoder`"),
     Trained("optical-lm-reader", "4c195c43946ae02b836887dd21b4ca9d343a19a07bfe040ac74e1779cbd58af5",
             "reports/optical_gpu/campaign/ runs c1-c34 (one H200, c13-c34 one H100; 2026-12-03/06; the stage-2 campaign, 1.34M examples; c25 on with scheduled sampling, c30 on annealed, c33 at 5e-5)",
             "optical stage-2 reader: slot projector (2.4 M) + LoRA r32 on SmolLM2-135M (9.8 M), reads optical-reader's tokens"),

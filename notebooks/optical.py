@@ -165,12 +165,12 @@ lab_model = None
 if model:
     from lab import models
     from lab.optical import model as M
-    lab_model, meta = M.load(models.trained_path(model) if model in models.TRAINED else model)
+    lab_model, meta = M.load(models.trained_or_path(model))
     readers = {"lab encoder + reader": S.model_reader(lab_model), **readers}
 if pdf_model:
     from lab import models
     from lab.optical import model as M
-    pdf_lab_model, pdf_meta = M.load(models.trained_path(pdf_model) if pdf_model in models.TRAINED else pdf_model)
+    pdf_lab_model, pdf_meta = M.load(models.trained_or_path(pdf_model))
     readers = {**{k: r for k, r in readers.items() if k not in engines},
                "lab reader, PDF-tuned": S.model_reader(pdf_lab_model), **{e: readers[e] for e in engines}}
 rep.section("Setup", f"- {len(pages)} held-out pages ({', '.join(corpus.FOX_DOCS)}), DejaVuSans at the largest size "

@@ -69,15 +69,16 @@ ATTENTION = re.compile(r"sdpa|fmha|flash|attention|GemvTensorStridedBatched", re
 def kernel_summary(kernels: list[dict]) -> dict:
     """From profiler rows ({"name", "calls", "ms"}, self device time): the compiled step's device time a call
     ("## Call CompiledFxGraph" rows: a CUDA graph's replay), the attention kernels' time a call of it, their
-    share, and whether the attention ran as the fused kernel or as matmuls. Operator rows ("aten::...") repeat their kernels' time and are left out of the sums. Empty without a
-    compiled step."""
+    share, and whether the attention ran as the fused kernel or as matmuls. Operator rows ("aten::...") repeat
+    their kernels' time and are left out of the sums. Empty without a compiled step."""
     graphs = [k for k in kernels if k["name"].startswith("## Call CompiledFxGraph")]
     calls = sum(k["calls"] for k in graphs)
     if not calls:
         return {}
     step = sum(k["ms"] for k in graphs) / calls
     rows = [k for k in kernels if ATTENTION.search(k["name"]) and not k["name"].startswith(("aten::", "##"))]
-    attn = sum(k["ms"] for k in rows) / (calls + 1)   # the attention kernels also ran in the first step, uncompiled
+    total = sum(k["ms"] for k in rows)
+    attn = total / (calls + 1)      # the attention kernels also ran in the first step, before the graph existed
     matmul = sum(k["ms"] for k in rows if "StridedBatched" in k["name"])
     return {"step_device_ms": round(step, 2), "attention_ms": round(attn, 2), "attention_share": round(attn / step, 3),
-            "attention_by": "matmuls" if matmul > sum(k["ms"] for k in rows) / 2 else "fused kernel"}
+            "attention_by": "matmuls" if matmul > total / 2 else "fused kernel"}
