@@ -60,11 +60,11 @@ TRAINED = {t.name: t for t in [
     Trained("optical-reader", "5e3460e1a7b3433d73b5d9d3886690f74819913af4f3fce3df18012a8f33de21",
             "reports/optical_gpu/ run 21 (one H100, 2026-11-24; runs 14-21 chained, ~60 min)",
             "optical encoder (res stem, 17.2 M) + grid CTC reader (2.8 M), stage 1 (no language model)"),
-    Trained("optical-reader-pdf", "ab699ab656737a98aa74ca306d21f1a157ed5b27f9096878a4e7cf2d62ba80b5",
-            "reports/optical_gpu/pdf1.stage1.json (one H100, 2026-12-07, 420 s from optical-reader; "
-            "configs/optical/pdf_finetune.yaml)",
-            "optical-reader fine-tuned with a third of its pages from the training PDFs (the rendered pages' tokens "
-            "anchored to optical-reader's); the stage-2 reader, trained on optical-reader's tokens, reads these "
+    Trained("optical-reader-pdf", "5c15b667e4b3f15e1dfbadc479cdb48f8176323e29506ec997a301767c89ddbc",
+            "reports/optical_gpu/pdf1.stage1.json .. pdf4.stage1.json (one H100, 2026-12-07, four fine-tunes in a chain from "
+            "optical-reader, 420 + 440 + 400 + 285 s; configs/optical/pdf_finetune.yaml, pdf2-4 with train.pdf=0.45)",
+            "optical-reader fine-tuned with a third to 45% of its pages from the training PDFs (the rendered pages' "
+            "tokens anchored to the starting weights' each time); the stage-2 reader, trained on optical-reader's tokens, reads these "
             "through `--other-encoder` or a campaign moved with `--move-encoder`"),
     Trained("optical-lm-reader", "4c195c43946ae02b836887dd21b4ca9d343a19a07bfe040ac74e1779cbd58af5",
             "reports/optical_gpu/campaign/ runs c1-c34 (one H200, c13-c34 one H100; 2026-12-03/06; the stage-2 campaign, 1.34M examples; c25 on with scheduled sampling, c30 on annealed, c33 at 5e-5)",

@@ -11,7 +11,7 @@ import time
 import torch
 
 from lab import data, models
-from lab.llmzip import estimate
+from lab.llmzip import adapt as A, estimate
 from lab.report import machine
 
 
@@ -29,6 +29,10 @@ def main() -> int:
                     "(estimate.logits_coded)")
     ap.add_argument("--adapt", action="store_true", help="the coder's view with the LM adapted while coding "
                     "(lab.llmzip.adapt; implies --coded)")
+    ap.add_argument("--adapt-lr", type=float, help="with --adapt: the adapter's rate (default lab.llmzip.adapt.LR, "
+                    "what .llmz files use): a probe of another setting")
+    ap.add_argument("--adapt-every", type=int, help="with --adapt: its cadence in tokens (default adapt.EVERY)")
+    ap.add_argument("--adapt-span", type=int, help="with --adapt: tokens of context its step reads (default adapt.SPAN)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -39,7 +43,8 @@ def main() -> int:
     lm, tok = models.load_lm("smollm2-135m-instruct", "cpu")
     t0 = time.time()
     if a.coded or a.adapt:
-        ids, z = estimate.logits_coded(lm, tok, raw, context=a.window, keep=a.window // 2, adapt=a.adapt)
+        ids, z = estimate.logits_coded(lm, tok, raw, context=a.window, keep=a.window // 2, adapt=a.adapt,
+                                       every=a.adapt_every, lr=a.adapt_lr, span=a.adapt_span)
         view = (f"the coder's view: a cache grown 256 tokens at a time, restarted from the last {a.window // 2} at "
                 f"{a.window}" + ("; the LM adapted while coding (lab.llmzip.adapt)" if a.adapt else ""))
     else:
@@ -50,10 +55,14 @@ def main() -> int:
     res = {"command": "python scripts/llmzip_mix_estimate.py " + " ".join(
         [a.dataset, a.file, *map(str, a.range), "--settings", a.settings, "--schemes", a.schemes, "--streams",
          str(a.streams), "--window", str(a.window), *(["--adapt"] if a.adapt else ["--coded"] if a.coded else []),
+         *[f"--adapt-{k}={v}" for k, v in (("lr", a.adapt_lr), ("every", a.adapt_every), ("span", a.adapt_span))
+           if v is not None],
          "--out", a.out]),
         "machine": machine(), "file": f"{a.dataset}/{a.file}", "bytes": len(raw), "tokens": len(ids),
         "estimate": f"code lengths from logits computed once ({view}); no coder ran", "streams": a.streams,
         "window": a.window, "adapt": a.adapt, "rows": rows,
+        **({"adapter": {"lr": a.adapt_lr or A.LR, "every": a.adapt_every or A.EVERY, "span": a.adapt_span or A.SPAN}}
+           if a.adapt else {}),
         "bits_per_byte_ideal": {r["setting"]: round(r["ideal bpb"], 4) for r in rows}}
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)

@@ -405,6 +405,9 @@ def test_coded_logits_estimate_matches_an_adapted_file(tiny, monkeypatch):
     coded = 8 * len(codec.read_header(blob)[1]["DATA"]) / len(data)
     assert abs(rows[True]["q16x2 bpb"] - coded) < 8 * 6 / len(data) + 0.02, (rows, coded)
     assert rows[True]["q16x2 bpb"] < 0.9 * rows[False]["q16x2 bpb"], rows
+    ids, z = estimate.logits_coded(lm, tok, data, context=4096, keep=8, adapt=True, lr=1e-9)   # a probe's rate
+    (crawl,) = estimate.breakdown(ids, z, len(data), ["lm"], ["q16x2"])
+    assert abs(crawl["q16x2 bpb"] - rows[False]["q16x2 bpb"]) < 0.01 < rows[False]["q16x2 bpb"] - rows[True]["q16x2 bpb"]
 
 
 def test_step_timer_splits_each_step_and_changes_no_byte(tiny):

@@ -51,12 +51,15 @@ def logits_of(lm, tok, raw: bytes, window: int = 1024, stride: int = 512) -> tup
 
 @torch.no_grad()
 def logits_coded(lm, tok, raw: bytes, context: int = 8192, keep: int = 4096, adapt: bool = False,
-                 every: int | None = None) -> tuple[np.ndarray, torch.Tensor]:
+                 every: int | None = None, lr: float | None = None, span: int | None = None
+                 ) -> tuple[np.ndarray, torch.Tensor]:
     """As logits_of, but as the coder sees them (one stream): a KV cache grown `every` tokens at a time (the
     adapter's cadence, lab.llmzip.adapt.EVERY), restarted from the last `keep` tokens when it would pass `context`,
     and with `adapt` the LM taking the adapter's step on the tokens before each chunk (the cache's older entries
     stay as the older weights made them, as in the coder). Restarts fall on chunk boundaries (the coder restarts at
-    the exact position): an estimate. The model's weights are restored on return."""
+    the exact position): an estimate. `lr`, `span` (and `every`): the adapter's rate, read span and cadence
+    (default lab.llmzip.adapt's, those .llmz files use), for probes of other settings. The model's weights are
+    restored on return."""
     from transformers import DynamicCache
 
     from lab.llmzip import adapt as A
@@ -66,7 +69,7 @@ def logits_coded(lm, tok, raw: bytes, context: int = 8192, keep: int = 4096, ada
     start, ids, model_in = _tokens(tok, raw, V)
     toks, lens = ids[None], np.array([len(ids)])
     zs, cache, used = [], None, 0
-    with A.adapting(lm) if adapt else contextlib.nullcontext() as ad:
+    with A.adapting(lm, every=every, lr=lr, span=span) if adapt else contextlib.nullcontext() as ad:
         for t in range(0, len(ids), every):
             if ad:
                 ad.step(toks, t, lens, model_in, start)

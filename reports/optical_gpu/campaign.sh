@@ -27,7 +27,7 @@
 #           adapter folder, written to $OUT before scoring: a call cut short keeps it; ~50 s of questions, then QA_S,
 #           then ~20 s a scored condition: the one-page table first); needs step a's data and
 #           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
-#   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>] [S1_INIT=<folder>]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
+#   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>] [S1_INIT=<folder>] [S1_ARGS="--set train.pdf=0.45"]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
 #           from models/optical-reader, or S1_INIT (configs/optical/pdf_finetune.yaml: a third of the pages real PDFs,
 #           the rendered pages' tokens anchored to the starting model's) -> $OUT/s1/ (weights, stage1.json) and $OUT/s1.log; read it on the CPU with
 #           scripts/optical_pdf_probe.py --model <folder>
@@ -102,7 +102,7 @@ bank)
     | grep --line-buffered -v -i "warn\|GGUF tensors" | tee $OUT/qa_bank.log | tail -c 4000 ;;
 stage1)   # the stage-1 reader fine-tuned on real PDF pages (after step a, RENDER=0: no stage-2 spool needed)
   python3 scripts/optical_gpu.py stage1 --config "${S1_CONFIG:-configs/optical/pdf_finetune.yaml}" \
-    --init "${S1_INIT:-/root/models/optical-reader}" --ckpt /root/s1 --report $OUT/s1 --time-limit "${S1_S:-400}" --eval-pages 16 \
+    --init "${S1_INIT:-/root/models/optical-reader}" --ckpt /root/s1 --report $OUT/s1 --time-limit "${S1_S:-400}" --eval-pages 16 $S1_ARGS \
     2>&1 | grep --line-buffered -v -i "warn" | tee $OUT/s1.log | tail -c 3000 ;;
 *) echo "STEP=a|b|state|run|qa|bank|stage1"; exit 2 ;;
 esac
