@@ -187,9 +187,10 @@ rep.section("Setup", f"- {len(pages)} held-out pages ({', '.join(corpus.FOX_DOCS
                "committed CPU reads (minutes a page), so it is not in this table; `reports/optical_gpu/README.md` has "
                "every training run.")
             + ("" if not pdf_model else f"\n- {pdf_model} (sha256 {pdf_meta['sha256'][:12]}...), \"lab reader, "
-               "PDF-tuned\": the same model fine-tuned on the GPU with a third of its pages drawn from the *training* "
-               "PDFs (`configs/optical/pdf_finetune.yaml`, fonts down to 1/95 of the page, the rendered pages' tokens "
-               "anchored to the starting encoder's; `reports/optical_gpu/pdf*.stage1.json`). It is read here beside "
+               "PDF-tuned\": the same model fine-tuned on the GPU in a chain of runs with a third to 45% of its "
+               "pages drawn from the *training* PDFs (`configs/optical/pdf_finetune.yaml`, fonts down to 1/95 of the "
+               "page, the rendered pages' tokens anchored to each run's starting weights; "
+               "`reports/optical_gpu/pdf*.stage1.json`, `lab models` has its provenance). It is read here beside "
                "the default to show what the fine-tune costs or gains on the Fox-like pages."))
 print(len(pages), "pages", [p.text_tokens for p in pages])
 
