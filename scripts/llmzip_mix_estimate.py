@@ -45,7 +45,8 @@ def main() -> int:
     if a.coded or a.adapt:
         ids, z = estimate.logits_coded(lm, tok, raw, context=a.window, keep=a.window // 2, adapt=a.adapt,
                                        every=a.adapt_every, lr=a.adapt_lr, span=a.adapt_span)
-        view = (f"the coder's view: a cache grown 256 tokens at a time, restarted from the last {a.window // 2} at "
+        view = (f"the coder's view: a cache grown {a.adapt_every or A.EVERY} tokens at a time, restarted from the "
+                f"last {a.window // 2} at "
                 f"{a.window}" + ("; the LM adapted while coding (lab.llmzip.adapt)" if a.adapt else ""))
     else:
         ids, z = estimate.logits_of(lm, tok, raw, window=a.window, stride=a.window // 2)
