@@ -164,8 +164,8 @@ def mix_rows(estimates: list[dict]) -> list[dict]:
 
 
 def llmz_header_bytes(streams: int) -> int:
-    """A .llmz v3 file's bytes besides its coded DATA: magic, version, header, section table and LENS (8 a stream)."""
-    return 82 + 8 * streams
+    """A .llmz v4 file's bytes besides its coded DATA: magic, version, header, section table and LENS (8 a stream)."""
+    return 86 + 8 * streams
 
 
 def heldout_rows(measured: list[dict], run_jsons: list[dict], file: str = HELDOUT,

@@ -41,6 +41,7 @@ def main() -> int:
     ap.add_argument("--context", type=int, default=2048)
     ap.add_argument("--keep", type=int, default=512)
     ap.add_argument("--mix", default="none", help="online models mixed with the LM (lab.llmzip.mixing: bias,ngram,match,ctx,shared|all|none)")
+    ap.add_argument("--adapt-lr", type=float, help="with --mix ...,adapt: the adapter's rate (default lab.llmzip.adapt.LR; the file records it)")
     ap.add_argument("--engine", default="eager", choices=["eager", "static", "banded"],
                     help="lab.llmzip.codec's engines")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="lab.llmzip.codec's dtypes")
@@ -85,11 +86,12 @@ def main() -> int:
             sync(); t0 = time.perf_counter()
             with _kernels(a.kernels, dev) as prof:
                 blob = codec.compress(raw, lm, tok, sha, streams=int(streams), device=dev, context=a.context,
-                                      keep=a.keep, mix=mix, engine=a.engine, dtype=a.dtype, timer=timer)
+                                      keep=a.keep, mix=mix, engine=a.engine, dtype=a.dtype, timer=timer,
+                                      adapt_lr=a.adapt_lr)
             sync(); t1 = time.perf_counter()
             r = {"file": rel, "bytes": len(raw), **({"first_bytes": int(head[0])} if head else {}), "streams": int(streams),
                  "context": a.context, "keep": a.keep, "mix": a.mix, "mix_flags": mix, "engine": a.engine, "dtype": a.dtype,
-                 "llmz_bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(raw), "encode_s": t1 - t0,
+                 "adapt_lr": codec.read_header(blob)[0][8], "llmz_bytes": len(blob), "bits_per_byte": 8 * len(blob) / len(raw), "encode_s": t1 - t0,
                  "encode_MBps": len(raw) / (t1 - t0) / 1e6,
                  "tokens": len(codec.Vocab(tok, codec._start(tok)).encode(raw)),
                  "peak_gpu_GiB": torch.cuda.max_memory_allocated() / 2**30 if dev == "cuda" else None,

@@ -249,13 +249,22 @@ def test_cli_round_trip_and_errors(tmp_path, capsys):
     assert rc == 0 and codec.read_header((tmp_path / "b.llmz").read_bytes())[0][3] == 6, err
     rc, err = _lab(capsys, "decompress", str(tmp_path / "b.llmz"), "-o", str(tmp_path / "b.bin"), "--model", "tiny-random")
     assert rc == 0 and (tmp_path / "b.bin").read_bytes() == src.read_bytes(), err
+    rc, err = _lab(capsys, "compress", str(src), "-o", str(tmp_path / "a.llmz"), "--model", "tiny-random", "--mix",
+                   "adapt", "--adapt-lr", "2e-3")
+    assert rc == 0 and codec.read_header((tmp_path / "a.llmz").read_bytes())[0][8] == float(np.float32(2e-3)), err
+    rc, err = _lab(capsys, "decompress", str(tmp_path / "a.llmz"), "-o", str(tmp_path / "a.bin"), "--model", "tiny-random")
+    assert rc == 0 and (tmp_path / "a.bin").read_bytes() == src.read_bytes(), err
     (tmp_path / "junk.llmz").write_bytes(b"not an llmz file")
     for args, msg in ((["decompress", str(tmp_path / "junk.llmz"), "-o", str(tmp_path / "j.bin")], "bad magic"),
                       (["compress", str(tmp_path / "none"), "-o", str(tmp_path / "n.llmz"), "--model", "tiny-random"], "No such file"),
                       (["compress", str(src), "-o", str(tmp_path / "k.llmz"), "--model", "tiny-random", "--keep", "4096",
                         "--context", "64"], "below the context"),
                       (["compress", str(src), "-o", str(tmp_path / "k.llmz"), "--model", "tiny-random", "--dtype",
-                        "bfloat16", "--mix", "adapt"], "float32 only")):
+                        "bfloat16", "--mix", "adapt"], "float32 only"),
+                      (["compress", str(src), "-o", str(tmp_path / "k.llmz"), "--model", "tiny-random", "--adapt-lr",
+                        "1e-3"], "goes with --mix adapt"),
+                      (["compress", str(src), "-o", str(tmp_path / "k.llmz"), "--model", "tiny-random", "--mix",
+                        "adapt", "--adapt-lr", "3"], "must be in (0, 1]")):
         rc, err = _lab(capsys, *args)
         assert rc == 2 and msg in err and "Traceback" not in err, (args, err)
     assert not (tmp_path / "j.bin").exists() and not (tmp_path / "k.llmz").exists()
@@ -286,6 +295,35 @@ def test_version_2_files_still_decode(tiny):
     assert old[4] == 2 and codec.decompress(old, lm, tok, sha) == TEXT
     with pytest.raises(ValueError, match="unknown online model"):
         __import__("lab.llmzip.mixing", fromlist=["x"]).flags_of(["ppm"])
+
+
+def test_adapter_rate_is_recorded_and_version_3_files_still_decode(tiny, monkeypatch):
+    """.llmz v4 records the adapter's rate (as float32) and the decoder steps at it whatever adapt.LR says then;
+    a rate that is not in (0, 1] is refused; a v3 file (no rate field) with the ADAPT flag decodes at LR_V3."""
+    from lab import container
+    from lab.llmzip import adapt, mixing
+
+    monkeypatch.setattr(adapt, "EVERY", 64)
+    lm, tok, sha = tiny
+    data = (TEXT * 40)[:700]
+    fast = codec.compress(data, lm, tok, sha, streams=1, mix=mixing.ADAPT, adapt_lr=3e-3)
+    slow = codec.compress(data, lm, tok, sha, streams=1, mix=mixing.ADAPT, adapt_lr=1e-6)
+    assert codec.read_header(fast)[0][8] == float(np.float32(3e-3)) and len(fast) < len(slow)
+    monkeypatch.setattr(adapt, "LR", 0.5)                    # the file's rate, not the module's, decodes it
+    assert codec.decompress(fast, lm, tok, sha) == data and codec.decompress(slow, lm, tok, sha) == data
+    assert codec.read_header(codec.compress(data[:50], lm, tok, sha, streams=1))[0][8] == 0.0
+    for bad in (0.0, 2.0, float("nan")):
+        with pytest.raises(ValueError, match="adapt-lr"):
+            codec.compress(data[:50], lm, tok, sha, mix=mixing.ADAPT, adapt_lr=bad)
+    monkeypatch.setattr(codec, "adapt_rate", lambda mix, lr=None: adapt.LR_V3)   # as v3 coded: 3e-5 exactly
+    v3 = codec.compress(data, lm, tok, sha, streams=1, mix=mixing.ADAPT)
+    fields, sec = codec.read_header(v3)
+    old = container.pack(codec.MAGIC, 3, codec._HEADS[3], fields[:8], sec)
+    assert old[4] == 3 and codec.read_header(old)[0][8] == adapt.LR_V3 and codec.decompress(old, lm, tok, sha) == data
+    fields, sec = codec.read_header(fast)
+    for lr in (0.0, -1.0, float("inf")):                     # a corrupt rate field: a clean error
+        with pytest.raises(FormatError):
+            codec.decompress(container.pack(codec.MAGIC, 4, codec._HEAD, fields[:8] + (lr,), sec), lm, tok, sha)
 
 
 def test_quantisation_estimate_matches_the_coder(tiny):

@@ -1,4 +1,4 @@
-"""The LM itself adapted to the document while coding (`--mix adapt`, flag ADAPT of .llmz v3's online models):
+"""The LM itself adapted to the document while coding (`--mix adapt`, flag ADAPT of .llmz's online models):
 dynamic evaluation (Krause et al., "Dynamic Evaluation of Neural Sequence Models", ICML 2018) as a coder.
 
 Every `EVERY` steps the model takes one optimiser step (Adam, rate `LR`, every weight) on the log-loss of the
@@ -11,10 +11,12 @@ sides alike). The weights are restored when the file is done (`adapting`), so a 
     with adapting(lm) as ad:
         ...  ad.step(toks, t, lens, model_in, start)   # at every coding step t; acts when t % EVERY == 0
 
-The rate and cadence come from a probe on the lab's tuning text (data/lab-tuning, never a scored document): its
-first 12,000 tokens at a 1,024-token window, the LM alone 1.762 bits/byte, adapted 1.673 (an estimate); the whole
-tuning text at 8,192 (`scripts/llmzip_mix_estimate.py --adapt`, reports/llmzip_gpu/mix_estimate_tuning_w8192_adapt_cpu.json):
-LM 1.571, with `--mix all` 1.518.
+The rate and cadence come from probes on the lab's tuning text (data/lab-tuning, never a scored document): its
+first 12,000 tokens at a 1,024-token window, the LM alone 1.762 bits/byte, adapted at 3e-5 1.673 (an estimate);
+the whole tuning text at 8,192 (`scripts/llmzip_mix_estimate.py --adapt [--adapt-lr 1e-4]`,
+reports/llmzip_gpu/mix_estimate_tuning_w8192_adapt[_lr1e-4]_cpu.json): adapted at 3e-5 1.569, with `--mix all`
+1.517; at 1e-4 1.520 and 1.492 (its first 10,796 tokens: 3e-4 worse than both). .llmz v4 records the rate;
+a v3 file's ADAPT flag means LR_V3.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ import os
 import numpy as np
 import torch
 
-EVERY, SPAN, LR = 256, 1024, 3e-5
+EVERY, SPAN, LR = 256, 1024, 1e-4
+LR_V3 = 3e-5                   # the rate of .llmz v3 files (their header has no rate field)
 MICRO = 16                     # streams a forward/backward pass
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # deterministic cuBLAS (read when CUDA starts)
 

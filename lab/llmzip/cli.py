@@ -46,6 +46,9 @@ def cmd_compress(args) -> int:
         codec.check_settings(args.streams, args.context, args.keep)
         mix = mixing.flags_of(x.strip() for x in args.mix.split(","))
         codec.check_dtype(args.dtype, mix)
+        if args.adapt_lr is not None and not mix & mixing.ADAPT:
+            raise ValueError("adapt-lr: the adapter's rate goes with --mix adapt")
+        lr = codec.adapt_rate(mix, args.adapt_lr)
     except ValueError as e:
         raise UsageError(f"--{e}") from None
     check_output(args.output, inputs=[args.input], suffixes=(".llmz",))   # before the model loads
@@ -53,7 +56,7 @@ def cmd_compress(args) -> int:
     lm, tok, sha = _model(args.model, dev)
     n_in, n_out, dt = code_file(args.input, args.output, lambda data: codec.compress(
         data, lm, tok, sha, streams=args.streams, device=dev, context=args.context, keep=args.keep, mix=mix,
-        engine=args.engine, dtype=args.dtype), (".llmz",))
+        engine=args.engine, dtype=args.dtype, adapt_lr=lr or None), (".llmz",))
     if not args.quiet:
         print(coded_summary(args.output, n_in, n_out, dt))
     return 0
@@ -98,6 +101,8 @@ def add_parser(sub) -> None:
                            "conditioned on the LM's own probability), shared (one bias and table for every stream, not "
                            "one per stream); all (the five); adapt (the LM's own weights take an Adam step on the "
                            "tokens coded every 256 steps: slower, the decoder takes the same steps); none (the LM alone)")
+            p.add_argument("--adapt-lr", type=float, help="with --mix adapt: the adapter's Adam rate (default "
+                           "1e-4, chosen on the lab's tuning text; the file records it, decompress follows)")
             p.add_argument("--engine", default="eager", choices=["eager", "static", "banded"],
                            help="how the model runs: eager (a growing cache), static (one fixed cache; on CUDA the "
                            "step as a captured CUDA graph) or banded (static, each step attending only the cache's "

@@ -20,11 +20,12 @@ computation. `dtype` bfloat16 runs a bfloat16 copy of the model (weights,
 activations and cache; the distribution is formed in float32 from its logits): faster on a GPU, at a rate cost
 that is measured, not assumed; the file records it too.
 
-.llmz (lab.container): magic b"LLMZ", version 3, header (original length u64, CRC32 u32, streams u16, device
+.llmz (lab.container): magic b"LLMZ", version 4, header (original length u64, CRC32 u32, streams u16, device
 class u8 (0 cpu, 1 cuda; +2: the static engine; +10: the banded one; +4: bfloat16), context u32, keep u32, model sha256 32 bytes, online models u8:
-lab.llmzip.mixing's flags), sections
-LENS (tokens per stream, u64) and DATA. Version 2 (the same header without the last byte: the LM alone) still
-decodes; version 1 interleaved buckets and ids per stream.
+lab.llmzip.mixing's flags, the adapter's rate f32: 0 without the ADAPT flag), sections
+LENS (tokens per stream, u64) and DATA. Version 3 (the same header without the rate: an ADAPT file's rate is
+lab.llmzip.adapt.LR_V3) and version 2 (without the online models too: the LM alone) still decode; version 1
+interleaved buckets and ids per stream.
 """
 from __future__ import annotations
 
@@ -42,9 +43,10 @@ from lab.llmzip.adapt import adapting
 from lab.llmzip.mixing import ADAPT, ALL as MIX_ONLINE, KNOWN as MIX_ALL, OnlineMix
 
 MAGIC = b"LLMZ"
-VERSION = 3
-_HEAD = struct.Struct("<QIHBII32sB")
-_HEADS = {2: struct.Struct("<QIHBII32s"), 3: _HEAD}      # version -> header (2: no online models)
+VERSION = 4
+_HEAD = struct.Struct("<QIHBII32sBf")
+_HEADS = {2: struct.Struct("<QIHBII32s"), 3: struct.Struct("<QIHBII32sB"), 4: _HEAD}   # version -> header (2: no
+                                                                                        # online models; 3: no rate)
 DEVICES = {"cpu": 0, "cuda": 1}
 ENGINES = {"eager": 0, "static": 2, "banded": 10}     # added to the device class in the header (8: banded, static)
 BANDS = 8                                   # the banded engine's attention lengths a context (a graph each)
@@ -365,9 +367,22 @@ def _run(lm, lens: list[int], ids: np.ndarray | None, st, buf, enc: bool, start:
             static.close()
 
 
-def _adapter(lm, mix: int):
-    """The LM's online adapter for a file with the ADAPT flag (weights restored on exit), else nothing."""
-    return adapting(lm) if mix & ADAPT else contextlib.nullcontext()
+def _adapter(lm, mix: int, lr: float):
+    """The LM's online adapter at rate `lr` for a file with the ADAPT flag (weights restored on exit), else nothing."""
+    return adapting(lm, lr=lr) if mix & ADAPT else contextlib.nullcontext()
+
+
+def adapt_rate(mix: int, lr: float | None = None) -> float:
+    """The adapter's rate a file records: 0 without the ADAPT flag, else `lr` (default lab.llmzip.adapt.LR) as the
+    header's float32 holds it (encoder and decoder step at the very same rate); ValueError if not in (0, 1]."""
+    if not mix & ADAPT:
+        return 0.0
+    from lab.llmzip import adapt
+
+    r = float(np.float32(adapt.LR if lr is None else lr))
+    if not 0 < r <= 1:
+        raise ValueError(f"adapt-lr {lr}: the adapter's rate must be in (0, 1]")
+    return r
 
 
 def _devclass(device, engine: str = "eager", dtype: str = "float32") -> int:
@@ -394,17 +409,20 @@ def _in_dtype(lm, dtype: str):
 
 @torch.no_grad()
 def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", context: int = 2048,
-             keep: int = 512, mix: int = 0, engine: str = "eager", dtype: str = "float32", timer=None) -> bytes:
+             keep: int = 512, mix: int = 0, engine: str = "eager", dtype: str = "float32", timer=None,
+             adapt_lr: float | None = None) -> bytes:
     """`lm`/`tok` a causal LM and its byte-level tokenizer, `sha` the model's identity (sha256 hex); `mix` the
     online models mixed in (lab.llmzip.mixing flags; 0: the LM alone); `engine` eager or static and `dtype`
     float32 or bfloat16 (the module's docstring); `timer` a lab.llmzip.steptime.StepTimer to profile the steps
-    (the same bytes out)."""
+    (the same bytes out); `adapt_lr` the adapter's rate with the ADAPT flag (default lab.llmzip.adapt.LR; the
+    file records it)."""
     check_settings(streams, context, keep)
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r}: must be one of {', '.join(ENGINES)}")
     check_dtype(dtype, mix)
     if not 0 <= mix <= MIX_ALL:
         raise ValueError(f"mix {mix}: must be 0..{MIX_ALL} (lab.llmzip.mixing flags)")
+    lr = adapt_rate(mix, adapt_lr)
     vocab = Vocab(tok, _start(tok))
     ids = np.array(vocab.encode(data), np.int64)
     lens = split(len(ids), streams)
@@ -415,13 +433,13 @@ def compress(data: bytes, lm, tok, sha: str, streams: int = 16, device="cpu", co
     lens = [x for x in lens if x > 0] or lens[:1]
     st, buf = new_encoder(), np.empty(len(data) * 3 + 1024, np.uint8)
     if len(ids):
-        with one_thread(), _adapter(lm, mix) as adapter:
+        with one_thread(), _adapter(lm, mix, lr) as adapter:
             _run(_in_dtype(lm, dtype).eval(), lens, ids, st, buf, True, _start(tok), vocab.esc, context, keep, device,
                  mix, engine, adapter, timer)
     enc_flush(st, buf)
     if st[5]:
         raise RuntimeError("encoder buffer overflow")
-    head = (len(data), zlib.crc32(data), len(lens), _devclass(device, engine, dtype), context, keep, bytes.fromhex(sha), mix)
+    head = (len(data), zlib.crc32(data), len(lens), _devclass(device, engine, dtype), context, keep, bytes.fromhex(sha), mix, lr)
     return container.pack(MAGIC, VERSION, _HEAD, head, {"LENS": np.array(lens, np.uint64).tobytes(),
                                                          "DATA": buf[: st[4]].tobytes()})
 
@@ -450,12 +468,19 @@ def model_of(blob: bytes) -> str:
 
 
 def read_header(blob: bytes):
-    """-> ((n, crc, streams, device class, context, keep, model sha, online models), sections), any version."""
+    """-> ((n, crc, streams, device class, context, keep, model sha, online models, adapter's rate), sections), any
+    version (an older one's missing fields as it meant them)."""
     v = blob[len(MAGIC)] if len(blob) > len(MAGIC) and blob[:len(MAGIC)] == MAGIC else VERSION
     if v not in _HEADS:
         v = VERSION                                                  # unpack names the unsupported version
     fields, sec = container.unpack(blob, MAGIC, v, _HEADS[v], ".llmz")
-    return (fields + (0,) if v == 2 else fields), sec
+    if v == 2:
+        fields += (0,)
+    if v <= 3:
+        from lab.llmzip.adapt import LR_V3
+
+        fields += (LR_V3 if fields[7] & ADAPT else 0.0,)
+    return fields, sec
 
 
 def _start(tok) -> int:
@@ -465,7 +490,7 @@ def _start(tok) -> int:
 
 @torch.no_grad()
 def decompress(blob: bytes, lm, tok, sha: str, device="cpu", timer=None) -> bytes:
-    (n, crc, B, dev, context, keep, msha, mix), sec = read_header(blob)
+    (n, crc, B, dev, context, keep, msha, mix, lr), sec = read_header(blob)
     if msha.hex() != sha:
         raise FormatError(f"this .llmz file was written with model {msha.hex()[:12]}..., not {sha[:12]}...: "
                           "decompress with the same model")
@@ -475,7 +500,8 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu", timer=None) -> byte
     if dev != _devclass(device, engine, dtype):
         raise FormatError(f"this .llmz file was encoded on {_describe(dev)}; decode on the same device class")
     if set(sec) != {"LENS", "DATA"} or len(sec["LENS"]) != 8 * B or not 1 <= B <= MAX_STREAMS \
-            or not (2 <= context <= 1 << 20 and keep < context) or mix > MIX_ALL:
+            or not (2 <= context <= 1 << 20 and keep < context) or mix > MIX_ALL \
+            or not (0 < lr <= 1 if mix & ADAPT else lr == 0):
         raise FormatError("corrupt .llmz file (bad header or sections)")
     lens = np.frombuffer(sec["LENS"], np.uint64).astype(np.int64).tolist()
     if n == 0:
@@ -488,7 +514,7 @@ def decompress(blob: bytes, lm, tok, sha: str, device="cpu", timer=None) -> byte
     buf = dec_buffer(sec["DATA"])
     dec_init(st, buf)
     vocab = Vocab(tok, _start(tok))
-    with one_thread(), _adapter(lm, mix) as adapter:
+    with one_thread(), _adapter(lm, mix, lr) as adapter:
         toks = _run(_in_dtype(lm, dtype).eval(), lens, None, st, buf, False, _start(tok), vocab.esc, context, keep,
                     device, mix, engine, adapter, timer)
     out = b"".join(vocab.decode(toks[b, :lens[b]].tolist()) for b in range(B))
@@ -515,5 +541,6 @@ def fuzz_target():
                compress(text, lm, tok, sha, streams=2, context=16, keep=4, engine="static"),
                compress(text, lm, tok, sha, streams=2, context=48, keep=4, engine="banded"),
                compress(text, lm, tok, sha, streams=2, context=16, keep=4, dtype="bfloat16"),
-               compress(b"\xff\xfe" + text[:9], lm, tok, sha, streams=2), compress(b"", lm, tok, sha)]
+               compress(b"\xff\xfe" + text[:9], lm, tok, sha, streams=2), compress(b"", lm, tok, sha),
+               compress(text, lm, tok, sha, streams=1, mix=MIX_ALL | ADAPT, adapt_lr=3e-3)]
     return Target(".llmz", MAGIC, VERSION, _HEAD, samples, lambda b: decompress(b, lm, tok, sha))
