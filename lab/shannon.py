@@ -163,9 +163,10 @@ def mix_rows(estimates: list[dict]) -> list[dict]:
     return out
 
 
-def llmz_header_bytes(streams: int) -> int:
-    """A .llmz v4 file's bytes besides its coded DATA: magic, version, header, section table and LENS (8 a stream)."""
-    return 86 + 8 * streams
+def llmz_header_bytes(streams: int, version: int = 4) -> int:
+    """A .llmz file's bytes besides its coded DATA: magic, version, header, section table and LENS (8 a stream);
+    v3's header is 4 bytes shorter (no adapter's rate)."""
+    return (86 if version >= 4 else 82) + 8 * streams
 
 
 def heldout_rows(measured: list[dict], run_jsons: list[dict], file: str = HELDOUT,

@@ -253,7 +253,7 @@ if held:
 for j in held_json:                 # slices (FILE:STREAMS:BYTES): real files of the document's beginning
     for r in j["runs"]:
         if r.get("first_bytes"):
-            head = S.llmz_header_bytes(r["streams"])
+            head = S.llmz_header_bytes(r["streams"], 4 if "adapt_lr" in r else 3)   # runs before v4: no rate field
             data_bits = 8 * (r["llmz_bytes"] - head) / r["bytes"]
             rep.text(f"A real file of the document's first {r['bytes']:,} bytes (`{j['command']}`, {j['device']}): "
                      f"{r['bits_per_byte']:.3f} bits/byte with its {head}-byte header "

@@ -287,12 +287,16 @@ def test_mix_rows_name_the_adapted_lm_and_the_view():
 
 
 def test_llmz_header_bytes_is_what_a_real_file_carries_besides_its_data():
+    from lab import container
     from lab.llmzip import codec
 
     lm, tok, sha = codec.tiny_model()
     for streams in (1, 4):
         blob = codec.compress(b"hello world " * 50, lm, tok, sha, streams=streams)
         assert len(blob) - len(codec.read_header(blob)[1]["DATA"]) == S.llmz_header_bytes(streams)
+        fields, sec = codec.read_header(blob)
+        v3 = container.pack(codec.MAGIC, 3, codec._HEADS[3], fields[:8], sec)
+        assert len(v3) - len(sec["DATA"]) == S.llmz_header_bytes(streams, 3)
 
 
 def test_dashboard_names_a_whole_page_reads_page_count():
