@@ -348,3 +348,16 @@ def test_eval_set_beyond_seven_pages_goes_round_the_buckets():
     assert [p.bucket for p in fourteen] == list(corpus.FOX_BUCKETS) * 2
     assert len({p.text for p in fourteen}) == 14
     assert [p.bucket for p in ten] == list(corpus.FOX_BUCKETS) + list(corpus.FOX_BUCKETS[:3])
+
+
+def test_stage1_name_pairs_a_reader_with_the_registered_encoder_it_reads(tmp_path):
+    """`lab optical ocr --reader lm` with no --model reads through the stage-1 model the LM reader was trained on:
+    the registered name with that identity, None for a checkpoint of one's own; a folder that is no reader fails
+    in a FormatError. The committed reader names a registered model."""
+    for sha, want in ((models.TRAINED["optical-reader-pdf"].sha256, "optical-reader-pdf"), ("0" * 64, None)):
+        (tmp_path / "r").mkdir(exist_ok=True)
+        (tmp_path / "r" / "reader.json").write_text(json.dumps({"version": L.STATE_VERSION, "stage1_sha256": sha}))
+        assert L.stage1_name(tmp_path / "r") == want
+    with pytest.raises(FormatError):
+        L.stage1_name(tmp_path / "none")
+    assert L.stage1_name(models.trained_path("optical-lm-reader")) in models.TRAINED

@@ -81,6 +81,11 @@ def cmd_ocr(args) -> int:
 
     from lab.optical import vtok
 
+    if args.reader == "lm" and not args.model:        # the stage-1 model whose tokens the LM reader was trained on
+        from lab import models
+        from lab.optical.train_lm import stage1_name
+
+        args.model = stage1_name(models.trained_or_path(args.lm_reader or "optical-lm-reader")) or DEFAULT_MODEL
     model, meta = _model(args)
     ref = None
     if args.reference:
@@ -182,7 +187,8 @@ def add_parser(sub) -> None:
             p.add_argument("--quiet", action="store_true", help="print nothing on success")
         p.add_argument("--model", help="a lab-trained model's name (optical-reader, optical-reader-pdf: `lab models "
                        "list`) or a checkpoint folder from `lab optical train` (default: the committed "
-                       f"{DEFAULT_MODEL}, models/{DEFAULT_MODEL}/)")
+                       f"{DEFAULT_MODEL}, models/{DEFAULT_MODEL}/; with --reader lm, the one whose tokens the LM "
+                       "reader reads)")
         p.add_argument("--mode", choices=list(MODES), default="small", help="resolution mode (token budget)")
         p.add_argument("--page", type=in_range(int, 1), default=1, help="which page of a multi-page document")
         if verb == "ocr":

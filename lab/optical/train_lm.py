@@ -270,6 +270,15 @@ def read_meta(d: str | Path) -> dict:
     return meta
 
 
+def stage1_name(d: str | Path) -> str | None:
+    """The lab.models name of the stage-1 model whose tokens the reader folder `d` reads (its reader.json's
+    stage1_sha256), or None if no registered model has that identity (a reader over a checkpoint of one's own)."""
+    from lab import models
+
+    sha = read_meta(d)["stage1_sha256"]
+    return next((t.name for t in models.TRAINED.values() if t.sha256 == sha), None)
+
+
 def load_weights(d: str | Path) -> tuple[dict, dict]:
     """(reader.json, fp16 state) of a reader folder, sha256-checked."""
     from safetensors.torch import load_file
