@@ -851,7 +851,8 @@ def main(argv=None) -> int:
                    help="with --guidance: a window whose read ends in a loop is read again this many cell rows at a "
                         "time (the rows the stage-1 reader finds ink in), joined")
     p.add_argument("--out", required=True, help="JSON written here")
-    p.add_argument("--stage1", default="model:optical-reader", help="the encoder + stage-1 reader")
+    p.add_argument("--stage1", help="the encoder + stage-1 reader (default: the registered model whose tokens "
+                   "the state reads, else model:optical-reader)")
     p.add_argument("--other-encoder", action="store_true",
                    help="a probe: read --stage1's tokens though the reader was trained on another encoder's "
                         "(refused without this flag; the JSON then names both)")
@@ -861,7 +862,7 @@ def main(argv=None) -> int:
         from lab.optical import vision
 
         torch.manual_seed(0)
-        model = vision.load(a.stage1, a.device).model
+        model = vision.load(a.stage1 or f"model:{stage1_name(a.state) or 'optical-reader'}", a.device).model
         reader, meta = load_reader(a.state, model, a.device, other_encoder=a.other_encoder)
         if a.pdf:
             from lab.optical import pdfdocs
