@@ -81,9 +81,9 @@ def test_fox_and_campaign_verdicts(tmp_path):
     camp = S.campaign("models/optical-lm-reader", ["reports/optical_gpu/campaign/c2_windows_cpu.json",
                                                    "reports/optical_gpu/campaign/c4_windows_cpu.json",
                                                    "reports/optical_gpu/campaign/c6_windows_cpu.json",
-                                                   "reports/optical_gpu/campaign/c34_windows_cpu.json"])
+                                                   "reports/optical_gpu/campaign/c35_windows_cpu.json"])
     assert [w["examples"] for w in camp["windows"]] == [154724, 287707, 374325, camp["examples"]]
-    w = json.loads(open("reports/optical_gpu/campaign/c34_windows_cpu.json").read())
+    w = json.loads(open("reports/optical_gpu/campaign/c35_windows_cpu.json").read())
     assert camp["window_gap"] == pytest.approx(w["nll_win1_control"] - w["nll_win1_small"])
     v = S.campaign_verdict(camp)
     assert f"{camp['examples']:,} examples" in v and f"{w['nll_win1_small']:.2f}" in v
