@@ -39,6 +39,7 @@ import torch
 from lab import FormatError, container
 from lab.streams import one_thread, split
 from lab.entropy.rangecoder import code_cdf_rows, dec_buffer, dec_init, enc_flush, encode_ranges, new_encoder
+from lab.llmzip import adapt
 from lab.llmzip.adapt import adapting
 from lab.llmzip.mixing import ADAPT, ALL as MIX_ONLINE, KNOWN as MIX_ALL, OnlineMix
 
@@ -377,8 +378,6 @@ def adapt_rate(mix: int, lr: float | None = None) -> float:
     header's float32 holds it (encoder and decoder step at the very same rate); ValueError if not in (0, 1]."""
     if not mix & ADAPT:
         return 0.0
-    from lab.llmzip import adapt
-
     r = float(np.float32(adapt.LR if lr is None else lr))
     if not 0 < r <= 1:
         raise ValueError(f"adapt-lr {lr}: the adapter's rate must be in (0, 1]")
@@ -477,9 +476,7 @@ def read_header(blob: bytes):
     if v == 2:
         fields += (0,)
     if v <= 3:
-        from lab.llmzip.adapt import LR_V3
-
-        fields += (LR_V3 if fields[7] & ADAPT else 0.0,)
+        fields += (adapt.LR_V3 if fields[7] & ADAPT else 0.0,)
     return fields, sec
 
 
