@@ -821,6 +821,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2), help="rendering processes")
     p.add_argument("--max-pending", type=int, default=400, help="files waiting in the spool before rendering pauses")
     p.add_argument("--config", help="campaign YAML (its modes and font sizes)")
+    p.add_argument("--set", action="append", default=[],
+                   help="override section.key=value (e.g. campaign.pdf=0.25: the share of real PDF pages)")
     p = sub.add_parser("train", help="resume the campaign in --state and train for --seconds")
     p.add_argument("--state", required=True, help="the campaign's state folder (created on the first run)")
     p.add_argument("--spool", required=True, help="the folder `render` writes pages to")

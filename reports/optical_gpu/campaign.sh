@@ -36,6 +36,7 @@
 #           (scripts/optical_qa_study.py -> $OUT/qa_bank.json), answered by step qa's adapter when there is one
 # .carry/*/gguf.a?: lab.models' SmolLM2-135M-Instruct.Q4_1.gguf cut at 14 MiB and 50 MiB (session 1's first
 # machine: 12 and 70 MiB, before there was a state to carry). SEED (step a): the page seed, new for each machine.
+# RENDER_ARGS (step a): more options for the renderer, e.g. "--set campaign.pdf=0.25" (from c36 on: more real PDF pages).
 # Step a starts the page renderer in its own session (setsid): it keeps rendering into /root/spool through
 # the calls that follow. Every run resumes /root/state (the exact fp32 state within the session; the first
 # run of a session starts from models/optical-lm-reader, its moments re-estimated) and copies the state's
@@ -65,7 +66,7 @@ a)
   [ $n -gt 0 ] || { echo "no stage-1 model carried (models/optical-reader or models/optical-reader-pdf)"; exit 1; }
   if [ -f .carry/a/gguf.aa ]; then cp .carry/a/gguf.aa /root/gguf.aa || exit 1; fi
   [ "${RENDER:-1}" = 1 ] && setsid nohup python3 -m lab.optical.train_lm render --spool /root/spool --pages 400000 --seed "${SEED:-1}" \
-    --workers "${WORKERS:-13}" --max-pending 2500 --config configs/optical/campaign.yaml > /root/render.log 2>&1 < /dev/null &
+    --workers "${WORKERS:-13}" --max-pending 2500 --config configs/optical/campaign.yaml $RENDER_ARGS > /root/render.log 2>&1 < /dev/null &
   [ "${RENDER:-1}" = 1 ] && sleep 40; nproc; nvidia-smi --query-gpu=name,memory.total --format=csv; ls /root/spool | wc -l; tail -3 /root/render.log ;;
 b)
   cp .carry/b/gguf.ab /root/gguf.ab && cp .carry/c/gguf.aa /root/gguf.aa || exit 1
