@@ -141,6 +141,14 @@ NOT_SAME_WEIGHTS = (
 TS_ZIP = "ts_zip (Bellard; RWKV-169M, 8-bit): 1.084 bits/byte on enwik9, decoding up to 1 MB/s on one RTX 4090"
 
 
+def _adapt_label(estimate: dict) -> str:
+    """` + adapt` for an estimate with the LM adapted while coding, its rate named where it is not v3's 3e-5."""
+    if not estimate.get("adapt"):
+        return ""
+    lr = (estimate.get("adapter") or {}).get("lr", 3e-5)
+    return " + adapt" if abs(lr - 3e-5) < 1e-12 else f" + adapt at {lr:.0e}".replace("e-0", "e-")
+
+
 def mix_rows(estimates: list[dict]) -> list[dict]:
     """The estimate JSONs of scripts/llmzip_mix_estimate.py as rows: per file and online-model setting, the ideal
     code length and each CDF quantisation's (bits/byte), and what the coder's own scheme (two 16-bit steps) costs
@@ -152,7 +160,7 @@ def mix_rows(estimates: list[dict]) -> list[dict]:
         for r in rows:
             row = {"file": e["file"], "bytes": e["bytes"], "LM window": e.get("window", 1024),
                    "LM view": "coder's cache" if "coder's view" in e.get("estimate", "") else "sliding window",
-                   "streams": r.get("streams", 1), "setting": r["setting"] + (" + adapt" if e.get("adapt") else ""),
+                   "streams": r.get("streams", 1), "setting": r["setting"] + _adapt_label(e),
                    "ideal": r["ideal bpb"]}
             for k in ("q16x2", "q16x1", "q24x2", "q24x1"):
                 if f"{k} bpb" in r:

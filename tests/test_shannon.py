@@ -320,3 +320,12 @@ def test_dashboard_holo_speed_row_reads_cpu_seconds_and_old_wall_clock_reports(t
     assert r["met"] == "no"
     r = row({"encode s (max)": 1.65, "decode s (max)": 0.258})          # a report from before CPU seconds
     assert "CPU" not in r["result"] and r["value"] == "1.65 / 0.258" and r["met"] == "no"
+
+
+def test_mix_rows_name_the_adapters_rate_where_it_is_not_v3s():
+    """Rows adapted at v3's 3e-5 (or an older JSON naming no rate) read `+ adapt`; another rate is named."""
+    def est(adapter):
+        return {"file": "f", "bytes": 10, "window": 8192, "adapt": True, "estimate": "the coder's view",
+                **({"adapter": adapter} if adapter else {}), "rows": [{"setting": "lm", "ideal bpb": 1.0}]}
+    rows = S.mix_rows([est(None), est({"lr": 3e-5}), est({"lr": 1e-4})])
+    assert [r["setting"] for r in rows] == ["lm + adapt", "lm + adapt", "lm + adapt at 1e-4"]
