@@ -46,7 +46,7 @@ qa_policies = ["fade"]               # forgetting policies (lab.optical.bank.POL
 qa_keeps = [0.5, 0.25]               # the shares of its tokens each policy cuts the bank to
 pdf_per_doc = 0                      # held-out real PDF pages per document (cpu profile: 4; needs `make documents`)
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
-lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21, c24-c26, c29, c31-c35
+lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21, c24-c26, c29, c31-c35 (pages: c37 too)
               "reports/optical_gpu/campaign/c4_windows_cpu.json",
               "reports/optical_gpu/campaign/c6_windows_cpu.json",
               "reports/optical_gpu/campaign/c9_windows_cpu.json",
@@ -131,7 +131,11 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c35_windows_cpu.json",          # c35 on: optical-reader-pdf's tokens
               "reports/optical_gpu/campaign/c35_pages14_small_g1_cpu.json",
               "reports/optical_gpu/campaign/c35_pages14_base_g1_cpu.json",
-              "reports/optical_gpu/campaign/c35_pdf_pages_small_cpu.json"]
+              "reports/optical_gpu/campaign/c35_pdf_pages_small_cpu.json",
+              "reports/optical_gpu/campaign/c37_pages14_small_g1_cpu.json",   # c36-c37: a quarter of the pages real PDFs
+              "reports/optical_gpu/campaign/c37_pages14_base_g1_cpu.json",
+              "reports/optical_gpu/campaign/c37_pdf_pages_small_cpu.json",
+              "reports/optical_gpu/campaign/c37_pdf_pages_base_cpu.json"]   # real PDF pages in base mode (256 tokens)
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
