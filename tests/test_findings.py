@@ -82,8 +82,9 @@ def test_fox_and_campaign_verdicts(tmp_path):
                                                    "reports/optical_gpu/campaign/c4_windows_cpu.json",
                                                    "reports/optical_gpu/campaign/c6_windows_cpu.json",
                                                    "reports/optical_gpu/campaign/c35_windows_cpu.json"])
-    assert [w["examples"] for w in camp["windows"]] == [154724, 287707, 374325, camp["examples"]]
     w = json.loads(open("reports/optical_gpu/campaign/c35_windows_cpu.json").read())
+    assert [r["examples"] for r in camp["windows"]] == [154724, 287707, 374325, w["examples"]]
+    assert w["examples"] <= camp["examples"]          # a read of the state at that point; the state may be newer
     assert camp["window_gap"] == pytest.approx(w["nll_win1_control"] - w["nll_win1_small"])
     v = S.campaign_verdict(camp)
     assert f"{camp['examples']:,} examples" in v and f"{w['nll_win1_small']:.2f}" in v
