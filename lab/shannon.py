@@ -145,8 +145,10 @@ def _adapt_label(estimate: dict) -> str:
     """` + adapt` for an estimate with the LM adapted while coding, its rate named where it is not v3's 3e-5."""
     if not estimate.get("adapt"):
         return ""
-    lr = (estimate.get("adapter") or {}).get("lr", 3e-5)
-    return " + adapt" if abs(lr - 3e-5) < 1e-12 else f" + adapt at {lr:.0e}".replace("e-0", "e-")
+    from lab.llmzip.adapt import LR_V3          # the rate of every estimate before the JSONs named theirs
+
+    lr = (estimate.get("adapter") or {}).get("lr", LR_V3)
+    return " + adapt" if abs(lr - LR_V3) < 1e-12 else f" + adapt at {lr:.0e}".replace("e-0", "e-")
 
 
 def mix_rows(estimates: list[dict]) -> list[dict]:
