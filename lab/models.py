@@ -66,8 +66,8 @@ TRAINED = {t.name: t for t in [
             "optical-reader fine-tuned with a third to 45% of its pages from the training PDFs (the rendered pages' "
             "tokens anchored to the starting weights' each time); the stage-2 reader, trained on optical-reader's tokens, reads these "
             "through `--other-encoder` or a campaign moved with `--move-encoder`"),
-    Trained("optical-lm-reader", "c115cf16150a3d7b44eea7966fbe9b52a542aa69e8f84d0dfb3a4a90718dc26a",
-            "reports/optical_gpu/campaign/ runs c1-c37 (one H200, c13-c37 one H100; 2026-12-03/07; the stage-2 campaign, 1.43M examples; c25 on with scheduled sampling, c30 on annealed, c33 at 5e-5, c35 moved onto optical-reader-pdf's tokens, c36-c37 with a quarter of the pages real PDFs)",
+    Trained("optical-lm-reader", "3604f831b72ab8a3ed4c7f53669fc301d11a4d9d6a5baa0e1964f58f3426a6ac",
+            "reports/optical_gpu/campaign/ runs c1-c40 (one H200, c13-c40 one H100; 2026-12-03/07; the stage-2 campaign, 1.52M examples; c25 on with scheduled sampling, c30 on annealed, c33 at 5e-5, c35 moved onto optical-reader-pdf's tokens, c36-c37 with a quarter of the pages real PDFs, c38-c40 at 2.5e-5)",
             "optical stage-2 reader: slot projector (2.4 M) + LoRA r32 on SmolLM2-135M (9.8 M), reads optical-reader-pdf's tokens (optical-reader's until c34)"),
     Trained("llm-latent-r48", "ca88ba99391385fcf9c4dfd6c426c87c7da85135e8995a92b70af0c9b9992184",
             "reports/llm_gpu/llm_gpu_adapt_mixed.json (one H100, 2026-11-24, 150 s of distillation on mixed English)",
