@@ -7,6 +7,10 @@ questions (qa.study: test documents only) answered; JSON (record, rows) and the 
   --train vision:    the stage-2 reader (--lm-reader, the campaign's state) fine-tuned on (vision tokens,
                      question, answer) triplets of rendered training pages (lab/optical/qa/vision_qa.py), saved in
                      the campaign's folder format, scored as `vision` at the small mode's 100 tokens, 1 page.
+  --train answering --with-ocr: also `ocr` for the adapted model (the page's N vision tokens read back into text
+                     by the stage-1 reader --model, that text given to the answering model: the vision tokens as storage).
+  --adapter-from F:  --train answering without training: the answering adapter of folder F (a save_adapter folder,
+                     e.g. the registered optical-qa-answerer) scored as above.
   --train none:      no training: the unadapted model's rows alone (none, full), e.g. on the CPU beside a GPU
                      run's JSON that ended before them (--out reports/optical_gpu/qa_unadapted_cpu.json).
   --train pooled:    each page's text mean-pooled into N positions through a projector (one reader for every
@@ -36,8 +40,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--adapter", type=Path, help="the adapter folder written (not with --train none)")
+    ap.add_argument("--adapter-from", help="--train answering: score this answering adapter (folder or registered "
+                    "name) instead of training one")
+    ap.add_argument("--with-ocr", action="store_true", help="--train answering: score `ocr` too (stage-1 --model)")
     ap.add_argument("--train", choices=("answering", "pooled", "vision", "none"), default="answering")
-    ap.add_argument("--model", default="optical-reader", help="--train vision: the stage-1 model (name or folder)")
+    ap.add_argument("--model", help="the stage-1 model (name or folder) for --train vision and --with-ocr (default: "
+                    "the one whose tokens --lm-reader reads; optical-reader for --with-ocr)")
     ap.add_argument("--lm-reader", default="optical-lm-reader", help="--train vision: the reader to start from")
     ap.add_argument("--workers", type=int, default=1, help="--train vision: processes rendering the pages")
     ap.add_argument("--lm", default="smollm2-135m-instruct", help="a lab.models LM (or tiny-random-chat)")
@@ -52,7 +60,9 @@ def main() -> int:
     ap.add_argument("--page-counts", type=int, nargs="*", default=[1, 4], help="pages of context")
     ap.add_argument("--batch", type=int, default=16)
     a = ap.parse_args()
-    if a.train != "none" and a.adapter is None:
+    if a.adapter_from and a.train != "answering":
+        ap.error("--adapter-from is for --train answering")
+    if a.train != "none" and a.adapter is None and not a.adapter_from:
         ap.error("--adapter is needed to train")
 
     import torch
@@ -69,7 +79,7 @@ def main() -> int:
         torch.backends.cuda.enable_cudnn_sdp(False)     # as scripts/optical_qa_study.py (left-padded batches)
     # the vision reader brings its own LM (the campaign's); only the text trainings use the training items
     lm, tok = models.load_any_lm(a.lm, device) if a.train != "vision" else (None, None)
-    items = F.training_items(a.pages, seed=0) if a.train in ("answering", "pooled") else []
+    items = F.training_items(a.pages, seed=0) if a.train == "pooled" or (a.train == "answering" and not a.adapter_from) else []
     pages = S.study_pages(per_doc=a.per_doc)
     qas = S.study_questions(pages, per_page=a.per_page)
     print(f"{len(items)} training items; {len(pages)} held-out pages, {len(qas)} questions "
@@ -92,7 +102,10 @@ def main() -> int:
         from lab.optical.qa import vision_qa as V
         from lab.optical.train_lm import load_reader
 
-        enc, _ = load_model(models.trained_or_path(a.model), device)
+        from lab.optical.train_lm import stage1_name
+
+        stage1 = a.model or stage1_name(models.trained_or_path(a.lm_reader)) or "optical-reader"
+        enc, _ = load_model(models.trained_or_path(stage1), device)
         reader, meta = load_reader(models.trained_or_path(a.lm_reader), enc, device, torch.bfloat16 if device.startswith("cuda") else None)
         cfg = V.VisionQAConfig(lr=a.lr or 2e-4, proj_lr=a.lr or 2e-4, steps=a.steps, batch=a.batch)
         trip = V.triplets(a.pages, seed=0, workers=a.workers)
@@ -128,22 +141,35 @@ def main() -> int:
                          on_rows=lambda part: save(part, "pooled", rec, sha))
         rows += [{**r, "model": "pooled"} for r in part]
     else:
-        cfg = F.FinetuneConfig(lr=a.lr or 5e-4, steps=a.steps)
-        model, rec = F.finetune(lm, tok, items, cfg, seconds=a.seconds, progress=progress)
-        rank = D.rank_world()[0]
-        D.finish_distributed()
-        if rank != 0:                                   # the other ranks' work ends with the training
-            return 0
-        sha = F.save_adapter(model, a.adapter, rec)
+        if a.adapter_from:                              # scored, not trained
+            folder = models.trained_or_path(a.adapter_from)
+            model = F.load_adapter(lm, folder)
+            meta = json.loads((Path(folder) / "adapter.json").read_text())
+            rec = {**{k: v for k, v in meta.items() if k not in ("format", "sha256")}, "adapter_from": str(a.adapter_from)}
+            sha = meta["sha256"]
+        else:
+            cfg = F.FinetuneConfig(lr=a.lr or 5e-4, steps=a.steps)
+            model, rec = F.finetune(lm, tok, items, cfg, seconds=a.seconds, progress=progress)
+            rank = D.rank_world()[0]
+            D.finish_distributed()
+            if rank != 0:                               # the other ranks' work ends with the training
+                return 0
+            sha = F.save_adapter(model, a.adapter, rec)
+        enc = None
+        if a.with_ocr:                                  # the stage-1 encoder + CTC reader that reads the tokens back
+            from lab.optical.model import load as load_model
+
+            enc, _ = load_model(models.trained_or_path(a.model or "optical-reader"), device)
         # page counts outermost and the unadapted model's two cheap conditions first: a call that ends early
         # keeps the one-page table whole (the bar's rows, the unadapted beside the adapted)
         for n in a.page_counts:
             for label in ("unadapted", "adapted"):
                 ctx = model.disable_adapter() if label == "unadapted" else contextlib.nullcontext()
-                conds = ("none", "full", "first", "bm25") if label == "adapted" else ("none", "full")
+                conds = (("none", "full", "first", "bm25") + (("ocr",) if enc is not None else ())
+                         if label == "adapted" else ("none", "full"))
                 with ctx, bf16:
                     part = S.run(pages, qas, conds, tuple(a.budgets), (n,),
-                                 answerer=TextAnswerer(model, tok, batch=a.batch), progress=progress,
+                                 answerer=TextAnswerer(model, tok, batch=a.batch), ocr=enc, progress=progress,
                                  on_rows=lambda part, label=label: save(part, label, rec, sha))
                 rows += [{**r, "model": label} for r in part]
     save([], "", rec, sha, final=True)

@@ -93,12 +93,12 @@ def test_budget_verdict_and_context_curve_compare_each_context_with_the_full_tex
     rows = []
     for model, cond, b, tokens, hits in (("adapted", "full", None, 700, 8), ("adapted", "bm25", 100, 98, 6),
                                          ("adapted", "first", 100, 100, 3), ("pooled", "pooled", 100, 100, 4),
-                                         ("adapted", "bm25", 64, 60, 5)):
+                                         ("adapted", "bm25", 64, 60, 5), ("adapted", "ocr", 100, 780, 7)):
         rows += [{"model": model, "condition": cond, "budget": b, "pages": 1, "kind": "cloze", "context_tokens": tokens,
                   "contains": float(i < hits), "em": 0.0, "f1": 0.0, "answer_nll": 1.0} for i in range(10)]
     v = S.budget_verdict(rows, 100)
     assert "full text 80%" in v and "bm25-100 60%" in v and "(75% of full text)" in v and "pooled-100 40%" in v
-    assert "not measured: vision-100" in v
+    assert "not measured: vision-100" in v and "ocr-100 70%" in v     # the vision tokens read back into text
     assert S.budget_verdict(rows, 256) is None and S.budget_verdict(rows, 100, pages=4) is None
     assert "is not measured" in S.vision_answer_line(rows)                 # no vision rows yet
     vis = [{"model": "vision", "condition": "vision", "budget": 100, "pages": 1, "contains": float(i < 2)} for i in range(10)]

@@ -25,7 +25,10 @@
 #           (scripts/optical_qa_finetune.py -> $OUT/qa_finetune.json, qa_pooled.json or qa_vision.json (+ the
 #           vision reader's folder, the campaign's format); vision needs step state; ~15 s to render 6,000 pages), its .log and
 #           adapter folder, written to $OUT before scoring: a call cut short keeps it; ~50 s of questions, then QA_S,
-#           then ~20 s a scored condition: the one-page table first); needs step a's data and
+#           then ~20 s a scored condition: the one-page table first); QA=answering QA_ARGS="--with-ocr --model
+#           optical-reader-pdf" scores `ocr` (the tokens read back by the stage-1 reader) with the adapted model too,
+#           --adapter-from <folder> scores a kept adapter without training; vision reads with the stage-1 model its
+#           state names (optical-reader-pdf from c35 on: step a carries it); needs step a's data and
 #           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
 #   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>] [S1_INIT=<folder>] [S1_ARGS="--set train.pdf=0.45"]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
 #           from models/optical-reader, or S1_INIT (configs/optical/pdf_finetune.yaml: a third of the pages real PDFs,

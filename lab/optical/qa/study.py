@@ -392,7 +392,7 @@ def finetune_bars(rows: list[dict]) -> dict:
 
 def budget_verdict(rows: list[dict], budget: int = 100, pages: int = 1) -> str | None:
     """Issue optical V's second bar at `budget` tokens a page: each budgeted context (pooled, BM25, first N,
-    vision where measured) against the full text, answer contained by the adapted answering model (pooled: its
+    ocr (the vision tokens read back into text) and vision where measured) against the full text, answer contained by the adapted answering model (pooled: its
     own reader); None when the rows lack the full text or the budget."""
     def mean(model, cond, b):
         sel = [r["contains"] for r in rows if r.get("model") == model and r["condition"] == cond
@@ -403,7 +403,7 @@ def budget_verdict(rows: list[dict], budget: int = 100, pages: int = 1) -> str |
     if not full:
         return None
     got = {c: mean(m, c, budget) for m, c in (("adapted", "bm25"), ("adapted", "first"), ("pooled", "pooled"),
-                                              ("vision", "vision"))}
+                                              ("adapted", "ocr"), ("vision", "vision"))}
     parts = [f"{c}-{budget} {v[0]:.0%} ± {v[1]:.0%} ({v[0] / max(full[0], 1e-9):.0%} of full text)"
              for c, v in got.items() if v]
     missing = [f"{c}-{budget}" for c, v in got.items() if not v]
