@@ -216,7 +216,17 @@ def _optical_lm(d):
                         f"CPU) after {w['examples']:,} examples", f"{100 * lm:.0f}% vs {100 * ctc:.0f}%"
                         + (f" ({how[2:]})" if how else ""),
                         "LM >= CTC in one mode", lm >= ctc))
-    elif pairs:
+    joint = [r for r in d.get("lm_joint", []) if r.get("stage-1 CTC") is not None]
+    if joint:               # the LM read jointly with the CTC prefix scores (reports/optical.md): newest state, best mode
+        newest_ex = max(r["examples"] for r in joint)
+        r = max((r for r in joint if r["examples"] == newest_ex), key=lambda r: r["joint"] - r["stage-1 CTC"])
+        alone = "" if r.get("LM alone") is None else f"; the LM alone {100 * r['LM alone']:.0f}%"
+        out.append(_row("optical", d, f"stage-2 LM reader + stage-1 CTC prefix scores (joint decoding, weight "
+                        f"{r['CTC weight']:g}), whole held-out Fox-like pages ({r['pages']}), {r['mode']} mode (CPU) after "
+                        f"{r['examples']:,} examples", f"{100 * r['joint']:.1f}% vs stage-1 CTC {100 * r['stage-1 CTC']:.1f}% "
+                        f"(paired {r['joint - CTC (points)']} points){alone}; {100 * r['control']:.0f}% from another "
+                        "page's tokens", "reported beside 'LM >= CTC' (that bar is the LM alone's)", None))
+    if not both and pairs:
         m, lm, ctc = max(pairs, key=lambda t: t[1] - t[2])
         out.append(_row("optical", d, f"stage-2 LM reader vs stage-1 CTC reader (best mode: {m})",
                         f"{100 * lm:.0f}% vs {100 * ctc:.0f}%", "LM >= CTC in one mode", lm >= ctc, machine=gpu))

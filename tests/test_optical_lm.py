@@ -270,6 +270,12 @@ def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
     assert ctc == res["ctc_win1_precisions"] and len(ctc) == len(g["win1_g1_precisions"])
     mean, se = g["lm_minus_ctc_win1_g1"]
     assert mean == pytest.approx(np.mean(np.array(g["win1_g1_precisions"]) - ctc), abs=1e-3) and se >= 0
+    assert L.main(base + ["--pages", "2", "--guidance", "1", "--ctc-weight", "0.5", "--out", str(out)]) == 0
+    j = json.loads(out.read_text())                             # joint decoding with the CTC prefix scores: own keys
+    assert 0 <= j[f"lm_win1_{res['mode']}_g1_ctc0.5"] <= 1 and "lm_win1_control_g1_ctc0.5" in j
+    assert j["ctc_win1_precisions"] == ctc and len(j["win1_g1_ctc0.5_precisions"]) == len(ctc)
+    with pytest.raises(ValueError, match="guided"):
+        L.main(base + ["--pages", "2", "--ctc-weight", "0.5", "--out", str(out)])
     assert L.main(base[:-4] + ["--rows", "2", "--device", "cpu", "--pages", "2", "--guidance", "1", "--resync", "1",
                                "--out", str(out)]) == 0
     rs = json.loads(out.read_text())                            # looping windows read again a row at a time

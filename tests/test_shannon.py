@@ -329,3 +329,31 @@ def test_mix_rows_name_the_adapters_rate_where_it_is_not_v3s():
                 **({"adapter": adapter} if adapter else {}), "rows": [{"setting": "lm", "ideal bpb": 1.0}]}
     rows = S.mix_rows([est(None), est({"lr": 3e-5}), est({"lr": 1e-4})])
     assert [r["setting"] for r in rows] == ["lm + adapt", "lm + adapt", "lm + adapt at 1e-4"]
+
+
+def test_joint_reads_are_their_own_rows_beside_the_lm_alone_and_never_stand_in_for_it():
+    """reads.joint parses `--ctc-weight` reads (the LM alone: the guided read of the same state, mode and pages);
+    reads.guided leaves them out, so the bars' rows stay the LM alone's; the dashboard gives the joint read its
+    own row, with no met/missed."""
+    from lab.optical import reads
+
+    joint_file = {"examples": 9, "mode": "small", "pages": 14, "lm_win10_small_g1_ctc0.5": 0.884,
+                  "lm_win10_control_g1_ctc0.5": 0.27, "ctc_win10_small": 0.867,
+                  "lm_minus_ctc_win10_g1_ctc0.5": [0.017, 0.004], "win10_g1_ctc0.5_looped": [3]}
+    alone = {"examples": 9, "mode": "small", "pages": 14, "lm_win10_small_g1": 0.855, "lm_win10_control_g1": 0.264,
+             "ctc_win10_small": 0.867}
+    assert reads.guided([alone, joint_file]) == {("small", 9, False): ("1", 0.855, 0.264)}
+    (r,) = reads.joint([joint_file], [alone])
+    assert (r["joint"], r["control"], r["ctc"], r["lm_alone"], r["ctc_weight"], r["guidance"], r["looped"]) == (
+        0.884, 0.27, 0.867, 0.855, 0.5, 1.0, 1)
+    assert reads.joint([joint_file], [dict(alone, pages=28)])[0]["lm_alone"] is None     # other pages: not beside it
+    d = {"meta": {"machine": "m", "date": "2026-12-07"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
+         "lm_windows": [alone],
+         "lm_joint": [{"mode": "small", "examples": 9, "pages": 14, "CTC weight": 0.5, "joint": 0.884, "control": 0.27,
+                       "LM alone": 0.855, "stage-1 CTC": 0.867, "joint - CTC (points)": "+1.7 ± 0.4", "looped": 1}]}
+    rows = D._optical_lm(d)
+    (j,) = [r for r in rows if "joint decoding" in r["result"]]
+    assert j["value"] == ("88.4% vs stage-1 CTC 86.7% (paired +1.7 ± 0.4 points); the LM alone 86%; 27% from another "
+                          "page's tokens") and j["met"] == "–" and "(14), small mode" in j["result"]
+    (vs,) = [r for r in rows if "vs stage-1 CTC reader" in r["result"]]
+    assert vs["value"].startswith("86% vs 87%") and vs["met"] == "no"       # the bar's row: the LM alone

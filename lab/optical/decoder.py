@@ -146,10 +146,15 @@ class LMReader(nn.Module):
 
     @torch.no_grad()
     def generate_from(self, ctx: list[torch.Tensor], max_new_tokens: int = 1600, temperature: float = 0.0,
-                      top_p: float = 1.0, guidance: float = 0.0) -> list[str]:
-        """guidance > 0: greedy, each token chosen against the LM's guess without the page (`generate_guided`)."""
+                      top_p: float = 1.0, guidance: float = 0.0, ctc: list | None = None,
+                      ctc_weight: float = 0.0) -> list[str]:
+        """guidance > 0: greedy, each token chosen against the LM's guess without the page (`generate_guided`),
+        with ctc and ctc_weight > 0 jointly with the stage-1 reader's CTC prefix scores (`ctc_prefix`)."""
         if guidance:
-            return generate_guided(self.lm, self.tok, self.eos, ctx, self.blind(len(ctx)), guidance, max_new_tokens)
+            return generate_guided(self.lm, self.tok, self.eos, ctx, self.blind(len(ctx)), guidance, max_new_tokens,
+                                   ctc=ctc, ctc_weight=ctc_weight)
+        if ctc_weight:
+            raise ValueError("joint CTC decoding is for guided reads (guidance > 0)")
         return generate_after(self.lm, self.tok, self.eos, ctx, max_new_tokens, temperature, top_p)
 
     def blind(self, n: int) -> list[torch.Tensor]:
@@ -238,7 +243,9 @@ def looping(hist: torch.Tensor, window: int = LOOP_TOKENS, period: int = LOOP_PE
 
 @torch.no_grad()
 def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.Tensor], scale: float,
-                    max_new_tokens: int = 1600, plausible: float = 0.1, loop_tokens: int = LOOP_TOKENS) -> list[str]:
+                    max_new_tokens: int = 1600, plausible: float = 0.1, loop_tokens: int = LOOP_TOKENS,
+                    ctc: list | None = None, ctc_weight: float = 0.0, ctc_top: int = 8,
+                    ctc_plausible: float = 1e-3) -> list[str]:
     """Greedy decoding that weighs the context's evidence against the LM's prior (classifier-free guidance,
     Sanchez et al. 2023; for images read by an LM, visual contrastive decoding, Leng et al. 2023): each step
     picks argmax of (1 + scale) log p(x | ctx) - scale log p(x | neg) among the tokens whose p(x | ctx) is at
@@ -246,8 +253,14 @@ def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.
     ctx and neg are run as one left-padded batch, each neg row fed the token its ctx row chose. loop_tokens > 0:
     a row caught in a loop (`looping`: a derailed read, lost on a line it cannot place, writes "C. C. C. ..." to
     the end of its budget; barring the loop's token only moves it on to the next loop) ends there, the loop cut
-    off (`cut_loop`), and is marked in the result's `looped` (a `Reads`), for the caller to read it otherwise."""
+    off (`cut_loop`), and is marked in the result's `looped` (a `Reads`), for the caller to read it otherwise.
+    ctc (one `ctc_prefix.LinePrefixScorer` or None a row) and ctc_weight > 0: joint decoding with the stage-1
+    reader's CTC scores of the same tokens: each step takes the `ctc_top` best tokens by the guided score among
+    those with p(x | ctx) >= `ctc_plausible` x the best one's, adds ctc_weight x the change in the row's CTC
+    prefix score, and picks the best sum."""
     B = len(ctx)
+    joint = ctc is not None and ctc_weight > 0
+    pieces: dict[int, str] = {}
     allc = list(ctx) + list(neg)
     L = max(c.shape[0] for c in allc)
     x = allc[0].new_zeros(2 * B, L, allc[0].shape[1])
@@ -265,8 +278,14 @@ def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.
         lp = out.logits[:, -1].float().log_softmax(-1)
         own, prior = lp[:B], lp[B:]
         score = (1 + scale) * own - scale * prior
-        score = score.masked_fill(own < own.max(-1, keepdim=True).values + math.log(plausible), -torch.inf)
-        nxt = torch.where(done, torch.full_like(done, eos, dtype=torch.long), score.argmax(-1))
+        best = own.max(-1, keepdim=True).values
+        if joint:
+            nxt = _joint_step(score.masked_fill(own < best + math.log(ctc_plausible), -torch.inf), ctc, done, eos,
+                              tok, pieces, ctc_weight, ctc_top)
+        else:
+            score = score.masked_fill(own < best + math.log(plausible), -torch.inf)
+            nxt = score.argmax(-1)
+        nxt = torch.where(done, torch.full_like(done, eos, dtype=torch.long), nxt)
         chosen.append(nxt)
         done |= nxt == eos
         if loop_tokens and len(chosen) >= loop_tokens:     # a row caught in a loop ends here
@@ -284,6 +303,31 @@ def generate_guided(lm, tok, eos: int, ctx: list[torch.Tensor], neg: list[torch.
     ids = [row[:row.index(eos)] if eos in row else row for row in ids]
     ids = [cut_loop(row, loop_tokens) if lp_ else row for row, lp_ in zip(ids, looped.tolist())]
     return Reads([tok.decode(row, skip_special_tokens=True) for row in ids], looped.tolist())
+
+
+def _joint_step(score: torch.Tensor, ctc: list, done: torch.Tensor, eos: int, tok, pieces: dict, weight: float,
+                top: int) -> torch.Tensor:
+    """One step of joint decoding (generate_guided): per row, the best of its `top` tokens by score + weight x
+    the CTC prefix score's change; the row's scorer goes on with the chosen token."""
+    val, idx = score.topk(top, -1)
+    val, idx, fin = val.cpu().tolist(), idx.cpu().tolist(), done.cpu().tolist()
+    out = []
+    for b in range(score.shape[0]):
+        sc = ctc[b]
+        if fin[b] or sc is None:
+            out.append(idx[b][0])
+            continue
+        cand = []
+        for v, i in zip(val[b], idx[b]):
+            if v == -math.inf:
+                break
+            if i not in pieces:
+                pieces[i] = tok.decode([i], skip_special_tokens=True)
+            cand.append((v + weight * sc.delta("" if i == eos else pieces[i], eos=i == eos), i))
+        i = max(cand)[1] if cand else idx[b][0]
+        sc.push("" if i == eos else pieces.setdefault(i, tok.decode([i], skip_special_tokens=True)), eos=i == eos)
+        out.append(i)
+    return torch.tensor(out, dtype=torch.long, device=score.device)
 
 
 class Reads(list):

@@ -19,7 +19,32 @@ def guided(windows: list[dict]) -> dict:
         m = w["mode"]
         pre = f"lm_win{MODES[m] // CELL}_{m}_g"
         for k in w:
-            if k.startswith(pre):
+            if k.startswith(pre) and "_ctc" not in k:            # joint reads (`joint`) apart
                 sc = k[len(pre):]
                 out[(m, w["examples"], is_pdf(w))] = (sc, w[k], w[f"lm_win{MODES[m] // CELL}_control_g{sc}"])
+    return out
+
+
+def joint(windows: list[dict], plain: list[dict] = ()) -> list[dict]:
+    """Joint reads (`train_lm evaluate --guidance g --ctc-weight w`: each token chosen with the stage-1 reader's
+    CTC prefix scores added, `lab.optical.ctc_prefix`), one row each in the order given: mode, state (examples),
+    pages, guidance, weight, the joint read's precision (own tokens; another page's), the stage-1 CTC reader's on
+    the same windows, the paired joint - CTC [mean, standard error], and the LM alone (the guided read of the same
+    state, mode and pages among `plain`, where there is one)."""
+    out = []
+    for w in windows:
+        m, g = w["mode"], MODES[w["mode"]] // CELL
+        pre = f"lm_win{g}_{m}_g"
+        for k in w:
+            if not (k.startswith(pre) and "_ctc" in k):
+                continue
+            sc, wt = k[len(pre):].split("_ctc")
+            alone = next((p[f"{pre}{sc}"] for p in reversed(list(plain)) if p["mode"] == m and p["examples"] == w["examples"]
+                          and is_pdf(p) == is_pdf(w) and p.get("pages") == w.get("pages") and f"{pre}{sc}" in p), None)
+            out.append({"mode": m, "examples": w["examples"], "pdf": is_pdf(w),
+                        "pages": len(w["pages"]) if isinstance(w.get("pages"), list) else w.get("pages", 7),
+                        "guidance": float(sc), "ctc_weight": float(wt), "joint": w[k],
+                        "control": w[f"lm_win{g}_control_g{sc}_ctc{wt}"], "ctc": w.get(f"ctc_win{g}_{m}"),
+                        "joint_minus_ctc": w.get(f"lm_minus_ctc_win{g}_g{sc}_ctc{wt}"), "lm_alone": alone,
+                        "looped": len(w.get(f"win{g}_g{sc}_ctc{wt}_looped", []))})
     return out

@@ -356,7 +356,7 @@ def _best_base_read(windows: list[dict]) -> tuple | None:
         if key in w:
             reads_.append((w["examples"], w[key], w[f"lm_win{g}_control"], w.get(f"ctc_win{g}_base")))
         for k in w:
-            if k.startswith(key + "_g"):
+            if k.startswith(key + "_g") and "_ctc" not in k:        # joint reads (reads.joint) apart
                 reads_.append((w["examples"], w[k], w[k.replace("_base_", "_control_")], w.get(f"ctc_win{g}_base")))
     if not reads_:
         return None

@@ -46,7 +46,7 @@ from lab.optical.distributed import current as current_dist, finish_distributed,
 from lab.optical.decoder import LOOP_TOKENS, LMReader, ReaderSpec
 from lab.optical.encoder import MODES, to_tensor
 from lab.optical.model import OpticalModel, autocast, write_shards
-from lab.optical.reader import LINES
+from lab.optical.reader import FRAMES, LINES
 
 STATE_VERSION = 1
 
@@ -361,7 +361,7 @@ def text_windows(bands, grid: int, rows: int, per_page: int = 3) -> list[int]:
 
 
 def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3,
-                     guidance: float = 0.0, by_rows: bool = False, resync: int = 0) -> dict:
+                     guidance: float = 0.0, by_rows: bool = False, resync: int = 0, ctc_weight: float = 0.0) -> dict:
     """Precision on windows of `rows` cell rows of the held-out pages (the curriculum's examples, before whole
     pages are learnt), with the same windows read from another page's tokens as the control, and by the stage-1
     CTC reader from the same tokens (its bands of those rows). guidance > 0: read with the LM's prior weighed
@@ -374,7 +374,10 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     again as windows of `resync` cell rows, those the stage-1 reader finds ink in, joined (own and control
     alike); the keys then hold the reads after it, and win{rows}_g{scale}_looped which windows looped, with the
     precisions before it. Each window's CTC precision is kept beside the LM's (ctc_win{rows}_precisions), and a
-    guided read gives the paired difference, LM - CTC window by window: [mean, standard error]."""
+    guided read gives the paired difference, LM - CTC window by window: [mean, standard error].
+    ctc_weight > 0 (guided reads): joint decoding, each token chosen with the stage-1 reader's CTC prefix score
+    of the window's ink bands added (`ctc_prefix`; the control's from the other page's tokens it reads); the keys
+    then carry _ctc{weight} after the guidance."""
     from lab.optical.metrics import precision
 
     was = reader.training
@@ -383,6 +386,19 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     vt = encode(model, [p.image for p in fox], mode)
     ctc_bands = model.reader.read_bands(vt)   # the stage-1 reader on the same tokens (its bands of each row)
     g = MODES[mode] // 64
+    if ctc_weight and not guidance:
+        raise ValueError("joint CTC decoding (ctc_weight) is for guided reads")
+    with torch.no_grad():
+        band_logits = model.reader(vt).view(len(fox), g * LINES, g * FRAMES, -1) if ctc_weight else None
+
+    def scorers(pages, windows):
+        """A CTC prefix scorer per read (page, window of cell rows), or None without ctc_weight."""
+        if not ctc_weight:
+            return None
+        from lab.optical.ctc_prefix import LinePrefixScorer, ink_bands
+        return [LinePrefixScorer(ink_bands(band_logits[pg, r0 * LINES:r1 * LINES], ctc_bands[pg][r0 * LINES:r1 * LINES]))
+                for pg, (r0, r1) in zip(pages, windows)]
+
     idx, wins, refs = [], [], []
     for i, p in enumerate(fox):
         bands = p.bands(mode)
@@ -399,9 +415,12 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     budget = int(1.25 * max(len(reader.tok(r, add_special_tokens=False)["input_ids"]) for r in refs)) + 8
     with autocast(dev):
         ctx = reader.contexts(vt[own], wins) + reader.contexts(vt[other], wins)
+        srcs = idx + [(i + 1) % len(fox) for i in idx]
+        sc = scorers(srcs, wins + wins)
         outs, looped = [], []
         for i in range(0, len(ctx), 64):
-            o = reader.generate_from(ctx[i:i + 64], max_new_tokens=budget, guidance=guidance)
+            o = reader.generate_from(ctx[i:i + 64], max_new_tokens=budget, guidance=guidance,
+                                     ctc=sc[i:i + 64] if sc else None, ctc_weight=ctc_weight)
             outs, looped = outs + list(o), looped + getattr(o, "looped", [False] * len(o))
         before = list(outs)
         if resync and guidance and not by_rows:
@@ -412,14 +431,16 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
                         if window_text(ctc_bands[pg], r, min(r + resync, r1)).strip()]
                 if subs:
                     sub = reader.generate_from(reader.contexts(vt[[pg] * len(subs)], subs),
-                                               max_new_tokens=max(64, 2 * budget * resync // (r1 - r0)), guidance=guidance)
+                                               max_new_tokens=max(64, 2 * budget * resync // (r1 - r0)), guidance=guidance,
+                                               ctc=scorers([pg] * len(subs), subs), ctc_weight=ctc_weight)
                     outs[j] = "\n".join(o.strip() for o in sub)
         answers = reader.answer_ids(refs)
         nll = [] if guidance else [_nll(reader, ctx[:len(refs)], answers), _nll(reader, ctx[len(refs):], answers)]
     reader.train(was)
     n = len(refs)
+    cw = f"_ctc{ctc_weight:g}" if ctc_weight else ""
     if by_rows:               # each page's window reads joined in order, against the page's text (own, then control)
-        g_ = f"_g{guidance:g}" if guidance else ""
+        g_ = (f"_g{guidance:g}" if guidance else "") + cw
         pages = list(range(len(fox)))   # a page the stage-1 reader finds no ink in reads as nothing
         joined = ["\n".join(o.strip() for o, i in zip(outs[k * n:(k + 1) * n], idx) if i == pg) for k in (0, 1) for pg in pages]
         full = [window_text(fox[pg].bands(mode), 0, g) for pg in pages]
@@ -432,7 +453,7 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     prec = [precision(o, r) for o, r in zip(outs, refs + refs)]
     ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
     if guidance:              # a guided read: its precisions, samples and the CTC figure (teacher-forced: a plain run's)
-        g = f"_g{guidance:g}"
+        g = f"_g{guidance:g}{cw}"
         diff = np.asarray(prec[:n]) - np.asarray(ctc)   # LM - CTC, window by window on the same tokens
         res = {f"lm_win{rows}_{mode}{g}": float(np.mean(prec[:n])), f"lm_win{rows}_control{g}": float(np.mean(prec[n:])),
                f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
@@ -847,6 +868,9 @@ def main(argv=None) -> int:
     p.add_argument("--guidance", type=float, default=0.0,
                    help="read with the LM's prior weighed out at this scale (classifier-free guidance; the keys "
                         "then end in _g<scale>, and no teacher-forced figures are written)")
+    p.add_argument("--ctc-weight", type=float, default=0.0,
+                   help="with --guidance: joint decoding, the stage-1 reader's CTC prefix scores of the same tokens "
+                        "added at this weight (lab.optical.ctc_prefix; keys then end in _ctc<weight>)")
     p.add_argument("--by-rows", action="store_true",
                    help="read each whole page as all its windows of --rows cell rows, joined, scored against the page")
     p.add_argument("--resync", type=int, default=0,
@@ -881,7 +905,7 @@ def main(argv=None) -> int:
                   if model_sha(model) != meta["stage1_sha256"] else {})}
         for h in map(int, a.rows.split(",")):
             res.update(evaluate_windows(reader, model, fox, a.mode, h, guidance=a.guidance, by_rows=a.by_rows,
-                                        resync=a.resync))
+                                        resync=a.resync, ctc_weight=a.ctc_weight))
         Path(a.out).write_text(json.dumps(res, indent=1))
         print(json.dumps({k: v for k, v in res.items() if "samples" not in k}), flush=True)
         return 0

@@ -1,0 +1,126 @@
+"""CTC prefix scores of a language model's read, line by line: the stage-1 reader's evidence added to the LM's
+token choice (joint CTC/attention decoding, Watanabe et al. 2017, "Hybrid CTC/Attention Architecture for
+End-to-End Speech Recognition", its prefix score; here the "attention decoder" is the stage-2 LM reader and
+the CTC head is the stage-1 reader of the same vision tokens).
+
+A window of a page is read by the LM as lines separated by "\\n"; the stage-1 reader has one CTC sequence per
+band (`reader.LineReader`), and the bands it finds ink in, top to bottom, are the lines the LM should write.
+`LinePrefixScorer` follows one read: line j of the LM's text is scored against ink band j, as the CTC
+probability that the band's sequence *starts with* the line's text so far (the prefix score: every way the rest
+of the band may go), and a finished line (its "\\n", or the end of the read) by the probability of exactly that
+text. The end of the read also scores every ink band not yet written as empty, so a read that stops early or
+skips a line pays for the ink it left out. The recurrences over frames are first-order linear, so each
+character's extension is a few vectorised log-cumulative sums over the band's frames, not a loop over them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lab.optical.reader import BLANK, _LUT
+
+NEG = -1e30
+
+
+def _codes(text: str) -> list[int]:
+    """The CTC classes of a text's characters (outside printable ASCII: '?', as the stage-1 targets)."""
+    b = np.frombuffer(text.encode("ascii", "replace"), np.uint8)
+    return _LUT[np.minimum(b, 127)].tolist()
+
+
+def _lcse(a: np.ndarray) -> np.ndarray:
+    """log cumulative sum of exp, along the last axis."""
+    return np.logaddexp.accumulate(a, axis=-1)
+
+
+class BandPrefix:
+    """The CTC prefix state of one text prefix on one band's frames: log r_n[t] (paths ending in the prefix's
+    last character at frame t), log r_b[t] (ending in blank), and the prefix score psi."""
+
+    __slots__ = ("logp", "rn", "rb", "psi", "last")
+
+    def __init__(self, logp: np.ndarray):
+        """logp: (T, V) log-probabilities of one band's frames (float64). The empty prefix."""
+        self.logp = logp
+        self.rn = np.full(logp.shape[0], NEG)
+        self.rb = np.cumsum(logp[:, BLANK])
+        self.psi = 0.0
+        self.last = -1
+
+    def extend(self, c: int) -> "BandPrefix":
+        """The state of the prefix followed by class c (a new object; self is unchanged)."""
+        y, yb = self.logp[:, c], self.logp[:, BLANK]
+        T = len(y)
+        # paths of the old prefix that may be followed by c at frame t + 1: a repeated character needs a blank
+        phi = self.rb if c == self.last else np.logaddexp(self.rb, self.rn)
+        start = 0.0 if self.last < 0 else NEG               # the empty prefix: c may be the first frame
+        # rn'[t] = logaddexp(rn'[t-1], phi[t-1]) + y[t], rn'[0] = start + y[0]: with C[t] = cumsum(y)[t],
+        # rn'[t] = C[t] + logsumexp(start, phi[s] - C[s] for s < t)
+        C = np.cumsum(y)
+        inner = np.empty(T)
+        inner[0] = start
+        inner[1:] = phi[:-1] - C[:-1]
+        rn = C + _lcse(np.maximum(inner, NEG))
+        # rb'[t] = logaddexp(rb'[t-1], rn'[t-1]) + yb[t], rb'[0] = NEG: with D[t] = cumsum(yb)[t]
+        D = np.cumsum(yb)
+        inner_b = np.full(T, NEG)
+        inner_b[1:] = rn[:-1] - D[:-1]
+        rb = D + _lcse(inner_b)
+        # psi = sum over t of (phi[t-1], or start at t = 0) + y[t]
+        first = np.empty(T)
+        first[0] = start
+        first[1:] = phi[:-1]
+        psi = float(np.logaddexp.reduce(first + y))
+        out = BandPrefix.__new__(BandPrefix)
+        out.logp, out.rn, out.rb, out.psi, out.last = self.logp, np.maximum(rn, NEG), np.maximum(rb, NEG), max(psi, NEG), c
+        return out
+
+    def full(self) -> float:
+        """log P(the band's sequence is exactly this prefix)."""
+        return float(np.logaddexp(self.rn[-1], self.rb[-1]))
+
+
+class LinePrefixScorer:
+    """One read's CTC state over its window's ink bands (see the module's docstring)."""
+
+    def __init__(self, bands: list[np.ndarray]):
+        """bands: (T, V) log-probabilities of each ink band, top to bottom."""
+        self.bands = [np.asarray(b, np.float64) for b in bands]
+        self.empty = [float(b[:, BLANK].sum()) for b in self.bands]      # log P(band reads as nothing)
+        self.line = 0
+        self.state = BandPrefix(self.bands[0]) if self.bands else None
+        self.score = 0.0          # log CTC score of the text so far (finished lines + the open line's prefix)
+
+    def _advance(self, text: str, eos: bool):
+        """(score, line, state) after `text` (and the end of the read if eos), self unchanged."""
+        score, line, st = self.score, self.line, self.state
+        base = score - (st.psi if st is not None else 0.0)               # finished lines' part
+        for piece_i, piece in enumerate(text.split("\n")):
+            if piece_i:                                                   # "\n": the open line is finished
+                base += st.full() if st is not None else 0.0
+                line += 1
+                st = BandPrefix(self.bands[line]) if line < len(self.bands) else None
+            if st is not None:
+                for c in _codes(piece):
+                    st = st.extend(c)
+        if eos:
+            base += st.full() if st is not None else 0.0
+            base += sum(self.empty[line + 1:])                            # ink bands the read never wrote
+            return base, line, None
+        return base + (st.psi if st is not None else 0.0), line, st
+
+    def delta(self, text: str, eos: bool = False) -> float:
+        """How much the CTC score changes if the read goes on with `text` (then ends, if eos)."""
+        return self._advance(text, eos)[0] - self.score
+
+    def push(self, text: str, eos: bool = False) -> None:
+        """The read goes on with `text` (then ends, if eos)."""
+        self.score, self.line, self.state = self._advance(text, eos)
+
+
+def ink_bands(logits, texts: list[str]) -> list[np.ndarray]:
+    """The (T, V) log-probabilities of the bands whose greedy CTC read is not blank, top to bottom.
+    logits: (bands, T, V) of one window (torch or numpy); texts: the stage-1 reader's text of each band."""
+    import torch
+
+    lp = torch.as_tensor(logits).detach().float().log_softmax(-1).double().cpu().numpy()
+    return [lp[i] for i, t in enumerate(texts) if t.strip()]
