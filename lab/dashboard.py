@@ -225,7 +225,11 @@ def _optical_lm(d):
                         f"{r['CTC weight']:g}), whole held-out Fox-like pages ({r['pages']}), {r['mode']} mode (CPU) after "
                         f"{r['examples']:,} examples", f"{100 * r['joint']:.1f}% vs stage-1 CTC {100 * r['stage-1 CTC']:.1f}% "
                         f"(paired {r['joint - CTC (points)']} points){alone}; {100 * r['control']:.0f}% from another "
-                        "page's tokens", "reported beside 'LM >= CTC' (that bar is the LM alone's)", None))
+                        "page's tokens" + "".join(
+                            f"; {o['mode']} mode {100 * o['joint']:.1f}% (CTC {100 * o['stage-1 CTC']:.1f}%"
+                            + ("" if o.get("LM alone") is None else f", the LM alone {100 * o['LM alone']:.1f}%") + ")"
+                            for o in joint if o["examples"] == newest_ex and o is not r),
+                        "reported beside 'LM >= CTC' (that bar is the LM alone's)", None))
     if not both and pairs:
         m, lm, ctc = max(pairs, key=lambda t: t[1] - t[2])
         out.append(_row("optical", d, f"stage-2 LM reader vs stage-1 CTC reader (best mode: {m})",

@@ -46,7 +46,7 @@ qa_policies = ["fade"]               # forgetting policies (lab.optical.bank.POL
 qa_keeps = [0.5, 0.25]               # the shares of its tokens each policy cuts the bank to
 pdf_per_doc = 0                      # held-out real PDF pages per document (cpu profile: 4; needs `make documents`)
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
-lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21, c24-c26, c29, c31-c35 (pages: c37 too)
+lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21, c24-c26, c29, c31-c35 (pages: c37, c40 too)
               "reports/optical_gpu/campaign/c4_windows_cpu.json",
               "reports/optical_gpu/campaign/c6_windows_cpu.json",
               "reports/optical_gpu/campaign/c9_windows_cpu.json",
@@ -135,7 +135,11 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c37_pages14_small_g1_cpu.json",   # c36-c37: a quarter of the pages real PDFs
               "reports/optical_gpu/campaign/c37_pages14_base_g1_cpu.json",
               "reports/optical_gpu/campaign/c37_pdf_pages_small_cpu.json",
-              "reports/optical_gpu/campaign/c37_pdf_pages_base_cpu.json"]   # real PDF pages in base mode (256 tokens)
+              "reports/optical_gpu/campaign/c37_pdf_pages_base_cpu.json",   # real PDF pages in base mode (256 tokens)
+              "reports/optical_gpu/campaign/c40_pages14_small_g1_cpu.json",   # c38-c40: 2.5e-5
+              "reports/optical_gpu/campaign/c40_pages14_base_g1_cpu.json"]
+lm_joint = ["reports/optical_gpu/campaign/c40_pages14_small_g1_ctc0.5_cpu.json",   # joint decoding: the LM's read
+            "reports/optical_gpu/campaign/c40_pages14_base_g1_ctc0.5_cpu.json"]    # with the CTC prefix scores
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
@@ -270,6 +274,29 @@ if camp:
     rep.figure(fig, "optical_lm_campaign.png", "The stage-2 campaign: training loss and held-out precision against "
                "examples seen, across runs.")
     plt.close(fig)
+
+# %%
+from lab.optical import reads as RD
+
+joint_rows = RD.joint([json.loads(Path(f).read_text()) for f in lm_joint if Path(f).is_file()],
+                      [json.loads(Path(f).read_text()) for f in lm_windows if Path(f).is_file()])
+if joint_rows:
+    rep.section("Stage 2 read jointly with the stage-1 CTC scores", (
+        "The same whole held-out pages read by the stage-2 LM with, at every token, the stage-1 CTC reader's "
+        "evidence from the same vision tokens added: the change in the CTC *prefix score* of the line being written "
+        "against the band the stage-1 reader finds ink in (joint CTC/attention decoding, Watanabe et al. 2017; "
+        "`lab/optical/ctc_prefix.py`, `train_lm evaluate --guidance 1 --ctc-weight W`), among the LM's 8 best "
+        "tokens; a read that ends early pays for every ink band it left unwritten. One weight, fixed before "
+        "the read (0.5; not tuned on these pages). The control reads the same windows from another page's tokens "
+        "(its CTC scores from those tokens too). `joint - CTC`: window by window on the same tokens, [mean, "
+        "standard error]. The issue's bar 'LM >= CTC' is the LM alone's (column `LM alone`); this is what the "
+        "two readers give together."))
+    display(Markdown(rep.table([{"mode": r["mode"], "examples": r["examples"], "pages": r["pages"],
+                                 "CTC weight": r["ctc_weight"], "joint": r["joint"], "control": r["control"],
+                                 "LM alone": r["lm_alone"], "stage-1 CTC": r["ctc"],
+                                 "joint - CTC (points)": (f"{100 * r['joint_minus_ctc'][0]:+.1f} ± "
+                                                          f"{100 * r['joint_minus_ctc'][1]:.1f}") if r["joint_minus_ctc"] else "",
+                                 "looped": r["looped"]} for r in joint_rows], key="lm_joint")))
 
 # %%
 rows = S.fox_rows(pages, {k: r for k, r in readers.items() if k not in engines}, modes) \

@@ -357,3 +357,7 @@ def test_joint_reads_are_their_own_rows_beside_the_lm_alone_and_never_stand_in_f
                           "page's tokens") and j["met"] == "–" and "(14), small mode" in j["result"]
     (vs,) = [r for r in rows if "vs stage-1 CTC reader" in r["result"]]
     assert vs["value"].startswith("86% vs 87%") and vs["met"] == "no"       # the bar's row: the LM alone
+    d["lm_joint"].append({"mode": "base", "examples": 9, "pages": 14, "CTC weight": 0.5, "joint": 0.851, "control": 0.257,
+                          "LM alone": 0.91, "stage-1 CTC": 0.929, "joint - CTC (points)": "-7.8 ± 3.5", "looped": 2})
+    (j,) = [r for r in D._optical_lm(d) if "joint decoding" in r["result"]]
+    assert "small mode" in j["result"] and j["value"].endswith("; base mode 85.1% (CTC 92.9%, the LM alone 91.0%)")
