@@ -311,6 +311,14 @@ def _joint_step(score: torch.Tensor, ctc: list, done: torch.Tensor, eos: int, to
     the CTC prefix score's change; the row's scorer goes on with the chosen token."""
     val, idx = score.topk(top, -1)
     val, idx, fin = val.cpu().tolist(), idx.cpu().tolist(), done.cpu().tolist()
+
+    def piece(i: int) -> str:            # a token's text, decoded once a read
+        if i == eos:
+            return ""
+        if i not in pieces:
+            pieces[i] = tok.decode([i], skip_special_tokens=True)
+        return pieces[i]
+
     out = []
     for b in range(score.shape[0]):
         sc = ctc[b]
@@ -321,11 +329,9 @@ def _joint_step(score: torch.Tensor, ctc: list, done: torch.Tensor, eos: int, to
         for v, i in zip(val[b], idx[b]):
             if v == -math.inf:
                 break
-            if i not in pieces:
-                pieces[i] = tok.decode([i], skip_special_tokens=True)
-            cand.append((v + weight * sc.delta("" if i == eos else pieces[i], eos=i == eos), i))
+            cand.append((v + weight * sc.delta(piece(i), eos=i == eos), i))
         i = max(cand)[1] if cand else idx[b][0]
-        sc.push("" if i == eos else pieces.setdefault(i, tok.decode([i], skip_special_tokens=True)), eos=i == eos)
+        sc.push(piece(i), eos=i == eos)
         out.append(i)
     return torch.tensor(out, dtype=torch.long, device=score.device)
 
