@@ -218,17 +218,21 @@ def _optical_lm(d):
                         "LM >= CTC in one mode", lm >= ctc))
     joint = [r for r in d.get("lm_joint", []) if r.get("stage-1 CTC") is not None]
     if joint:               # the LM read jointly with the CTC prefix scores (reports/optical.md): newest state, best mode
-        newest_ex = max(r["examples"] for r in joint)
-        r = max((r for r in joint if r["examples"] == newest_ex), key=lambda r: r["joint"] - r["stage-1 CTC"])
+        newest_ex = max(r["examples"] for r in joint)    # and the newest line alignment (bands a line) read of it
+        joint = [r for r in joint if r["examples"] == newest_ex]
+        merge = max(r.get("bands a line", 1) for r in joint)
+        joint = [r for r in joint if r.get("bands a line", 1) == merge]
+        r = max(joint, key=lambda r: r["joint"] - r["stage-1 CTC"])
         alone = "" if r.get("LM alone") is None else f"; the LM alone {100 * r['LM alone']:.0f}%"
         out.append(_row("optical", d, f"stage-2 LM reader + stage-1 CTC prefix scores (joint decoding, weight "
-                        f"{r['CTC weight']:g}), whole held-out Fox-like pages ({r['pages']}), {r['mode']} mode (CPU) after "
+                        f"{r['CTC weight']:g}" + (f", a line scored against one to {merge} adjacent ink bands" if merge > 1 else "")
+                        + f"), whole held-out Fox-like pages ({r['pages']}), {r['mode']} mode (CPU) after "
                         f"{r['examples']:,} examples", f"{100 * r['joint']:.1f}% vs stage-1 CTC {100 * r['stage-1 CTC']:.1f}% "
                         f"(paired {r['joint - CTC (points)']} points){alone}; {100 * r['control']:.0f}% from another "
                         "page's tokens" + "".join(
                             f"; {o['mode']} mode {100 * o['joint']:.1f}% (CTC {100 * o['stage-1 CTC']:.1f}%"
                             + ("" if o.get("LM alone") is None else f", the LM alone {100 * o['LM alone']:.1f}%") + ")"
-                            for o in joint if o["examples"] == newest_ex and o is not r),
+                            for o in joint if o is not r),
                         "reported beside 'LM >= CTC' (that bar is the LM alone's)", None))
     if not both and pairs:
         m, lm, ctc = max(pairs, key=lambda t: t[1] - t[2])

@@ -139,7 +139,9 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
               "reports/optical_gpu/campaign/c40_pages14_small_g1_cpu.json",   # c38-c40: 2.5e-5
               "reports/optical_gpu/campaign/c40_pages14_base_g1_cpu.json"]
 lm_joint = ["reports/optical_gpu/campaign/c40_pages14_small_g1_ctc0.5_cpu.json",   # joint decoding: the LM's read
-            "reports/optical_gpu/campaign/c40_pages14_base_g1_ctc0.5_cpu.json"]    # with the CTC prefix scores
+            "reports/optical_gpu/campaign/c40_pages14_base_g1_ctc0.5_cpu.json",    # with the CTC prefix scores (a line
+            "reports/optical_gpu/campaign/c40_pages14_small_g1_ctc0.5_m2_cpu.json",  # one band; _m2: one or two
+            "reports/optical_gpu/campaign/c40_pages14_base_g1_ctc0.5_m2_cpu.json"]   # adjacent bands)
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
@@ -284,15 +286,19 @@ if joint_rows:
     rep.section("Stage 2 read jointly with the stage-1 CTC scores", (
         "The same whole held-out pages read by the stage-2 LM with, at every token, the stage-1 CTC reader's "
         "evidence from the same vision tokens added: the change in the CTC *prefix score* of the line being written "
-        "against the band the stage-1 reader finds ink in (joint CTC/attention decoding, Watanabe et al. 2017; "
+        "against the ink band(s) it is written from (joint CTC/attention decoding, Watanabe et al. 2017; "
         "`lab/optical/ctc_prefix.py`, `train_lm evaluate --guidance 1 --ctc-weight W`), among the LM's 8 best "
         "tokens; a read that ends early pays for every ink band it left unwritten. One weight, fixed before "
         "the read (0.5; not tuned on these pages). The control reads the same windows from another page's tokens "
         "(its CTC scores from those tokens too). `joint - CTC`: window by window on the same tokens, [mean, "
         "standard error]. The issue's bar 'LM >= CTC' is the LM alone's (column `LM alone`); this is what the "
-        "two readers give together."))
+        "two readers give together. `bands a line`: 1, line j of the read is scored against the j-th band the "
+        "stage-1 reader finds ink in; 2, a line may be one band or two adjacent ones read as one, the alignment "
+        "kept as hypotheses (a text line whose ink sits across a band boundary leaves part of it in each band: "
+        "with one band a line, every later line is scored against the wrong band)."))
     display(Markdown(rep.table([{"mode": r["mode"], "examples": r["examples"], "pages": r["pages"],
-                                 "CTC weight": r["ctc_weight"], "joint": r["joint"], "control": r["control"],
+                                 "CTC weight": r["ctc_weight"], "bands a line": r["merge"], "joint": r["joint"],
+                                 "control": r["control"],
                                  "LM alone": r["lm_alone"], "stage-1 CTC": r["ctc"],
                                  "joint - CTC (points)": (f"{100 * r['joint_minus_ctc'][0]:+.1f} ± "
                                                           f"{100 * r['joint_minus_ctc'][1]:.1f}") if r["joint_minus_ctc"] else "",

@@ -65,6 +65,39 @@ def test_line_scorer_prefers_the_bands_text_and_charges_a_skipped_or_unwritten_l
     assert LinePrefixScorer([]).delta("anything", eos=True) == 0.0     # no ink: nothing to score
 
 
+def _part(text: str, keep, frames: int = 40, sure: float = 0.95) -> np.ndarray:
+    """A band that holds only the characters of `text` at positions `keep` (the rest of the line's ink lies in
+    the band above or below): blank elsewhere."""
+    lp = _band(text, frames, sure)
+    for i in range(len(text)):
+        if i not in keep:
+            lp[3 * i + 1:3 * i + 3] = np.log((1 - sure) / (VOCAB - 1))
+            lp[3 * i + 1:3 * i + 3, BLANK] = np.log(sure)
+    return lp
+
+
+def test_a_line_split_across_two_bands_is_read_as_one_and_the_next_line_stays_in_step():
+    """The base-mode failure: one text line's ink in two adjacent bands. One-line-one-band scores every later
+    line against the wrong band; merge=2 reads the two bands as one line and keeps the rest in step."""
+    split = [_part("cat", {0, 1}), _part("cat", {2}), _band("dog"), _band("emu")]
+    right, shifted = "cat\ndog\nemu", "ca\nt\ndog\nemu"
+    full = lambda text, **kw: (lambda s: (s.push(text, eos=True), s.score)[1])(LinePrefixScorer(split, **kw))  # noqa: E731
+    assert full(right) > full(right, merge=1) + 5            # the one-band scorer pays for the split
+    aligned = [_band("cat"), _band("dog"), _band("emu")]      # as if it were one band, but for the blank frames
+    aligned_score = (lambda s: (s.push(right, eos=True), s.score)[1])(LinePrefixScorer(aligned))   # counted twice
+    assert aligned_score + 40 * np.log(0.95) - 0.5 < full(right) <= aligned_score
+    assert full(right) > full("cat\nemu\ndog") and full(right) > full("cat\ndog")   # order and omissions still cost
+    assert full(shifted, merge=1) > full(right, merge=1)      # (what one-line-one-band preferred)
+    s = LinePrefixScorer(split)                               # deltas add up to the pushed score with hypotheses too
+    total = 0.0
+    for piece in ["c", "at\nd", "og\n", "emu"]:
+        total += s.delta(piece)
+        s.push(piece)
+    total += s.delta("", eos=True)
+    s.push("", eos=True)
+    assert total == pytest.approx(s.score) and s.score == pytest.approx(full(right))
+
+
 def test_joint_decoding_raises_the_reads_ctc_score_and_is_plain_guidance_at_weight_zero():
     """generate_guided with a scorer a row: at weight 0 the read is the guided read; at a large weight every
     row's text scores at least as high under its CTC bands as the guided read's does."""

@@ -5,12 +5,22 @@ the CTC head is the stage-1 reader of the same vision tokens).
 
 A window of a page is read by the LM as lines separated by "\\n"; the stage-1 reader has one CTC sequence per
 band (`reader.LineReader`), and the bands it finds ink in, top to bottom, are the lines the LM should write.
-`LinePrefixScorer` follows one read: line j of the LM's text is scored against ink band j, as the CTC
-probability that the band's sequence *starts with* the line's text so far (the prefix score: every way the rest
+`LinePrefixScorer` follows one read: each line of the LM's text is scored against ink bands, as the CTC
+probability that their sequence *starts with* the line's text so far (the prefix score: every way the rest
 of the band may go), and a finished line (its "\\n", or the end of the read) by the probability of exactly that
 text. The end of the read also scores every ink band not yet written as empty, so a read that stops early or
 skips a line pays for the ink it left out. The recurrences over frames are first-order linear, so each
 character's extension is a few vectorised log-cumulative sums over the band's frames, not a loop over them.
+
+Which bands a line is: a text line that sits across a band boundary leaves its ink in two bands (in base mode,
+a line every three bands, ~1 line in 10 on some pages: each band reads part of the line, or a descender's
+stroke), so "line j is ink band j" falls out of step there and every later line is scored against the wrong
+band (session 26: 4 of 14 base pages derailed). `merge=2` (the default) keeps the alignment as hypotheses: a
+line is one ink band or two adjacent ones read as one (`merged`: a frame is blank only where both bands are,
+its ink the two bands' ink pooled), each hypothesis with its own prefix state, the next line starting after the
+bands this one took; the score is the best hypothesis's (Viterbi over the alignment), hypotheses ending on the
+same band are recombined at each line's end, and those `prune` nats behind the best are dropped. `merge=1` is
+the one-line-one-band scorer.
 """
 from __future__ import annotations
 
@@ -79,34 +89,83 @@ class BandPrefix:
         return float(np.logaddexp(self.rn[-1], self.rb[-1]))
 
 
+def merged(bands: list[np.ndarray]) -> np.ndarray:
+    """(T, V) log-probabilities of adjacent bands read as one line: a frame is blank where every band is blank
+    (the product), and its non-blank mass is the bands' non-blank probabilities pooled (summed, rescaled)."""
+    if len(bands) == 1:
+        return bands[0]
+    p = np.exp(np.stack(bands))                                   # (k, T, V)
+    blank = p[:, :, BLANK].prod(0)
+    ink = p.sum(0)
+    ink[:, BLANK] = 0.0
+    ink *= ((1.0 - blank) / np.maximum(ink.sum(-1), 1e-300))[:, None]
+    ink[:, BLANK] = blank
+    return np.log(np.maximum(ink, 1e-300))
+
+
 class LinePrefixScorer:
     """One read's CTC state over its window's ink bands (see the module's docstring)."""
 
-    def __init__(self, bands: list[np.ndarray]):
-        """bands: (T, V) log-probabilities of each ink band, top to bottom."""
+    def __init__(self, bands: list[np.ndarray], merge: int = 2, prune: float = 12.0):
+        """bands: (T, V) log-probabilities of each ink band, top to bottom; merge: the most adjacent bands one
+        line may take; prune: hypotheses this many nats behind the best are dropped."""
         self.bands = [np.asarray(b, np.float64) for b in bands]
-        self.empty = [float(b[:, BLANK].sum()) for b in self.bands]      # log P(band reads as nothing)
-        self.line = 0
-        self.state = BandPrefix(self.bands[0]) if self.bands else None
-        self.score = 0.0          # log CTC score of the text so far (finished lines + the open line's prefix)
+        self.empty = np.concatenate([[0.0], np.cumsum([float(b[:, BLANK].sum()) for b in self.bands])])
+        self.merge, self.prune = max(1, merge), prune
+        self._merged: dict[tuple[int, int], np.ndarray] = {}
+        # a hypothesis: (finished lines' log score, first band after this line, the open line's prefix state)
+        self.hyps = self._starts([(0.0, 0)])
+        self.score = 0.0          # log CTC score of the text so far (the best hypothesis)
+
+    def _band(self, k: int, n: int) -> np.ndarray:
+        if (k, n) not in self._merged:
+            self._merged[k, n] = merged(self.bands[k:k + n])
+        return self._merged[k, n]
+
+    def _starts(self, ends: list[tuple[float, int]]) -> list:
+        """The hypotheses of a new line after finished ones (score, next band), recombined on the band."""
+        best: dict[int, float] = {}
+        for sc, k in ends:
+            best[k] = max(best.get(k, -np.inf), sc)
+        out = []
+        for k, sc in best.items():
+            if k >= len(self.bands):
+                out.append((sc, k, None))                              # past the ink: nothing to score
+            for n in range(1, min(self.merge, len(self.bands) - k) + 1):
+                out.append((sc, k + n, BandPrefix(self._band(k, n))))
+        return out
 
     def _advance(self, text: str, eos: bool):
-        """(score, line, state) after `text` (and the end of the read if eos), self unchanged."""
-        score, line, st = self.score, self.line, self.state
-        base = score - (st.psi if st is not None else 0.0)               # finished lines' part
+        """(score, hypotheses) after `text` (and the end of the read if eos), self unchanged."""
+        hyps = self.hyps
         for piece_i, piece in enumerate(text.split("\n")):
-            if piece_i:                                                   # "\n": the open line is finished
-                base += st.full() if st is not None else 0.0
-                line += 1
-                st = BandPrefix(self.bands[line]) if line < len(self.bands) else None
-            if st is not None:
-                for c in _codes(piece):
-                    st = st.extend(c)
-        if eos:
-            base += st.full() if st is not None else 0.0
-            base += sum(self.empty[line + 1:])                            # ink bands the read never wrote
-            return base, line, None
-        return base + (st.psi if st is not None else 0.0), line, st
+            if piece_i:                                                # "\n": the open line is finished
+                hyps = self._starts([(sc + (st.full() if st is not None else 0.0), k) for sc, k, st in hyps])
+            if piece:
+                codes = _codes(piece)
+                nxt = []
+                for sc, k, st in hyps:
+                    if st is not None:
+                        for c in codes:
+                            st = st.extend(c)
+                    nxt.append((sc, k, st))
+                hyps = self._pruned(nxt)
+        if eos:               # the open line finished, and the ink bands never written read as nothing
+            ends = [sc + (st.full() if st is not None else 0.0) + self.empty[-1] - self.empty[min(k, len(self.bands))]
+                    for sc, k, st in hyps]
+            return (max(ends) if ends else 0.0), []
+        return self._best(hyps), self._pruned(hyps)
+
+    @staticmethod
+    def _total(h) -> float:
+        return h[0] + (h[2].psi if h[2] is not None else 0.0)
+
+    def _best(self, hyps) -> float:
+        return max((self._total(h) for h in hyps), default=0.0)
+
+    def _pruned(self, hyps) -> list:
+        top = self._best(hyps)
+        return [h for h in hyps if self._total(h) >= top - self.prune]
 
     def delta(self, text: str, eos: bool = False) -> float:
         """How much the CTC score changes if the read goes on with `text` (then ends, if eos)."""
@@ -114,7 +173,7 @@ class LinePrefixScorer:
 
     def push(self, text: str, eos: bool = False) -> None:
         """The read goes on with `text` (then ends, if eos)."""
-        self.score, self.line, self.state = self._advance(text, eos)
+        self.score, self.hyps = self._advance(text, eos)
 
 
 def ink_bands(logits, texts: list[str]) -> list[np.ndarray]:

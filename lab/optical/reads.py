@@ -29,8 +29,9 @@ def joint(windows: list[dict], plain: list[dict] = ()) -> list[dict]:
     """Joint reads (`train_lm evaluate --guidance g --ctc-weight w`: each token chosen with the stage-1 reader's
     CTC prefix scores added, `lab.optical.ctc_prefix`), one row each in the order given: mode, state (examples),
     pages, guidance, weight, the joint read's precision (own tokens; another page's), the stage-1 CTC reader's on
-    the same windows, the paired joint - CTC [mean, standard error], and the LM alone (the guided read of the same
-    state, mode and pages among `plain`, where there is one)."""
+    the same windows, the paired joint - CTC [mean, standard error], the LM alone (the guided read of the same
+    state, mode and pages among `plain`, where there is one), and `merge`: the most adjacent ink bands one line was
+    scored against (`ctc_prefix.LinePrefixScorer`; reads before 2026-12-07 were one line, one band)."""
     out = []
     for w in windows:
         m, g = w["mode"], MODES[w["mode"]] // CELL
@@ -46,5 +47,5 @@ def joint(windows: list[dict], plain: list[dict] = ()) -> list[dict]:
                         "guidance": float(sc), "ctc_weight": float(wt), "joint": w[k],
                         "control": w[f"lm_win{g}_control_g{sc}_ctc{wt}"], "ctc": w.get(f"ctc_win{g}_{m}"),
                         "joint_minus_ctc": w.get(f"lm_minus_ctc_win{g}_g{sc}_ctc{wt}"), "lm_alone": alone,
-                        "looped": len(w.get(f"win{g}_g{sc}_ctc{wt}_looped", []))})
+                        "looped": len(w.get(f"win{g}_g{sc}_ctc{wt}_looped", [])), "merge": w.get("ctc_merge", 1)})
     return out

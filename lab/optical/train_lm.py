@@ -361,7 +361,8 @@ def text_windows(bands, grid: int, rows: int, per_page: int = 3) -> list[int]:
 
 
 def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3,
-                     guidance: float = 0.0, by_rows: bool = False, resync: int = 0, ctc_weight: float = 0.0) -> dict:
+                     guidance: float = 0.0, by_rows: bool = False, resync: int = 0, ctc_weight: float = 0.0,
+                     ctc_merge: int = 2) -> dict:
     """Precision on windows of `rows` cell rows of the held-out pages (the curriculum's examples, before whole
     pages are learnt), with the same windows read from another page's tokens as the control, and by the stage-1
     CTC reader from the same tokens (its bands of those rows). guidance > 0: read with the LM's prior weighed
@@ -377,7 +378,8 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     guided read gives the paired difference, LM - CTC window by window: [mean, standard error].
     ctc_weight > 0 (guided reads): joint decoding, each token chosen with the stage-1 reader's CTC prefix score
     of the window's ink bands added (`ctc_prefix`; the control's from the other page's tokens it reads); the keys
-    then carry _ctc{weight} after the guidance."""
+    then carry _ctc{weight} after the guidance; ctc_merge: the most adjacent ink bands one line of the read may be
+    scored against (`ctc_prefix.LinePrefixScorer`'s merge; 1: line j is ink band j, as before 2026-12-07)."""
     from lab.optical.metrics import precision
 
     was = reader.training
@@ -396,7 +398,8 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
         if not ctc_weight:
             return None
         from lab.optical.ctc_prefix import LinePrefixScorer, ink_bands
-        return [LinePrefixScorer(ink_bands(band_logits[pg, r0 * LINES:r1 * LINES], ctc_bands[pg][r0 * LINES:r1 * LINES]))
+        return [LinePrefixScorer(ink_bands(band_logits[pg, r0 * LINES:r1 * LINES], ctc_bands[pg][r0 * LINES:r1 * LINES]),
+                                 merge=ctc_merge)
                 for pg, (r0, r1) in zip(pages, windows)]
 
     idx, wins, refs = [], [], []
@@ -871,6 +874,9 @@ def main(argv=None) -> int:
     p.add_argument("--ctc-weight", type=float, default=0.0,
                    help="with --guidance: joint decoding, the stage-1 reader's CTC prefix scores of the same tokens "
                         "added at this weight (lab.optical.ctc_prefix; keys then end in _ctc<weight>)")
+    p.add_argument("--ctc-merge", type=int, default=2,
+                   help="with --ctc-weight: the most adjacent ink bands one line may be scored against (a line "
+                        "whose ink sits across a band boundary; 1: line j is ink band j)")
     p.add_argument("--by-rows", action="store_true",
                    help="read each whole page as all its windows of --rows cell rows, joined, scored against the page")
     p.add_argument("--resync", type=int, default=0,
@@ -901,11 +907,13 @@ def main(argv=None) -> int:
                "examples": meta["examples"], "gpu_minutes": round(meta["gpu_seconds"] / 60, 2), "mode": a.mode,
                "pages": [p.source for p in fox] if a.pdf else len(fox),
                **({"loop_tokens": LOOP_TOKENS} if a.guidance else {}),
+               **({"ctc_merge": a.ctc_merge} if a.ctc_weight else {}),
                **({"stage1_sha256": model_sha(model), "trained_on_stage1_sha256": meta["stage1_sha256"]}
                   if model_sha(model) != meta["stage1_sha256"] else {})}
         for h in map(int, a.rows.split(",")):
             res.update(evaluate_windows(reader, model, fox, a.mode, h, guidance=a.guidance, by_rows=a.by_rows,
-                                        resync=a.resync, ctc_weight=a.ctc_weight))
+                                        resync=a.resync, ctc_weight=a.ctc_weight,
+                                        ctc_merge=a.ctc_merge))
         Path(a.out).write_text(json.dumps(res, indent=1))
         print(json.dumps({k: v for k, v in res.items() if "samples" not in k}), flush=True)
         return 0
