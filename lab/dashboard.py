@@ -271,7 +271,8 @@ def _optical_qa(d):
              for r in d.get("qa_finetune", []) if r.get("budget / page") == 100 and r.get("pages", 1) == 1}
     vis = at100.get(("vision", "vision"))
     beside = "".join(f", {name} {100 * at100[k]:.0f}%" for name, k in (("BM25-100", ("adapted", "bm25")),
-                                                                        ("pooled-100", ("pooled", "pooled")))
+                                                                        ("pooled-100", ("pooled", "pooled")),
+                                                                        ("ocr-100 (read back into text)", ("adapted", "ocr")))
                      if k in at100)
     out.append(_row("optical", d, "vision-100 against BM25-100 and pooled-100 (answer contained, 1 page)",
                     "not measured yet (no stage-2 reader fine-tuned to answer)" if vis is None

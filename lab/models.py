@@ -69,6 +69,11 @@ TRAINED = {t.name: t for t in [
     Trained("optical-lm-reader", "3604f831b72ab8a3ed4c7f53669fc301d11a4d9d6a5baa0e1964f58f3426a6ac",
             "reports/optical_gpu/campaign/ runs c1-c40 (one H200, c13-c40 one H100; 2026-12-03/07; the stage-2 campaign, 1.52M examples; c25 on with scheduled sampling, c30 on annealed, c33 at 5e-5, c35 moved onto optical-reader-pdf's tokens, c36-c37 with a quarter of the pages real PDFs, c38-c40 at 2.5e-5)",
             "optical stage-2 reader: slot projector (2.4 M) + LoRA r32 on SmolLM2-135M (9.8 M), reads optical-reader-pdf's tokens (optical-reader's until c34)"),
+    Trained("optical-qa-answerer", "856083e2048be22c1659a1cd61f4a9276aab4b59fb01e569050a7601334d16de",
+            "reports/optical_gpu/qa_finetune.json (one H100, 2026-12-07: 180 s of fine-tuning, 650 steps, 11,903 "
+            "examples; scored in a second call with --adapter-from; scripts/optical_qa_finetune.py --train answering)",
+            "the answering model: LoRA r16 on SmolLM2-135M-Instruct (all linear layers) fine-tuned to answer a "
+            "question from a page's text; `lab optical ask --via ocr|text`'s default"),
     Trained("llm-latent-r48", "ca88ba99391385fcf9c4dfd6c426c87c7da85135e8995a92b70af0c9b9992184",
             "reports/llm_gpu/llm_gpu_adapt_mixed.json (one H100, 2026-11-24, 150 s of distillation on mixed English)",
             "SmolLM2-135M K/V latent adapters, rank 48 of 192 per layer (lab/llm/adapters.py; 4x smaller KV cache)"),
@@ -83,7 +88,7 @@ def trained_path(name: str) -> Path:
     if name not in TRAINED:
         raise DataError(f"unknown trained model {name!r} (known: {', '.join(TRAINED)})")
     for d in _candidates(name)[:-1]:
-        meta = next((d / f for f in ("config.json", "reader.json") if (d / f).is_file()), None)
+        meta = next((d / f for f in ("config.json", "reader.json", "adapter.json") if (d / f).is_file()), None)
         if meta is not None:
             try:
                 sha = json.loads(meta.read_text()).get("sha256")

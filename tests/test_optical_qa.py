@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -214,6 +215,28 @@ def test_ask_answers_through_an_answering_adapter_and_refuses_a_wrong_one(tmp_pa
             OpticalQA.load(bank, tmp_path / "ck", via="vision", qa_adapter=tmp_path / "qa")
         with pytest.raises(FormatError, match="nothing"):
             OpticalQA.load(bank, tmp_path / "ck", via="text", lm_name=models.TINY_CHAT, qa_adapter=tmp_path / "nothing")
+
+
+def test_ask_defaults_to_the_committed_answering_adapter_on_smollm2_only(tmp_path, monkeypatch):
+    """qa_adapter="default" (the CLI's): the registered optical-qa-answerer for the ocr/text/auto paths when the
+    answering LM is SmolLM2 (the LM it was trained on); none for the vision path, another LM, or "none"."""
+    from lab.optical.qa import ask as A
+    from lab.optical.qa import finetune as F
+
+    folder = models.trained_path(A.ANSWERER)                  # committed, its adapter.json naming the registered sha
+    assert F.read_weights(folder, "adapter.safetensors", "adapter.json", "an answering adapter", F.FORMAT)[0][
+        "sha256"] == models.TRAINED[A.ANSWERER].sha256
+    loaded = []
+    monkeypatch.setattr(models, "load_any_lm", lambda name, device: models.tiny_lm(models.TINY_CHAT))
+    monkeypatch.setattr(F, "load_adapter", lambda lm, path: loaded.append(Path(path)) or lm)
+    _tiny_checkpoint(tmp_path / "ck")
+    with MemoryBank.open(tmp_path / "bank", create=True, encoder=str(tmp_path / "ck"), embedder="hashing-64") as bank:
+        for via in ("auto", "ocr", "text"):
+            A.OpticalQA.load(bank, tmp_path / "ck", via=via)
+        assert loaded == [folder] * 3
+        A.OpticalQA.load(bank, tmp_path / "ck", via="ocr", qa_adapter="none")
+        A.OpticalQA.load(bank, tmp_path / "ck", via="ocr", lm_name=models.TINY_CHAT)
+        assert len(loaded) == 3
 
 
 def test_cli_ask_refusals_are_one_line(tmp_path, capsys):

@@ -271,6 +271,9 @@ def test_dashboard_rows_of_the_answering_model_and_the_bank_study():
                              "answer contained": "0.210 ± 0.050"})
     vis = D._optical_qa(d)[1]
     assert vis["value"] == "21%, BM25-100 50%, pooled-100 40%" and vis["met"] == "no"
+    d["qa_finetune"].append({"model": "adapted", "pages": 1, "context": "ocr", "budget / page": 100,
+                             "answer contained": "0.450 ± 0.050"})     # the tokens read back into text, beside it
+    assert D._optical_qa(d)[1]["value"] == "21%, BM25-100 50%, pooled-100 40%, ocr-100 (read back into text) 45%"
 
 
 def test_mix_rows_name_the_adapted_lm_and_the_view():

@@ -259,8 +259,10 @@ def add_parsers(os_) -> None:
                        "stored text (the competitor that keeps the text); auto: ocr (the better path measured)")
         p.add_argument("--lm-reader", help="--via vision: the stage-2 reader folder (default: the committed "
                        "optical-lm-reader)")
-        p.add_argument("--qa-adapter", help="--via ocr|text: the answering model's LoRA on SmolLM2 (a folder of "
-                       "scripts/optical_qa_finetune.py; default: none, the unadapted model)")
+        p.add_argument("--qa-adapter", default="default",
+                       help="--via ocr|text (and auto): the answering model's LoRA on SmolLM2, a folder of "
+                       "scripts/optical_qa_finetune.py or a registered name (default: the committed "
+                       "optical-qa-answerer; `none`: the unadapted model)")
         p.add_argument("--budget", type=in_range(int, 1), default=400, help="vision tokens of context")
         p.add_argument("-k", type=in_range(int, 1, 64), default=8, help="at most this many memories")
         p.add_argument("--max-new-tokens", type=in_range(int, 1, 4096), default=64)

@@ -45,6 +45,8 @@ class Answer:
 
 
 VIAS = ("auto", "vision", "ocr", "text")
+ANSWERER = "optical-qa-answerer"      # the committed answering adapter on SmolLM2 (lab.models; --via ocr and text)
+ANSWERER_LM = "smollm2-135m-instruct"
 
 
 class OpticalQA:
@@ -62,15 +64,21 @@ class OpticalQA:
     @classmethod
     def load(cls, bank, model: str | Path, device: str = "cpu", lm_name: str = "smollm2-135m-instruct",
              via: str = "auto", lm_reader: str | Path | None = None,
-             qa_adapter: str | Path | None = None) -> "OpticalQA":
+             qa_adapter: str | Path | None = "default") -> "OpticalQA":
         """model: the stage-1 checkpoint (name or folder); lm_reader: the stage-2 reader folder (name or path;
         default the committed optical-lm-reader) for --via vision; qa_adapter: the answering model's LoRA
-        (scripts/optical_qa_finetune.py's folder, or a lab.models name) on SmolLM2 for --via ocr and text."""
+        (scripts/optical_qa_finetune.py's folder, or a lab.models name) on SmolLM2 for --via ocr and text;
+        "default": the committed `optical-qa-answerer` where the answering LM is SmolLM2 and the path is ocr or
+        text (none for the vision path or another LM); None or "none": the unadapted model."""
         from lab import models
         from lab.optical.model import load
 
         if via not in VIAS:
             raise UsageError(f"via must be one of {', '.join(VIAS)}")
+        if str(qa_adapter) == "default":
+            qa_adapter = ANSWERER if via != "vision" and lm_name == ANSWERER_LM else None
+        elif str(qa_adapter) == "none":
+            qa_adapter = None
         path = models.trained_or_path(model)
         if not (Path(path) / "config.json").is_file():
             raise FormatError(f"{model}: no checkpoint there (config.json missing)")
