@@ -218,14 +218,16 @@ def _optical_lm(d):
                         "LM >= CTC in one mode", lm >= ctc))
     joint = [r for r in d.get("lm_joint", []) if r.get("stage-1 CTC") is not None]
     if joint:               # the LM read jointly with the CTC prefix scores (reports/optical.md): newest state, best mode
-        newest_ex = max(r["examples"] for r in joint)    # and the newest line alignment (bands a line) read of it
-        joint = [r for r in joint if r["examples"] == newest_ex]
-        merge = max(r.get("bands a line", 1) for r in joint)
-        joint = [r for r in joint if r.get("bands a line", 1) == merge]
+        from lab.optical.ctc_prefix import MERGE
+
+        newest_ex = max(r["examples"] for r in joint)    # each mode's read at its line alignment (bands a line)
+        joint = [r for r in joint if r["examples"] == newest_ex and r.get("pages of") != "real PDFs"
+                 and r.get("bands a line", 1) == MERGE.get(r["mode"], 1)] or [r for r in joint if r["examples"] == newest_ex]
         r = max(joint, key=lambda r: r["joint"] - r["stage-1 CTC"])
         alone = "" if r.get("LM alone") is None else f"; the LM alone {100 * r['LM alone']:.0f}%"
         out.append(_row("optical", d, f"stage-2 LM reader + stage-1 CTC prefix scores (joint decoding, weight "
-                        f"{r['CTC weight']:g}" + (f", a line scored against one to {merge} adjacent ink bands" if merge > 1 else "")
+                        f"{r['CTC weight']:g}" + (f", a line scored against one to {r['bands a line']} adjacent ink bands"
+                                            if r.get("bands a line", 1) > 1 else "")
                         + f"), whole held-out Fox-like pages ({r['pages']}), {r['mode']} mode (CPU) after "
                         f"{r['examples']:,} examples", f"{100 * r['joint']:.1f}% vs stage-1 CTC {100 * r['stage-1 CTC']:.1f}% "
                         f"(paired {r['joint - CTC (points)']} points){alone}; {100 * r['control']:.0f}% from another "

@@ -363,9 +363,14 @@ def test_joint_reads_are_their_own_rows_beside_the_lm_alone_and_never_stand_in_f
     d["lm_joint"].append({"mode": "base", "examples": 9, "pages": 14, "CTC weight": 0.5, "joint": 0.851, "control": 0.257,
                           "LM alone": 0.91, "stage-1 CTC": 0.929, "joint - CTC (points)": "-7.8 ± 3.5", "looped": 2})
     (j,) = [r for r in D._optical_lm(d) if "joint decoding" in r["result"]]
-    assert "small mode" in j["result"] and j["value"].endswith("; base mode 85.1% (CTC 92.9%, the LM alone 91.0%)")
+    assert "small mode" in j["result"] and "base mode" not in j["value"]   # base reads one band a line: not its default
     d["lm_joint"].append({"mode": "base", "examples": 9, "pages": 14, "CTC weight": 0.5, "bands a line": 2, "joint": 0.93,
                           "control": 0.26, "LM alone": 0.91, "stage-1 CTC": 0.929, "joint - CTC (points)": "+0.1 ± 0.5",
                           "looped": 0})    # a newer line alignment of the same state: its reads alone are the row
     (j,) = [r for r in D._optical_lm(d) if "joint decoding" in r["result"]]
-    assert "base mode" in j["result"] and "one to 2 adjacent ink bands" in j["result"] and "small mode" not in j["value"]
+    assert "small mode" in j["result"] and j["value"].endswith("; base mode 93.0% (CTC 92.9%, the LM alone 91.0%)")
+    d["lm_joint"][-1]["joint"] = 0.95                      # the best mode's read is the row's, with its alignment
+    (j,) = [r for r in D._optical_lm(d) if "joint decoding" in r["result"]]
+    assert "base mode" in j["result"] and "one to 2 adjacent ink bands" in j["result"] and "small mode 88.4%" in j["value"]
+    d["lm_joint"].append({**d["lm_joint"][-1], "pages of": "real PDFs", "joint": 0.99})   # never a Fox-like row
+    assert [r for r in D._optical_lm(d) if "joint decoding" in r["result"]][0]["value"].startswith("95.0%")

@@ -43,6 +43,7 @@ from peft.helpers import disable_input_dtype_casting
 from lab.models import state_sha
 from lab.report import machine
 from lab.optical.distributed import current as current_dist, finish_distributed, init_distributed, sum_gradients
+from lab.optical.ctc_prefix import MERGE
 from lab.optical.decoder import LOOP_TOKENS, LMReader, ReaderSpec
 from lab.optical.encoder import MODES, to_tensor
 from lab.optical.model import OpticalModel, autocast, write_shards
@@ -362,7 +363,7 @@ def text_windows(bands, grid: int, rows: int, per_page: int = 3) -> list[int]:
 
 def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3,
                      guidance: float = 0.0, by_rows: bool = False, resync: int = 0, ctc_weight: float = 0.0,
-                     ctc_merge: int = 2) -> dict:
+                     ctc_merge: int | None = None) -> dict:
     """Precision on windows of `rows` cell rows of the held-out pages (the curriculum's examples, before whole
     pages are learnt), with the same windows read from another page's tokens as the control, and by the stage-1
     CTC reader from the same tokens (its bands of those rows). guidance > 0: read with the LM's prior weighed
@@ -379,7 +380,8 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     ctc_weight > 0 (guided reads): joint decoding, each token chosen with the stage-1 reader's CTC prefix score
     of the window's ink bands added (`ctc_prefix`; the control's from the other page's tokens it reads); the keys
     then carry _ctc{weight} after the guidance; ctc_merge: the most adjacent ink bands one line of the read may be
-    scored against (`ctc_prefix.LinePrefixScorer`'s merge; 1: line j is ink band j, as before 2026-12-07)."""
+    scored against (`ctc_prefix.LinePrefixScorer`'s merge; 1: line j is ink band j, as before 2026-12-07; None:
+    the mode's, `ctc_prefix.MERGE`)."""
     from lab.optical.metrics import precision
 
     was = reader.training
@@ -398,8 +400,9 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
         if not ctc_weight:
             return None
         from lab.optical.ctc_prefix import LinePrefixScorer, ink_bands
+        merge = ctc_merge or MERGE[mode]
         return [LinePrefixScorer(ink_bands(band_logits[pg, r0 * LINES:r1 * LINES], ctc_bands[pg][r0 * LINES:r1 * LINES]),
-                                 merge=ctc_merge)
+                                 merge=merge)
                 for pg, (r0, r1) in zip(pages, windows)]
 
     idx, wins, refs = [], [], []
@@ -874,9 +877,10 @@ def main(argv=None) -> int:
     p.add_argument("--ctc-weight", type=float, default=0.0,
                    help="with --guidance: joint decoding, the stage-1 reader's CTC prefix scores of the same tokens "
                         "added at this weight (lab.optical.ctc_prefix; keys then end in _ctc<weight>)")
-    p.add_argument("--ctc-merge", type=int, default=2,
+    p.add_argument("--ctc-merge", type=int,
                    help="with --ctc-weight: the most adjacent ink bands one line may be scored against (a line "
-                        "whose ink sits across a band boundary; 1: line j is ink band j)")
+                        "whose ink sits across a band boundary; 1: line j is ink band j; default: the mode's, "
+                        "lab.optical.ctc_prefix.MERGE: 2 in base and large, 1 in tiny and small)")
     p.add_argument("--by-rows", action="store_true",
                    help="read each whole page as all its windows of --rows cell rows, joined, scored against the page")
     p.add_argument("--resync", type=int, default=0,
@@ -907,7 +911,7 @@ def main(argv=None) -> int:
                "examples": meta["examples"], "gpu_minutes": round(meta["gpu_seconds"] / 60, 2), "mode": a.mode,
                "pages": [p.source for p in fox] if a.pdf else len(fox),
                **({"loop_tokens": LOOP_TOKENS} if a.guidance else {}),
-               **({"ctc_merge": a.ctc_merge} if a.ctc_weight else {}),
+               **({"ctc_merge": a.ctc_merge or MERGE[a.mode]} if a.ctc_weight else {}),
                **({"stage1_sha256": model_sha(model), "trained_on_stage1_sha256": meta["stage1_sha256"]}
                   if model_sha(model) != meta["stage1_sha256"] else {})}
         for h in map(int, a.rows.split(",")):

@@ -27,7 +27,10 @@
 #           adapter folder, written to $OUT before scoring: a call cut short keeps it; ~50 s of questions, then QA_S,
 #           then ~20 s a scored condition: the one-page table first); QA=answering QA_ARGS="--with-ocr --model
 #           optical-reader-pdf" scores `ocr` (the tokens read back by the stage-1 reader) with the adapted model too,
-#           --adapter-from <folder> scores a kept adapter without training; vision reads with the stage-1 model its
+#           --adapter-from <folder> scores a kept adapter without training (session 27: QA_S=180 with --with-ocr
+#           ran out of a 480 s call four conditions into scoring, after 62 s of items and the 180 s; the adapter
+#           came back, and QA_S=1 QA_ARGS="--adapter-from outputs/qa_adapter ..." carrying that folder scored all
+#           ten conditions in 165 s); vision reads with the stage-1 model its
 #           state names (optical-reader-pdf from c35 on: step a carries it); needs step a's data and
 #           the GGUF (.carry/c/gguf.ac if no run assembled it yet); the adapter stays in /root/ for step bank
 #   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>] [S1_INIT=<folder>] [S1_ARGS="--set train.pdf=0.45"]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
