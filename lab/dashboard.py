@@ -251,7 +251,9 @@ def _lead(v) -> float:
 def _optical_qa(d):
     """Issue optical V's bars: the answering model from the full text, vision-N against the text competitors at
     100 tokens a page, and the bank's forgetting policies (reports/optical.md sections 5b and 5d)."""
-    gpu = "one H200 (reports/optical_gpu)"
+    cards = sorted({(re.search(r"[A-Z]\d{3}", r["device"]) or re.search(".+", r["device"])).group(0)
+                    for r in d.get("qa_runs", []) if r.get("device")})
+    gpu = f"one {' / '.join(cards) or 'GPU'} (reports/optical_gpu)"
     out = []
     ft = [r for r in d.get("qa_finetune", []) if r.get("model") == "adapted" and r.get("context") == "full"
           and r.get("pages", 1) == 1]

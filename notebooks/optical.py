@@ -484,6 +484,9 @@ if ft:
         f"answerable ones: {ft_bar['answerable_contains'][0]:.0%} ± {ft_bar['answerable_contains'][1]:.0%} contained, "
         f"{ft_bar['answerable_em'][0]:.0%} ± {ft_bar['answerable_em'][1]:.0%} EM.\n"
         + "\n".join(v for v in (QS.budget_verdict(ft_rows, b, n) for n in (1, 4) for b in (64, 100, 256, 400)) if v)))
+    display(Markdown(rep.table([{"file": Path(f).name, "device": j["machine"].get("device", "?"), "train": j.get("train", "answering"),
+                                 "complete": j.get("complete", True)}
+                                for f, j in zip([f for f in qa_finetune if Path(f).is_file()], fts)], key="qa_runs")))
     display(Markdown(rep.table(QS.finetune_rows(ft_rows), key="qa_finetune")))
     fig, ax = plt.subplots(figsize=(7, 4))
     for (model, cond), pts in QS.context_curve(ft_rows).items():

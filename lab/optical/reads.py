@@ -7,8 +7,10 @@ from lab.optical.modes import CELL, MODES
 
 
 def is_pdf(w: dict) -> bool:
-    """A read of the held-out real PDFs' pages (else the Fox-like pages)."""
-    return str(w.get("pages", "")).startswith("real PDF")
+    """A read of the held-out real PDFs' pages (else the Fox-like pages): `train_lm evaluate --pdf` writes the
+    pages' sources as a list, the report's rows a "real PDF ..." label."""
+    p = w.get("pages", "")
+    return isinstance(p, list) or str(p).startswith("real PDF")     # evaluate --pdf lists the pages it read
 
 
 def guided(windows: list[dict]) -> dict:
