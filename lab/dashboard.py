@@ -251,8 +251,7 @@ def _lead(v) -> float:
 def _optical_qa(d):
     """Issue optical V's bars: the answering model from the full text, vision-N against the text competitors at
     100 tokens a page, and the bank's forgetting policies (reports/optical.md sections 5b and 5d)."""
-    cards = sorted({(re.search(r"[A-Z]\d{3}", r["device"]) or re.search(".+", r["device"])).group(0)
-                    for r in d.get("qa_runs", []) if r.get("device")})
+    cards = sorted({m.group(0) for r in d.get("qa_runs", []) if (m := re.search(r"\b[A-Z]\d{3}\b", r.get("device", "")))})
     gpu = f"one {' / '.join(cards) or 'GPU'} (reports/optical_gpu)"
     out = []
     ft = [r for r in d.get("qa_finetune", []) if r.get("model") == "adapted" and r.get("context") == "full"
@@ -282,7 +281,8 @@ def _optical_qa(d):
                     "not measured yet (no stage-2 reader fine-tuned to answer)" if vis is None
                     else f"{100 * vis:.0f}%{beside}",
                     ">= BM25-N, >= pooled-N, >= 90% of full text (issue optical V)",
-                    False if vis is None else vis >= max(at100.get(("adapted", "bm25"), 0), at100.get(("pooled", "pooled"), 0))))
+                    False if vis is None else vis >= max(at100.get(("adapted", "bm25"), 0), at100.get(("pooled", "pooled"), 0)),
+                    machine=None if vis is None else gpu))
     bank = [r for r in d.get("qa_bank", []) if r.get("bank") != "none" and "answered / 1k stored" in r]
     for kept in sorted({r["kept"] for r in bank}, key=lambda k: -float(k[:-1])):
         sel = sorted((r for r in bank if r["kept"] == kept), key=lambda r: -r["answered / 1k stored"])

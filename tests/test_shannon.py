@@ -261,7 +261,8 @@ def test_dashboard_rows_of_the_answering_model_and_the_bank_study():
     rows = D._optical_qa(d)
     assert rows[0]["value"] == "72% contained, 48% EM" and rows[0]["met"] == "no"       # EM under 50%
     assert rows[0]["machine"] == "one GPU (reports/optical_gpu)"       # no run table: the card is not named
-    d["qa_runs"] = [{"file": "qa_finetune.json", "device": "NVIDIA H100 80GB HBM3"}, {"file": "x", "device": "NVIDIA H200"}]
+    d["qa_runs"] = [{"file": "qa_finetune.json", "device": "NVIDIA H100 80GB HBM3"}, {"file": "x", "device": "NVIDIA H200"},
+                    {"file": "cpu.json", "device": "x86_64"}]
     assert D._optical_qa(d)[0]["machine"] == "one H100 / H200 (reports/optical_gpu)"
     del d["qa_runs"]
     assert rows[2]["result"].startswith("memory bank cut to 50%") and rows[2]["value"] == "seed 1.75, fade 1.50"
