@@ -15,7 +15,7 @@ character's extension is a few vectorised log-cumulative sums over the band's fr
 Which bands a line is: a text line that sits across a band boundary leaves its ink in two bands (in base mode,
 a line every three bands, ~1 line in 10 on some pages: each band reads part of the line, or a descender's
 stroke), so "line j is ink band j" falls out of step there and every later line is scored against the wrong
-band (session 26: 4 of 14 base pages derailed). `merge=2` (the default) keeps the alignment as hypotheses: a
+band (session 26: 4 of 14 base pages derailed). `merge=2` keeps the alignment as hypotheses: a
 line is one ink band or two adjacent ones read as one (`merged`: a frame is blank only where both bands are,
 its ink the two bands' ink pooled), each hypothesis with its own prefix state, the next line starting after the
 bands this one took; the score is the best hypothesis's (Viterbi over the alignment), hypotheses ending on the
@@ -156,7 +156,7 @@ class LinePrefixScorer:
                     nxt.append((sc, k, st))
                 hyps = self._pruned(nxt)
         if eos:               # the open line finished, and the ink bands never written read as nothing
-            ends = [sc + (st.full() if st is not None else 0.0) + self.empty[-1] - self.empty[min(k, len(self.bands))]
+            ends = [sc + (st.full() if st is not None else 0.0) + self.empty[-1] - self.empty[k]
                     for sc, k, st in hyps]
             return (max(ends) if ends else 0.0), []
         return self._best(hyps), self._pruned(hyps)

@@ -43,7 +43,7 @@ from peft.helpers import disable_input_dtype_casting
 from lab.models import state_sha
 from lab.report import machine
 from lab.optical.distributed import current as current_dist, finish_distributed, init_distributed, sum_gradients
-from lab.optical.ctc_prefix import MERGE
+from lab.optical.ctc_prefix import MERGE, LinePrefixScorer, ink_bands
 from lab.optical.decoder import LOOP_TOKENS, LMReader, ReaderSpec
 from lab.optical.encoder import MODES, to_tensor
 from lab.optical.model import OpticalModel, autocast, write_shards
@@ -399,7 +399,6 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
         """A CTC prefix scorer per read (page, window of cell rows), or None without ctc_weight."""
         if not ctc_weight:
             return None
-        from lab.optical.ctc_prefix import LinePrefixScorer, ink_bands
         merge = ctc_merge or MERGE[mode]
         return [LinePrefixScorer(ink_bands(band_logits[pg, r0 * LINES:r1 * LINES], ctc_bands[pg][r0 * LINES:r1 * LINES]),
                                  merge=merge)
