@@ -219,7 +219,7 @@ def test_models_registry_lists_without_fetching():
 
     names = {r["name"] for r in models.describe()}
     assert names == {"smollm2-135m-instruct", "all-minilm-l6-v2", "optical-reader", "optical-reader-pdf", "optical-lm-reader",
-                     "llm-latent-r48", "optical-qa-answerer"}
+                     "llm-latent-r48", "optical-qa-answerer", "optical-qa-vision"}
     r = _lab("models", "list", "--json")
     assert r.returncode == 0 and {x["name"] for x in json.loads(r.stdout)} == names
     r = _lab("models", "fetch", "no-such-model")

@@ -219,7 +219,8 @@ def test_ask_answers_through_an_answering_adapter_and_refuses_a_wrong_one(tmp_pa
 
 def test_ask_defaults_to_the_committed_answering_adapter_on_smollm2_only(tmp_path, monkeypatch):
     """qa_adapter="default" (the CLI's): the registered optical-qa-answerer for the ocr/text/auto paths when the
-    answering LM is SmolLM2 (the LM it was trained on); none for the vision path, another LM, or "none"."""
+    answering LM is SmolLM2 (the LM it was trained on); none for the vision path, another LM, or "none"; the
+    vision path reads with the registered optical-qa-vision."""
     from lab.optical.qa import ask as A
     from lab.optical.qa import finetune as F
 
@@ -237,6 +238,13 @@ def test_ask_defaults_to_the_committed_answering_adapter_on_smollm2_only(tmp_pat
         A.OpticalQA.load(bank, tmp_path / "ck", via="ocr", qa_adapter="none")
         A.OpticalQA.load(bank, tmp_path / "ck", via="ocr", lm_name=models.TINY_CHAT)
         assert len(loaded) == 3
+        from lab.optical import train_lm
+
+        readers = []                                          # the vision path: the committed optical-qa-vision
+        monkeypatch.setattr(train_lm, "load_reader", lambda d, enc, device: readers.append(Path(d)) or (object(), {}))
+        A.OpticalQA.load(bank, tmp_path / "ck", via="vision")
+        assert readers == [models.trained_path(A.VISION_READER)] and len(loaded) == 3
+        assert train_lm.read_meta(readers[0])["sha256"] == models.TRAINED[A.VISION_READER].sha256
 
 
 def test_cli_ask_refusals_are_one_line(tmp_path, capsys):

@@ -257,8 +257,8 @@ def add_parsers(os_) -> None:
                        help="vision: the stage-2 LM reader reads the tokens with the question after them; ocr: the "
                        "stage-1 reader reads them into text for SmolLM2; text: SmolLM2 answers from the pages' "
                        "stored text (the competitor that keeps the text); auto: ocr (the better path measured)")
-        p.add_argument("--lm-reader", help="--via vision: the stage-2 reader folder (default: the committed "
-                       "optical-lm-reader)")
+        p.add_argument("--lm-reader", help="--via vision: the stage-2 reader folder or registered name (default: "
+                       "the committed optical-qa-vision, optical-lm-reader fine-tuned to answer)")
         p.add_argument("--qa-adapter", default="default",
                        help="--via ocr|text (and auto): the answering model's LoRA on SmolLM2, a folder of "
                        "scripts/optical_qa_finetune.py or a registered name (default: the committed "

@@ -1,12 +1,13 @@
 """Answering from vision-token memories (the seed's Phase 5): retrieve what fits the budget from a memory bank,
 give it to the language model, generate, and count the access. Two ways to give it:
 
-- `vision`: the memories' tokens read by the stage-2 LM reader (`lab.optical.train_lm`: slot projector + LoRA
-  on SmolLM2, a folder of its own such as models/optical-lm-reader), the seed's design; the context is the
-  vision tokens' slots, the question after them;
+- `vision`: the memories' tokens read by a stage-2 LM reader (`lab.optical.train_lm`: slot projector + LoRA
+  on SmolLM2; by default the committed optical-qa-vision, the campaign's reader fine-tuned to answer), the
+  seed's design; the context is the vision tokens' slots, the question after them;
 - `ocr`: the stage-1 reader of the same checkpoint reads each memory's tokens back into text, and SmolLM2
-  (unadapted) answers from that text; storage stays at the vision tokens, the context is the text read.
-  The lab's default while no stage-2 reader reads (GPU runs 20-23, reports/optical_gpu/README.md);
+  (with the committed answering adapter, optical-qa-answerer) answers from that text; storage stays at the
+  vision tokens, the context is the text read. The lab's default (`auto`): it answers more held-out questions
+  than the vision path (reports/optical.md section 5d);
 - `text`: the same retrieval, but SmolLM2 answers from the pages' own text as the bank stores it beside the
   tokens: the competitor that keeps the text (and the upper bound of the two paths above).
 
@@ -47,6 +48,7 @@ class Answer:
 VIAS = ("auto", "vision", "ocr", "text")
 ANSWERER = "optical-qa-answerer"      # the committed answering adapter on SmolLM2 (lab.models; --via ocr and text)
 ANSWERER_LM = "smollm2-135m-instruct"
+VISION_READER = "optical-qa-vision"  # the committed stage-2 reader fine-tuned to answer (lab.models; --via vision)
 
 
 class OpticalQA:
@@ -66,7 +68,7 @@ class OpticalQA:
              via: str = "auto", lm_reader: str | Path | None = None,
              qa_adapter: str | Path | None = "default") -> "OpticalQA":
         """model: the stage-1 checkpoint (name or folder); lm_reader: the stage-2 reader folder (name or path;
-        default the committed optical-lm-reader) for --via vision; qa_adapter: the answering model's LoRA
+        default the committed optical-qa-vision, the campaign's reader fine-tuned to answer) for --via vision; qa_adapter: the answering model's LoRA
         (scripts/optical_qa_finetune.py's folder, or a lab.models name) on SmolLM2 for --via ocr and text;
         "default": the committed `optical-qa-answerer` where the answering LM is SmolLM2 and the path is ocr or
         text (none for the vision path or another LM); None or "none": the unadapted model."""
@@ -91,7 +93,7 @@ class OpticalQA:
                 raise UsageError("an answering adapter is for --via ocr or text (the vision path has its own reader)")
             from lab.optical.train_lm import load_reader
 
-            name = str(lm_reader or "optical-lm-reader")
+            name = str(lm_reader or VISION_READER)
             reader, _ = load_reader(models.trained_or_path(name), enc, device)
             return cls(bank, reader)
         from lab.optical.qa.answer import TextAnswerer
