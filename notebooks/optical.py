@@ -151,6 +151,10 @@ qa_finetune = ["reports/optical_gpu/qa_finetune.json",   # the answering model a
                "reports/optical_gpu/qa_pooled.json",     # (scripts/optical_qa_finetune.py, GPU), when present,
                "reports/optical_gpu/qa_vision.json",     # the stage-2 reader fine-tuned to answer (vision-100)
                "reports/optical_gpu/qa_unadapted_cpu.json"]  # and the unadapted rows scored on the CPU
+qa_vision_runs = [["c13's state, 150 s", "reports/optical_gpu/qa_vision_c13.json"],   # the vision path's curve:
+                  ["c26's state, 180 s", "reports/optical_gpu/qa_vision_c26.json"],   # each stage-2 state fine-tuned
+                  ["c40's state, 180 s", "reports/optical_gpu/qa_vision_c40_180s.json"],   # to answer (GPU)
+                  ["the run above, + 280 s", "reports/optical_gpu/qa_vision.json"]]   # (optical-qa-vision)
 
 # %%
 import json
@@ -503,6 +507,16 @@ if ft:
     display(Markdown(rep.table([r for r in QS.finetune_rows(ft_rows, by_kind=True)
                                 if r["context"] == "full" and r["pages"] == 1],
                                key="qa_finetune_kinds")))
+vruns = [(label, json.loads(Path(f).read_text())) for label, f in qa_vision_runs if Path(f).is_file()]
+if vruns:
+    rep.section("5e. The vision path's learning curve (GPU)", (
+        "Each row: a stage-2 reader (the campaign's state after the run named) fine-tuned on (vision tokens, question, "
+        "answer) triplets of rendered training pages (`scripts/optical_qa_finetune.py --train vision`), scored on the "
+        "same held-out questions from one page's 100 small-mode vision tokens; a row that goes on from another "
+        "(`--lm-reader` its folder) adds its seconds and examples to that one's (a new warm-up, the same peak rate). "
+        "The last is committed as `optical-qa-vision`, `lab optical ask --via vision`'s default reader. By kind: "
+        "answer contained on each question kind (its count in the column)."))
+    display(Markdown(rep.table(QS.vision_qa_curve(vruns), key="qa_vision_curve")))
 
 # %%
 lines = ["The seed claims \"20x compression at ~60% fidelity, 10x at ~90%\"; DeepSeek-OCR reports 59.1% at 19.7x (64 "

@@ -108,3 +108,20 @@ def test_budget_verdict_and_context_curve_compare_each_context_with_the_full_tex
     assert "answers as well as BM25" in S.vision_answer_line(rows + vis)
     curve = S.context_curve(rows)
     assert curve["adapted", "bm25"] == [(60.0, 0.5), (98.0, 0.6)] and curve["pooled", "pooled"] == [(100.0, 0.4)]
+
+
+def test_vision_qa_curve_sums_a_chain_and_splits_by_kind():
+    from lab.optical.qa import study as S
+
+    def run(sha, seconds, examples, hits, frm=None):
+        rows = [{"condition": "vision", "pages": 1, "kind": "cloze" if i < 6 else "follows",
+                 "contains": float(i in hits), "em": float(i in hits[:1])} for i in range(10)]
+        rec = {"seconds": seconds, "examples": examples, **({"from_reader": {"sha256": frm, "examples": 9}} if frm else {})}
+        return {"record": rec, "rows": rows, "adapter_sha256": sha}
+
+    out = S.vision_qa_curve([("first", run("a", 180.0, 100, [0])), ("other", run("b", 150.0, 80, [])),
+                             ("more", run("c", 280.4, 150, [0, 6, 7], frm="a"))])
+    assert [r["QA seconds (total)"] for r in out] == [180, 150, 460] and out[2]["QA examples (total)"] == 250
+    assert out[2]["goes on from"] == "first" and out[1]["goes on from"] == "the campaign's state"
+    assert out[2]["answer contained"].startswith("0.300 ±") and out[2]["exact match"].startswith("0.100 ±")
+    assert out[2]["cloze (6)"] == "0.17" and out[2]["follows (4)"] == "0.50" and list(out[2])[-2:] == ["cloze (6)", "follows (4)"]

@@ -433,6 +433,38 @@ def vision_answer_line(rows: list[dict], budget: int = 100) -> str:
             + (f", BM25's {budget} text tokens {bm25:.0%}" if bm25 is not None else "") + f": {verdict}.")
 
 
+def vision_qa_curve(runs: list[tuple[str, dict]]) -> list[dict]:
+    """The vision path's learning curve: one row per fine-tuning of a stage-2 reader to answer
+    (scripts/optical_qa_finetune.py --train vision JSONs, (label, JSON) in order), with the question-answering
+    seconds and examples summed along a chain (a run whose record's from_reader is an earlier run's
+    adapter_sha256 goes on from it) and its 1-page vision-100 scores, mean ± the 95% interval's half-width, then
+    answer contained by question kind (the kind's count in its column's name)."""
+    done, out = {}, []
+    for label, j in runs:
+        rec = j["record"]
+        prev = done.get((rec.get("from_reader") or {}).get("sha256"))
+        secs = rec["seconds"] + (prev["seconds"] if prev else 0.0)
+        ex = rec["examples"] + (prev["examples"] if prev else 0)
+        if j.get("adapter_sha256"):
+            done[j["adapter_sha256"]] = {"seconds": secs, "examples": ex}
+        sel = [r for r in j["rows"] if r["condition"] == "vision" and int(r.get("pages", 1)) == 1]
+        row = {"run": label, "goes on from": prev["label"] if prev else "the campaign's state",
+               "QA seconds (this run)": round(rec["seconds"]), "QA seconds (total)": round(secs),
+               "QA examples (total)": ex, "questions": len(sel)}
+        if prev is None and "from_reader" in rec:
+            row["goes on from"] = f"the campaign's state ({rec['from_reader']['examples']:,} examples)"
+        if j.get("adapter_sha256"):
+            done[j["adapter_sha256"]]["label"] = label
+        for col, name in (("contains", "answer contained"), ("em", "exact match")):
+            m, h = ci95([r[col] for r in sel]) if sel else (float("nan"), float("nan"))
+            row[name] = f"{m:.3f} ± {h:.3f}"
+        for kind in sorted({r["kind"] for r in sel}, key=lambda k: -sum(r["kind"] == k for r in sel)):
+            ks = [r["contains"] for r in sel if r["kind"] == kind]
+            row[f"{kind} ({len(ks)})"] = f"{sum(ks) / len(ks):.2f}"
+        out.append(row)
+    return out
+
+
 def context_curve(rows: list[dict]) -> dict:
     """{(model, condition): [(mean LM context tokens, answer contained)] sorted by context}: one point per (pages,
     budget) of each condition (the score against LM context length figure)."""
