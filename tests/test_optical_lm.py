@@ -354,6 +354,9 @@ def test_eval_set_beyond_seven_pages_goes_round_the_buckets():
     assert [p.bucket for p in fourteen] == list(corpus.FOX_BUCKETS) * 2
     assert len({p.text for p in fourteen}) == 14
     assert [p.bucket for p in ten] == list(corpus.FOX_BUCKETS) + list(corpus.FOX_BUCKETS[:3])
+    fresh = L.eval_set(tok, 14, docs=["canterbury/lcet10.txt"])    # pages no default evaluation reads
+    assert [p.bucket for p in fresh] == list(corpus.FOX_BUCKETS) * 2 and all(p.source == "canterbury/lcet10.txt" for p in fresh)
+    assert not {p.text for p in fresh} & {p.text for p in fourteen}
 
 
 def test_stage1_name_pairs_a_reader_with_the_registered_encoder_it_reads(tmp_path):
@@ -367,3 +370,6 @@ def test_stage1_name_pairs_a_reader_with_the_registered_encoder_it_reads(tmp_pat
     with pytest.raises(FormatError):
         L.stage1_name(tmp_path / "none")
     assert L.stage1_name(models.trained_path("optical-lm-reader")) in models.TRAINED
+    from lab.optical import vision                      # a refusal names the bank's encoder the reader needs
+    with pytest.raises(FormatError, match="optical-reader-pdf: a bank made with --encoder model:optical-reader-pdf"):
+        L.load_reader(models.trained_path("optical-qa-vision"), vision.load("random:1").model)

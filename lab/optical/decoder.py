@@ -51,8 +51,6 @@ class LMReader(nn.Module):
         """lm, tok: a causal LM and its tokenizer (with <|im_start|>/<|im_end|>); head: the stage-1 reader
         whose posteriors the projector reads (this module owns it: pass a copy to keep the original)."""
         super().__init__()
-        from peft import LoraConfig, get_peft_model
-
         self.tok, self.spec = tok, spec
         rms = float(lm.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt())
         self.projector = SlotProjector(head, vision_dim, lm.config.hidden_size, spec.threshold, rms)
@@ -60,8 +58,7 @@ class LMReader(nn.Module):
             p.requires_grad_(spec.train_head)
         for p in lm.parameters():
             p.requires_grad_(False)
-        self.lm = get_peft_model(lm, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=0.0,
-                                                target_modules=list(spec.targets), task_type="CAUSAL_LM"))
+        self.lm = with_lora(lm, spec.r, spec.alpha, spec.targets)
         self.register_buffer("pre", self._ids("<|im_start|>user\n"), persistent=False)
         self.register_buffer("post", self._ids(f"\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n"), persistent=False)
         self.eos = tok.convert_tokens_to_ids("<|im_end|>")
@@ -161,6 +158,19 @@ class LMReader(nn.Module):
         """n contexts holding the transcription prompt and no slots: what the LM writes from its prior alone."""
         emb = self.lm.get_input_embeddings()
         return [torch.cat([emb(self.pre), emb(self.post)])] * n
+
+
+def with_lora(lm, r: int, alpha: float, targets):
+    """peft's LoRA (no dropout) on `targets` of a causal LM, without the FutureWarning peft provokes by asking
+    transformers a deprecated question (is_gradient_checkpointing): a user can do nothing about it."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(lm, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(targets),
+                                             task_type="CAUSAL_LM"))
 
 
 # -- an LM (peft-wrapped) reading input embeddings: shared with the text-side competitor (qa.pooled) --------------

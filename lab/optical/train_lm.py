@@ -315,8 +315,10 @@ def load_reader(d: str | Path, model: OpticalModel, device="cpu", dtype=None,
 
     meta, state = load_weights(d)
     if meta["stage1_sha256"] != model_sha(model) and not other_encoder:
-        raise FormatError(f"{d}: this reader reads encoder {meta['stage1_sha256'][:12]}..., not "
-                          f"{model_sha(model)[:12]}... (refused)")
+        name = stage1_name(d)
+        raise FormatError(f"{d}: this reader reads encoder {meta['stage1_sha256'][:12]}..."
+                          + (f" ({name}: a bank made with --encoder model:{name})" if name else "")
+                          + f", not {model_sha(model)[:12]}... (refused)")
     reader = build_reader(model, meta["lm"], ReaderSpec.from_dict(meta["spec"]), device, dtype)
     reader.load_trainable({k: v.float() for k, v in state.items()})
     return reader.eval(), meta
@@ -327,13 +329,15 @@ def model_sha(model: OpticalModel) -> str:
 
 
 # -- evaluation ----------------------------------------------------------------------------------------------
-def eval_set(tok, pages: int, seed: int = 0):
+def eval_set(tok, pages: int, seed: int = 0, docs=None):
     """The held-out Fox-like pages of an evaluation (corpus.fox_pages, one per 100-token bucket from 600; beyond
-    seven, round by round over the buckets: 14 pages are two a bucket)."""
+    seven, round by round over the buckets: 14 pages are two a bucket). docs: other held-out documents to cut them
+    from (default corpus.FOX_DOCS, whose first pages every campaign evaluation reads)."""
     from lab.optical import corpus
 
     per = max(1, -(-pages // len(corpus.FOX_BUCKETS)))
-    fox = corpus.fox_pages(lambda s: len(tok(s, add_special_tokens=False)["input_ids"]), per_bucket=per, seed=seed)
+    fox = corpus.fox_pages(lambda s: len(tok(s, add_special_tokens=False)["input_ids"]), per_bucket=per, seed=seed,
+                           docs=tuple(docs or corpus.FOX_DOCS))
     by_bucket = [[p for p in fox if p.bucket == b] for b in corpus.FOX_BUCKETS]
     return [b[r] for r in range(per) for b in by_bucket if r < len(b)][:pages]
 
@@ -870,6 +874,10 @@ def main(argv=None) -> int:
     p.add_argument("--pages", type=int, default=7, help="held-out Fox-like pages (with --pdf: pages a document)")
     p.add_argument("--pdf", action="store_true",
                    help="body pages of the held-out real PDFs (lab.optical.pdfdocs, `make documents`) instead")
+    p.add_argument("--fox-docs", nargs="+",
+                   help="cut the Fox-like pages from these held-out documents (dataset/file; default "
+                        "lab.optical.corpus.FOX_DOCS: its first pages are the ones every evaluation reads), e.g. "
+                        "canterbury/lcet10.txt alone for pages no evaluation has looked at")
     p.add_argument("--guidance", type=float, default=0.0,
                    help="read with the LM's prior weighed out at this scale (classifier-free guidance; the keys "
                         "then end in _g<scale>, and no teacher-forced figures are written)")
@@ -905,10 +913,11 @@ def main(argv=None) -> int:
             fox = pdfdocs.eval_pages("test", lambda s: len(reader.tok(s, add_special_tokens=False)["input_ids"]),
                                      per_doc=a.pages)
         else:
-            fox = eval_set(reader.tok, a.pages)
+            fox = eval_set(reader.tok, a.pages, docs=a.fox_docs)
         res = {"command": " ".join(sys.argv), "machine": machine(), "state_sha256": meta["sha256"], "step": meta["step"],
                "examples": meta["examples"], "gpu_minutes": round(meta["gpu_seconds"] / 60, 2), "mode": a.mode,
                "pages": [p.source for p in fox] if a.pdf else len(fox),
+               **({"fox_docs": a.fox_docs} if a.fox_docs else {}),
                **({"loop_tokens": LOOP_TOKENS} if a.guidance else {}),
                **({"ctc_merge": a.ctc_merge or MERGE[a.mode]} if a.ctc_weight else {}),
                **({"stage1_sha256": model_sha(model), "trained_on_stage1_sha256": meta["stage1_sha256"]}

@@ -105,14 +105,9 @@ def batches(encoded: list[tuple[list[int], int]], tokens: int, rng) -> list[list
 
 
 def add_lora(lm, cfg: FinetuneConfig):
-    import warnings
+    from lab.optical.decoder import with_lora
 
-    from peft import LoraConfig, get_peft_model
-
-    with warnings.catch_warnings():     # peft asks transformers a deprecated question; the user can do nothing about it
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        return get_peft_model(lm, LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=0.0,
-                                             target_modules=list(TARGETS), task_type="CAUSAL_LM"))
+    return with_lora(lm, cfg.r, cfg.alpha, TARGETS)
 
 
 def kept_logits(model, input_ids, keep):

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from lab import FormatError
-from lab.optical.decoder import ALL_LINEAR, answer_loss, generate_after
+from lab.optical.decoder import ALL_LINEAR, answer_loss, generate_after, with_lora
 from lab.optical.qa.answer import prompt
 from lab.optical.qa.finetune import fit, read_weights, write_weights
 
@@ -74,15 +74,12 @@ class TextPooler(nn.Module):
 class PooledReader(nn.Module):
     def __init__(self, lm, tok, spec: PooledSpec = PooledSpec()):
         super().__init__()
-        from peft import LoraConfig, get_peft_model
-
         self.tok, self.spec = tok, spec
         rms = float(lm.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt())
         self.pooler = TextPooler(lm.config.hidden_size, rms)
         for p in lm.parameters():
             p.requires_grad_(False)
-        self.lm = get_peft_model(lm, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=0.0,
-                                                target_modules=list(ALL_LINEAR), task_type="CAUSAL_LM"))
+        self.lm = with_lora(lm, spec.r, spec.alpha, ALL_LINEAR)
         self.eos = tok.convert_tokens_to_ids("<|im_end|>")
         self._page_cache: dict[str, list[int]] = {}
 
