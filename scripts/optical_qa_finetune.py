@@ -48,6 +48,8 @@ def main() -> int:
                     "the one whose tokens --lm-reader reads; optical-reader for --with-ocr)")
     ap.add_argument("--lm-reader", default="optical-lm-reader", help="--train vision: the reader to start from")
     ap.add_argument("--workers", type=int, default=1, help="--train vision: processes rendering the pages")
+    ap.add_argument("--page-seed", type=int, default=0, help="--train vision: the training pages' seed (a run that goes "
+                    "on from another's reader with --lm-reader takes a new one: other pages, not the same again)")
     ap.add_argument("--lm", default="smollm2-135m-instruct", help="a lab.models LM (or tiny-random-chat)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seconds", type=float, default=300.0)
@@ -108,12 +110,13 @@ def main() -> int:
         enc, _ = load_model(models.trained_or_path(stage1), device)
         reader, meta = load_reader(models.trained_or_path(a.lm_reader), enc, device, torch.bfloat16 if device.startswith("cuda") else None)
         cfg = V.VisionQAConfig(lr=a.lr or 2e-4, proj_lr=a.lr or 2e-4, steps=a.steps, batch=a.batch)
-        trip = V.triplets(a.pages, seed=0, workers=a.workers)
+        trip = V.triplets(a.pages, seed=a.page_seed, workers=a.workers)
         toks = V.encode_pages(enc, trip.pages, cfg.mode)
         print(f"{len(trip.pages)} rendered training pages, {len(trip.items)} questions, tokens {tuple(toks.shape)} "
               f"({time.time() - t0:.0f} s)", flush=True)
         rec = V.train(reader, toks, trip, cfg, seconds=a.seconds, progress=progress)
         rec["from_reader"] = {k: meta.get(k) for k in ("sha256", "examples", "step")}   # the campaign state it started from
+        rec["page_seed"] = a.page_seed
         sha = V.save(reader, a.adapter, meta, rec)
         from lab.optical.encoder import tokens_for
 
