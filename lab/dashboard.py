@@ -221,8 +221,10 @@ def _optical_lm(d):
         from lab.optical.ctc_prefix import MERGE
 
         newest_ex = max(r["examples"] for r in joint)    # each mode's read at its line alignment (bands a line)
-        joint = [r for r in joint if r["examples"] == newest_ex and r.get("pages of") != "real PDFs"
-                 and r.get("bands a line", 1) == MERGE.get(r["mode"], 1)] or [r for r in joint if r["examples"] == newest_ex]
+        newest = [r for r in joint if r["examples"] == newest_ex]
+        fresh = [r for r in newest if str(r.get("pages of", "")).startswith("Fox-like: ")]   # pages no read had seen
+        joint = [r for r in newest if r.get("pages of", "Fox-like") == "Fox-like"
+                 and r.get("bands a line", 1) == MERGE.get(r["mode"], 1)] or newest
         r = max(joint, key=lambda r: r["joint"] - r["stage-1 CTC"])
         alone = "" if r.get("LM alone") is None else f"; the LM alone {100 * r['LM alone']:.0f}%"
         out.append(_row("optical", d, f"stage-2 LM reader + stage-1 CTC prefix scores (joint decoding, weight "
@@ -234,7 +236,12 @@ def _optical_lm(d):
                         "page's tokens" + "".join(
                             f"; {o['mode']} mode {100 * o['joint']:.1f}% (CTC {100 * o['stage-1 CTC']:.1f}%"
                             + ("" if o.get("LM alone") is None else f", the LM alone {100 * o['LM alone']:.1f}%") + ")"
-                            for o in joint if o is not r),
+                            for o in joint if o is not r) + "".join(
+                            f"; {f['pages']} fresh pages ({f['pages of'][len('Fox-like: '):]}, read after the "
+                            f"alignment was chosen) {100 * f['joint']:.1f}% vs CTC {100 * f['stage-1 CTC']:.1f}% (paired "
+                            f"{f['joint - CTC (points)']})" + ("" if f.get("LM alone") is None
+                                                               else f", the LM alone {100 * f['LM alone']:.1f}%")
+                            for f in fresh if f["mode"] == r["mode"] and f.get("bands a line", 1) == r.get("bands a line", 1)),
                         "reported beside 'LM >= CTC' (that bar is the LM alone's)", None))
     if not both and pairs:
         m, lm, ctc = max(pairs, key=lambda t: t[1] - t[2])

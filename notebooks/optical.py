@@ -142,7 +142,9 @@ lm_joint = ["reports/optical_gpu/campaign/c40_pages14_small_g1_ctc0.5_cpu.json",
             "reports/optical_gpu/campaign/c40_pages14_base_g1_ctc0.5_cpu.json",    # with the CTC prefix scores (a line
             "reports/optical_gpu/campaign/c40_pages14_small_g1_ctc0.5_m2_cpu.json",  # one band; _m2: one or two
             "reports/optical_gpu/campaign/c40_pages14_base_g1_ctc0.5_m2_cpu.json",   # adjacent bands)
-            "reports/optical_gpu/campaign/c40_pdf_pages_base_g1_ctc0.5_m2_cpu.json"]  # held-out real PDF pages
+            "reports/optical_gpu/campaign/c40_pdf_pages_base_g1_ctc0.5_m2_cpu.json",  # held-out real PDF pages
+            "reports/optical_gpu/campaign/c40_lcet14_base_g1_ctc0.5_m2_cpu.json"]  # 14 pages no read had seen (lcet10)
+lm_fresh = ["reports/optical_gpu/campaign/c40_lcet14_base_g1_cpu.json"]   # the LM alone on those (the joint table's)
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
 qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400x4.json",   # the full-size study
@@ -286,7 +288,7 @@ if camp:
 from lab.optical import reads as RD
 
 joint_rows = RD.joint([json.loads(Path(f).read_text()) for f in lm_joint if Path(f).is_file()],
-                      [json.loads(Path(f).read_text()) for f in lm_windows if Path(f).is_file()])
+                      [json.loads(Path(f).read_text()) for f in lm_windows + lm_fresh if Path(f).is_file()])
 if joint_rows:
     rep.section("Stage 2 read jointly with the stage-1 CTC scores", (
         "The same whole held-out pages read by the stage-2 LM with, at every token, the stage-1 CTC reader's "
@@ -304,8 +306,11 @@ if joint_rows:
         "(`lab.optical.ctc_prefix.MERGE`) is 2 in base and large, where a text line spans 2-3 bands, and 1 in tiny "
         "and small, where consecutive lines sit in adjacent bands; it was set after the one-band reads derailed "
         "on 4 of these 14 base pages (diagnosed on two of them) and the two-band read lost on the small ones, so "
-        "these pages are not an independent test of that choice; the real PDF pages (never looked at for it) are."))
-    display(Markdown(rep.table([{"pages of": "real PDFs" if r["pdf"] else "Fox-like", "mode": r["mode"],
+        "these pages are not an independent test of that choice; the real PDF pages (never looked at for it) "
+        "are, and so are 14 Fox-like pages cut the same way from lcet10.txt alone (`train_lm evaluate --fox-docs "
+        "canterbury/lcet10.txt`: the evaluation set's second document, whose pages no read had reached), read after "
+        "the choice was made, with the LM alone on the same pages beside them."))
+    display(Markdown(rep.table([{"pages of": r["source"], "mode": r["mode"],
                                  "examples": r["examples"], "pages": r["pages"],
                                  "CTC weight": r["ctc_weight"], "bands a line": r["merge"], "joint": r["joint"],
                                  "control": r["control"],

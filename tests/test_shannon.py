@@ -379,3 +379,11 @@ def test_joint_reads_are_their_own_rows_beside_the_lm_alone_and_never_stand_in_f
     assert "base mode" in j["result"] and "one to 2 adjacent ink bands" in j["result"] and "small mode 88.4%" in j["value"]
     d["lm_joint"].append({**d["lm_joint"][-1], "pages of": "real PDFs", "joint": 0.99})   # never a Fox-like row
     assert [r for r in D._optical_lm(d) if "joint decoding" in r["result"]][0]["value"].startswith("95.0%")
+    d["lm_joint"].append({**d["lm_joint"][-2], "pages of": "Fox-like: lcet10.txt", "joint": 0.90, "LM alone": 0.88,
+                          "joint - CTC (points)": "+0.5 ± 0.3"})     # fresh pages: beside the row, never the row
+    (j,) = [r for r in D._optical_lm(d) if "joint decoding" in r["result"]]
+    assert j["value"].startswith("95.0%") and j["value"].endswith(
+        "; 14 fresh pages (lcet10.txt, read after the alignment was chosen) 90.0% vs CTC 92.9% (paired +0.5 ± 0.3), "
+        "the LM alone 88.0%")
+    assert reads.source({"pages": 14, "fox_docs": ["canterbury/lcet10.txt"]}) == "Fox-like: lcet10.txt"
+    assert reads.joint([dict(joint_file, fox_docs=["canterbury/lcet10.txt"])], [alone])[0]["lm_alone"] is None

@@ -13,6 +13,14 @@ def is_pdf(w: dict) -> bool:
     return isinstance(p, list) or str(p).startswith("real PDF")     # evaluate --pdf lists the pages it read
 
 
+def source(w: dict) -> str:
+    """Which pages a read read: the held-out real PDFs', the Fox-like evaluation set (the first pages of
+    corpus.FOX_DOCS, every campaign evaluation's), or Fox-like pages cut from the documents `--fox-docs` named."""
+    if is_pdf(w):
+        return "real PDFs"
+    return "Fox-like: " + ", ".join(d.rsplit("/", 1)[-1] for d in w["fox_docs"]) if w.get("fox_docs") else "Fox-like"
+
+
 def guided(windows: list[dict]) -> dict:
     """Guided whole-page reads (`train_lm evaluate --guidance`) by (mode, examples, real PDF or not) -> (scale,
     own, other), in the order given (a later read of the same key replaces an earlier one)."""
@@ -32,7 +40,7 @@ def joint(windows: list[dict], plain: list[dict] = ()) -> list[dict]:
     CTC prefix scores added, `lab.optical.ctc_prefix`), one row each in the order given: mode, state (examples),
     pages, guidance, weight, the joint read's precision (own tokens; another page's), the stage-1 CTC reader's on
     the same windows, the paired joint - CTC [mean, standard error], the LM alone (the guided read of the same
-    state, mode and pages among `plain`, where there is one), and `merge`: the most adjacent ink bands one line was
+    state, mode and pages (`source`) among `plain`, where there is one), and `merge`: the most adjacent ink bands one line was
     scored against (`ctc_prefix.LinePrefixScorer`; reads before 2026-12-07 were one line, one band)."""
     out = []
     for w in windows:
@@ -43,8 +51,8 @@ def joint(windows: list[dict], plain: list[dict] = ()) -> list[dict]:
                 continue
             sc, wt = k[len(pre):].split("_ctc")
             alone = next((p[f"{pre}{sc}"] for p in reversed(list(plain)) if p["mode"] == m and p["examples"] == w["examples"]
-                          and is_pdf(p) == is_pdf(w) and p.get("pages") == w.get("pages") and f"{pre}{sc}" in p), None)
-            out.append({"mode": m, "examples": w["examples"], "pdf": is_pdf(w),
+                          and source(p) == source(w) and p.get("pages") == w.get("pages") and f"{pre}{sc}" in p), None)
+            out.append({"mode": m, "examples": w["examples"], "pdf": is_pdf(w), "source": source(w),
                         "pages": len(w["pages"]) if isinstance(w.get("pages"), list) else w.get("pages", 7),
                         "guidance": float(sc), "ctc_weight": float(wt), "joint": w[k],
                         "control": w[f"lm_win{g}_control_g{sc}_ctc{wt}"], "ctc": w.get(f"ctc_win{g}_{m}"),
