@@ -446,15 +446,13 @@ def vision_qa_curve(runs: list[tuple[str, dict]]) -> list[dict]:
         secs = rec["seconds"] + (prev["seconds"] if prev else 0.0)
         ex = rec["examples"] + (prev["examples"] if prev else 0)
         if j.get("adapter_sha256"):
-            done[j["adapter_sha256"]] = {"seconds": secs, "examples": ex}
+            done[j["adapter_sha256"]] = {"seconds": secs, "examples": ex, "label": label}
         sel = [r for r in j["rows"] if r["condition"] == "vision" and int(r.get("pages", 1)) == 1]
         row = {"run": label, "goes on from": prev["label"] if prev else "the campaign's state",
                "QA seconds (this run)": round(rec["seconds"]), "QA seconds (total)": round(secs),
                "QA examples (total)": ex, "questions": len(sel)}
         if prev is None and "from_reader" in rec:
             row["goes on from"] = f"the campaign's state ({rec['from_reader']['examples']:,} examples)"
-        if j.get("adapter_sha256"):
-            done[j["adapter_sha256"]]["label"] = label
         for col, name in (("contains", "answer contained"), ("em", "exact match")):
             m, h = ci95([r[col] for r in sel]) if sel else (float("nan"), float("nan"))
             row[name] = f"{m:.3f} ± {h:.3f}"
