@@ -217,6 +217,15 @@ def _optical_lm(d):
                         + (f" ({how[2:]})" if how else ""),
                         "LM >= CTC in one mode", lm >= ctc))
     joint = [r for r in d.get("lm_joint", []) if r.get("stage-1 CTC") is not None]
+    fallbacks = [r for r in joint if r.get("fallback below") not in (None, "")]   # the same reads, derailed ones
+    joint = [r for r in joint if r.get("fallback below") in (None, "")]           # replaced: beside, never as, a row
+
+    def fallback(r) -> str:  # the read's fallback twin (same state, pages, mode, weight, alignment), where one was made
+        key = ("examples", "pages of", "pages", "mode", "CTC weight", "bands a line")
+        f = next((f for f in fallbacks if all(f.get(k) == r.get(k) for k in key)), None)
+        return "" if f is None else (f" (derailed reads replaced by the head's text, agreement < {f['fallback below']:g}:"
+                                     f" {100 * f['joint']:.1f}%, paired {f['joint - CTC (points)']})")
+
     if joint:               # the LM read jointly with the CTC prefix scores (reports/optical.md): newest state, best mode
         from lab.optical.ctc_prefix import MERGE
 
@@ -232,14 +241,14 @@ def _optical_lm(d):
                                             if r.get("bands a line", 1) > 1 else "")
                         + f"), whole held-out Fox-like pages ({r['pages']}), {r['mode']} mode (CPU) after "
                         f"{r['examples']:,} examples", f"{100 * r['joint']:.1f}% vs stage-1 CTC {100 * r['stage-1 CTC']:.1f}% "
-                        f"(paired {r['joint - CTC (points)']} points){alone}; {100 * r['control']:.0f}% from another "
+                        f"(paired {r['joint - CTC (points)']} points){fallback(r)}{alone}; {100 * r['control']:.0f}% from another "
                         "page's tokens" + "".join(
                             f"; {o['mode']} mode {100 * o['joint']:.1f}% (CTC {100 * o['stage-1 CTC']:.1f}%"
                             + ("" if o.get("LM alone") is None else f", the LM alone {100 * o['LM alone']:.1f}%") + ")"
                             for o in joint if o is not r) + "".join(
                             f"; {f['pages']} fresh pages ({f['pages of'][len('Fox-like: '):]}, read after the "
                             f"alignment was chosen) {100 * f['joint']:.1f}% vs CTC {100 * f['stage-1 CTC']:.1f}% (paired "
-                            f"{f['joint - CTC (points)']})" + ("" if f.get("LM alone") is None
+                            f"{f['joint - CTC (points)']}){fallback(f)}" + ("" if f.get("LM alone") is None
                                                                else f", the LM alone {100 * f['LM alone']:.1f}%")
                             for f in fresh if f["mode"] == r["mode"] and f.get("bands a line", 1) == r.get("bands a line", 1)),
                         "reported beside 'LM >= CTC' (that bar is the LM alone's)", None))

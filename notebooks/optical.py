@@ -309,7 +309,11 @@ if joint_rows:
         "these pages are not an independent test of that choice; the real PDF pages (never looked at for it) "
         "are, and so are 14 Fox-like pages cut the same way from lcet10.txt alone (`train_lm evaluate --fox-docs "
         "canterbury/lcet10.txt`: the evaluation set's second document, whose pages no read had reached), read after "
-        "the choice was made, with the LM alone on the same pages beside them."))
+        "the choice was made, with the LM alone on the same pages beside them. `fallback below` f (reads from "
+        "2026-12-07 on, `--fallback f`): the same reads again, each window's read that agrees with the stage-1 "
+        "reader's text of the same window less than f (`lab.optical.metrics.precision` between the two: no "
+        "reference looked at) taken as derailed and replaced by that text (`replaced` of them); f = 0.5 was fixed "
+        "before these reads, from what a derailed read looks like (a quarter of its page right), not tuned."))
     display(Markdown(rep.table([{"pages of": r["source"], "mode": r["mode"],
                                  "examples": r["examples"], "pages": r["pages"],
                                  "CTC weight": r["ctc_weight"], "bands a line": r["merge"], "joint": r["joint"],
@@ -317,7 +321,10 @@ if joint_rows:
                                  "LM alone": r["lm_alone"], "stage-1 CTC": r["ctc"],
                                  "joint - CTC (points)": (f"{100 * r['joint_minus_ctc'][0]:+.1f} ± "
                                                           f"{100 * r['joint_minus_ctc'][1]:.1f}") if r["joint_minus_ctc"] else "",
-                                 "looped": r["looped"]} for r in joint_rows], key="lm_joint")))
+                                 "looped": r["looped"],
+                                 "fallback below": "" if r["fallback"] is None else r["fallback"],
+                                 "replaced": "" if r["fallback"] is None else r["replaced"]}
+                                for r in joint_rows], key="lm_joint")))
 
 # %%
 rows = S.fox_rows(pages, {k: r for k, r in readers.items() if k not in engines}, modes) \

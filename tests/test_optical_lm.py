@@ -276,6 +276,19 @@ def _evaluate_cli_reads_windows_of_fox_and_real_pdf_pages(tmp_path):
     assert j["ctc_win1_precisions"] == ctc and len(j["win1_g1_ctc0.5_precisions"]) == len(ctc)
     with pytest.raises(ValueError, match="guided"):
         L.main(base + ["--pages", "2", "--ctc-weight", "0.5", "--out", str(out)])
+    assert L.main(base + ["--pages", "2", "--guidance", "1", "--fallback", "1.01", "--out", str(out)]) == 0
+    fb = json.loads(out.read_text())                            # every read agrees < 1.01 with the head's: all replaced
+    assert fb["fallback"] == 1.01 and fb["fallback1.01_win1_g1_precisions"] == ctc and fb["ctc_win1_reads"]
+    assert fb["fallback1.01_win1_g1_replaced"] == list(range(len(ctc))) and fb["fallback1.01_minus_ctc_win1_g1"][0] == 0
+    assert len(fb["win1_g1_reads"]) == len(ctc) and fb["win1_g1_precisions"] == g["win1_g1_precisions"]
+    assert L.main(base + ["--pages", "2", "--guidance", "1", "--fallback", "0.3", "--out", str(out)]) == 0
+    f3 = json.loads(out.read_text())                            # replaced: exactly the reads far from the head's text
+    from lab.optical.metrics import precision
+    far = [j for j, (o, c) in enumerate(zip(f3["win1_g1_reads"], f3["ctc_win1_reads"])) if precision(o, c) < 0.3]
+    assert f3["fallback0.3_win1_g1_replaced"] == far
+    assert f3["fallback0.3_win1_g1_precisions"] == [ctc[j] if j in far else x for j, x in enumerate(g["win1_g1_precisions"])]
+    with pytest.raises(ValueError, match="guided"):
+        L.main(base + ["--pages", "2", "--fallback", "0.5", "--out", str(out)])
     assert L.main(base[:-4] + ["--rows", "2", "--device", "cpu", "--pages", "2", "--guidance", "1", "--resync", "1",
                                "--out", str(out)]) == 0
     rs = json.loads(out.read_text())                            # looping windows read again a row at a time

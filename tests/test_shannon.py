@@ -387,3 +387,27 @@ def test_joint_reads_are_their_own_rows_beside_the_lm_alone_and_never_stand_in_f
         "the LM alone 88.0%")
     assert reads.source({"pages": 14, "fox_docs": ["canterbury/lcet10.txt"]}) == "Fox-like: lcet10.txt"
     assert reads.joint([dict(joint_file, fox_docs=["canterbury/lcet10.txt"])], [alone])[0]["lm_alone"] is None
+
+
+def test_a_fallback_read_is_a_second_row_shown_beside_its_joint_read_never_as_it():
+    """`--fallback f`: reads.joint gives the same reads with the derailed ones replaced as a second row; the
+    dashboard's joint row stays the joint read's and names the fallback's figure beside it."""
+    from lab.optical import reads
+
+    w = {"examples": 9, "mode": "base", "pages": 14, "ctc_merge": 2, "fallback": 0.5, "lm_win16_base_g1_ctc0.5": 0.80,
+         "lm_win16_control_g1_ctc0.5": 0.24, "ctc_win16_base": 0.888, "lm_minus_ctc_win16_g1_ctc0.5": [-0.08, 0.045],
+         "fallback0.5_win16_base_g1_ctc0.5": 0.86, "fallback0.5_win16_control_g1_ctc0.5": 0.25,
+         "fallback0.5_minus_ctc_win16_g1_ctc0.5": [-0.028, 0.02], "fallback0.5_win16_g1_ctc0.5_replaced": [6]}
+    plain, fb = reads.joint([w])
+    assert plain["fallback"] is None and plain["joint"] == 0.80
+    assert (fb["fallback"], fb["joint"], fb["control"], fb["replaced"], fb["ctc"]) == (0.5, 0.86, 0.25, 1, 0.888)
+    row = {"mode": "base", "examples": 9, "pages": 14, "CTC weight": 0.5, "bands a line": 2, "stage-1 CTC": 0.888,
+           "LM alone": 0.826, "looped": 4}
+    d = {"meta": {"machine": "m", "date": "2026-12-07"}, "lm_curve": [{"examples": 10, "GPU-min": 1.0}],
+         "lm_joint": [{**row, "joint": 0.80, "control": 0.24, "joint - CTC (points)": "-8.0 ± 4.5", "fallback below": "",
+                       "replaced": ""},
+                      {**row, "joint": 0.99, "control": 0.25, "joint - CTC (points)": "+10.2 ± 2.0",
+                       "fallback below": 0.5, "replaced": 1}]}
+    (j,) = [r for r in D._optical_lm(d) if "joint decoding" in r["result"]]
+    assert j["value"].startswith("80.0% vs stage-1 CTC 88.8% (paired -8.0 ± 4.5 points) (derailed reads replaced by "
+                                 "the head's text, agreement < 0.5: 99.0%, paired +10.2 ± 2.0)")

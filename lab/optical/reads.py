@@ -41,7 +41,10 @@ def joint(windows: list[dict], plain: list[dict] = ()) -> list[dict]:
     pages, guidance, weight, the joint read's precision (own tokens; another page's), the stage-1 CTC reader's on
     the same windows, the paired joint - CTC [mean, standard error], the LM alone (the guided read of the same
     state, mode and pages (`source`) among `plain`, where there is one), and `merge`: the most adjacent ink bands one line was
-    scored against (`ctc_prefix.LinePrefixScorer`; reads before 2026-12-07 were one line, one band)."""
+    scored against (`ctc_prefix.LinePrefixScorer`; reads before 2026-12-07 were one line, one band). A read made
+    with `--fallback f` gives a second row after it, `fallback` f: the same reads with those that agree with the
+    stage-1 reader's text of their window less than f replaced by that text (`replaced` of them); other rows
+    have fallback None."""
     out = []
     for w in windows:
         m, g = w["mode"], MODES[w["mode"]] // CELL
@@ -57,5 +60,12 @@ def joint(windows: list[dict], plain: list[dict] = ()) -> list[dict]:
                         "guidance": float(sc), "ctc_weight": float(wt), "joint": w[k],
                         "control": w[f"lm_win{g}_control_g{sc}_ctc{wt}"], "ctc": w.get(f"ctc_win{g}_{m}"),
                         "joint_minus_ctc": w.get(f"lm_minus_ctc_win{g}_g{sc}_ctc{wt}"), "lm_alone": alone,
-                        "looped": len(w.get(f"win{g}_g{sc}_ctc{wt}_looped", [])), "merge": w.get("ctc_merge", 1)})
+                        "looped": len(w.get(f"win{g}_g{sc}_ctc{wt}_looped", [])), "merge": w.get("ctc_merge", 1),
+                        "fallback": None})
+            if "fallback" in w:       # the same reads, the derailed ones (far from the head's text) replaced by it
+                f, tail = f"fallback{w['fallback']:g}", f"g{sc}_ctc{wt}"
+                out.append({**out[-1], "fallback": w["fallback"], "joint": w[f"{f}_win{g}_{m}_{tail}"],
+                            "control": w[f"{f}_win{g}_control_{tail}"],
+                            "joint_minus_ctc": w[f"{f}_minus_ctc_win{g}_{tail}"],
+                            "replaced": len(w[f"{f}_win{g}_{tail}_replaced"])})
     return out

@@ -367,7 +367,7 @@ def text_windows(bands, grid: int, rows: int, per_page: int = 3) -> list[int]:
 
 def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows: int, per_page: int = 3,
                      guidance: float = 0.0, by_rows: bool = False, resync: int = 0, ctc_weight: float = 0.0,
-                     ctc_merge: int | None = None) -> dict:
+                     ctc_merge: int | None = None, fallback: float = 0.0) -> dict:
     """Precision on windows of `rows` cell rows of the held-out pages (the curriculum's examples, before whole
     pages are learnt), with the same windows read from another page's tokens as the control, and by the stage-1
     CTC reader from the same tokens (its bands of those rows). guidance > 0: read with the LM's prior weighed
@@ -385,7 +385,12 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     of the window's ink bands added (`ctc_prefix`; the control's from the other page's tokens it reads); the keys
     then carry _ctc{weight} after the guidance; ctc_merge: the most adjacent ink bands one line of the read may be
     scored against (`ctc_prefix.LinePrefixScorer`'s merge; 1: line j is ink band j, as before 2026-12-07; None:
-    the mode's, `ctc_prefix.MERGE`)."""
+    the mode's, `ctc_prefix.MERGE`). fallback > 0 (guided reads): a read that agrees with the stage-1 reader's
+    text of the same window (metrics.precision between the two, no reference looked at) less than `fallback` is
+    taken as derailed and replaced by that text (after resync); the keys fallback{f}_... hold the reads after it
+    beside those before (own and control alike). A guided read keeps every window's read (win{rows}{g}_reads)
+    and the stage-1 reader's (ctc_win{rows}_reads), for rules like this one to be checked later without reading
+    again."""
     from lab.optical.metrics import precision
 
     was = reader.training
@@ -394,8 +399,8 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     vt = encode(model, [p.image for p in fox], mode)
     ctc_bands = model.reader.read_bands(vt)   # the stage-1 reader on the same tokens (its bands of each row)
     g = MODES[mode] // 64
-    if ctc_weight and not guidance:
-        raise ValueError("joint CTC decoding (ctc_weight) is for guided reads")
+    if (ctc_weight or fallback) and not guidance:
+        raise ValueError("joint CTC decoding (ctc_weight) and the fallback are for guided reads")
     with torch.no_grad():
         band_logits = model.reader(vt).view(len(fox), g * LINES, g * FRAMES, -1) if ctc_weight else None
 
@@ -460,7 +465,8 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
                 f"page_by{rows}{g_}_windows": n, "windows_chosen_by": "stage-1 ink",
                 f"page_by{rows}{g_}_samples": [{"ref": r[:160], "out": o[:160]} for r, o in list(zip(full, joined))[:2]]}
     prec = [precision(o, r) for o, r in zip(outs, refs + refs)]
-    ctc = [precision(window_text(ctc_bands[i], *w), r) for i, w, r in zip(idx, wins, refs)]
+    ctc_reads = [window_text(ctc_bands[i], *w) for i, w in zip(idx, wins)]
+    ctc = [precision(c, r) for c, r in zip(ctc_reads, refs)]
     if guidance:              # a guided read: its precisions, samples and the CTC figure (teacher-forced: a plain run's)
         g = f"_g{guidance:g}{cw}"
         diff = np.asarray(prec[:n]) - np.asarray(ctc)   # LM - CTC, window by window on the same tokens
@@ -469,7 +475,20 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
                f"lm_minus_ctc_win{rows}{g}": [float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else None],
                f"win{rows}{g}_precisions": [round(float(x), 4) for x in prec[:n]],
                f"ctc_win{rows}_precisions": [round(float(x), 4) for x in ctc],
-               f"win{rows}{g}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]]}
+               f"win{rows}{g}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]],
+               f"win{rows}{g}_reads": list(outs[:n]), f"ctc_win{rows}_reads": ctc_reads}
+        if fallback:          # a read far from the stage-1 reader's text of its window is taken as derailed
+            other_ctc = [window_text(ctc_bands[(i + 1) % len(fox)], *w) for i, w in zip(idx, wins)]
+            rep = [precision(o, c) < fallback for o, c in zip(outs, ctc_reads + other_ctc)]
+            fb = [c if r_ else o for o, c, r_ in zip(outs, ctc_reads + other_ctc, rep)]
+            pf = [precision(o, r) for o, r in zip(fb, refs + refs)]
+            d = np.asarray(pf[:n]) - np.asarray(ctc)
+            f = f"fallback{fallback:g}"
+            res.update({f"{f}_win{rows}_{mode}{g}": float(np.mean(pf[:n])), f"{f}_win{rows}_control{g}": float(np.mean(pf[n:])),
+                        f"{f}_minus_ctc_win{rows}{g}": [float(d.mean()), float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else None],
+                        f"{f}_win{rows}{g}_precisions": [round(float(x), 4) for x in pf[:n]],
+                        f"{f}_win{rows}{g}_replaced": [j for j in range(n) if rep[j]],
+                        f"{f}_win{rows}{g}_control_replaced": sum(rep[n:])})
         if any(looped):
             res[f"win{rows}{g}_looped"] = [j for j in range(n) if looped[j]]
             res[f"win{rows}{g}_control_looped"] = sum(looped[n:])
@@ -888,6 +907,10 @@ def main(argv=None) -> int:
                    help="with --ctc-weight: the most adjacent ink bands one line may be scored against (a line "
                         "whose ink sits across a band boundary; 1: line j is ink band j; default: the mode's, "
                         "lab.optical.ctc_prefix.MERGE: 2 in base and large, 1 in tiny and small)")
+    p.add_argument("--fallback", type=float, default=0.0,
+                   help="with --guidance: a window's read that agrees with the stage-1 reader's text of the same "
+                        "window less than this (precision between the two; e.g. 0.5) is replaced by that text "
+                        "(keys fallback<f>_...)")
     p.add_argument("--by-rows", action="store_true",
                    help="read each whole page as all its windows of --rows cell rows, joined, scored against the page")
     p.add_argument("--resync", type=int, default=0,
@@ -920,12 +943,13 @@ def main(argv=None) -> int:
                **({"fox_docs": a.fox_docs} if a.fox_docs else {}),
                **({"loop_tokens": LOOP_TOKENS} if a.guidance else {}),
                **({"ctc_merge": a.ctc_merge or MERGE[a.mode]} if a.ctc_weight else {}),
+               **({"fallback": a.fallback} if a.fallback else {}),
                **({"stage1_sha256": model_sha(model), "trained_on_stage1_sha256": meta["stage1_sha256"]}
                   if model_sha(model) != meta["stage1_sha256"] else {})}
         for h in map(int, a.rows.split(",")):
             res.update(evaluate_windows(reader, model, fox, a.mode, h, guidance=a.guidance, by_rows=a.by_rows,
                                         resync=a.resync, ctc_weight=a.ctc_weight,
-                                        ctc_merge=a.ctc_merge))
+                                        ctc_merge=a.ctc_merge, fallback=a.fallback))
         Path(a.out).write_text(json.dumps(res, indent=1))
         print(json.dumps({k: v for k, v in res.items() if "samples" not in k}), flush=True)
         return 0
