@@ -50,6 +50,13 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="--train vision: processes rendering the pages")
     ap.add_argument("--page-seed", type=int, default=0, help="--train vision: the training pages' seed (a run that goes "
                     "on from another's reader with --lm-reader takes a new one: other pages, not the same again)")
+    ap.add_argument("--pages-cache", type=Path, help="--train vision: the rendered pages' file (tokens, texts, "
+                    "questions): read from it when it exists and holds --page-seed's pages, else written to it")
+    ap.add_argument("--render-only", action="store_true", help="--train vision: render --pages-cache's pages and stop "
+                    "(run in the background by --prerender)")
+    ap.add_argument("--prerender", type=int, metavar="SEED", help="--train vision: once this run's pages are ready, "
+                    "render the pages of SEED into --pages-cache's folder (qa_pages_<SEED>.pt) in a background "
+                    "process while this run trains, for the next run (--page-seed SEED) to read")
     ap.add_argument("--lm", default="smollm2-135m-instruct", help="a lab.models LM (or tiny-random-chat)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seconds", type=float, default=300.0)
@@ -64,7 +71,9 @@ def main() -> int:
     a = ap.parse_args()
     if a.adapter_from and a.train != "answering":
         ap.error("--adapter-from is for --train answering")
-    if a.train != "none" and a.adapter is None and not a.adapter_from:
+    if (a.render_only or a.prerender is not None) and not (a.train == "vision" and a.pages_cache):
+        ap.error("--render-only and --prerender need --train vision and --pages-cache")
+    if a.train != "none" and a.adapter is None and not a.adapter_from and not a.render_only:
         ap.error("--adapter is needed to train")
 
     import torch
@@ -81,6 +90,17 @@ def main() -> int:
         torch.backends.cuda.enable_cudnn_sdp(False)     # as scripts/optical_qa_study.py (left-padded batches)
     # the vision reader brings its own LM (the campaign's); only the text trainings use the training items
     lm, tok = models.load_any_lm(a.lm, device) if a.train != "vision" else (None, None)
+    if a.render_only:         # the pages alone, for a later run (--prerender's background process)
+        from lab.optical.model import load as load_model
+        from lab.optical.qa import vision_qa as V
+        from lab.optical.train_lm import stage1_name
+
+        enc, _ = load_model(models.trained_or_path(a.model or stage1_name(models.trained_or_path(a.lm_reader))
+                                                   or "optical-reader"), device)
+        trip = V.triplets(a.pages, seed=a.page_seed, workers=a.workers)
+        V.save_pages(a.pages_cache, V.encode_pages(enc, trip.pages, V.VisionQAConfig().mode), trip, a.page_seed)
+        print(f"{len(trip.pages)} pages of seed {a.page_seed} -> {a.pages_cache} ({time.time() - t0:.0f} s)", flush=True)
+        return 0
     items = F.training_items(a.pages, seed=0) if a.train == "pooled" or (a.train == "answering" and not a.adapter_from) else []
     pages = S.study_pages(per_doc=a.per_doc)
     qas = S.study_questions(pages, per_page=a.per_page)
@@ -110,9 +130,27 @@ def main() -> int:
         enc, _ = load_model(models.trained_or_path(stage1), device)
         reader, meta = load_reader(models.trained_or_path(a.lm_reader), enc, device, torch.bfloat16 if device.startswith("cuda") else None)
         cfg = V.VisionQAConfig(lr=a.lr or 2e-4, proj_lr=a.lr or 2e-4, steps=a.steps, batch=a.batch)
-        trip = V.triplets(a.pages, seed=a.page_seed, workers=a.workers)
-        toks = V.encode_pages(enc, trip.pages, cfg.mode)
-        print(f"{len(trip.pages)} rendered training pages, {len(trip.items)} questions, tokens {tuple(toks.shape)} "
+        cached = a.pages_cache is not None and a.pages_cache.is_file()
+        if cached:
+            toks, trip, seed = V.load_pages(a.pages_cache, device)
+            if seed != a.page_seed:
+                ap.error(f"--pages-cache {a.pages_cache} holds the pages of seed {seed}, not --page-seed {a.page_seed}")
+        else:
+            trip = V.triplets(a.pages, seed=a.page_seed, workers=a.workers)
+            toks = V.encode_pages(enc, trip.pages, cfg.mode)
+            if a.pages_cache:
+                V.save_pages(a.pages_cache, toks, trip, a.page_seed)
+        if a.prerender is not None:   # the next run's pages, rendered while this one trains
+            import subprocess
+
+            nxt = a.pages_cache.with_name(f"qa_pages_{a.prerender}.pt")
+            cmd = [sys.executable, __file__, "--train", "vision", "--render-only", "--pages-cache", str(nxt),
+                   "--page-seed", str(a.prerender), "--pages", str(a.pages), "--workers", str(max(1, a.workers - 2)),
+                   "--device", a.device, "--model", stage1, "--out", str(nxt) + ".json"]
+            with open(str(nxt) + ".log", "w") as log:
+                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            print(f"rendering the pages of seed {a.prerender} into {nxt} in the background", flush=True)
+        print(("read from the cache: " if cached else "") + f"{len(trip.pages)} rendered training pages, {len(trip.items)} questions, tokens {tuple(toks.shape)} "
               f"({time.time() - t0:.0f} s)", flush=True)
         rec = V.train(reader, toks, trip, cfg, seconds=a.seconds, progress=progress)
         rec["from_reader"] = {k: meta.get(k) for k in ("sha256", "examples", "step")}   # the campaign state it started from

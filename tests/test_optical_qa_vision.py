@@ -43,6 +43,20 @@ def test_triplets_are_questions_about_rendered_training_pages(small):
     assert again.items == trip.items and [p.text for p in again.pages] == [p.text for p in trip.pages]
 
 
+def test_rendered_pages_kept_for_a_later_run_train_the_same(small, tmp_path):
+    """save_pages / load_pages (the next device call's pages rendered while this one trains): tokens, texts and
+    questions come back as rendered, and training on them gives the same record as on the rendered pages."""
+    trip, enc, toks = small
+    V.save_pages(tmp_path / "p.pt", toks, trip, seed=7)
+    assert [f.name for f in tmp_path.iterdir()] == ["p.pt"]          # no temporary file left beside it
+    t2, trip2, seed = V.load_pages(tmp_path / "p.pt", "cpu")
+    assert seed == 7 and torch.equal(t2, toks) and trip2.items == trip.items
+    assert [p.text for p in trip2.pages] == [p.text for p in trip.pages]
+    cfg = V.VisionQAConfig(steps=2, batch=4, transcribe=0.5)
+    a, b = V.train(_reader(enc), toks, trip, cfg), V.train(_reader(enc), t2, trip2, cfg)
+    assert [c["loss"] for c in a["curve"]] == [c["loss"] for c in b["curve"]] and a["examples"] == b["examples"] == 8
+
+
 def test_reader_learns_the_answers_and_saves_as_a_campaign_reader(small, tmp_path):
     from lab.optical.train_lm import STATE_VERSION, load_reader, model_sha
 

@@ -36,7 +36,11 @@
 #           QA=vision going on from a reader fine-tuned before (session 28: c40's state 180 s, then 280 s more):
 #           QA_ARGS="--lm-reader <its folder> --page-seed <new> --pages 4500 --budgets 100 --page-counts 1" (the
 #           folder /root/qa_vision of the call before, renamed, or models/optical-qa-vision carried; ~1 s a rendered
-#           page over 15 workers is 30 pages/s: 4,500 pages ~150 s, then QA_S, then ~110 s scoring 277 questions)
+#           page over 15 workers is 30 pages/s: 4,500 pages ~150 s, then QA_S, then ~110 s scoring 277 questions);
+#           add "--pages-cache /root/qa_pages_<seed>.pt --prerender <next seed>": the pages are kept, and the next
+#           call's are rendered in the background while this one trains (session 29: 191 s to render and keep
+#           4,500, so QA_S=290 ran the call out before scoring; the next call read its 4,500 pages in 21 s:
+#           QA_S=200 + scoring fit in 338 s). Keep QA_S <= 260 in a call that renders, <= 420 in one that reads the cache
 #   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>] [S1_INIT=<folder>] [S1_ARGS="--set train.pdf=0.45"]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
 #           from models/optical-reader, or S1_INIT (configs/optical/pdf_finetune.yaml: a third of the pages real PDFs,
 #           the rendered pages' tokens anchored to the starting model's) -> $OUT/s1/ (weights, stage1.json) and $OUT/s1.log; read it on the CPU with

@@ -74,6 +74,24 @@ def triplets(n_pages: int, seed: int = 0, per_page: int = 4, size: int = 20, res
     return Triplets([p for _, _, p in kept], [(index[q.page], q.question, q.answer) for q in qs if q.kind in F.KINDS])
 
 
+def save_pages(path: str | Path, tokens: torch.Tensor, data: Triplets, seed: int) -> None:
+    """Rendered training pages kept for a later run (e.g. the next device call's, rendered while this one trains):
+    their tokens, texts and questions (training needs no image), written to a temporary file and renamed."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save({"seed": seed, "tokens": tokens.cpu(), "texts": [p.text for p in data.pages], "items": data.items}, tmp)
+    os.replace(tmp, path)
+
+
+def load_pages(path: str | Path, device) -> tuple[torch.Tensor, Triplets, int]:
+    """save_pages' file -> (tokens on `device`, the triplets (pages: their text alone), the pages' seed)."""
+    from types import SimpleNamespace
+
+    d = torch.load(path, map_location="cpu", weights_only=True)
+    t = d["tokens"].to(device)
+    return t, Triplets([SimpleNamespace(text=x) for x in d["texts"]], [tuple(i) for i in d["items"]]), d["seed"]
+
+
 @torch.no_grad()
 def encode_pages(model, pages: list, mode: str, batch: int = 32) -> torch.Tensor:
     """Every page's vision tokens in `mode` (P, N, D), kept on the model's device in bf16 there (fp32 on the CPU)."""
