@@ -125,3 +125,9 @@ def test_vision_qa_curve_sums_a_chain_and_splits_by_kind():
     assert out[2]["goes on from"] == "first" and out[1]["goes on from"] == "the campaign's state"
     assert out[2]["answer contained"].startswith("0.300 ±") and out[2]["exact match"].startswith("0.100 ±")
     assert out[2]["cloze (6)"] == "0.17" and out[2]["follows (4)"] == "0.50" and list(out[2])[-2:] == ["cloze (6)", "follows (4)"]
+    cut = {"record": {"seconds": 290.0, "examples": 120, "from_reader": {"sha256": "c", "examples": 9}}, "rows": [],
+           "adapter_sha256": "d", "complete": False}          # a call that ran out before scoring: in the chain, unscored
+    out = S.vision_qa_curve([("more", run("c", 280.4, 150, [0, 6, 7])), ("cut", cut),
+                             ("last", run("e", 200.0, 50, [0], frm="d"))])
+    assert out[1]["answer contained"] == out[1]["exact match"] == "not scored" and out[1]["questions"] == 0
+    assert out[2]["QA seconds (total)"] == 770 and out[2]["QA examples (total)"] == 320 and out[2]["goes on from"] == "cut"

@@ -437,8 +437,9 @@ def vision_qa_curve(runs: list[tuple[str, dict]]) -> list[dict]:
     """The vision path's learning curve: one row per fine-tuning of a stage-2 reader to answer
     (scripts/optical_qa_finetune.py --train vision JSONs, (label, JSON) in order), with the question-answering
     seconds and examples summed along a chain (a run whose record's from_reader is an earlier run's
-    adapter_sha256 goes on from it) and its 1-page vision-100 scores, mean ± the 95% interval's half-width, then
-    answer contained by question kind (the kind's count in its column's name)."""
+    adapter_sha256 goes on from it) and its 1-page vision-100 scores, mean ± the 95% interval's half-width ("not
+    scored" for a run with no rows: its call ended first), then answer contained by question kind (the kind's count
+    in its column's name)."""
     done, out = {}, []
     for label, j in runs:
         rec = j["record"]
@@ -454,7 +455,10 @@ def vision_qa_curve(runs: list[tuple[str, dict]]) -> list[dict]:
         if prev is None and "from_reader" in rec:
             row["goes on from"] = f"the campaign's state ({rec['from_reader']['examples']:,} examples)"
         for col, name in (("contains", "answer contained"), ("em", "exact match")):
-            m, h = ci95([r[col] for r in sel]) if sel else (float("nan"), float("nan"))
+            if not sel:       # a run whose call ended before its scoring (the next one goes on from it)
+                row[name] = "not scored"
+                continue
+            m, h = ci95([r[col] for r in sel])
             row[name] = f"{m:.3f} ± {h:.3f}"
         for kind in sorted({r["kind"] for r in sel}, key=lambda k: -sum(r["kind"] == k for r in sel)):
             ks = [r["contains"] for r in sel if r["kind"] == kind]
