@@ -141,9 +141,11 @@ lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window rea
 lm_joint = ["reports/optical_gpu/campaign/c40_pages14_small_g1_ctc0.5_cpu.json",   # joint decoding: the LM's read
             "reports/optical_gpu/campaign/c40_pages14_base_g1_ctc0.5_cpu.json",    # with the CTC prefix scores (a line
             "reports/optical_gpu/campaign/c40_pages14_small_g1_ctc0.5_m2_cpu.json",  # one band; _m2: one or two
-            "reports/optical_gpu/campaign/c40_pages14_base_g1_ctc0.5_m2_cpu.json",   # adjacent bands)
+            "reports/optical_gpu/campaign/c40_pages14_base_g1_ctc0.5_m2_fb0.5_cpu.json",   # adjacent bands; _fb0.5:
+            # the same read again (the same numbers) with --fallback 0.5, the derailed reads replaced by the head's)
             "reports/optical_gpu/campaign/c40_pdf_pages_base_g1_ctc0.5_m2_cpu.json",  # held-out real PDF pages
-            "reports/optical_gpu/campaign/c40_lcet14_base_g1_ctc0.5_m2_cpu.json"]  # 14 pages no read had seen (lcet10)
+            "reports/optical_gpu/campaign/c40_lcet14_base_g1_ctc0.5_m2_fb0.5_cpu.json"]  # 14 pages no read had seen
+            # (lcet10; the read of 2026-12-07 16:33 again, the same numbers, with --fallback 0.5)
 lm_fresh = ["reports/optical_gpu/campaign/c40_lcet14_base_g1_cpu.json"]   # the LM alone on those (the joint table's)
 probe_jsons = ["reports/optical_gpu/probe_oracle.json", "reports/optical_gpu/probe_oracle_fast.json",
                "reports/optical_gpu/probe_oracle_full.json"]   # can the LM read one vector at all? (GPU probes)
