@@ -90,13 +90,15 @@ def main() -> int:
         torch.backends.cuda.enable_cudnn_sdp(False)     # as scripts/optical_qa_study.py (left-padded batches)
     # the vision reader brings its own LM (the campaign's); only the text trainings use the training items
     lm, tok = models.load_any_lm(a.lm, device) if a.train != "vision" else (None, None)
+    if a.train == "vision":   # the stage-1 model whose tokens the reader reads
+        from lab.optical.train_lm import stage1_name
+
+        stage1 = a.model or stage1_name(models.trained_or_path(a.lm_reader)) or "optical-reader"
     if a.render_only:         # the pages alone, for a later run (--prerender's background process)
         from lab.optical.model import load as load_model
         from lab.optical.qa import vision_qa as V
-        from lab.optical.train_lm import stage1_name
 
-        enc, _ = load_model(models.trained_or_path(a.model or stage1_name(models.trained_or_path(a.lm_reader))
-                                                   or "optical-reader"), device)
+        enc, _ = load_model(models.trained_or_path(stage1), device)
         trip = V.triplets(a.pages, seed=a.page_seed, workers=a.workers)
         V.save_pages(a.pages_cache, V.encode_pages(enc, trip.pages, V.VisionQAConfig().mode), trip, a.page_seed)
         print(f"{len(trip.pages)} pages of seed {a.page_seed} -> {a.pages_cache} ({time.time() - t0:.0f} s)", flush=True)
@@ -124,9 +126,6 @@ def main() -> int:
         from lab.optical.qa import vision_qa as V
         from lab.optical.train_lm import load_reader
 
-        from lab.optical.train_lm import stage1_name
-
-        stage1 = a.model or stage1_name(models.trained_or_path(a.lm_reader)) or "optical-reader"
         enc, _ = load_model(models.trained_or_path(stage1), device)
         reader, meta = load_reader(models.trained_or_path(a.lm_reader), enc, device, torch.bfloat16 if device.startswith("cuda") else None)
         cfg = V.VisionQAConfig(lr=a.lr or 2e-4, proj_lr=a.lr or 2e-4, steps=a.steps, batch=a.batch)

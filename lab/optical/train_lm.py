@@ -469,10 +469,13 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
     ctc = [precision(c, r) for c, r in zip(ctc_reads, refs)]
     if guidance:              # a guided read: its precisions, samples and the CTC figure (teacher-forced: a plain run's)
         g = f"_g{guidance:g}{cw}"
-        diff = np.asarray(prec[:n]) - np.asarray(ctc)   # LM - CTC, window by window on the same tokens
+        def paired(x):        # x - CTC, window by window on the same tokens: [mean, standard error]
+            d = np.asarray(x[:n]) - np.asarray(ctc)
+            return [float(d.mean()), float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else None]
+
         res = {f"lm_win{rows}_{mode}{g}": float(np.mean(prec[:n])), f"lm_win{rows}_control{g}": float(np.mean(prec[n:])),
                f"ctc_win{rows}_{mode}": float(np.mean(ctc)),
-               f"lm_minus_ctc_win{rows}{g}": [float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else None],
+               f"lm_minus_ctc_win{rows}{g}": paired(prec),
                f"win{rows}{g}_precisions": [round(float(x), 4) for x in prec[:n]],
                f"ctc_win{rows}_precisions": [round(float(x), 4) for x in ctc],
                f"win{rows}{g}_samples": [{"ref": r[:120], "out": o[:120]} for r, o in list(zip(refs, outs))[:3]],
@@ -482,10 +485,9 @@ def evaluate_windows(reader: LMReader, model: OpticalModel, fox, mode: str, rows
             rep = [precision(o, c) < fallback for o, c in zip(outs, ctc_reads + other_ctc)]
             fb = [c if r_ else o for o, c, r_ in zip(outs, ctc_reads + other_ctc, rep)]
             pf = [precision(o, r) for o, r in zip(fb, refs + refs)]
-            d = np.asarray(pf[:n]) - np.asarray(ctc)
             f = f"fallback{fallback:g}"
             res.update({f"{f}_win{rows}_{mode}{g}": float(np.mean(pf[:n])), f"{f}_win{rows}_control{g}": float(np.mean(pf[n:])),
-                        f"{f}_minus_ctc_win{rows}{g}": [float(d.mean()), float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else None],
+                        f"{f}_minus_ctc_win{rows}{g}": paired(pf),
                         f"{f}_win{rows}{g}_precisions": [round(float(x), 4) for x in pf[:n]],
                         f"{f}_win{rows}{g}_replaced": [j for j in range(n) if rep[j]],
                         f"{f}_win{rows}{g}_control_replaced": sum(rep[n:])})
