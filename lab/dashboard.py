@@ -299,14 +299,19 @@ def _optical_qa(d):
                     ">= BM25-N, >= pooled-N, >= 90% of full text (issue optical V)",
                     False if vis is None else vis >= max(at100.get(("adapted", "bm25"), 0), at100.get(("pooled", "pooled"), 0)),
                     machine=None if vis is None else gpu))
-    bank = [r for r in d.get("qa_bank", []) if r.get("bank") != "none" and "answered / 1k stored" in r]
+    full = d.get("qa_bank_full") or []        # the full-size bank (notebook section 5e) before the CPU profile's small one
+    bank = [r for r in full or d.get("qa_bank", []) if r.get("bank") != "none" and "answered / 1k stored" in r]
     for kept in sorted({r["kept"] for r in bank}, key=lambda k: -float(k[:-1])):
-        sel = sorted((r for r in bank if r["kept"] == kept), key=lambda r: -r["answered / 1k stored"])
-        seed = next((r for r in sel if r["bank"] == "seed"), None)
+        at = [r for r in bank if r["kept"] == kept]
+        vias = list(dict.fromkeys(r.get("via", "ocr") for r in at))
+        value = "; ".join((f"via {v}: " if len(vias) > 1 else "") + ", ".join(
+            f"{r['bank']} {r['answered / 1k stored']:.2f}"
+            for r in sorted((r for r in at if r.get("via", "ocr") == v), key=lambda r: -r["answered / 1k stored"]))
+            for v in vias)
+        seed = next((r for r in at if r["bank"] == "seed"), None)
         out.append(_row("optical", d, f"memory bank cut to {kept} of its tokens: answers per 1,000 stored tokens "
-                        f"({sel[0]['questions']} questions)", ", ".join(f"{r['bank']} {r['answered / 1k stored']:.2f}"
-                                                                         for r in sel),
-                        "each policy, the seed's rule among them (issue optical V)" + (
+                        f"({at[0]['questions']} questions{', ' + str(len({r['bank'] for r in at})) + ' policies' if full else ''})",
+                        value, "each policy, the seed's rule among them (issue optical V)" + (
                             "" if seed else "; the seed rule not run"), None))
     return out
 

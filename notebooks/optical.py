@@ -44,6 +44,8 @@ qa_bank_docs = 6                     # held-out documents in the bank (test PDFs
 qa_bank_questions = 4                # questions asked of it (seeded choice, answerable kinds)
 qa_policies = ["fade"]               # forgetting policies (lab.optical.bank.POLICIES: seed lru fifo importance fade)
 qa_keeps = [0.5, 0.25]               # the shares of its tokens each policy cuts the bank to
+qa_bank_full = "reports/optical_gpu/qa_bank_vias_cpu.json"   # the full-size bank (60 documents, every path and
+                                     # policy; scripts/optical_qa_study.py --bank-only), when present
 pdf_per_doc = 0                      # held-out real PDF pages per document (cpu profile: 4; needs `make documents`)
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
 lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21, c24-c26, c29, c31-c35 (pages: c37, c40 too)
@@ -537,6 +539,23 @@ if vruns:
         "answer contained on each question kind (its count in the column)."))
     display(Markdown(rep.table(QS.vision_qa_curve(vruns), key="qa_vision_curve")))
 
+bank_full = json.loads(Path(qa_bank_full).read_text()) if qa_bank_full and Path(qa_bank_full).is_file() else None
+if bank_full:
+    rep.section("5f. The memory bank at full size: every path, every forgetting policy", (
+        f"A bank of {bank_full['bank_documents']} held-out documents ({bank_full['bank_pages']} pages: the test PDFs' "
+        f"pages and one-page sections of the test texts; `QS.bank_corpus`), made as `lab optical add` makes one "
+        f"(encoder `{Path(str(bank_full['model'])).name}`, embedder {bank_full['bank_embedder']}, small mode, a day "
+        f"apart); {bank_full['bank'] and len({r['question'] for r in bank_full['bank']})} answerable questions about its "
+        f"pages asked with {bank_full['bank_budget']} vision tokens of retrieval budget (one page), so retrieval errors "
+        "count, by each path of `lab optical ask`: `vision` (the stage-2 reader fine-tuned to answer, "
+        f"`{Path(str(bank_full['lm_reader'])).name}`, answering from the retrieved tokens), `ocr` (the tokens read "
+        f"back into text by the stage-1 reader, answered by `{Path(str(bank_full['qa_adapter'])).name}`) and `text` (the "
+        "stored page text: what retrieval alone leaves). Then copies of the bank cut to half and a quarter of their "
+        "tokens by each forgetting policy (`seed` is the seed document's rule; `fade` keeps every memory at fewer "
+        "tokens) and asked again. Machine: " + bank_full["machine"]["device"] + "; commands:\n"
+        + "\n".join(f"- `{c}`" for c in bank_full["commands"]) + "\n\n" + "\n".join(QS.bank_verdict(bank_full["bank"]))))
+    display(Markdown(rep.table(QS.bank_rows(bank_full["bank"]), key="qa_bank_full")))
+
 # %%
 lines = ["The seed claims \"20x compression at ~60% fidelity, 10x at ~90%\"; DeepSeek-OCR reports 59.1% at 19.7x (64 "
          "tokens) and 91.5% at 10.6x (100 tokens) on Fox (quoted)."]
@@ -562,6 +581,9 @@ if gpu_qa:
     lines += QS.verdict(gpu_qa["rows"], "the GPU study")
 if not (qa_rows or gpu_qa):
     lines.append("- not measured in this profile.")
+if bank_full:
+    lines.append("The memory bank at full size (section 5f), answers per 1,000 stored vision tokens:")
+    lines += QS.bank_verdict(bank_full["bank"])
 rep.section("6. Verdict", "\n".join(lines))
 print("\n".join(lines))
 print("wrote", rep.write())

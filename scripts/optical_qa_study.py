@@ -35,9 +35,16 @@ def main() -> int:
     ap.add_argument("--bank-docs", type=int, default=60, help="held-out documents in the bank (study.bank_corpus)")
     ap.add_argument("--bank-questions", type=int, default=120)
     ap.add_argument("--keeps", type=float, nargs="+", default=[0.5, 0.25], help="shares each policy cuts the bank to")
+    ap.add_argument("--bank-vias", nargs="+", default=["ocr"], choices=["ocr", "vision", "text"],
+                    help="the bank's answering paths (vision: the --lm-reader answering from the tokens)")
+    ap.add_argument("--bank-embedder", default="hashing-256",
+                    help="the bank's embedder (`lab optical add` makes all-minilm-l6-v2 banks)")
+    ap.add_argument("--bank-only", action="store_true", help="the memory bank alone (no page study before it)")
     ap.add_argument("--qa-adapter", help="the answering model's LoRA folder (scripts/optical_qa_finetune.py)")
     ap.add_argument("--batch", type=int, default=16)
     args = ap.parse_args()
+    if "vision" in args.bank_vias and not args.lm_reader:
+        ap.error("--bank-vias vision needs --lm-reader (the stage-2 reader fine-tuned to answer)")
 
     import torch
 
@@ -56,13 +63,15 @@ def main() -> int:
     if args.qa_adapter:
         from lab.optical.qa.finetune import load_adapter
 
-        lm = load_adapter(lm, args.qa_adapter)
+        lm = load_adapter(lm, models.trained_or_path(args.qa_adapter))
     lm = lm.to(torch.bfloat16) if args.device == "cuda" else lm
     answerer = TextAnswerer(lm.eval(), tok, batch=args.batch)
-    lm_reader = load_reader(args.lm_reader, ocr, args.device)[0] if args.lm_reader else None
-    pages = S.study_pages(per_doc=args.per_doc)
-    qas = S.study_questions(pages, per_page=args.per_page)
-    print(f"{len(pages)} pages, {len(qas)} questions", flush=True)
+    lm_reader = load_reader(models.trained_or_path(args.lm_reader), ocr, args.device)[0] if args.lm_reader else None
+    pages, qas = [], []
+    if not args.bank_only:
+        pages = S.study_pages(per_doc=args.per_doc)
+        qas = S.study_questions(pages, per_page=args.per_page)
+        print(f"{len(pages)} pages, {len(qas)} questions", flush=True)
     conds = tuple(args.conditions or S.CONDITIONS)
     conds = conds if lm_reader is not None else tuple(c for c in conds if c != "vision")
     out = {}
@@ -75,18 +84,22 @@ def main() -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out.update({"command": " ".join(sys.argv), "machine": machine(),
-           "encoder_sha256": meta["sha256"], "lm_reader": args.lm_reader, "pages": len(pages), "questions": len(qas)})
-    rows = S.run(pages, qas, conds, tuple(args.budgets), tuple(args.pages), answerer, ocr, lm_reader,
-                 progress=lambda s: print(s, flush=True), vision_budgets=args.vision_budgets, on_rows=save)
+           "encoder_sha256": meta["sha256"], "model": args.model, "lm_reader": args.lm_reader, "pages": len(pages), "questions": len(qas)})
+    rows = [] if args.bank_only else S.run(pages, qas, conds, tuple(args.budgets), tuple(args.pages), answerer, ocr,
+                                           lm_reader, progress=lambda s: print(s, flush=True),
+                                           vision_budgets=args.vision_budgets, on_rows=save)
     save(rows)
     if args.policies is not None and args.bank_budget:
         bpages = S.bank_corpus(args.bank_docs)
         bqas = S.bank_questions(bpages, args.bank_questions)
-        out.update(bank_documents=len({p.document for p in bpages}), bank_pages=len(bpages))
+        out.update(bank_documents=len({p.document for p in bpages}), bank_pages=len(bpages),
+                   bank_budget=args.bank_budget, bank_vias=args.bank_vias, qa_adapter=args.qa_adapter,
+                   bank_embedder=args.bank_embedder)
         with tempfile.TemporaryDirectory() as d:
             out["bank"] = S.bank_study(bpages, bqas, str(path), answerer, ocr, d, budget=args.bank_budget,
                                        policies=tuple(args.policies), keeps=tuple(args.keeps),
-                                       progress=lambda s: print(s, flush=True))
+                                       progress=lambda s: print(s, flush=True), reader=lm_reader,
+                                       vias=tuple(args.bank_vias), embedder=args.bank_embedder)
     out["seconds"] = round(time.time() - t0, 1)
     save(rows)
     if rows:

@@ -333,20 +333,29 @@ def test_bank_study_asks_a_bank_of_held_out_documents_cut_by_each_policy(tmp_pat
     assert all(p.text.split("\n")[1] not in train for p in pages)               # held-out text only
     qas = S.bank_questions(pages, 3)
     assert len(qas) == 3 and len({q.page for q in qas}) == 3 and all(q.kind != "unanswerable" for q in qas)
+    from lab.optical.decoder import LMReader, ReaderSpec
+
     lm, tok = tiny_lm
+    reader = LMReader(lm, tok, m.reader, 32, ReaderSpec(r=2, alpha=4)).eval()
     rows = S.bank_study(pages, qas, str(tmp_path / "ck"), TextAnswerer(lm.eval(), tok), m, tmp_path / "b", budget=64,
-                        mode="tiny", policies=("seed", "fade"), keeps=(0.5, 0.25), max_new_tokens=2)
-    n = len(rows) // 5          # questions within `ask`'s length (bytes are tokens on the tiny model)
-    assert n >= 1 and len(rows) == 5 * n
+                        mode="tiny", policies=("seed", "fade"), keeps=(0.5, 0.25), max_new_tokens=2, reader=reader,
+                        vias=("ocr", "vision"))
+    n = len(rows) // 10         # questions within `ask`'s length (bytes are tokens on the tiny model)
+    assert n >= 1 and len(rows) == 10 * n
+    assert [r["via"] for r in rows[:2 * n]] == ["ocr"] * n + ["vision"] * n      # both paths on each bank
     t = S.bank_rows(rows)
-    assert [(r["bank"], r["kept"]) for r in t] == [("none", "100%"), ("seed", "50%"), ("fade", "50%"),
-                                                   ("seed", "25%"), ("fade", "25%")]
+    assert [(r["bank"], r["kept"], r["via"]) for r in t] == [
+        (p, k, v) for p, k in [("none", "100%"), ("seed", "50%"), ("fade", "50%"), ("seed", "25%"), ("fade", "25%")]
+        for v in ("ocr", "vision")]
     full = t[0]["bank tokens"]
-    assert full == 4 * 64 and all(r["bank tokens"] <= full * float(r["kept"][:-1]) / 100 for r in t[1:])
+    assert full == 4 * 64 and all(r["bank tokens"] <= full * float(r["kept"][:-1]) / 100 for r in t[2:])
     assert all(r["questions"] == n for r in t)
     assert all(r["answered / 1k stored"] == round(1000 * r["answer contained"] * n / r["bank tokens"], 2) for r in t)
     lines = S.bank_verdict(rows)
-    assert len(lines) == 2 and lines[0].startswith("- bank cut to 50%") and "seed" in lines[0] and "fade" in lines[1]
+    assert len(lines) == 4 and lines[0].startswith("- bank cut to 50% of its tokens (via ocr)")
+    assert "seed" in lines[0] and "fade" in lines[1] and "(via vision)" in lines[2]
+    old = [{k: v for k, v in r.items() if k != "via"} for r in rows if r["via"] == "ocr"]   # a study before vias
+    assert [r["via"] for r in S.bank_rows(old)] == ["ocr"] * 5
 
 
 def test_pick_is_a_seeded_choice_of_both_kinds():

@@ -279,6 +279,13 @@ def test_dashboard_rows_of_the_answering_model_and_the_bank_study():
     d["qa_finetune"].append({"model": "adapted", "pages": 1, "context": "ocr", "budget / page": 100,
                              "answer contained": "0.450 ± 0.050"})     # the tokens read back into text, beside it
     assert D._optical_qa(d)[1]["value"] == "21%, BM25-100 50%, pooled-100 40%, ocr-100 (read back into text) 45%"
+    d["qa_bank_full"] = [{"via": v, "bank": b, "kept": k, "questions": 60, "answered / 1k stored": x}
+                         for v, b, k, x in [("ocr", "none", "100%", 3.0), ("ocr", "fade", "50%", 4.0),
+                                            ("ocr", "seed", "50%", 5.0), ("vision", "fade", "50%", 6.0),
+                                            ("vision", "seed", "50%", 2.0)]]     # the full-size bank wins
+    (row,) = [r for r in D._optical_qa(d) if r["result"].startswith("memory bank")]
+    assert row["value"] == "via ocr: seed 5.00, fade 4.00; via vision: fade 6.00, seed 2.00"
+    assert "(60 questions, 2 policies)" in row["result"]
 
 
 def test_mix_rows_name_the_adapted_lm_and_the_view():

@@ -483,33 +483,38 @@ def context_curve(rows: list[dict]) -> dict:
 
 
 def bank_rows(rows: list[dict]) -> list[dict]:
-    """`bank_study`'s rows as the report prints them: one row per (policy, kept share), the full bank first;
+    """`bank_study`'s rows as the report prints them: one row per (policy, kept share, path), the full bank first;
     'answered / 1k stored' = answers containing the gold span per 1,000 vision tokens the bank keeps."""
     import pandas as pd
 
     df = pd.DataFrame(rows)
     if "keep" not in df:
         df["keep"] = np.where(df["policy"] == "none", 1.0, 0.5)     # studies before the keep column: one half
-    return [{"bank": p, "kept": f"{k:.0%}", "questions": len(g), "bank tokens": int(g.bank_tokens.iloc[0]),
+    if "via" not in df:
+        df["via"] = "ocr"                                           # studies before the via column: ocr alone
+    return [{"via": v, "bank": p, "kept": f"{k:.0%}", "questions": len(g), "bank tokens": int(g.bank_tokens.iloc[0]),
              "gold page retrieved": round(g.retrieved_gold.mean(), 3), "exact match": round(g.em.mean(), 3),
              "token F1": round(g.f1.mean(), 3), "answer contained": round(g.contains.mean(), 3),
              "answered / 1k stored": round(1000 * g.contains.sum() / max(1, int(g.bank_tokens.iloc[0])), 2),
              "LM context tokens": round(g.context_tokens.mean()), "s / question": round(g.seconds.mean(), 2)}
-            for (p, k), g in df.groupby(["policy", "keep"], sort=False)]
+            for (p, k, v), g in df.groupby(["policy", "keep", "via"], sort=False)]
 
 
 def bank_verdict(rows: list[dict]) -> list[str]:
     """Which forgetting policy keeps most answers per stored token at each kept share (the seed's rule among
-    them), against the full bank."""
+    them), against the full bank, for each answering path."""
     t = bank_rows(rows)
-    full = next((r for r in t if r["bank"] == "none"), None)
     out = []
-    for kept in sorted({r["kept"] for r in t if r["bank"] != "none"}, key=lambda s: -float(s[:-1])):
-        sel = sorted((r for r in t if r["kept"] == kept and r["bank"] != "none"), key=lambda r: -r["answered / 1k stored"])
-        out.append(f"- bank cut to {kept} of its tokens: " + ", ".join(
-            f"{r['bank']} {r['answered / 1k stored']:.2f} ({r['answer contained']:.0%} answered, gold page retrieved "
-            f"{r['gold page retrieved']:.0%})" for r in sel) + " answers per 1,000 stored vision tokens"
-            + (f"; the full bank: {full['answered / 1k stored']:.2f} ({full['answer contained']:.0%})." if full else "."))
+    for via in dict.fromkeys(r["via"] for r in t):
+        tv = [r for r in t if r["via"] == via]
+        full = next((r for r in tv if r["bank"] == "none"), None)
+        for kept in sorted({r["kept"] for r in tv if r["bank"] != "none"}, key=lambda s: -float(s[:-1])):
+            sel = sorted((r for r in tv if r["kept"] == kept and r["bank"] != "none"),
+                         key=lambda r: -r["answered / 1k stored"])
+            out.append(f"- bank cut to {kept} of its tokens (via {via}): " + ", ".join(
+                f"{r['bank']} {r['answered / 1k stored']:.2f} ({r['answer contained']:.0%} answered, gold page retrieved "
+                f"{r['gold page retrieved']:.0%})" for r in sel) + " answers per 1,000 stored vision tokens"
+                + (f"; the full bank: {full['answered / 1k stored']:.2f} ({full['answer contained']:.0%})." if full else "."))
     return out
 
 
@@ -557,11 +562,13 @@ def verdict(rows: list[dict], where: str) -> list[str]:
 
 def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answerer, ocr, folder, budget: int = 200,
                mode: str = "small", policies=("lru", "fade"), keeps=(0.5,), max_new_tokens: int = 24,
-               progress=None) -> list[dict]:
+               progress=None, reader=None, vias=("ocr",), embedder: str = "hashing-256") -> list[dict]:
     """The memory bank end to end (retrieval errors included): every page added to a bank (one source a
-    document), each question asked through OpticalQA (via ocr) within `budget` vision tokens; then, on copies
-    of the bank, each forgetting policy cuts it to each of `keeps` of its tokens and the questions are asked
-    again. One row per (policy, keep, question)."""
+    document), each question asked through OpticalQA within `budget` vision tokens by each of `vias` (`ocr`:
+    the stage-1 reader's text answered by `answerer`; `vision`: the stage-2 `reader` answering from the tokens
+    themselves; `text`: the stored page text, the bound retrieval leaves); then, on copies of the bank, each
+    forgetting policy cuts it to each of `keeps` of its tokens and the questions are asked again. One row per
+    (via, policy, keep, question). `embedder`: the bank's (`lab optical add` makes all-minilm-l6-v2 banks)."""
     import shutil
     from pathlib import Path
 
@@ -576,7 +583,7 @@ def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answe
     base = folder / "bank"
     shutil.rmtree(base, ignore_errors=True)
     now = 1_700_000_000.0
-    with MemoryBank.open(base, create=True, encoder=encoder_spec, embedder="hashing-256") as bank:
+    with MemoryBank.open(base, create=True, encoder=encoder_spec, embedder=embedder) as bank:
         for k, doc in enumerate(sorted({p.document for p in pages})):
             # a day apart, the study's questions' documents among them: recency differs between documents
             bank.add_pages([p.page for p in pages if p.document == doc], doc, mode=mode, now=now + 86400 * k)
@@ -591,18 +598,23 @@ def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answe
         with MemoryBank.open(path) as bank:
             if policy != "none":
                 bank.forget(int(bank.total_tokens() * keep), policy=policy, now=end)
-            qa_ = OpticalQA(bank, ocr=ocr, answerer=answerer)
-            t0 = time.perf_counter()
-            for i, q in enumerate(qas):
-                ans = qa_.ask(q.question, budget=budget, max_new_tokens=max_new_tokens)
-                gold = next(p for p in pages if p.id == q.page)
-                hit = any(h.source == gold.document and h.page == gold.page.number for h in ans.memories)
-                rows.append({"policy": policy, "keep": keep, "question": q.id, "kind": q.kind, "answer": ans.text,
-                             "retrieved_gold": float(hit), "memories": len(ans.memories), "vision_tokens": ans.tokens,
-                             "context_tokens": ans.context_tokens, "seconds": ans.seconds, "bank_tokens": bank.total_tokens(),
-                             **score(ans.text, q)})
-            if progress:
-                sel = rows[-len(qas):]
-                progress(f"bank {policy} {keep:.2f}: {np.mean([r['em'] for r in sel]):.3f} EM, gold retrieved "
-                         f"{np.mean([r['retrieved_gold'] for r in sel]):.2f}, {(time.perf_counter() - t0) / len(qas):.1f} s a question")
+            for via in vias:
+                qa_ = (OpticalQA(bank, reader) if via == "vision" else
+                       OpticalQA(bank, answerer=answerer, text=True) if via == "text" else
+                       OpticalQA(bank, ocr=ocr, answerer=answerer))
+                t0 = time.perf_counter()
+                for q in qas:
+                    ans = qa_.ask(q.question, budget=budget, max_new_tokens=max_new_tokens)
+                    gold = next(p for p in pages if p.id == q.page)
+                    hit = any(h.source == gold.document and h.page == gold.page.number for h in ans.memories)
+                    rows.append({"via": via, "policy": policy, "keep": keep, "question": q.id, "kind": q.kind,
+                                 "answer": ans.text, "retrieved_gold": float(hit), "memories": len(ans.memories),
+                                 "vision_tokens": ans.tokens, "context_tokens": ans.context_tokens, "seconds": ans.seconds,
+                                 "bank_tokens": bank.total_tokens(), **score(ans.text, q)})
+                if progress:
+                    sel = rows[-len(qas):]
+                    progress(f"bank {policy} {keep:.2f} via {via}: {np.mean([r['contains'] for r in sel]):.3f} contained, "
+                             f"{np.mean([r['em'] for r in sel]):.3f} EM, gold retrieved "
+                             f"{np.mean([r['retrieved_gold'] for r in sel]):.2f}, "
+                             f"{(time.perf_counter() - t0) / len(qas):.1f} s a question")
     return rows
