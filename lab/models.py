@@ -74,11 +74,11 @@ TRAINED = {t.name: t for t in [
             "examples; scored in a second call with --adapter-from; scripts/optical_qa_finetune.py --train answering)",
             "the answering model: LoRA r16 on SmolLM2-135M-Instruct (all linear layers) fine-tuned to answer a "
             "question from a page's text; `lab optical ask --via ocr|text`'s default"),
-    Trained("optical-qa-vision", "08884c8898089423b51691d70ab7b707b66dd85e0803384f30878be3e8a8a1ce",
-            "reports/optical_gpu/qa_vision_c40_180s.json, qa_vision_c40_460s.json, qa_vision_c40_750s.json, then "
-            "qa_vision.json (one H100, 2026-12-07: optical-lm-reader (c40) fine-tuned 180 s on 3,000 rendered "
-            "training pages' questions, then 280 s more on 4,500, 290 s on 4,500 fresh ones (unscored: the call ran "
-            "out), 200 s on 4,500 more; 950 s in all; scripts/optical_qa_finetune.py --train vision)",
+    Trained("optical-qa-vision", "13472977e7bb279401a872f07328efaaf902cbbb833ef26b68c4078ddd5035d9",
+            "reports/optical_gpu/qa_vision_c40_180s.json, _460s, _750s, _950s, _1200s, then qa_vision.json (one "
+            "H100, 2026-12-07: optical-lm-reader (c40) fine-tuned 180 s on 3,000 rendered training pages' questions, "
+            "then 280 s more on 4,500, 290 s on 4,500 fresh ones (unscored: the call ran out), 200 s, 250 s and 400 s "
+            "on 4,500 fresh ones each; 1,600 s in all; scripts/optical_qa_finetune.py --train vision)",
             "the stage-2 reader fine-tuned to answer from a page's vision tokens (slot projector + LoRA r32 on "
             "SmolLM2-135M, optical-reader-pdf's tokens); `lab optical ask --via vision`'s default"),
     Trained("llm-latent-r48", "ca88ba99391385fcf9c4dfd6c426c87c7da85135e8995a92b70af0c9b9992184",

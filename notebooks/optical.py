@@ -162,7 +162,9 @@ qa_vision_runs = [["c13's state, 150 s", "reports/optical_gpu/qa_vision_c13.json
                   ["c40's state, 180 s", "reports/optical_gpu/qa_vision_c40_180s.json"],   # to answer (GPU)
                   ["the run above, + 280 s", "reports/optical_gpu/qa_vision_c40_460s.json"],   # (the chain goes on
                   ["the run above, + 290 s", "reports/optical_gpu/qa_vision_c40_750s.json"],   # on fresh pages; the
-                  ["the run above, + 200 s", "reports/optical_gpu/qa_vision.json"]]   # last: optical-qa-vision)
+                  ["the run above, + 200 s", "reports/optical_gpu/qa_vision_c40_950s.json"],   # last:
+                  ["the run above, + 250 s", "reports/optical_gpu/qa_vision_c40_1200s.json"],   # optical-qa-vision)
+                  ["the run above, + 400 s", "reports/optical_gpu/qa_vision.json"]]
 
 # %%
 import json
@@ -533,8 +535,8 @@ if vruns:
         "same held-out questions from one page's 100 small-mode vision tokens; a row that goes on from another "
         "(`--lm-reader` its folder) adds its seconds and examples to that one's (a new warm-up, the same peak rate). "
         "`not scored`: a run whose device call ran out before its scoring (the next goes on from its reader). The "
-        "950 s run's 4,500 fresh training pages were rendered in the background while the 750 s run trained "
-        "(`--prerender 2`, then `--pages-cache`), so its call spent no time rendering. "
+        "950 s and 1,600 s runs' 4,500 fresh training pages each were rendered in the background while the run "
+        "before trained (`--prerender`, then `--pages-cache`), so their calls spent no time rendering. "
         "The last is committed as `optical-qa-vision`, `lab optical ask --via vision`'s default reader. By kind: "
         "answer contained on each question kind (its count in the column)."))
     display(Markdown(rep.table(QS.vision_qa_curve(vruns), key="qa_vision_curve")))
