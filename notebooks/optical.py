@@ -44,8 +44,9 @@ qa_bank_docs = 6                     # held-out documents in the bank (test PDFs
 qa_bank_questions = 4                # questions asked of it (seeded choice, answerable kinds)
 qa_policies = ["fade"]               # forgetting policies (lab.optical.bank.POLICIES: seed lru fifo importance fade)
 qa_keeps = [0.5, 0.25]               # the shares of its tokens each policy cuts the bank to
-qa_bank_full = "reports/optical_gpu/qa_bank_vias_cpu.json"   # the full-size bank (60 documents, every path and
-                                     # policy; scripts/optical_qa_study.py --bank-only), when present
+qa_bank_full = ["reports/optical_gpu/qa_bank_ocr_cpu.json",   # the full-size bank (60 documents, every path and
+                "reports/optical_gpu/qa_bank_vision_text_cpu.json",   # policy; optical_qa_study.py --bank-only); its
+                "reports/optical_gpu/qa_bank_vision_cpu.json"]   # vision rows (the 950 s reader) replaced by the last's
 pdf_per_doc = 0                      # held-out real PDF pages per document (cpu profile: 4; needs `make documents`)
 lm_state = "models/optical-lm-reader"  # the stage-2 reader's campaign state (its runs and evaluations); empty: skipped
 lm_windows = ["reports/optical_gpu/campaign/c2_windows_cpu.json",   # window reads of the state after c2, c4, c6, c9, c10, c12, c13, c15, c18, c21, c24-c26, c29, c31-c35 (pages: c37, c40 too)
@@ -156,6 +157,7 @@ qa_gpu = ["reports/optical_gpu/qa_study.json", "reports/optical_gpu/qa_study_400
 qa_finetune = ["reports/optical_gpu/qa_finetune.json",   # the answering model and its text-side competitor
                "reports/optical_gpu/qa_pooled.json",     # (scripts/optical_qa_finetune.py, GPU), when present,
                "reports/optical_gpu/qa_vision.json",     # the stage-2 reader fine-tuned to answer (vision-100)
+               "reports/optical_gpu/qa_study_vision_cpu.json",   # the same reader at 64 / 256 / 400 (CPU)
                "reports/optical_gpu/qa_unadapted_cpu.json"]  # and the unadapted rows scored on the CPU
 qa_vision_runs = [["c13's state, 150 s", "reports/optical_gpu/qa_vision_c13.json"],   # the vision path's curve:
                   ["c26's state, 180 s", "reports/optical_gpu/qa_vision_c26.json"],   # each stage-2 state fine-tuned
@@ -494,7 +496,9 @@ if ft:
         "and that text answered by the adapted model (`lab optical ask --via ocr`'s path; the adapter is the "
         "committed `optical-qa-answerer`, its default). `vision` (where measured) is the campaign's "
         "stage-2 reader fine-tuned on (vision tokens, question, answer) triplets of rendered training pages "
-        "(`lab/optical/qa/vision_qa.py`), asked after one page's 100 small-mode tokens. Scores are means ± the half-width of their 95% "
+        "(`lab/optical/qa/vision_qa.py`, small pages alone), asked after one page's 100 small-mode tokens (GPU) and, "
+        "where measured, the same reader after 64 / 256 / 400 tokens of the page (tiny / base / large mode; "
+        "`scripts/optical_qa_study.py --conditions vision`, CPU). Scores are means ± the half-width of their 95% "
         "interval (Wilson). Commands (JSON and logs in `reports/optical_gpu/`):\n"
         + "\n".join(f"- `{f['command']}` ({f['machine'].get('device', '?')}"
                     + (f"; adapter sha256 `{f['adapter_sha256'][:16]}…`" if f.get("adapter_sha256") else "")
@@ -541,12 +545,12 @@ if vruns:
         "answer contained on each question kind (its count in the column)."))
     display(Markdown(rep.table(QS.vision_qa_curve(vruns), key="qa_vision_curve")))
 
-bank_full = json.loads(Path(qa_bank_full).read_text()) if qa_bank_full and Path(qa_bank_full).is_file() else None
+bank_full = QS.merge_bank_runs([json.loads(Path(f).read_text()) for f in qa_bank_full if Path(f).is_file()])
 if bank_full:
     rep.section("5f. The memory bank at full size: every path, every forgetting policy", (
         f"A bank of {bank_full['bank_documents']} held-out documents ({bank_full['bank_pages']} pages: the test PDFs' "
         f"pages and one-page sections of the test texts; `QS.bank_corpus`), made as `lab optical add` makes one "
-        f"(encoder `{Path(str(bank_full['model'])).name}`, embedder {bank_full['bank_embedder']}, small mode, a day "
+        f"(encoder `{bank_full['model']}`, embedder {bank_full['bank_embedder']}, small mode, a day "
         f"apart); {bank_full['bank'] and len({r['question'] for r in bank_full['bank']})} answerable questions about its "
         f"pages asked with {bank_full['bank_budget']} vision tokens of retrieval budget (one page), so retrieval errors "
         "count, by each path of `lab optical ask`: `vision` (the stage-2 reader fine-tuned to answer, "

@@ -77,6 +77,8 @@ def main() -> int:
     out = {}
 
     def save(rows):
+        for r in rows:      # which model answered (the report's answering table groups by it)
+            r.setdefault("model", "vision" if r["condition"] == "vision" else "adapted" if args.qa_adapter else "unadapted")
         out["rows"] = rows
         tmp = args.out.with_suffix(".tmp")
         tmp.write_text(json.dumps(out, default=str))
@@ -84,7 +86,7 @@ def main() -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out.update({"command": " ".join(sys.argv), "machine": machine(),
-           "encoder_sha256": meta["sha256"], "model": args.model, "lm_reader": args.lm_reader, "pages": len(pages), "questions": len(qas)})
+           "train": "none", "encoder_sha256": meta["sha256"], "model": args.model, "lm_reader": args.lm_reader, "pages": len(pages), "questions": len(qas)})
     rows = [] if args.bank_only else S.run(pages, qas, conds, tuple(args.budgets), tuple(args.pages), answerer, ocr,
                                            lm_reader, progress=lambda s: print(s, flush=True),
                                            vision_budgets=args.vision_budgets, on_rows=save)

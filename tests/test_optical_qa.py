@@ -367,3 +367,22 @@ def test_pick_is_a_seeded_choice_of_both_kinds():
     assert sum(q.kind == "unanswerable" for q in four) == 2
     assert [q.id for q in four] == sorted((q.id for q in four), key=lambda i: int(i[1:]))     # the questions' order
     assert S.pick(qas, 0) == qas and S.pick(qas, 20) == qas
+
+
+def test_merge_bank_runs_replaces_a_path_rerun_and_orders_paths():
+    """Bank studies of one bank merged: a later run's rows replace the same (path, policy, share, question),
+    the rows come path by path (vision, ocr, text), every command is kept and the last vision run names the reader."""
+    from lab.optical.qa import study as S
+
+    def rows(via, contains, n=2):
+        return [{"via": via, "policy": p, "keep": k, "question": f"q{i}", "contains": contains}
+                for p, k in [("none", 1.0), ("fade", 0.5)] for i in range(n)]
+
+    a = {"command": "a", "lm_reader": None, "bank": rows("ocr", 1.0)}
+    b = {"command": "b", "lm_reader": "old", "bank": rows("vision", 0.0) + rows("text", 1.0)}
+    c = {"command": "c", "lm_reader": "new", "bank": rows("vision", 0.5)}
+    m = S.merge_bank_runs([a, b, c, {"command": "d"}])
+    assert m["commands"] == ["a", "b", "c"] and m["lm_reader"] == "new" and len(m["bank"]) == 12
+    assert [r["via"] for r in m["bank"]] == ["vision"] * 4 + ["ocr"] * 4 + ["text"] * 4
+    assert all(r["contains"] == 0.5 for r in m["bank"][:4])             # the rerun's rows, not the first reader's
+    assert S.merge_bank_runs([{"command": "x"}]) is None

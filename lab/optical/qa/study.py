@@ -307,6 +307,26 @@ def merge_runs(runs: list[dict]) -> dict | None:
     return {**runs[0], "rows": rows, "bank": bank, "commands": [run["command"] for run in runs]}
 
 
+def merge_bank_runs(runs: list[dict]) -> dict | None:
+    """Bank studies of the same bank (scripts/optical_qa_study.py --bank-only, a path or a reader each) as one:
+    a later run's rows replace an earlier one's of the same (path, policy, share, question), the rows ordered
+    path by path (vision, ocr, text); every command kept; the last run that answered `vision` names the reader.
+    None when no run has a bank."""
+    runs = [r for r in runs if r.get("bank")]
+    if not runs:
+        return None
+    rows = {}
+    for run in runs:
+        for r in run["bank"]:
+            rows[(r.get("via", "ocr"), r["policy"], r.get("keep", 1.0), r["question"])] = r
+    vision = next((run for run in reversed(runs) if any(r.get("via") == "vision" for r in run["bank"])), runs[-1])
+    order = {"vision": 0, "ocr": 1, "text": 2}                       # path by path, in each run's order
+    bank = sorted(rows.values(), key=lambda r: order.get(r.get("via", "ocr"), 3))
+    return {**runs[0], "lm_reader": vision.get("lm_reader"), "bank": bank,
+            "model": next((run["model"] for run in runs if run.get("model")), None),
+            "commands": [run["command"] for run in runs]}
+
+
 def table(rows: list[dict]):
     """Means per (pages, condition, budget): exact match, F1, answer contained, the gold answer's NLL (nats per
     token, answerable questions), LM context positions, seconds per question."""
@@ -605,12 +625,13 @@ def bank_study(pages: list[StudyPage], qas: list[Q.QA], encoder_spec: str, answe
                 t0 = time.perf_counter()
                 for q in qas:
                     ans = qa_.ask(q.question, budget=budget, max_new_tokens=max_new_tokens)
+                    first = ans.text.strip().split("\n")[0].strip()   # scored as the study scores: the first line
                     gold = next(p for p in pages if p.id == q.page)
                     hit = any(h.source == gold.document and h.page == gold.page.number for h in ans.memories)
                     rows.append({"via": via, "policy": policy, "keep": keep, "question": q.id, "kind": q.kind,
                                  "answer": ans.text, "retrieved_gold": float(hit), "memories": len(ans.memories),
                                  "vision_tokens": ans.tokens, "context_tokens": ans.context_tokens, "seconds": ans.seconds,
-                                 "bank_tokens": bank.total_tokens(), **score(ans.text, q)})
+                                 "bank_tokens": bank.total_tokens(), **score(first, q)})
                 if progress:
                     sel = rows[-len(qas):]
                     progress(f"bank {policy} {keep:.2f} via {via}: {np.mean([r['contains'] for r in sel]):.3f} contained, "
