@@ -556,7 +556,8 @@ if bank_full:
         "count, by each path of `lab optical ask`: `vision` (the stage-2 reader fine-tuned to answer, "
         f"`{Path(str(bank_full['lm_reader'])).name}`, answering from the retrieved tokens), `ocr` (the tokens read "
         f"back into text by the stage-1 reader, answered by `{Path(str(bank_full['qa_adapter'])).name}`) and `text` (the "
-        "stored page text: what retrieval alone leaves). Then copies of the bank cut to half and a quarter of their "
+        "stored page text: what retrieval alone leaves; that text is never cut, so under forgetting it shows retrieval's "
+        "share alone, and its answers per stored vision token are not a storage figure). Then copies of the bank cut to half and a quarter of their "
         "tokens by each forgetting policy (`seed` is the seed document's rule; `fade` keeps every memory at fewer "
         "tokens) and asked again. Machine: " + bank_full["machine"]["device"] + "; commands:\n"
         + "\n".join(f"- `{c}`" for c in bank_full["commands"]) + "\n\n" + "\n".join(QS.bank_verdict(bank_full["bank"]))))

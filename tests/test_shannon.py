@@ -282,7 +282,8 @@ def test_dashboard_rows_of_the_answering_model_and_the_bank_study():
     d["qa_bank_full"] = [{"via": v, "bank": b, "kept": k, "questions": 60, "answered / 1k stored": x}
                          for v, b, k, x in [("ocr", "none", "100%", 3.0), ("ocr", "fade", "50%", 4.0),
                                             ("ocr", "seed", "50%", 5.0), ("vision", "fade", "50%", 6.0),
-                                            ("vision", "seed", "50%", 2.0)]]     # the full-size bank wins
+                                            ("vision", "seed", "50%", 2.0), ("text", "fade", "50%", 9.0)]]
+    # the full-size bank wins; its text path (the stored text is never cut) is left out
     (row,) = [r for r in D._optical_qa(d) if r["result"].startswith("memory bank")]
     assert row["value"] == "via ocr: seed 5.00, fade 4.00; via vision: fade 6.00, seed 2.00"
     assert "(60 questions, 2 policies)" in row["result"]
