@@ -299,7 +299,7 @@ def _optical_qa(d):
                     ">= BM25-N, >= pooled-N, >= 90% of full text (issue optical V)",
                     False if vis is None else vis >= max(at100.get(("adapted", "bm25"), 0), at100.get(("pooled", "pooled"), 0)),
                     machine=None if vis is None else gpu))
-    full = d.get("qa_bank_full") or []        # the full-size bank (notebook section 5e) before the CPU profile's small one
+    full = d.get("qa_bank_full") or []        # the full-size bank (notebook section 5f) before the CPU profile's small one
     bank = [r for r in full or d.get("qa_bank", []) if r.get("bank") != "none" and "answered / 1k stored" in r
             and r.get("via") != "text"]      # the stored text is never cut: no forgetting to compare there
     for kept in sorted({r["kept"] for r in bank}, key=lambda k: -float(k[:-1])):
