@@ -74,11 +74,12 @@ TRAINED = {t.name: t for t in [
             "examples; scored in a second call with --adapter-from; scripts/optical_qa_finetune.py --train answering)",
             "the answering model: LoRA r16 on SmolLM2-135M-Instruct (all linear layers) fine-tuned to answer a "
             "question from a page's text; `lab optical ask --via ocr|text`'s default"),
-    Trained("optical-qa-vision", "13472977e7bb279401a872f07328efaaf902cbbb833ef26b68c4078ddd5035d9",
-            "reports/optical_gpu/qa_vision_c40_180s.json, _460s, _750s, _950s, _1200s, then qa_vision.json (one "
-            "H100, 2026-12-07: optical-lm-reader (c40) fine-tuned 180 s on 3,000 rendered training pages' questions, "
-            "then 280 s more on 4,500, 290 s on 4,500 fresh ones (unscored: the call ran out), 200 s, 250 s and 400 s "
-            "on 4,500 fresh ones each; 1,600 s in all; scripts/optical_qa_finetune.py --train vision)",
+    Trained("optical-qa-vision", "773a9e8d30e59f3ab5097c29e3d991e7eb098a0b8a2ab22af9b93237439718a0",
+            "reports/optical_gpu/qa_vision_c40_180s.json, _460s, _750s, _950s, _1200s, _1600s, _1850s, then "
+            "qa_vision.json (one H100, 2026-12-07/08: optical-lm-reader (c40) fine-tuned 180 s on 3,000 rendered "
+            "training pages' questions, then 280 s more on 4,500, 290 s on 4,500 fresh ones (unscored: the call ran "
+            "out), 200, 250, 400, 250 and 390 s on 4,500 fresh ones each; 2,240 s in all; "
+            "scripts/optical_qa_finetune.py --train vision)",
             "the stage-2 reader fine-tuned to answer from a page's vision tokens (slot projector + LoRA r32 on "
             "SmolLM2-135M, optical-reader-pdf's tokens); `lab optical ask --via vision`'s default"),
     Trained("llm-latent-r48", "ca88ba99391385fcf9c4dfd6c426c87c7da85135e8995a92b70af0c9b9992184",

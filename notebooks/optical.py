@@ -166,7 +166,9 @@ qa_vision_runs = [["c13's state, 150 s", "reports/optical_gpu/qa_vision_c13.json
                   ["the run above, + 290 s", "reports/optical_gpu/qa_vision_c40_750s.json"],   # on fresh pages; the
                   ["the run above, + 200 s", "reports/optical_gpu/qa_vision_c40_950s.json"],   # last:
                   ["the run above, + 250 s", "reports/optical_gpu/qa_vision_c40_1200s.json"],   # optical-qa-vision)
-                  ["the run above, + 400 s", "reports/optical_gpu/qa_vision.json"]]
+                  ["the run above, + 400 s", "reports/optical_gpu/qa_vision_c40_1600s.json"],
+                  ["the run above, + 250 s", "reports/optical_gpu/qa_vision_c40_1850s.json"],
+                  ["the run above, + 390 s", "reports/optical_gpu/qa_vision.json"]]
 
 # %%
 import json
@@ -497,11 +499,13 @@ if ft:
         "committed `optical-qa-answerer`, its default). `vision` (where measured) is the campaign's "
         "stage-2 reader fine-tuned on (vision tokens, question, answer) triplets of rendered training pages "
         "(`lab/optical/qa/vision_qa.py`, small pages alone), asked after one page's 100 small-mode tokens (GPU) and, "
-        "where measured, the same reader after 64 / 256 / 400 tokens of the page (tiny / base / large mode; "
-        "`scripts/optical_qa_study.py --conditions vision`, CPU). Scores are means ± the half-width of their 95% "
+        "where measured, the reader after 64 / 256 / 400 tokens of the page (tiny / base / large mode; "
+        "`scripts/optical_qa_study.py --conditions vision`, CPU; `qa_study_vision_cpu.json` scored its 1,600 s state, "
+        "`optical-qa-vision` as committed at 1cab594, sha256 `13472977…`, before the chain's last two runs). Scores are means ± the half-width of their 95% "
         "interval (Wilson). Commands (JSON and logs in `reports/optical_gpu/`):\n"
         + "\n".join(f"- `{f['command']}` ({f['machine'].get('device', '?')}"
                     + (f"; adapter sha256 `{f['adapter_sha256'][:16]}…`" if f.get("adapter_sha256") else "")
+                    + (f"; reader sha256 `{f['lm_reader_sha256'][:16]}…`" if f.get("lm_reader_sha256") else "")
                     + ("" if f.get("complete", True) else "; **partial**: the call ended before every condition was scored")
                     + ")" for f in fts) + "\n\n"
         f"**The bar** (issue optical V): from the full page text, answer contained >= 70% and exact match >= 50% on "
@@ -539,7 +543,7 @@ if vruns:
         "same held-out questions from one page's 100 small-mode vision tokens; a row that goes on from another "
         "(`--lm-reader` its folder) adds its seconds and examples to that one's (a new warm-up, the same peak rate). "
         "`not scored`: a run whose device call ran out before its scoring (the next goes on from its reader). The "
-        "950 s and 1,600 s runs' 4,500 fresh training pages each were rendered in the background while the run "
+        "950, 1,600 and 2,240 s runs' 4,500 fresh training pages each were rendered in the background while the run "
         "before trained (`--prerender`, then `--pages-cache`), so their calls spent no time rendering. "
         "The last is committed as `optical-qa-vision`, `lab optical ask --via vision`'s default reader. By kind: "
         "answer contained on each question kind (its count in the column)."))

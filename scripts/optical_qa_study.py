@@ -66,7 +66,8 @@ def main() -> int:
         lm = load_adapter(lm, models.trained_or_path(args.qa_adapter))
     lm = lm.to(torch.bfloat16) if args.device == "cuda" else lm
     answerer = TextAnswerer(lm.eval(), tok, batch=args.batch)
-    lm_reader = load_reader(models.trained_or_path(args.lm_reader), ocr, args.device)[0] if args.lm_reader else None
+    lm_reader, reader_meta = (load_reader(models.trained_or_path(args.lm_reader), ocr, args.device) if args.lm_reader
+                              else (None, {}))
     pages, qas = [], []
     if not args.bank_only:
         pages = S.study_pages(per_doc=args.per_doc)
@@ -86,7 +87,8 @@ def main() -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out.update({"command": " ".join(sys.argv), "machine": machine(),
-           "train": "none", "encoder_sha256": meta["sha256"], "model": args.model, "lm_reader": args.lm_reader, "pages": len(pages), "questions": len(qas)})
+           "train": "none", "encoder_sha256": meta["sha256"], "model": args.model, "lm_reader": args.lm_reader,
+           "lm_reader_sha256": reader_meta.get("sha256"), "pages": len(pages), "questions": len(qas)})
     rows = [] if args.bank_only else S.run(pages, qas, conds, tuple(args.budgets), tuple(args.pages), answerer, ocr,
                                            lm_reader, progress=lambda s: print(s, flush=True),
                                            vision_budgets=args.vision_budgets, on_rows=save)
