@@ -164,9 +164,9 @@ qa_vision_runs = [["c13's state, 150 s", "reports/optical_gpu/qa_vision_c13.json
                   ["c40's state, 180 s", "reports/optical_gpu/qa_vision_c40_180s.json"],   # to answer (GPU)
                   ["the run above, + 280 s", "reports/optical_gpu/qa_vision_c40_460s.json"],   # (the chain goes on
                   ["the run above, + 290 s", "reports/optical_gpu/qa_vision_c40_750s.json"],   # on fresh pages; the
-                  ["the run above, + 200 s", "reports/optical_gpu/qa_vision_c40_950s.json"],   # last:
-                  ["the run above, + 250 s", "reports/optical_gpu/qa_vision_c40_1200s.json"],   # optical-qa-vision)
-                  ["the run above, + 400 s", "reports/optical_gpu/qa_vision_c40_1600s.json"],
+                  ["the run above, + 200 s", "reports/optical_gpu/qa_vision_c40_950s.json"],   # last is
+                  ["the run above, + 250 s", "reports/optical_gpu/qa_vision_c40_1200s.json"],   # committed as
+                  ["the run above, + 400 s", "reports/optical_gpu/qa_vision_c40_1600s.json"],   # optical-qa-vision)
                   ["the run above, + 250 s", "reports/optical_gpu/qa_vision_c40_1850s.json"],
                   ["the run above, + 390 s", "reports/optical_gpu/qa_vision.json"]]
 
