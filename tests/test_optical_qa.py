@@ -39,6 +39,22 @@ def test_questions_are_seeded_extractive_and_split_by_document():
     assert qa.split_of("alice", "alice#1") == qa.split_of("alice", "alice#1")
 
 
+def test_training_who_questions_name_the_speaker_before_the_quote():
+    """The training documents name speakers before their words ("lily said, '...'"), never as alice29 does:
+    `speaker_first` makes training `who` questions of that form, pronouns and adverbs refused as names; the
+    held-out questions (made without it) are unchanged."""
+    story = [("s#0", "story", 'one day lily went home. lily said, "mom, i found a shiny needle in the garden." '
+              'her mom smiled and said, "yes, we can fix your shirt now." then he said, "thank you very much."'),
+             ("s#1", "story", 'the boy ran. he said, "i want to go to the park today." she softly said, "no, '
+              'not today, it is raining."')]
+    who = [q for q in qa.questions(story, seed=0, speaker_first=True) if q.kind == "who"]
+    assert [(q.question, q.answer) for q in who] == [('Who said "mom, i found a shiny needle in the garden"?', "lily")]
+    assert not any(q.kind == "who" for q in qa.questions(story, seed=0))
+    pages = _pages()
+    assert ([(q.question, q.answer) for q in qa.questions(pages, seed=0)]
+            == [(q.question, q.answer) for q in qa.questions(pages, seed=0, speaker_first=True)])   # alice's kept
+
+
 def test_questions_split_each_page_into_sentences_once(monkeypatch):
     """The unanswerable kind draws from every other document's pages: their sentences are split once, not once
     per page asking (6,000 training pages took 40 minutes that way; a device run waited on it)."""

@@ -63,11 +63,12 @@ def training_pages(n: int, seed: int = 0, chars: int = 2800) -> list[tuple[str, 
 
 
 def training_items(pages: int, seed: int = 0, per_page: int = 4) -> list[tuple[str, str, str]]:
-    """(context, question, answer) triplets from `training_pages` (qa.questions; the summary kind left out)."""
+    """(context, question, answer) triplets from `training_pages` (qa.questions, `who` also where the speaker is
+    named first; the summary kind left out)."""
     ps = training_pages(pages, seed)
     text = {pid: t for pid, _, t in ps}
-    return [(text[q.page], q.question, q.answer) for q in Q.questions(ps, seed=seed, per_page=per_page)
-            if q.kind in KINDS]
+    return [(text[q.page], q.question, q.answer)
+            for q in Q.questions(ps, seed=seed, per_page=per_page, speaker_first=True) if q.kind in KINDS]
 
 
 def encode(tok, context: str | None, question: str, answer: str, max_tokens: int = 1024) -> tuple[list[int], int]:

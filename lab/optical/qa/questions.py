@@ -34,6 +34,10 @@ KINDS = ("cloze", "follows", "who", "number", "summary", "unanswerable")
 _NOT_CONTENT = STOP_WORDS | {"said"}
 _SPEECH = re.compile(r"[`'\"]([^`'\"]{12,160}?)[,!?.]?['\"]\s*,?\s*(?:said|cried|asked|replied|thought|shouted) "
                      r"(?:the\s)?([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)")
+_SPEECH_BEFORE = re.compile(r"\b([A-Za-z][a-z]+)\s(?:said|cried|asked|replied|shouted|whispered|answered),?\s*"
+                            r"[`'\"]([^`'\"]{12,160}?)[,!?.]?['\"]")   # training only: "lily said, '...'"
+_NOT_SPEAKER = frozenset("""again always angrily even excitedly finally gently happily just kindly loudly never now
+once proudly quickly quietly sadly softly still sweetly too yet""".split())
 _NUMBER = re.compile(r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
                      r"thirty|forty|fifty|hundred|thousand)\b", re.I)
 
@@ -102,9 +106,22 @@ def _number(sent: str, rng) -> tuple[str, str] | None:
     return f'What number is missing: "{sent[:x.start()]}___{sent[x.end():]}"?', x.group(0).rstrip(".,")
 
 
-def questions(pages: list[tuple[str, str, str]], seed: int = 0, per_page: int = 4) -> list[QA]:
+def _speaker_first(text: str) -> tuple[str, str, str] | None:
+    """A `who` question where the speaker comes before the quote ("lily said, 'mom, ...'"), the name not a
+    pronoun or other stop word; None if the page has none."""
+    for m in _SPEECH_BEFORE.finditer(text):
+        w = m.group(1).lower()
+        if w not in STOP_WORDS and w not in _NOT_SPEAKER:                  # not "then", "softly"
+            return "who", f'Who said "{m.group(2).strip()}"?', m.group(1)
+    return None
+
+
+def questions(pages: list[tuple[str, str, str]], seed: int = 0, per_page: int = 4,
+              speaker_first: bool = False) -> list[QA]:
     """QA pairs for pages given as (page id, document, text): up to `per_page` extractive ones of different
-    kinds, one summary prompt, and one unanswerable question (from another document's page) per page."""
+    kinds, one summary prompt, and one unanswerable question (from another document's page) per page.
+    `speaker_first`: also make `who` questions where the speaker is named before the quote (the training
+    documents' way: TinyStories has no "'...,' said Alice"); the held-out questions are made without it."""
     out = []
     docs = sorted({d for _, d, _ in pages})
     split_once = [sentences(t) for _, _, t in pages]        # once a page: the unanswerable kind looks at every page
@@ -115,6 +132,8 @@ def questions(pages: list[tuple[str, str, str]], seed: int = 0, per_page: int = 
         for m in _SPEECH.finditer(" ".join(text.split())):
             made.append(("who", f'Who said "{m.group(1).strip()}"?', m.group(2)))
             break
+        if speaker_first and not made and (w := _speaker_first(" ".join(text.split()))):
+            made.append(w)
         order = rng.permutation(len(sents)) if sents else []
         for j, si in enumerate(order):
             kind = ("cloze", "follows", "number")[j % 3]

@@ -58,7 +58,8 @@ def _first_page(args):
 def triplets(n_pages: int, seed: int = 0, per_page: int = 4, size: int = 20, res: int = 1024,
              workers: int = 1) -> Triplets:
     """Training pages rendered (in `workers` processes) and their questions: extractive kinds of
-    qa.finetune.KINDS made from each rendered page's text (the unanswerable kind from another page)."""
+    qa.finetune.KINDS made from each rendered page's text (the unanswerable kind from another page; `who` also
+    where the speaker is named before the quote, as the training documents name them)."""
     chunks = F.training_pages(n_pages, seed)
     jobs = [(text, name, size, res) for _, name, text in chunks]
     if workers > 1:
@@ -70,7 +71,7 @@ def triplets(n_pages: int, seed: int = 0, per_page: int = 4, size: int = 20, res
         rendered = [_first_page(j) for j in jobs]
     kept = [(pid, name, p) for (pid, name, _), p in zip(chunks, rendered) if p is not None and p.text.strip()]
     index = {pid: i for i, (pid, _, _) in enumerate(kept)}
-    qs = Q.questions([(pid, name, p.text) for pid, name, p in kept], seed=seed, per_page=per_page)
+    qs = Q.questions([(pid, name, p.text) for pid, name, p in kept], seed=seed, per_page=per_page, speaker_first=True)
     return Triplets([p for _, _, p in kept], [(index[q.page], q.question, q.answer) for q in qs if q.kind in F.KINDS])
 
 
