@@ -6,7 +6,8 @@ questions (qa.study: test documents only) answered; JSON (record, rows) and the 
                      and unadapted (none, full), on 1 and --page-counts pages.
   --train vision:    the stage-2 reader (--lm-reader, the campaign's state) fine-tuned on (vision tokens,
                      question, answer) triplets of rendered training pages (lab/optical/qa/vision_qa.py), saved in
-                     the campaign's folder format, scored as `vision` at the small mode's 100 tokens, 1 page.
+                     the campaign's folder format, scored as `vision` at the small mode's 100 tokens, 1 page
+                     (--modes: the pages' tokens in several modes, a step each in turn, each scored).
   --train answering --with-ocr: also `ocr` for the adapted model (the page's N vision tokens read back into text
                      by the stage-1 reader --model, that text given to the answering model: the vision tokens as storage).
   --adapter-from F:  --train answering without training: the answering adapter of folder F (a save_adapter folder,
@@ -57,6 +58,10 @@ def main() -> int:
     ap.add_argument("--prerender", type=int, metavar="SEED", help="--train vision: once this run's pages are ready, "
                     "render the pages of SEED into --pages-cache's folder (qa_pages_<SEED>.pt) in a background "
                     "process while this run trains, for the next run (--page-seed SEED) to read")
+    ap.add_argument("--modes", nargs="+", default=["small"], choices=("tiny", "small", "base", "large"),
+                    help="--train vision: the encoder modes of the training pages' tokens (a step takes one, in turn)")
+    ap.add_argument("--score-modes", nargs="+", choices=("tiny", "small", "base", "large"),
+                    help="--train vision: the modes scored after training (default: --modes; ~110 s each on an H100)")
     ap.add_argument("--lm", default="smollm2-135m-instruct", help="a lab.models LM (or tiny-random-chat)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seconds", type=float, default=300.0)
@@ -100,7 +105,7 @@ def main() -> int:
 
         enc, _ = load_model(models.trained_or_path(stage1), device)
         trip = V.triplets(a.pages, seed=a.page_seed, workers=a.workers)
-        V.save_pages(a.pages_cache, V.encode_pages(enc, trip.pages, V.VisionQAConfig().mode), trip, a.page_seed)
+        V.save_pages(a.pages_cache, V.encode_modes(enc, trip.pages, a.modes), trip, a.page_seed)
         print(f"{len(trip.pages)} pages of seed {a.page_seed} -> {a.pages_cache} ({time.time() - t0:.0f} s)", flush=True)
         return 0
     items = F.training_items(a.pages, seed=0) if a.train == "pooled" or (a.train == "answering" and not a.adapter_from) else []
@@ -128,15 +133,18 @@ def main() -> int:
 
         enc, _ = load_model(models.trained_or_path(stage1), device)
         reader, meta = load_reader(models.trained_or_path(a.lm_reader), enc, device, torch.bfloat16 if device.startswith("cuda") else None)
-        cfg = V.VisionQAConfig(lr=a.lr or 2e-4, proj_lr=a.lr or 2e-4, steps=a.steps, batch=a.batch)
+        cfg = V.VisionQAConfig(lr=a.lr or 2e-4, proj_lr=a.lr or 2e-4, steps=a.steps, batch=a.batch,
+                               modes=tuple(a.modes))
         cached = a.pages_cache is not None and a.pages_cache.is_file()
         if cached:
             toks, trip, seed = V.load_pages(a.pages_cache, device)
             if seed != a.page_seed:
                 ap.error(f"--pages-cache {a.pages_cache} holds the pages of seed {seed}, not --page-seed {a.page_seed}")
+            if set(cfg.modes) - set(toks):
+                ap.error(f"--pages-cache {a.pages_cache} holds {', '.join(toks)} tokens, not every mode of --modes")
         else:
             trip = V.triplets(a.pages, seed=a.page_seed, workers=a.workers)
-            toks = V.encode_pages(enc, trip.pages, cfg.mode)
+            toks = V.encode_modes(enc, trip.pages, cfg.modes)
             if a.pages_cache:
                 V.save_pages(a.pages_cache, toks, trip, a.page_seed)
         if a.prerender is not None:   # the next run's pages, rendered while this one trains
@@ -145,11 +153,11 @@ def main() -> int:
             nxt = a.pages_cache.with_name(f"qa_pages_{a.prerender}.pt")
             cmd = [sys.executable, __file__, "--train", "vision", "--render-only", "--pages-cache", str(nxt),
                    "--page-seed", str(a.prerender), "--pages", str(a.pages), "--workers", str(max(1, a.workers - 2)),
-                   "--device", a.device, "--model", stage1, "--out", str(nxt) + ".json"]
+                   "--device", a.device, "--model", stage1, "--out", str(nxt) + ".json", "--modes", *a.modes]
             with open(str(nxt) + ".log", "w") as log:
                 subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             print(f"rendering the pages of seed {a.prerender} into {nxt} in the background", flush=True)
-        print(("read from the cache: " if cached else "") + f"{len(trip.pages)} rendered training pages, {len(trip.items)} questions, tokens {tuple(toks.shape)} "
+        print(("read from the cache: " if cached else "") + f"{len(trip.pages)} rendered training pages, {len(trip.items)} questions, tokens {', '.join(f'{m} {tuple(t.shape)}' for m, t in toks.items())} "
               f"({time.time() - t0:.0f} s)", flush=True)
         rec = V.train(reader, toks, trip, cfg, seconds=a.seconds, progress=progress)
         rec["from_reader"] = {k: meta.get(k) for k in ("sha256", "examples", "step")}   # the campaign state it started from
@@ -158,7 +166,8 @@ def main() -> int:
         from lab.optical.encoder import tokens_for
 
         with bf16:
-            part = S.run(pages, qas, ("vision",), (tokens_for(cfg.mode),), (1,), answerer=TextAnswerer(reader.lm, reader.tok),
+            part = S.run(pages, qas, ("vision",), tuple(tokens_for(m) for m in a.score_modes or cfg.modes), (1,),
+                         answerer=TextAnswerer(reader.lm, reader.tok),
                          ocr=enc, lm_reader=reader, progress=progress, on_rows=lambda part: save(part, "vision", rec, sha))
         rows += [{**r, "model": "vision"} for r in part]
     elif a.train == "none":

@@ -47,14 +47,32 @@ def test_rendered_pages_kept_for_a_later_run_train_the_same(small, tmp_path):
     """save_pages / load_pages (the next device call's pages rendered while this one trains): tokens, texts and
     questions come back as rendered, and training on them gives the same record as on the rendered pages."""
     trip, enc, toks = small
-    V.save_pages(tmp_path / "p.pt", toks, trip, seed=7)
+    V.save_pages(tmp_path / "p.pt", {"tiny": toks}, trip, seed=7)
     assert [f.name for f in tmp_path.iterdir()] == ["p.pt"]          # no temporary file left beside it
     t2, trip2, seed = V.load_pages(tmp_path / "p.pt", "cpu")
-    assert seed == 7 and torch.equal(t2, toks) and trip2.items == trip.items
+    assert seed == 7 and list(t2) == ["tiny"] and torch.equal(t2["tiny"], toks) and trip2.items == trip.items
     assert [p.text for p in trip2.pages] == [p.text for p in trip.pages]
-    cfg = V.VisionQAConfig(steps=2, batch=4, transcribe=0.5)
+    cfg = V.VisionQAConfig(steps=2, batch=4, transcribe=0.5, modes=("tiny",))
     a, b = V.train(_reader(enc), toks, trip, cfg), V.train(_reader(enc), t2, trip2, cfg)
     assert [c["loss"] for c in a["curve"]] == [c["loss"] for c in b["curve"]] and a["examples"] == b["examples"] == 8
+    torch.save({"seed": 3, "tokens": toks, "texts": [p.text for p in trip.pages], "items": trip.items},
+               tmp_path / "old.pt")                             # a file of one tensor (before modes): small's
+    assert list(V.load_pages(tmp_path / "old.pt", "cpu")[0]) == ["small"]
+
+
+def test_several_modes_take_turns_and_a_missing_mode_is_refused(small):
+    """--modes tiny small: every page in both modes, the steps alternate (a batch holds one mode's tokens: 64 or
+    100 slots), and a mode without tokens is a ValueError before any step."""
+    trip, enc, _ = small
+    toks = V.encode_modes(enc, trip.pages, ("tiny", "small"))
+    assert {m: t.shape[1] for m, t in toks.items()} == {"tiny": 64, "small": 100}
+    reader, seen = _reader(enc), []
+    contexts = reader.contexts
+    reader.contexts = lambda t, **kw: seen.append(t.shape[1]) or contexts(t, **kw)
+    rec = V.train(reader, toks, trip, V.VisionQAConfig(steps=4, batch=4, transcribe=0.5, modes=("tiny", "small")))
+    assert len(seen) == rec["steps"] >= 2 and set(seen) == {64, 100} and seen[0] != seen[1]
+    with pytest.raises(ValueError, match="base"):
+        V.train(_reader(enc), toks, trip, V.VisionQAConfig(steps=1, batch=4, modes=("small", "base")))
 
 
 def test_reader_learns_the_answers_and_saves_as_a_campaign_reader(small, tmp_path):

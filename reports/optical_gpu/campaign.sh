@@ -41,6 +41,9 @@
 #           call's are rendered in the background while this one trains (session 29: 191 s to render and keep
 #           4,500, so QA_S=290 ran the call out before scoring; the next call read its 4,500 pages in 21 s:
 #           QA_S=200 + scoring fit in 338 s). Keep QA_S <= 260 in a call that renders, <= 420 in one that reads the cache
+#           "--modes tiny small base large" trains on every mode's tokens in turn (each page encoded in each; the
+#           cache keeps them all, --prerender renders the same modes) and scores each (~110 s a mode: add
+#           "--score-modes small" to score small alone); not yet run on the device
 #   STEP=stage1 [S1_S=<s>] [S1_CONFIG=<yaml>] [S1_INIT=<folder>] [S1_ARGS="--set train.pdf=0.45"]  after `RENDER=0 STEP=a`: the stage-1 encoder + CTC reader fine-tuned
 #           from models/optical-reader, or S1_INIT (configs/optical/pdf_finetune.yaml: a third of the pages real PDFs,
 #           the rendered pages' tokens anchored to the starting model's) -> $OUT/s1/ (weights, stage1.json) and $OUT/s1.log; read it on the CPU with

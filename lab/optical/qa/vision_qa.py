@@ -9,7 +9,8 @@ campaign's state (projector + LoRA, a copy: the campaign is not touched) and lea
     [chat start; the page's slots; the question] -> answer <|im_end|>
 
 A share of each batch (`transcribe`) keeps the campaign's task, the page's first lines written out, so the
-reader goes on reading. The fine-tuned reader is saved in the campaign's folder format (reader.json +
+reader goes on reading. With several `modes`, each page is encoded in each, and the steps take the modes in
+turn (one mode a batch: its token count), so the reader learns to answer at every budget of the study. The fine-tuned reader is saved in the campaign's folder format (reader.json +
 adapter shards, with the fine-tuning's record under "qa"), so study.run's `vision` condition and
 `lab optical ask --via vision --lm-reader DIR` load it as they load the campaign's.
 """
@@ -34,7 +35,8 @@ class VisionQAConfig:
     warmup: int = 20
     steps: int = 2000             # the cosine's length (stops earlier at the time limit)
     batch: int = 16
-    mode: str = "small"           # the encoder mode of the pages' tokens (100 tokens)
+    modes: tuple[str, ...] = ("small",)   # the encoder modes of the pages' tokens (small: 100); a step takes one
+                                          # mode's tokens, the modes in turn
     transcribe: float = 0.125     # share of a batch that transcribes the page's first lines (the campaign's task;
     transcribe_chars: int = 120   # ~27 tokens each: the loss is a mean over answer tokens, answers are ~5)
     seed: int = 0
@@ -75,22 +77,26 @@ def triplets(n_pages: int, seed: int = 0, per_page: int = 4, size: int = 20, res
     return Triplets([p for _, _, p in kept], [(index[q.page], q.question, q.answer) for q in qs if q.kind in F.KINDS])
 
 
-def save_pages(path: str | Path, tokens: torch.Tensor, data: Triplets, seed: int) -> None:
+def save_pages(path: str | Path, tokens: dict[str, torch.Tensor], data: Triplets, seed: int) -> None:
     """Rendered training pages kept for a later run (e.g. the next device call's, rendered while this one trains):
-    their tokens, texts and questions (training needs no image), written to a temporary file and renamed."""
+    their tokens in each mode ({mode: (P, N, D)}), texts and questions (training needs no image), written to a
+    temporary file and renamed."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"seed": seed, "tokens": tokens.cpu(), "texts": [p.text for p in data.pages], "items": data.items}, tmp)
+    torch.save({"seed": seed, "tokens": {m: t.cpu() for m, t in tokens.items()}, "texts": [p.text for p in data.pages],
+                "items": data.items}, tmp)
     os.replace(tmp, path)
 
 
-def load_pages(path: str | Path, device) -> tuple[torch.Tensor, Triplets, int]:
-    """save_pages' file -> (tokens on `device`, the triplets (pages: their text alone), the pages' seed)."""
+def load_pages(path: str | Path, device) -> tuple[dict[str, torch.Tensor], Triplets, int]:
+    """save_pages' file -> ({mode: tokens on `device`}, the triplets (pages: their text alone), the pages' seed).
+    A file of one tensor (written before modes were kept) holds small-mode tokens."""
     from types import SimpleNamespace
 
     d = torch.load(path, map_location="cpu", weights_only=True)
-    t = d["tokens"].to(device)
-    return t, Triplets([SimpleNamespace(text=x) for x in d["texts"]], [tuple(i) for i in d["items"]]), d["seed"]
+    t = d["tokens"] if isinstance(d["tokens"], dict) else {"small": d["tokens"]}
+    return ({m: v.to(device) for m, v in t.items()}, Triplets([SimpleNamespace(text=x) for x in d["texts"]],
+            [tuple(i) for i in d["items"]]), d["seed"])
 
 
 @torch.no_grad()
@@ -104,11 +110,21 @@ def encode_pages(model, pages: list, mode: str, batch: int = 32) -> torch.Tensor
     return t.to(torch.bfloat16) if dev.type == "cuda" else t
 
 
-def train(reader, tokens: torch.Tensor, data: Triplets, cfg: VisionQAConfig = VisionQAConfig(),
-          seconds: float | None = None, progress=None) -> dict:
-    """Fine-tune the reader's projector and LoRA on the triplets (tokens[i]: page i's vision tokens); -> the
-    record (config, curve, examples, steps, seconds)."""
-    dev = tokens.device
+def encode_modes(model, pages: list, modes, batch: int = 32) -> dict[str, torch.Tensor]:
+    """{mode: encode_pages(model, pages, mode)} for each of `modes`."""
+    return {m: encode_pages(model, pages, m, batch) for m in modes}
+
+
+def train(reader, tokens: dict[str, torch.Tensor] | torch.Tensor, data: Triplets,
+          cfg: VisionQAConfig = VisionQAConfig(), seconds: float | None = None, progress=None) -> dict:
+    """Fine-tune the reader's projector and LoRA on the triplets (tokens[mode][i]: page i's vision tokens in that
+    mode; a tensor alone: cfg.modes[0]'s); step k takes cfg.modes[k % len(modes)]. -> the record (config, curve,
+    examples, steps, seconds)."""
+    tokens = tokens if isinstance(tokens, dict) else {cfg.modes[0]: tokens}
+    missing = [m for m in cfg.modes if m not in tokens]
+    if missing:
+        raise ValueError(f"no tokens in mode(s) {', '.join(missing)} (have {', '.join(tokens)})")
+    dev = tokens[cfg.modes[0]].device
     rng = np.random.default_rng(cfg.seed)
     lora = [p for p in reader.lm.parameters() if p.requires_grad]
     proj = [p for p in reader.projector.parameters() if p.requires_grad]
@@ -120,8 +136,9 @@ def train(reader, tokens: torch.Tensor, data: Triplets, cfg: VisionQAConfig = Vi
         idx = [i for i, _, _ in qa] + tr
         prompts = [q for _, q, _ in qa] + [None] * n_tr
         answers = [a for _, _, a in qa] + [data.pages[i].text[:cfg.transcribe_chars] for i in tr]
+        t = tokens[cfg.modes[step % len(cfg.modes)]]
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            ctx = reader.contexts(tokens[idx] if dev.type == "cuda" else tokens[idx].float(), prompt=prompts)
+            ctx = reader.contexts(t[idx] if dev.type == "cuda" else t[idx].float(), prompt=prompts)
             loss, _ = reader.loss_on(ctx, reader.answer_ids(answers))
         return loss, len(idx)
 
