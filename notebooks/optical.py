@@ -158,6 +158,8 @@ qa_finetune = ["reports/optical_gpu/qa_finetune.json",   # the answering model a
                "reports/optical_gpu/qa_pooled.json",     # (scripts/optical_qa_finetune.py, GPU), when present,
                "reports/optical_gpu/qa_vision.json",     # the stage-2 reader fine-tuned to answer (vision-100)
                "reports/optical_gpu/qa_study_vision_cpu.json",   # the same reader at 64 / 256 / 400 (CPU)
+               "reports/optical_gpu/qa_study_first_bm25_cpu.json",   # the adapted model's first-N and BM25-N
+               "reports/optical_gpu/qa_study_ocr_cpu.json",   # and ocr-N at 64 (CPU; stopped before 400)
                "reports/optical_gpu/qa_unadapted_cpu.json"]  # and the unadapted rows scored on the CPU
 qa_vision_runs = [["c13's state, 150 s", "reports/optical_gpu/qa_vision_c13.json"],   # the vision path's curve:
                   ["c26's state, 180 s", "reports/optical_gpu/qa_vision_c26.json"],   # each stage-2 state fine-tuned

@@ -105,6 +105,7 @@ def main() -> int:
                                        progress=lambda s: print(s, flush=True), reader=lm_reader,
                                        vias=tuple(args.bank_vias), embedder=args.bank_embedder)
     out["seconds"] = round(time.time() - t0, 1)
+    out["complete"] = True           # a file without it was written by a run stopped before its end (partial)
     save(rows)
     if rows:
         print(S.table(rows).to_string(), flush=True)
