@@ -129,10 +129,11 @@ def questions(pages: list[tuple[str, str, str]], seed: int = 0, per_page: int = 
         rng = np.random.default_rng([seed, _h("page:" + pid) % (1 << 32)])
         split = split_of(doc, pid)
         made: list[tuple[str, str, str]] = []
-        for m in _SPEECH.finditer(" ".join(text.split())):
+        flat = " ".join(text.split())
+        for m in _SPEECH.finditer(flat):
             made.append(("who", f'Who said "{m.group(1).strip()}"?', m.group(2)))
             break
-        if speaker_first and not made and (w := _speaker_first(" ".join(text.split()))):
+        if speaker_first and not made and (w := _speaker_first(flat)):
             made.append(w)
         order = rng.permutation(len(sents)) if sents else []
         for j, si in enumerate(order):
